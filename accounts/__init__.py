@@ -1,0 +1,1 @@
+"""Users who log in by email, registration, JWT and session login, paper-account settings."""

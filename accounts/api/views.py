@@ -1,0 +1,95 @@
+"""Auth endpoints: register, JWT obtain/refresh/verify, logout (blacklist) and ``me``."""
+
+from __future__ import annotations
+
+import structlog
+from axes.handlers.proxy import AxesProxyHandler
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+
+from accounts.api.serializers import LogoutSerializer, RegisterSerializer, UserSerializer
+from accounts.exceptions import LoginLockedOut
+from accounts.services import user_register, user_update_profile
+
+logger = structlog.get_logger(__name__)
+
+
+class RegisterView(APIView):
+    """Create an account. Throttled per client address."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "register"
+
+    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_register(**serializer.validated_data)
+        logger.info("user_registered", user_id=user.pk)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainView(jwt_views.TokenObtainPairView):
+    """Exchange email and password for an access and a refresh token.
+
+    Throttled per address; an account locked by django-axes after repeated failures from this
+    address is refused with 429 before any password is checked.
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        email = request.data.get("email") if hasattr(request.data, "get") else None
+        credentials = {settings.AXES_USERNAME_FORM_FIELD: email} if email else None
+        if AxesProxyHandler.is_locked(request._request, credentials=credentials):
+            logger.warning("login_locked_out", email_domain=str(email).rpartition("@")[2])
+            minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+            raise LoginLockedOut(
+                f"Too many failed login attempts. Try again in {minutes} minutes.",
+                retry_after=int(settings.AXES_COOLOFF_TIME.total_seconds()),
+            )
+        return super().post(request, *args, **kwargs)
+
+
+class TokenRefreshView(jwt_views.TokenRefreshView):
+    """Spend a refresh token for a new pair; the spent token is blacklisted (rotation)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+
+class TokenVerifyView(jwt_views.TokenVerifyView):
+    """Check that a token is valid (signature, expiry, blacklist)."""
+
+
+class LogoutView(jwt_views.TokenBlacklistView):
+    """Blacklist a refresh token so it can never be spent again."""
+
+    @extend_schema(request=LogoutSerializer, responses={205: None})
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        super().post(request, *args, **kwargs)
+        return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class MeView(APIView):
+    """The signed-in user's profile and paper-account settings."""
+
+    @extend_schema(responses=UserSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(UserSerializer(request.user).data)
+
+    @extend_schema(request=UserSerializer, responses=UserSerializer)
+    def patch(self, request: Request) -> Response:
+        serializer = UserSerializer(request.user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        user = user_update_profile(user=request.user, **serializer.validated_data)
+        return Response(UserSerializer(user).data)

@@ -1,0 +1,59 @@
+"""Writes for accounts: registration and the demo user."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+
+DUPLICATE_EMAIL = "A user with this email address already exists."
+
+
+@transaction.atomic
+def user_register(*, email: str, password: str, name: str = "") -> User:
+    """Create a user after Django's password validators; raise ``ValidationError`` by field."""
+    email = User.objects.normalize_email(email).strip().lower()
+    if User.objects.filter(email__iexact=email).exists():
+        raise ValidationError({"email": [DUPLICATE_EMAIL]})
+    try:
+        password_validation.validate_password(password, User(email=email, name=name))
+    except ValidationError as e:
+        raise ValidationError({"password": e.messages}) from e
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, name=name)
+    except IntegrityError as e:  # a concurrent registration won the race
+        raise ValidationError({"email": [DUPLICATE_EMAIL]}) from e
+
+
+def user_update_profile(
+    *, user: User, name: str | None = None, paper_capital: Decimal | None = None
+) -> User:
+    """Change the user's display name and default paper capital."""
+    fields = []
+    if name is not None:
+        user.name = name
+        fields.append("name")
+    if paper_capital is not None:
+        user.paper_capital = paper_capital
+        fields.append("paper_capital")
+    if fields:
+        user.full_clean(exclude=["password", "email"])
+        user.save(update_fields=fields)
+    return user
+
+
+def user_ensure_demo(*, email: str, password: str, name: str = "Demo Trader") -> tuple[User, bool]:
+    """Return the demo user, creating it (or resetting its password) idempotently."""
+    user = User.objects.filter(email__iexact=email).first()
+    created = user is None
+    if user is None:
+        user = User.objects.create_user(email=email, password=password, name=name)
+    elif not user.check_password(password):
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    return user, created

@@ -1,0 +1,1 @@
+"""The algosaas Django project: settings, URLs, WSGI/ASGI entry points and logging."""

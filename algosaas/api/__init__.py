@@ -1,0 +1,1 @@
+"""Cross-cutting API pieces: the one error shape, pagination, the router."""

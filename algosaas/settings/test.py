@@ -1,0 +1,19 @@
+"""Test settings: fast bcrypt, in-memory cache, synchronous jobs unless a test says otherwise."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-0123456789abcdef")
+os.environ.setdefault("JWT_SIGNING_KEY", "test-jwt-signing-key-distinct-from-secret-key-0123")
+os.environ.setdefault("LOG_FORMAT", "console")
+
+from .base import *  # noqa: F403
+from .base import Q_CLUSTER
+
+# Same algorithm (bcrypt_sha256) with the minimum work factor, so the suite stays quick.
+PASSWORD_HASHERS = ["accounts.hashers.FastBCryptSHA256PasswordHasher"]
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

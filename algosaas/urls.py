@@ -1,0 +1,40 @@
+"""URL configuration: the API under /api/, the dashboard at /, the admin, docs and health."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import views as account_views
+from algosaas import views
+from algosaas.api.router import router
+
+api_patterns = [
+    path("auth/", include("accounts.api.urls")),
+    path("", include("strategies.api.urls")),
+    path("", include("execution.api.urls")),
+    path("", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("docs", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("docs/", RedirectView.as_view(url="/api/docs/", permanent=False)),
+    path("healthz", views.healthz, name="healthz"),
+    path("", views.landing, name="landing"),
+    path("signup/", account_views.signup, name="signup"),
+    path("login/", account_views.LoginView.as_view(), name="login"),
+    path("logout/", account_views.LogoutView.as_view(), name="logout"),
+    path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),
+    path(
+        "password/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("", include("strategies.urls")),
+    path("", include("execution.urls")),
+]

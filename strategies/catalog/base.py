@@ -1,0 +1,169 @@
+"""The contract every strategy type fills: a typed parameter schema and a vectorised signal.
+
+One definition serves three uses: validation (``validate_params``), the API's JSON schema
+(``params_schema``) and the dashboard's form (built from the same schema). Imports only the
+engine's core types, never a broker or a model (ARCHITECTURE §1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from execution.engine.bars import BarSeries
+
+ParamKind = Literal["int", "float", "choice", "bool"]
+
+# Sentinel in a signal array: "no decision at this bar, keep the previous target".
+NO_SIGNAL = np.nan
+
+
+class ParamsInvalid(ValueError):
+    """Raised by ``validate_params`` when parameters are missing, mistyped or out of range.
+
+    ``errors`` maps a parameter name to its messages, so the API can name the field.
+    """
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed, bounded strategy parameter."""
+
+    name: str
+    kind: ParamKind
+    default: Any
+    label: str = ""
+    help: str = ""
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] = field(default_factory=tuple)
+
+    def clean(self, value: Any) -> Any:
+        """Return ``value`` coerced to this parameter's type, or raise ``ValueError``."""
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError("Must be true or false.")
+            return value
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(f"Must be one of: {', '.join(self.choices)}.")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"Must be a{'n integer' if self.kind == 'int' else ' number'}.")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError("Must be a number.") from None
+        if not math.isfinite(number):
+            raise ValueError("Must be a finite number.")
+        if self.kind == "int":
+            if number != int(number):
+                raise ValueError("Must be an integer.")
+            number = int(number)
+        if self.min is not None and number < self.min:
+            raise ValueError(f"Must be at least {_fmt(self.min)}.")
+        if self.max is not None and number > self.max:
+            raise ValueError(f"Must be at most {_fmt(self.max)}.")
+        return number
+
+    def json_schema(self) -> dict[str, Any]:
+        """Describe this parameter as a JSON-schema property (also drives the dashboard form)."""
+        schema: dict[str, Any] = {
+            "title": self.label or self.name.replace("_", " ").capitalize(),
+            "description": self.help,
+            "default": self.default,
+        }
+        if self.kind == "choice":
+            schema.update(type="string", enum=list(self.choices))
+        elif self.kind == "bool":
+            schema["type"] = "boolean"
+        else:
+            schema["type"] = "integer" if self.kind == "int" else "number"
+            if self.min is not None:
+                schema["minimum"] = self.min
+            if self.max is not None:
+                schema["maximum"] = self.max
+        return schema
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+class StrategyType:
+    """Base class of a catalogue entry. Subclasses set the class attributes and ``signals``.
+
+    ``signals`` is vectorised and *causal*: the value at bar ``i`` depends only on bars ``<= i``,
+    so running it on a prefix of the bars gives the same values as on the whole series. That is
+    what lets a paper deployment, fed one bar at a time, reproduce a backtest exactly.
+    """
+
+    key: ClassVar[str]
+    name: ClassVar[str]
+    description: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]]
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {p.name: p.default for p in cls.params}
+
+    @classmethod
+    def validate_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Return complete, typed parameters (defaults filled in) or raise ``ParamsInvalid``."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ParamsInvalid({"params": ["Must be an object."]})
+        errors: dict[str, list[str]] = {}
+        known = {p.name for p in cls.params}
+        for name in raw:
+            if name not in known:
+                errors[str(name)] = [f"Unknown parameter for {cls.key}."]
+        cleaned: dict[str, Any] = {}
+        for p in cls.params:
+            try:
+                cleaned[p.name] = p.clean(raw[p.name]) if p.name in raw else p.default
+            except ValueError as e:
+                errors[p.name] = [str(e)]
+        if not errors:
+            errors.update({k: [v] for k, v in cls.check(cleaned).items()})
+        if errors:
+            raise ParamsInvalid(errors)
+        return cleaned
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> dict[str, str]:
+        """Cross-field rules on already typed parameters: ``{field: message}`` for each breach."""
+        return {}
+
+    @classmethod
+    def params_schema(cls) -> dict[str, Any]:
+        """Return the JSON schema of this type's parameters."""
+        return {
+            "type": "object",
+            "properties": {p.name: p.json_schema() for p in cls.params},
+            "required": [p.name for p in cls.params],
+            "additionalProperties": False,
+        }
+
+    @classmethod
+    def warmup(cls, params: dict[str, Any]) -> int:
+        """Return how many bars the indicators need before the first signal can appear."""
+        raise NotImplementedError
+
+    @classmethod
+    def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:
+        """Return float64 decisions at each bar's close: the target position direction.
+
+        ``+1`` long, ``-1`` short, ``0`` flat, ``NaN`` no decision (keep the current target).
+        The engine acts when a decision differs from its current target, at the next bar's open.
+        """
+        raise NotImplementedError
