@@ -16,6 +16,7 @@ from rest_framework_simplejwt import views as jwt_views
 from accounts.api.serializers import LogoutSerializer, RegisterSerializer, UserSerializer
 from accounts.exceptions import LoginLockedOut
 from accounts.services import user_register, user_update_profile
+from accounts.tokens import SingleUseRefreshSerializer
 
 logger = structlog.get_logger(__name__)
 
@@ -63,6 +64,7 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
 class TokenRefreshView(jwt_views.TokenRefreshView):
     """Spend a refresh token for a new pair; the spent token is blacklisted (rotation)."""
 
+    serializer_class = SingleUseRefreshSerializer
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 

@@ -245,4 +245,5 @@ ALGOSAAS = {
     "MAX_STRATEGIES_PER_USER": env.int("MAX_STRATEGIES_PER_USER", default=100),
     "MAX_RUNNING_DEPLOYMENTS_PER_USER": env.int("MAX_RUNNING_DEPLOYMENTS_PER_USER", default=20),
     "MAX_PAGE_SIZE": env.int("MAX_PAGE_SIZE", default=200),
+    "DEPLOYMENT_RUNNER": env.str("DEPLOYMENT_RUNNER", default="strategies.runners.NullRunner"),
 }

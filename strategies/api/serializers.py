@@ -1,0 +1,175 @@
+"""Shapes of the strategies API. They parse and render; the services decide."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
+
+
+class RiskLimitsSerializer(serializers.Serializer):
+    """Per-strategy limits that tighten the user's defaults; every one optional."""
+
+    max_order_quantity = serializers.IntegerField(min_value=1, required=False)
+    max_order_value = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), required=False
+    )
+    max_position_value = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), required=False
+    )
+    max_open_orders = serializers.IntegerField(min_value=1, required=False)
+    max_orders_per_minute = serializers.IntegerField(min_value=1, required=False)
+    max_daily_loss = serializers.DecimalField(
+        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), required=False
+    )
+    price_band_pct = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        required=False,
+    )
+
+    def to_internal_value(self, data):
+        unknown = set(data) - set(self.fields) if isinstance(data, dict) else set()
+        if unknown:
+            raise serializers.ValidationError({k: ["Unknown risk limit."] for k in sorted(unknown)})
+        values = super().to_internal_value(data)
+        # JSON storage: decimals as strings, so no precision is lost.
+        return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in values.items()}
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "Parameters of the strategy type; see /api/strategy-types/.",
+    }
+)
+class ParamsField(serializers.JSONField):
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Must be an object of parameter values.")
+        return data
+
+
+class StrategySerializer(serializers.ModelSerializer):
+    strategy_type = serializers.CharField(max_length=64)
+    params = ParamsField(required=False, default=dict)
+    # The related model comes from the FK, so strategies never imports execution.
+    instrument = serializers.PrimaryKeyRelatedField(
+        queryset=Strategy._meta.get_field("instrument").related_model.objects.all()
+    )
+    timeframe = serializers.ChoiceField(choices=Timeframe.choices, default=Timeframe.D1)
+    product = serializers.ChoiceField(choices=Product.choices, default=Product.CNC)
+    quantity = serializers.IntegerField(
+        min_value=1, max_value=10_000_000, allow_null=True, required=False, default=None
+    )
+    allocation_pct = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        allow_null=True,
+        required=False,
+        default=None,
+    )
+    capital = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        min_value=Decimal("1000.00"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Starting capital of its deployments; defaults to your paper capital.",
+    )
+    risk_limits = RiskLimitsSerializer(required=False, default=dict)
+
+    class Meta:
+        model = Strategy
+        fields = [
+            "id",
+            "name",
+            "strategy_type",
+            "params",
+            "instrument",
+            "timeframe",
+            "quantity",
+            "allocation_pct",
+            "product",
+            "capital",
+            "risk_limits",
+            "status",
+            "status_reason",
+            "archived_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "id",
+            "status",
+            "status_reason",
+            "archived_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.partial:  # PATCH: no defaults may overwrite what the client did not send
+            for field in self.fields.values():
+                field.default = serializers.empty
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if instance.allocation_pct is not None:
+            data["allocation_pct"] = format(instance.allocation_pct.normalize(), "f")
+        return data
+
+
+class StopSerializer(serializers.Serializer):
+    square_off = serializers.BooleanField(default=False)
+
+
+class StrategyEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label", read_only=True)
+
+    class Meta:
+        model = StrategyEvent
+        fields = [
+            "id",
+            "from_status",
+            "to_status",
+            "trigger",
+            "actor",
+            "reason",
+            "deployment",
+            "created_at",
+        ]
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "strategy",
+            "number",
+            "status",
+            "capital",
+            "config",
+            "started_at",
+            "stopped_at",
+            "stop_reason",
+            "square_off",
+        ]
+
+
+class StrategyTypeSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    params_schema = serializers.DictField()

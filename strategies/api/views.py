@@ -1,0 +1,135 @@
+"""Strategy endpoints: thin viewsets that parse, call one service and render."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from strategies import catalog, selectors, services
+from strategies.api.filters import StrategyFilter
+from strategies.api.serializers import (
+    DeploymentSerializer,
+    StopSerializer,
+    StrategyEventSerializer,
+    StrategySerializer,
+    StrategyTypeSerializer,
+)
+from strategies.models import Strategy
+
+
+def _type_data(stype: type[catalog.StrategyType]) -> dict:
+    return {
+        "key": stype.key,
+        "name": stype.name,
+        "description": stype.description,
+        "params_schema": stype.params_schema(),
+    }
+
+
+class StrategyTypeViewSet(viewsets.ViewSet):
+    """The catalogue of strategy types and their parameter schemas."""
+
+    lookup_field = "key"
+    lookup_value_regex = r"[a-z0-9_]+"
+    serializer_class = StrategyTypeSerializer
+
+    @extend_schema(responses=StrategyTypeSerializer(many=True))
+    def list(self, request: Request) -> Response:
+        return Response([_type_data(t) for t in catalog.all_types()])
+
+    @extend_schema(responses=StrategyTypeSerializer)
+    def retrieve(self, request: Request, key: str) -> Response:
+        try:
+            return Response(_type_data(catalog.get(key)))
+        except catalog.UnknownStrategyType:
+            raise Http404("No such strategy type.") from None
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("archived", bool, description="List archived strategies instead.")]
+)
+class StrategyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Your strategies. Other users' strategies answer 404, as if they did not exist."""
+
+    serializer_class = StrategySerializer
+    filterset_class = StrategyFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at", "updated_at", "status"]
+    ordering = ["-created_at", "-id"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Strategy.objects.none()
+        archived = self.request.query_params.get("archived", "").lower() in ("1", "true")
+        qs = selectors.strategies_for_user(user=self.request.user, include_archived=archived)
+        return qs.filter(archived_at__isnull=False) if archived else qs
+
+    def get_object(self) -> Strategy:
+        return selectors.strategy_get_for_user(
+            user=self.request.user, strategy_id=self.kwargs["pk"]
+        )
+
+    def create(self, request: Request) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        strategy = services.strategy_create(owner=request.user, **serializer.validated_data)
+        return Response(self.get_serializer(strategy).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        strategy = self.get_object()
+        serializer = self.get_serializer(strategy, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        strategy = services.strategy_update(strategy=strategy, **serializer.validated_data)
+        return Response(self.get_serializer(strategy).data)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.strategy_delete(strategy=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses=StrategySerializer)
+    @action(detail=True, methods=["post"])
+    def archive(self, request: Request, pk: str) -> Response:
+        strategy = services.strategy_archive(strategy=self.get_object())
+        return Response(self.get_serializer(strategy).data)
+
+    @extend_schema(request=None, responses={201: DeploymentSerializer})
+    @action(detail=True, methods=["post"])
+    def deploy(self, request: Request, pk: str) -> Response:
+        deployment = services.strategy_deploy(strategy=self.get_object(), actor=request.user)
+        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=StopSerializer, responses=StrategySerializer)
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str) -> Response:
+        body = StopSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        strategy = services.strategy_stop(
+            strategy=self.get_object(), actor=request.user, **body.validated_data
+        )
+        return Response(self.get_serializer(strategy).data)
+
+    @extend_schema(responses=StrategyEventSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, search_fields=[])
+    def events(self, request: Request, pk: str) -> Response:
+        qs = selectors.strategy_events(strategy=self.get_object())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(StrategyEventSerializer(page, many=True).data)
+
+    @extend_schema(responses=DeploymentSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, search_fields=[])
+    def deployments(self, request: Request, pk: str) -> Response:
+        qs = selectors.deployments_for_strategy(strategy=self.get_object())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(DeploymentSerializer(page, many=True).data)
