@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -47,3 +48,296 @@ class Instrument(models.Model):
     @property
     def allows_cnc_short(self) -> bool:
         return self.exchange not in NO_CNC_SHORT_EXCHANGES
+
+
+class Bar(models.Model):
+    """One OHLCV bar of an instrument at a timeframe; ``ts`` is the bar's open time (UTC)."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="bars")
+    timeframe = models.CharField(max_length=4)
+    ts = models.DateTimeField()
+    open = models.DecimalField(max_digits=16, decimal_places=4)
+    high = models.DecimalField(max_digits=16, decimal_places=4)
+    low = models.DecimalField(max_digits=16, decimal_places=4)
+    close = models.DecimalField(max_digits=16, decimal_places=4)
+    volume = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["instrument", "timeframe", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "timeframe", "ts"], name="bar_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument} {self.timeframe} {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class BacktestStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    RUNNING = "RUNNING", "Running"
+    COMPLETE = "COMPLETE", "Complete"
+    FAILED = "FAILED", "Failed"
+
+
+class ChargesChoice(models.TextChoices):
+    INDIA_EQUITY = "india_equity", "Indian equity schedule"
+    NONE = "none", "No charges"
+
+
+class Backtest(models.Model):
+    """A request to replay a strategy over historical bars, its progress and its statistics.
+
+    The configuration is a snapshot (like a deployment's), so results stay explainable after the
+    strategy is edited. Equity points and round-trip trades are stored beside it.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backtests"
+    )
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.CASCADE, related_name="backtests"
+    )
+    config = models.JSONField()
+    start = models.DateField(null=True, blank=True)
+    end = models.DateField(null=True, blank=True)
+    capital = models.DecimalField(max_digits=16, decimal_places=2)
+    charges = models.CharField(
+        max_length=16, choices=ChargesChoice.choices, default=ChargesChoice.INDIA_EQUITY
+    )
+    commission_pct = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
+    slippage_bps = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    data_source = models.CharField(max_length=16, blank=True)
+    status = models.CharField(
+        max_length=10, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    bars = models.PositiveIntegerField(default=0)
+    stats = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Backtest {self.pk} of {self.strategy_id} ({self.status})"
+
+
+class BacktestEquity(models.Model):
+    """One point of a backtest's equity curve (downsampled for very long runs)."""
+
+    backtest = models.ForeignKey(Backtest, on_delete=models.CASCADE, related_name="equity")
+    ts = models.DateTimeField()
+    equity = models.DecimalField(max_digits=18, decimal_places=2)
+    cash = models.DecimalField(max_digits=18, decimal_places=2)
+    drawdown_pct = models.DecimalField(max_digits=9, decimal_places=4)
+
+    class Meta:
+        ordering = ["backtest", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["backtest", "ts"], name="backtest_equity_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ts:%Y-%m-%d %H:%M} {self.equity}"
+
+
+class BacktestTrade(models.Model):
+    """A round trip of a backtest: entry and exit, signed quantity, P&L after charges."""
+
+    backtest = models.ForeignKey(Backtest, on_delete=models.CASCADE, related_name="trades")
+    seq = models.PositiveIntegerField()
+    side = models.CharField(max_length=5)  # LONG or SHORT
+    quantity = models.IntegerField()
+    entry_ts = models.DateTimeField()
+    entry_price = models.DecimalField(max_digits=16, decimal_places=4)
+    exit_ts = models.DateTimeField()
+    exit_price = models.DecimalField(max_digits=16, decimal_places=4)
+    pnl = models.DecimalField(max_digits=18, decimal_places=2)
+    charges = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        ordering = ["backtest", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["backtest", "seq"], name="backtest_trade_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.entry_price} → {self.exit_price}"
+
+
+class OrderStatusChoices(models.TextChoices):
+    PENDING = "PENDING"
+    OPEN = "OPEN"
+    TRIGGER_PENDING = "TRIGGER_PENDING"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    COMPLETE = "COMPLETE"
+    CANCELLED = "CANCELLED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    DENIED = "DENIED"
+
+
+class SideChoices(models.TextChoices):
+    BUY = "BUY"
+    SELL = "SELL"
+
+
+class OrderTypeChoices(models.TextChoices):
+    MARKET = "MARKET"
+    LIMIT = "LIMIT"
+    SL = "SL"
+    SLM = "SL-M", "SL-M"
+
+
+class ValidityChoices(models.TextChoices):
+    DAY = "DAY"
+    IOC = "IOC"
+
+
+class Order(models.Model):
+    """An order of a deployment, in canonical terms with the broker's raw status beside it.
+
+    ``status`` changes only through the order transition table (``execution.engine.orders``),
+    applied by the engine's broker or ``execution.services.orders``; every change leaves an
+    ``OrderEvent``. Times are the market's (bar) times, not the database's.
+    """
+
+    deployment = models.ForeignKey(
+        "strategies.Deployment", on_delete=models.CASCADE, related_name="orders"
+    )
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
+    client_order_id = models.CharField(max_length=64)
+    broker_order_id = models.CharField(max_length=64, blank=True)
+    side = models.CharField(max_length=4, choices=SideChoices.choices)
+    order_type = models.CharField(max_length=6, choices=OrderTypeChoices.choices)
+    product = models.CharField(max_length=3)
+    validity = models.CharField(max_length=3, choices=ValidityChoices.choices)
+    quantity = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    trigger_price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    filled_quantity = models.PositiveIntegerField(default=0)
+    pending_quantity = models.PositiveIntegerField(default=0)
+    average_price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=OrderStatusChoices.choices)
+    status_message = models.CharField(max_length=500, blank=True)
+    broker_status = models.CharField(max_length=64, blank=True)
+    denial_rule = models.CharField(max_length=40, blank=True)
+    source = models.CharField(max_length=10, default="strategy")  # strategy | manual
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "client_order_id"], name="order_client_id_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(filled_quantity__lte=models.F("quantity")),
+                name="order_filled_within_quantity",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["deployment", "status"]),
+            models.Index(fields=["deployment", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} {self.instrument_id} {self.order_type} ({self.status})"
+
+
+class OrderEvent(models.Model):
+    """Append-only record of one order status change, with the broker's raw report."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    status = models.CharField(max_length=16, choices=OrderStatusChoices.choices)
+    broker_status = models.CharField(max_length=64, blank=True)
+    trigger = models.CharField(max_length=16, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    ts = models.DateTimeField()
+
+    class Meta:
+        ordering = ["ts", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} → {self.status}"
+
+
+class Trade(models.Model):
+    """One fill of an order, with its charges broken down."""
+
+    deployment = models.ForeignKey(
+        "strategies.Deployment", on_delete=models.CASCADE, related_name="trades"
+    )
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="trades")
+    fill_id = models.CharField(max_length=80)
+    side = models.CharField(max_length=4, choices=SideChoices.choices)
+    quantity = models.PositiveIntegerField()
+    price = models.DecimalField(max_digits=16, decimal_places=4)
+    charges = models.DecimalField(max_digits=14, decimal_places=2)
+    charges_breakdown = models.JSONField(default=dict)
+    executed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "fill_id"], name="trade_fill_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.quantity} @ {self.price}"
+
+
+class Position(models.Model):
+    """A deployment's net position in one instrument; quantity = sum of signed trades."""
+
+    deployment = models.ForeignKey(
+        "strategies.Deployment", on_delete=models.CASCADE, related_name="positions"
+    )
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
+    quantity = models.IntegerField(default=0)
+    average_price = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal("0"))
+    realised_pnl = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    last_price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "instrument"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "instrument"], name="position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id}: {self.quantity} @ {self.average_price}"
+
+    @property
+    def unrealised_pnl(self) -> Decimal:
+        if self.last_price is None or not self.quantity:
+            return Decimal("0")
+        return ((self.last_price - self.average_price) * self.quantity).quantize(Decimal("0.01"))
+
+
+class EquitySnapshot(models.Model):
+    """A deployment's cash and equity at one bar's close: the points of its equity curve."""
+
+    deployment = models.ForeignKey(
+        "strategies.Deployment", on_delete=models.CASCADE, related_name="equity"
+    )
+    ts = models.DateTimeField()
+    cash = models.DecimalField(max_digits=18, decimal_places=2)
+    position_value = models.DecimalField(max_digits=18, decimal_places=2)
+    equity = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        ordering = ["deployment", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "ts"], name="equity_point_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ts:%Y-%m-%d %H:%M} {self.equity}"

@@ -1,0 +1,89 @@
+"""SMA crossover: the textbook trend follower, and backtesting.py's ``SmaCross`` example."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from execution.engine.bars import BarSeries
+from execution.engine.indicators import crossover, sma
+from strategies.catalog._rules import LONG_SHORT, mode_param
+from strategies.catalog.base import NO_SIGNAL, Param, StrategyType
+
+
+def crossover_decisions(fast: np.ndarray, slow: np.ndarray, mode: str) -> np.ndarray:
+    """Return +1 on a golden cross, -1 (long_short) or 0 (long_only) on a death cross, else NaN.
+
+    The same rule as backtesting.py's ``SmaCross.next``: ``crossover(fast, slow)`` buys,
+    otherwise ``crossover(slow, fast)`` sells; both use strict inequalities, so touching lines
+    do not count as a cross.
+    """
+    out = np.full(len(fast), NO_SIGNAL)
+    out[crossover(slow, fast)] = -1.0 if mode == LONG_SHORT else 0.0
+    out[crossover(fast, slow)] = 1.0
+    return out
+
+
+def fast_slow_params(kind: str) -> tuple[Param, ...]:
+    """Return the ``fast``/``slow``/``mode`` parameters shared by the two crossover types."""
+    return (
+        Param(
+            "fast",
+            "int",
+            10,
+            label="Fast period",
+            help=f"Bars in the fast {kind}; it reacts quickly to price changes.",
+            min=1,
+            max=500,
+        ),
+        Param(
+            "slow",
+            "int",
+            20,
+            label="Slow period",
+            help=f"Bars in the slow {kind}; must be longer than the fast one.",
+            min=2,
+            max=1000,
+        ),
+        mode_param(),
+    )
+
+
+def check_fast_slow(params: dict[str, Any]) -> dict[str, str]:
+    """Require ``fast < slow`` (reported on ``fast``, naming both values)."""
+    if params["fast"] >= params["slow"]:
+        return {
+            "fast": (
+                f"Fast period ({params['fast']}) must be shorter than "
+                f"slow period ({params['slow']})."
+            )
+        }
+    return {}
+
+
+class SmaCrossover(StrategyType):
+    """Golden cross / death cross of two simple moving averages of the close."""
+
+    key = "sma_crossover"
+    name = "SMA crossover"
+    description = (
+        "Buys when the fast simple moving average of the close crosses above the slow one and "
+        "exits (or goes short) when it crosses back below."
+    )
+    params = fast_slow_params("simple moving average")
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> dict[str, str]:
+        return check_fast_slow(params)
+
+    @classmethod
+    def warmup(cls, params: dict[str, Any]) -> int:
+        """The slow SMA exists from bar ``slow-1``; a cross also needs the bar before it."""
+        return int(params["slow"])
+
+    @classmethod
+    def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:
+        return crossover_decisions(
+            sma(bars.close, params["fast"]), sma(bars.close, params["slow"]), params["mode"]
+        )
