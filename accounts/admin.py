@@ -3,17 +3,36 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.core.exceptions import ValidationError
 
+from accounts.forms import AdminEmailAuthenticationForm
 from accounts.models import User
+from accounts.services import DUPLICATE_EMAIL
+
+admin.site.login_form = AdminEmailAuthenticationForm
 
 
-class UserCreationForm(AdminUserCreationForm):
+class LowerCaseEmailMixin:
+    """Store the email lower-cased, as every other way in does, and name a duplicate plainly.
+
+    Without this the case-insensitive unique constraint answers "Constraint … is violated".
+    """
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        others = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError(DUPLICATE_EMAIL)
+        return email
+
+
+class UserCreationForm(LowerCaseEmailMixin, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email",)
 
 
-class UserEditForm(UserChangeForm):
+class UserEditForm(LowerCaseEmailMixin, UserChangeForm):
     class Meta:
         model = User
         fields = "__all__"

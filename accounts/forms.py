@@ -1,6 +1,8 @@
 """Dashboard forms for sign-up and log-in."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
@@ -23,5 +25,29 @@ class SignUpForm(forms.Form):
             return None
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class EmailLoginMixin:
+    """Authenticate with ``email=`` (AXES_USERNAME_FORM_FIELD), lower-cased as stored.
+
+    Given ``username=``, django-axes would record every failure under no username at all while
+    its lockout check looks them up under the email, so the lockout would never trigger.
+    """
+
+    def clean(self):
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email is not None and password:
+            self.user_cache = authenticate(
+                self.request, email=email.strip().lower(), password=password
+            )
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
+
+
+class EmailAuthenticationForm(EmailLoginMixin, AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+
+class AdminEmailAuthenticationForm(EmailLoginMixin, AdminAuthenticationForm):
+    """The admin's log-in form, with the same lockout-safe authentication."""

@@ -6,10 +6,10 @@ from typing import Any
 
 from django.db import transaction
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
-from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer, TokenVerifySerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import User
@@ -49,3 +49,17 @@ class SingleUseRefreshSerializer(TokenRefreshSerializer):
         refresh_token_spend(old, user=user)
         new = RefreshToken.for_user(user)
         return {"access": str(new.access_token), "refresh": str(new)}
+
+
+class BlacklistAwareVerifySerializer(TokenVerifySerializer):
+    """Verify a token; a blacklisted one is invalid (401) like an expired or forged one.
+
+    SimpleJWT answers 400 for a blacklisted token but 401 for every other dead token, so a
+    client could not treat "verify failed" uniformly.
+    """
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        token = UntypedToken(attrs["token"])  # signature and expiry checks
+        if BlacklistedToken.objects.filter(token__jti=token.get(api_settings.JTI_CLAIM)).exists():
+            raise InvalidToken("Token is blacklisted")
+        return {}

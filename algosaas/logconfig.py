@@ -82,6 +82,9 @@ def configure_logging(*, log_format: str, level: str) -> dict[str, Any]:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
+            # Django logs each 4xx ("Unauthorized: /path") after the middleware has unbound the
+            # request_id; django-structlog's ``request_finished`` already records it with the id.
+            "django.request": {"level": "ERROR"},
             "django_structlog": {"level": level},
             "axes": {"level": "INFO"},
         },

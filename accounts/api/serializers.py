@@ -1,8 +1,20 @@
 """Shapes of the auth API; they parse and render, the services decide."""
 
+from typing import Any
+
 from rest_framework import serializers
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 
 from accounts.models import User
+
+
+def login_email(value: Any) -> str:
+    """Return the email a login attempt is for, as stored: stripped and lower-cased.
+
+    django-axes counts failures per exact username string, so every spelling of one address must
+    map to one string or a change of letter case would start a fresh lockout counter.
+    """
+    return str(value).strip().lower()
 
 
 class RegisterSerializer(serializers.Serializer):
@@ -20,3 +32,11 @@ class UserSerializer(serializers.ModelSerializer):
 
 class LogoutSerializer(serializers.Serializer):
     refresh = serializers.CharField()
+
+
+class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
+    """Email and password for a token pair; the email is matched in any letter case."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        attrs[self.username_field] = login_email(attrs[self.username_field])
+        return super().validate(attrs)

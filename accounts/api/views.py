@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import structlog
 from axes.handlers.proxy import AxesProxyHandler
+from axes.helpers import get_client_ip_address
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
@@ -13,10 +15,16 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from accounts.api.serializers import LogoutSerializer, RegisterSerializer, UserSerializer
+from accounts.api.serializers import (
+    EmailTokenObtainPairSerializer,
+    LogoutSerializer,
+    RegisterSerializer,
+    UserSerializer,
+    login_email,
+)
 from accounts.exceptions import LoginLockedOut
 from accounts.services import user_register, user_update_profile
-from accounts.tokens import SingleUseRefreshSerializer
+from accounts.tokens import BlacklistAwareVerifySerializer, SingleUseRefreshSerializer
 
 logger = structlog.get_logger(__name__)
 
@@ -45,11 +53,13 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     address is refused with 429 before any password is checked.
     """
 
+    serializer_class = EmailTokenObtainPairSerializer
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
     def post(self, request: Request, *args, **kwargs) -> Response:
         email = request.data.get("email") if hasattr(request.data, "get") else None
+        email = login_email(email) if email else None
         credentials = {settings.AXES_USERNAME_FORM_FIELD: email} if email else None
         if AxesProxyHandler.is_locked(request._request, credentials=credentials):
             logger.warning("login_locked_out", email_domain=str(email).rpartition("@")[2])
@@ -58,7 +68,11 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
                 f"Too many failed login attempts. Try again in {minutes} minutes.",
                 retry_after=int(settings.AXES_COOLOFF_TIME.total_seconds()),
             )
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)  # raises unless the login succeeded
+        if settings.AXES_RESET_ON_SUCCESS:
+            # django-axes resets on ``user_logged_in``, which SimpleJWT never sends.
+            axes_reset(ip=get_client_ip_address(request._request), username=email)
+        return response
 
 
 class TokenRefreshView(jwt_views.TokenRefreshView):
@@ -71,6 +85,8 @@ class TokenRefreshView(jwt_views.TokenRefreshView):
 
 class TokenVerifyView(jwt_views.TokenVerifyView):
     """Check that a token is valid (signature, expiry, blacklist)."""
+
+    serializer_class = BlacklistAwareVerifySerializer
 
 
 class LogoutView(jwt_views.TokenBlacklistView):

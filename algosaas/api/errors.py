@@ -71,6 +71,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         codes = exc.get_codes()
         code = codes if isinstance(codes, str) else exc.default_code
+        if isinstance(detail, dict) and isinstance(detail.get("code"), str):
+            code = detail["code"]  # SimpleJWT's errors carry their code inside the detail dict
         extra = {}
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             extra["retry_after"] = int(exc.wait)

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "django_structlog",
+    "algosaas",
     "accounts",
     "strategies",
     "execution",
@@ -170,8 +171,8 @@ SIMPLE_JWT = {
     "USER_ID_CLAIM": "user_id",
     "CHECK_USER_IS_ACTIVE": True,
 }
-if not DEBUG and "JWT_SIGNING_KEY" not in env:
-    raise ImproperlyConfigured("JWT_SIGNING_KEY must be set when DEBUG is off.")
+if not DEBUG and len(env.str("JWT_SIGNING_KEY", default="")) < 32:
+    raise ImproperlyConfigured("JWT_SIGNING_KEY must be a long random value when DEBUG is off.")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "algosaas API",
@@ -184,6 +185,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
+    # One OpenAPI enum per domain vocabulary, named after it.
+    "ENUM_NAME_OVERRIDES": {
+        "StrategyStatusEnum": "strategies.models.StrategyStatus",
+        "DeploymentStatusEnum": "strategies.models.DeploymentStatus",
+        "BacktestStatusEnum": "execution.models.BacktestStatus",
+        "OrderStatusEnum": "execution.models.OrderStatusChoices",
+    },
 }
 
 # Bodies above this are refused before a view parses them (OWASP API4).
@@ -245,5 +253,6 @@ ALGOSAAS = {
     "MAX_STRATEGIES_PER_USER": env.int("MAX_STRATEGIES_PER_USER", default=100),
     "MAX_RUNNING_DEPLOYMENTS_PER_USER": env.int("MAX_RUNNING_DEPLOYMENTS_PER_USER", default=20),
     "MAX_PAGE_SIZE": env.int("MAX_PAGE_SIZE", default=200),
+    "MAX_ACTIVE_BACKTESTS_PER_USER": env.int("MAX_ACTIVE_BACKTESTS_PER_USER", default=5),
     "DEPLOYMENT_RUNNER": env.str("DEPLOYMENT_RUNNER", default="strategies.runners.NullRunner"),
 }

@@ -1,0 +1,237 @@
+"""Dashboard account pages: sign up, log in, log out, change password, and the login wall."""
+
+import pytest
+
+from accounts.models import User
+from tests.factories import TEST_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+STRONG_PASSWORD = "violet-kettle-orbit-913"
+
+
+def logged_in_user_id(client) -> str | None:
+    return client.session.get("_auth_user_id")
+
+
+def test_signup_page_renders(client):
+    response = client.get("/signup/")
+
+    assert response.status_code == 200
+    assert b'name="email"' in response.content
+    assert b'name="password"' in response.content
+
+
+def test_signup_creates_an_account_and_logs_in(client):
+    response = client.post(
+        "/signup/", {"name": "Asha", "email": "Asha@Example.com", "password": STRONG_PASSWORD}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/"
+    user = User.objects.get(email="asha@example.com")
+    assert user.name == "Asha"
+    assert user.check_password(STRONG_PASSWORD)
+    assert logged_in_user_id(client) == str(user.pk)
+    assert client.get("/app/").status_code == 200
+
+
+def test_signup_shows_an_error_for_a_duplicate_email(client, user):
+    response = client.post("/signup/", {"email": user.email.upper(), "password": STRONG_PASSWORD})
+
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+    assert logged_in_user_id(client) is None
+    assert User.objects.filter(email__iexact=user.email).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("password", "message"), [("short1", b"too short"), ("iloveyou", b"too common")]
+)
+def test_signup_shows_an_error_for_a_weak_password(client, password, message):
+    response = client.post("/signup/", {"email": "weak@example.com", "password": password})
+
+    assert response.status_code == 200
+    assert message in response.content
+    assert logged_in_user_id(client) is None
+    assert not User.objects.exists()
+
+
+def test_signup_shows_an_error_for_an_invalid_email(client):
+    response = client.post("/signup/", {"email": "nope", "password": STRONG_PASSWORD})
+
+    assert response.status_code == 200
+    assert b"valid email" in response.content
+    assert not User.objects.exists()
+
+
+def test_login_with_email_and_password_logs_in(client, user, password):
+    response = client.post("/login/", {"username": user.email, "password": password})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/"
+    assert logged_in_user_id(client) == str(user.pk)
+
+
+def test_login_email_is_case_insensitive(client, user, password):
+    response = client.post("/login/", {"username": user.email.upper(), "password": password})
+
+    assert response.status_code == 302
+    assert logged_in_user_id(client) == str(user.pk)
+
+
+def test_login_follows_a_safe_next(client, user, password):
+    response = client.post(
+        "/login/?next=/password/",
+        {"username": user.email, "password": password, "next": "/password/"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/password/"
+
+
+def test_login_ignores_an_offsite_next(client, user, password):
+    response = client.post(
+        "/login/", {"username": user.email, "password": password, "next": "https://evil.example/"}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/"
+
+
+def test_login_with_a_wrong_password_shows_an_error(client, user):
+    response = client.post("/login/", {"username": user.email, "password": "not-the-password"})
+
+    assert response.status_code == 200
+    assert b"Please enter a correct" in response.content
+    assert logged_in_user_id(client) is None
+
+
+def test_inactive_user_cannot_log_in(client, user, password):
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    response = client.post("/login/", {"username": user.email, "password": password})
+
+    assert response.status_code == 200
+    assert logged_in_user_id(client) is None
+
+
+def test_logout_by_post_logs_out(client, user, password):
+    client.post("/login/", {"username": user.email, "password": password})
+
+    response = client.post("/logout/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert logged_in_user_id(client) is None
+    assert client.get("/app/").status_code == 302
+
+
+def test_logout_by_get_is_refused_and_keeps_the_session(client, user, password):
+    client.post("/login/", {"username": user.email, "password": password})
+
+    response = client.get("/logout/")
+
+    assert response.status_code == 405
+    assert logged_in_user_id(client) == str(user.pk)
+
+
+def test_password_change_works_and_keeps_the_session(client, user, password):
+    client.post("/login/", {"username": user.email, "password": password})
+
+    response = client.post(
+        "/password/",
+        {
+            "old_password": password,
+            "new_password1": STRONG_PASSWORD,
+            "new_password2": STRONG_PASSWORD,
+        },
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/password/done/"
+    assert client.get("/password/done/").status_code == 200
+    user.refresh_from_db()
+    assert user.check_password(STRONG_PASSWORD)
+    assert not user.check_password(TEST_PASSWORD)
+    assert user.password.startswith("bcrypt_sha256$")
+    assert client.get("/app/").status_code == 200
+
+
+def test_password_change_refuses_a_wrong_old_password(client, user, password):
+    client.post("/login/", {"username": user.email, "password": password})
+
+    response = client.post(
+        "/password/",
+        {
+            "old_password": "not-the-old-one",
+            "new_password1": STRONG_PASSWORD,
+            "new_password2": STRONG_PASSWORD,
+        },
+    )
+
+    assert response.status_code == 200
+    assert b"incorrectly" in response.content
+    user.refresh_from_db()
+    assert user.check_password(password)
+
+
+def test_password_change_requires_login(client):
+    response = client.get("/password/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/password/"
+
+
+def test_app_requires_login(client):
+    response = client.get("/app/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/app/"
+
+
+def test_landing_sends_a_logged_in_user_to_the_app(client, user, password):
+    assert client.get("/").status_code == 200
+    client.post("/login/", {"username": user.email, "password": password})
+
+    response = client.get("/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/"
+
+
+def test_logged_in_user_visiting_signup_goes_to_the_app(client, user, password):
+    client.post("/login/", {"username": user.email, "password": password})
+
+    response = client.get("/signup/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/app/"
+
+
+@pytest.mark.parametrize("path", ["/signup/", "/login/", "/logout/", "/password/"])
+def test_account_forms_refuse_posts_without_a_csrf_token(user, password, path):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+
+    response = client.post(path, {"username": user.email, "password": password})
+
+    assert response.status_code == 403
+    assert logged_in_user_id(client) == str(user.pk)
+
+
+def test_session_cannot_write_the_api_without_a_csrf_token(user):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+
+    assert client.get("/api/auth/me/").status_code == 200
+    response = client.patch("/api/auth/me/", {"name": "CSRF"}, format="json")
+
+    assert response.status_code == 403
+    user.refresh_from_db()
+    assert user.name != "CSRF"
