@@ -84,6 +84,11 @@ class ChargesChoice(models.TextChoices):
     NONE = "none", "No charges"
 
 
+class CloseAtEnd(models.TextChoices):
+    CLOSE = "close", "At the last bar's close"
+    LAST_OPEN = "last_open", "At the last bar's open (as backtesting.py 0.6 does)"
+
+
 class Backtest(models.Model):
     """A request to replay a strategy over historical bars, its progress and its statistics.
 
@@ -106,6 +111,12 @@ class Backtest(models.Model):
     )
     commission_pct = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
     slippage_bps = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    close_at_end = models.CharField(
+        max_length=10,
+        choices=CloseAtEnd.choices,
+        default=CloseAtEnd.CLOSE,
+        help_text="How a position still open after the last bar is closed.",
+    )
     data_source = models.CharField(max_length=16, blank=True)
     status = models.CharField(
         max_length=10, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED
@@ -341,3 +352,50 @@ class EquitySnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ts:%Y-%m-%d %H:%M} {self.equity}"
+
+
+class Feed(models.TextChoices):
+    SYNTHETIC = "synthetic", "Synthetic live feed"
+    REPLAY = "replay", "Historical replay"
+
+
+class LivePhase(models.TextChoices):
+    RUNNING = "RUNNING", "Running"
+    SQUARING_OFF = "SQUARING_OFF", "Squaring off"
+    DONE = "DONE", "Done"
+
+
+class DeploymentState(models.Model):
+    """What moves a paper deployment forward: its feed, engine state and cursor.
+
+    A step locks this row (``select_for_update(skip_locked=True)``) and commits the cursor, the
+    engine state and every order, fill, position and equity point of the bars it processed in
+    one transaction, so a step runs exactly once per bar whatever the queue does.
+    """
+
+    deployment = models.OneToOneField(
+        "strategies.Deployment", on_delete=models.CASCADE, primary_key=True, related_name="live"
+    )
+    feed = models.CharField(max_length=10, choices=Feed.choices, default=Feed.SYNTHETIC)
+    interval_s = models.PositiveIntegerField()
+    replay_seconds_per_bar = models.FloatField(null=True, blank=True)
+    replay_origin_ts = models.BigIntegerField(null=True, blank=True)
+    history_start_ts = models.BigIntegerField(
+        help_text="Open time of the first bar the strategy's indicators see."
+    )
+    engine_config = models.JSONField()
+    engine_state = models.JSONField()
+    cursor_ts = models.BigIntegerField(null=True, blank=True)
+    phase = models.CharField(max_length=12, choices=LivePhase.choices, default=LivePhase.RUNNING)
+    next_due_at = models.DateTimeField(db_index=True)
+    steps = models.PositiveIntegerField(default=0)
+    bars_processed = models.PositiveIntegerField(default=0)
+    failures = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_step_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["phase", "next_due_at"])]
+
+    def __str__(self) -> str:
+        return f"live state of deployment {self.deployment_id}"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from execution.engine.bars import BarSeries
-from execution.models import Backtest, Bar, Instrument
+from execution.models import Backtest, Bar, EquitySnapshot, Instrument, Order, Trade
+from strategies.models import Deployment
 
 
 def bars_available(*, instrument: Instrument, timeframe: str) -> bool:
@@ -54,3 +57,60 @@ def backtest_get_for_user(*, user, backtest_id: int | str) -> Backtest:
         return backtests_for_user(user=user).get(pk=int(backtest_id))
     except (Backtest.DoesNotExist, ValueError, TypeError):
         raise Http404("No such backtest.") from None
+
+
+def deployments_for_user(*, user) -> QuerySet[Deployment]:
+    """The user's deployments with what their P&L needs, in a constant number of queries."""
+    last_equity = EquitySnapshot.objects.filter(deployment=OuterRef("pk")).order_by("-ts")
+    charges = (
+        Trade.objects.filter(deployment=OuterRef("pk"))
+        .values("deployment")
+        .annotate(total=Sum("charges"))
+        .values("total")
+    )
+    return (
+        Deployment.objects.filter(strategy__owner=user)
+        .select_related("strategy", "strategy__instrument", "live")
+        .prefetch_related("positions")
+        .annotate(
+            last_equity=Subquery(last_equity.values("equity")[:1]),
+            last_cash=Subquery(last_equity.values("cash")[:1]),
+            total_charges=Coalesce(Subquery(charges), Value(Decimal("0"))),
+        )
+    )
+
+
+def deployment_get_for_user(*, user, deployment_id: int | str) -> Deployment:
+    """Return the user's deployment or raise 404 — the same answer for missing and not yours."""
+    try:
+        return deployments_for_user(user=user).get(pk=int(deployment_id))
+    except (Deployment.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such deployment.") from None
+
+
+def orders_for_user(*, user) -> QuerySet[Order]:
+    return Order.objects.filter(deployment__strategy__owner=user).select_related(
+        "deployment", "instrument"
+    )
+
+
+def order_get_for_user(*, user, order_id: int | str) -> Order:
+    """Return the user's order or raise 404 — the same answer for missing and not yours."""
+    try:
+        return orders_for_user(user=user).get(pk=int(order_id))
+    except (Order.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such order.") from None
+
+
+def deployment_pnl(deployment: Deployment) -> dict[str, Decimal]:
+    """Realised, unrealised, charges and equity of a deployment (from its annotated row)."""
+    positions = list(deployment.positions.all())
+    realised = sum((p.realised_pnl for p in positions), Decimal("0"))
+    unrealised = sum((p.unrealised_pnl for p in positions), Decimal("0"))
+    equity = getattr(deployment, "last_equity", None)
+    return {
+        "realised_pnl": realised.quantize(Decimal("0.01")),
+        "unrealised_pnl": unrealised.quantize(Decimal("0.01")),
+        "charges": Decimal(getattr(deployment, "total_charges", 0) or 0).quantize(Decimal("0.01")),
+        "equity": (equity if equity is not None else deployment.capital),
+    }

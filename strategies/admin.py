@@ -40,10 +40,18 @@ class StrategyAdmin(admin.ModelAdmin):
     ]
     search_fields = ["name", "owner__email", "instrument__symbol"]
     list_select_related = ["owner", "instrument"]
-    readonly_fields = ["status", "status_reason", "created_at", "updated_at", "archived_at"]
-    raw_id_fields = ["owner"]
+    # Configuration changes go through the API or the dashboard (strategy_update enforces the
+    # rules); operators see everything and act through the lifecycle actions.
+    readonly_fields = [
+        "owner", "name", "strategy_type", "params", "instrument", "timeframe", "quantity",
+        "allocation_pct", "product", "capital", "risk_limits", "status", "status_reason",
+        "created_at", "updated_at", "archived_at",
+    ]
     inlines = [StrategyEventInline]
     actions = ["stop_selected"]
+
+    def has_add_permission(self, request):
+        return False
 
     @admin.action(description="Stop selected strategies")
     def stop_selected(self, request, queryset):

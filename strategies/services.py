@@ -115,6 +115,8 @@ def strategy_update(*, strategy: Strategy, **changes: Any) -> Strategy:
         .select_related("instrument")
         .get(pk=strategy.pk)
     )
+    if "capital" in changes and changes["capital"] is None:  # as on create: the user's default
+        changes["capital"] = locked.owner.paper_capital
     changed_trading = [
         f for f in TRADING_FIELDS if f in changes and changes[f] != getattr(locked, f)
     ]
@@ -136,7 +138,11 @@ def strategy_update(*, strategy: Strategy, **changes: Any) -> Strategy:
         and ("quantity" not in changes)
     ):
         changes["quantity"] = None
-    if "strategy_type" in changes and "params" not in changes:
+    if (
+        "strategy_type" in changes
+        and changes["strategy_type"] != locked.strategy_type
+        and "params" not in changes
+    ):
         changes["params"] = {}  # another type's parameters never carry over
     config = {f: getattr(locked, f) for f in ("name", *TRADING_FIELDS)}
     config.update(changes)
@@ -226,9 +232,24 @@ def strategy_transition(
     return strategy, event
 
 
+FEEDS = ("synthetic", "replay")
+
+
 @transaction.atomic
-def strategy_deploy(*, strategy: Strategy, actor=None) -> Deployment:
-    """Start a new deployment (fresh books) of a strategy that is not running."""
+def strategy_deploy(
+    *,
+    strategy: Strategy,
+    actor=None,
+    feed: str = "synthetic",
+    seconds_per_bar: float | None = None,
+) -> Deployment:
+    """Start a new deployment (fresh books) of a strategy that is not running.
+
+    ``feed`` picks the market it trades: the synthetic live feed, or a replay of the
+    instrument's stored bars at ``seconds_per_bar``.
+    """
+    if feed not in FEEDS:
+        raise StrategyInvalid(f"Unknown feed {feed!r}.", fields={"feed": ["Unknown feed."]})
     _lock_owner(strategy.owner_id)
     cap = settings.ALGOSAAS["MAX_RUNNING_DEPLOYMENTS_PER_USER"]
     locked, event = strategy_transition(
@@ -241,11 +262,10 @@ def strategy_deploy(*, strategy: Strategy, actor=None) -> Deployment:
         raise LimitExceeded(f"You can run at most {cap} strategies at once; stop one first.")
     locked = Strategy.objects.select_related("instrument").get(pk=locked.pk)
     number = (locked.deployments.aggregate(n=Max("number"))["n"] or 0) + 1
+    config = strategy_config_snapshot(locked)
+    config["feed"] = {"kind": feed, "seconds_per_bar": seconds_per_bar}
     deployment = Deployment.objects.create(
-        strategy=locked,
-        number=number,
-        config=strategy_config_snapshot(locked),
-        capital=locked.capital,
+        strategy=locked, number=number, config=config, capital=locked.capital
     )
     event.deployment = deployment
     event.save()

@@ -291,7 +291,7 @@ def test_deleted_users_refresh_token_is_refused(anon_client, user, tokens):
 # --- The race accounts/tokens.py exists for ---------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_refresh_token_spent_by_two_requests_at_once_succeeds_exactly_once(throttle_rates):
     if connection.vendor == "sqlite":
         pytest.skip("SQLite serialises writers ('database is locked'); the race needs PostgreSQL")

@@ -202,7 +202,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=102
 # ``catch_up`` is off so a cluster back from downtime does not replay every missed schedule.
 Q_CLUSTER = {
     "name": "algosaas",
-    "workers": env.int("Q_WORKERS", default=2),
+    "workers": env.int("Q_WORKERS", default=4),
     "timeout": env.int("Q_TIMEOUT", default=120),
     "retry": env.int("Q_RETRY", default=150),
     "max_attempts": env.int("Q_MAX_ATTEMPTS", default=3),
@@ -254,5 +254,11 @@ ALGOSAAS = {
     "MAX_RUNNING_DEPLOYMENTS_PER_USER": env.int("MAX_RUNNING_DEPLOYMENTS_PER_USER", default=20),
     "MAX_PAGE_SIZE": env.int("MAX_PAGE_SIZE", default=200),
     "MAX_ACTIVE_BACKTESTS_PER_USER": env.int("MAX_ACTIVE_BACKTESTS_PER_USER", default=5),
-    "DEPLOYMENT_RUNNER": env.str("DEPLOYMENT_RUNNER", default="strategies.runners.NullRunner"),
+    "DEPLOYMENT_RUNNER": env.str(
+        "DEPLOYMENT_RUNNER", default="execution.services.live.PaperRunner"
+    ),
+    "REPLAY_SECONDS_PER_BAR": env.float("REPLAY_SECONDS_PER_BAR", default=2.0),
+    # The dispatcher task runs each minute and hands due deployments to step tasks in chunks.
+    "STEP_CHUNK": env.int("STEP_CHUNK", default=200),
+    "DISPATCH_SECONDS": env.int("DISPATCH_SECONDS", default=55),
 }

@@ -1,11 +1,306 @@
 """Shapes of the execution API."""
 
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from execution.models import Instrument
+from execution.models import (
+    Backtest,
+    BacktestEquity,
+    BacktestTrade,
+    ChargesChoice,
+    CloseAtEnd,
+    EquitySnapshot,
+    Instrument,
+    Order,
+    OrderEvent,
+    OrderTypeChoices,
+    Position,
+    SideChoices,
+    Trade,
+    ValidityChoices,
+)
+from execution.selectors import deployment_pnl
+from strategies.models import Deployment
 
 
 class InstrumentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Instrument
         fields = ["id", "exchange", "symbol", "name", "tick_size", "lot_size", "currency"]
+
+
+class BacktestRequestSerializer(serializers.Serializer):
+    start = serializers.DateField(required=False, allow_null=True, default=None)
+    end = serializers.DateField(required=False, allow_null=True, default=None)
+    capital = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        min_value=Decimal("1000.00"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Defaults to the strategy's capital.",
+    )
+    charges = serializers.ChoiceField(choices=ChargesChoice.choices, default="india_equity")
+    commission_pct = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        min_value=Decimal("0"),
+        max_value=Decimal("10"),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="A flat commission in percent of traded value at every fill; replaces charges.",
+    )
+    slippage_bps = serializers.DecimalField(
+        max_digits=8,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("1000"),
+        required=False,
+        default=Decimal("0"),
+    )
+    close_at_end = serializers.ChoiceField(
+        choices=CloseAtEnd.choices,
+        default=CloseAtEnd.CLOSE,
+        help_text="Close a position still open after the last bar at its close (default), or at "
+        "its open as backtesting.py 0.6 does.",
+    )
+
+
+class BacktestSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Backtest
+        fields = [
+            "id",
+            "strategy",
+            "status",
+            "progress",
+            "start",
+            "end",
+            "capital",
+            "charges",
+            "commission_pct",
+            "slippage_bps",
+            "close_at_end",
+            "data_source",
+            "bars",
+            "stats",
+            "error",
+            "config",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class BacktestEquitySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BacktestEquity
+        fields = ["ts", "equity", "cash", "drawdown_pct"]
+
+
+class BacktestTradeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = BacktestTrade
+        fields = [
+            "seq",
+            "side",
+            "quantity",
+            "entry_ts",
+            "entry_price",
+            "exit_ts",
+            "exit_price",
+            "pnl",
+            "charges",
+        ]
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    """Kite-like order fields."""
+
+    strategy = serializers.IntegerField(source="deployment.strategy_id", read_only=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "client_order_id",
+            "broker_order_id",
+            "deployment",
+            "strategy",
+            "instrument",
+            "side",
+            "order_type",
+            "product",
+            "validity",
+            "quantity",
+            "price",
+            "trigger_price",
+            "filled_quantity",
+            "pending_quantity",
+            "average_price",
+            "status",
+            "status_message",
+            "broker_status",
+            "denial_rule",
+            "source",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrderPlaceSerializer(serializers.Serializer):
+    side = serializers.ChoiceField(choices=SideChoices.choices)
+    order_type = serializers.ChoiceField(choices=OrderTypeChoices.choices)
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    price = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=4,
+        min_value=Decimal("0.0001"),
+        required=False,
+        allow_null=True,
+        default=None,
+    )
+    trigger_price = serializers.DecimalField(
+        max_digits=16,
+        decimal_places=4,
+        min_value=Decimal("0.0001"),
+        required=False,
+        allow_null=True,
+        default=None,
+    )
+    validity = serializers.ChoiceField(choices=ValidityChoices.choices, default="DAY")
+    product = serializers.ChoiceField(choices=["CNC", "MIS"], required=False, default=None)
+
+    def validate(self, attrs):
+        """Shape rules of a Kite order (which prices each type needs), named by field."""
+        kind = attrs["order_type"]
+        errors = {}
+        if kind in ("LIMIT", "SL") and attrs.get("price") is None:
+            errors["price"] = [f"A {kind} order needs a price."]
+        if kind in ("MARKET", "SL-M") and attrs.get("price") is not None:
+            errors["price"] = [f"A {kind} order takes no price."]
+        if kind in ("SL", "SL-M") and attrs.get("trigger_price") is None:
+            errors["trigger_price"] = [f"A {kind} order needs a trigger price."]
+        if kind in ("MARKET", "LIMIT") and attrs.get("trigger_price") is not None:
+            errors["trigger_price"] = [f"A {kind} order takes no trigger price."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class OrderModifySerializer(serializers.Serializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
+    price = serializers.DecimalField(
+        max_digits=16, decimal_places=4, min_value=Decimal("0.0001"), required=False
+    )
+    trigger_price = serializers.DecimalField(
+        max_digits=16, decimal_places=4, min_value=Decimal("0.0001"), required=False
+    )
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Send at least one of quantity, price, trigger_price."]}
+            )
+        return attrs
+
+
+class OrderEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrderEvent
+        fields = ["id", "status", "broker_status", "trigger", "message", "payload", "ts"]
+
+
+class TradeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Trade
+        fields = [
+            "id",
+            "order",
+            "deployment",
+            "fill_id",
+            "side",
+            "quantity",
+            "price",
+            "charges",
+            "charges_breakdown",
+            "executed_at",
+        ]
+
+
+class PositionSerializer(serializers.ModelSerializer):
+    unrealised_pnl = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
+    symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+
+    class Meta:
+        model = Position
+        fields = [
+            "id",
+            "instrument",
+            "symbol",
+            "quantity",
+            "average_price",
+            "last_price",
+            "realised_pnl",
+            "unrealised_pnl",
+            "updated_at",
+        ]
+
+
+class EquityPointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EquitySnapshot
+        fields = ["ts", "cash", "position_value", "equity"]
+
+
+class DeploymentDetailSerializer(serializers.ModelSerializer):
+    """A deployment with its live P&L (realised, unrealised, charges, equity)."""
+
+    strategy_name = serializers.CharField(source="strategy.name", read_only=True)
+    pnl = serializers.SerializerMethodField()
+    feed = serializers.CharField(source="live.feed", read_only=True, default=None)
+    phase = serializers.CharField(source="live.phase", read_only=True, default=None)
+    last_step_at = serializers.DateTimeField(
+        source="live.last_step_at", read_only=True, default=None
+    )
+    last_error = serializers.CharField(source="live.last_error", read_only=True, default=None)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id",
+            "strategy",
+            "strategy_name",
+            "number",
+            "status",
+            "capital",
+            "config",
+            "started_at",
+            "stopped_at",
+            "stop_reason",
+            "square_off",
+            "feed",
+            "phase",
+            "last_step_at",
+            "last_error",
+            "pnl",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {
+                k: {"type": "string", "format": "decimal"}
+                for k in ("realised_pnl", "unrealised_pnl", "charges", "equity")
+            },
+        }
+    )
+    def get_pnl(self, obj):
+        return {k: str(v) for k, v in deployment_pnl(obj).items()}

@@ -1,9 +1,48 @@
-"""Execution endpoints: thin viewsets over user-scoped selectors."""
+"""Execution endpoints: thin views over user-scoped selectors and one service each."""
 
-from rest_framework import mixins, viewsets
+from __future__ import annotations
 
-from execution.api.serializers import InstrumentSerializer
-from execution.models import Instrument
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from algosaas.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from algosaas.api.idempotency import idempotent
+from algosaas.api.pagination import PageNumberPagination
+from execution import selectors
+from execution.api.filters import BacktestFilter, DeploymentFilter, OrderFilter
+from execution.api.serializers import (
+    BacktestEquitySerializer,
+    BacktestRequestSerializer,
+    BacktestSerializer,
+    BacktestTradeSerializer,
+    DeploymentDetailSerializer,
+    EquityPointSerializer,
+    InstrumentSerializer,
+    OrderEventSerializer,
+    OrderModifySerializer,
+    OrderPlaceSerializer,
+    OrderSerializer,
+    PositionSerializer,
+    TradeSerializer,
+)
+from execution.models import Backtest, Instrument, Order
+from execution.services import live
+from execution.services.backtests import backtest_request
+from strategies.models import Deployment
+from strategies.selectors import strategy_get_for_user
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    IDEMPOTENCY_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Send the same key to retry safely: the first response is replayed.",
+)
 
 
 class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -14,3 +53,204 @@ class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     search_fields = ["symbol", "name"]
     filterset_fields = ["exchange", "currency"]
     ordering_fields = ["symbol", "exchange"]
+
+
+class SeriesPagination(PageNumberPagination):
+    """Curves are read whole by charts: large pages, still bounded."""
+
+    page_size = 1000
+
+    @property
+    def max_page_size(self) -> int:  # type: ignore[override]
+        return max(5000, settings.ALGOSAAS["MAX_PAGE_SIZE"])
+
+
+class StrategyBacktestsView(generics.ListCreateAPIView):
+    """Backtests of one of your strategies; POST queues a new one (202) on the job cluster."""
+
+    serializer_class = BacktestSerializer
+    filterset_fields = ["status"]
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Backtest.objects.none()
+        strategy = strategy_get_for_user(user=self.request.user, strategy_id=self.kwargs["pk"])
+        return selectors.backtests_for_user(user=self.request.user).filter(strategy=strategy)
+
+    @extend_schema(
+        request=BacktestRequestSerializer,
+        responses={202: BacktestSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        strategy = strategy_get_for_user(user=request.user, strategy_id=pk)
+
+        def start() -> Response:
+            body = BacktestRequestSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            backtest = backtest_request(strategy=strategy, user=request.user, **body.validated_data)
+            backtest.refresh_from_db()  # a synchronous job (tests) may have finished it
+            return Response(BacktestSerializer(backtest).data, status=status.HTTP_202_ACCEPTED)
+
+        return idempotent(request, start)
+
+
+class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your backtests: status and progress while they run, then stats, equity and trades."""
+
+    serializer_class = BacktestSerializer
+    filterset_class = BacktestFilter
+    ordering_fields = ["created_at", "finished_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Backtest.objects.none()
+        return selectors.backtests_for_user(user=self.request.user)
+
+    def get_object(self) -> Backtest:
+        return selectors.backtest_get_for_user(
+            user=self.request.user, backtest_id=self.kwargs["pk"]
+        )
+
+    @extend_schema(responses=BacktestEquitySerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=SeriesPagination,
+        filterset_class=None,
+        ordering_fields=[],
+    )
+    def equity(self, request: Request, pk: str) -> Response:
+        page = self.paginate_queryset(self.get_object().equity.all())
+        return self.get_paginated_response(BacktestEquitySerializer(page, many=True).data)
+
+    @extend_schema(responses=BacktestTradeSerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=SeriesPagination,
+        filterset_class=None,
+        ordering_fields=[],
+    )
+    def trades(self, request: Request, pk: str) -> Response:
+        page = self.paginate_queryset(self.get_object().trades.all())
+        return self.get_paginated_response(BacktestTradeSerializer(page, many=True).data)
+
+
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Your deployments (runs) with live P&L; their orders, trades, positions and equity."""
+
+    serializer_class = DeploymentDetailSerializer
+    filterset_class = DeploymentFilter
+    ordering_fields = ["started_at", "number"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Deployment.objects.none()
+        return selectors.deployments_for_user(user=self.request.user)
+
+    def get_object(self) -> Deployment:
+        return selectors.deployment_get_for_user(
+            user=self.request.user, deployment_id=self.kwargs["pk"]
+        )
+
+    def _page(self, qs, serializer_class) -> Response:
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(serializer_class(page, many=True).data)
+
+    @extend_schema(responses=TradeSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=[])
+    def trades(self, request: Request, pk: str) -> Response:
+        return self._page(self.get_object().trades.all(), TradeSerializer)
+
+    @extend_schema(responses=PositionSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=[])
+    def positions(self, request: Request, pk: str) -> Response:
+        qs = self.get_object().positions.select_related("instrument")
+        return self._page(qs, PositionSerializer)
+
+    @extend_schema(responses=EquityPointSerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=SeriesPagination,
+        filterset_class=None,
+        ordering_fields=[],
+    )
+    def equity(self, request: Request, pk: str) -> Response:
+        qs = self.get_object().equity.order_by("ts")
+        since = request.query_params.get("since")
+        if since:
+            parsed = parse_datetime(since)
+            if parsed is None:
+                raise ValidationError({"since": ["Not an ISO 8601 date-time."]})
+            qs = qs.filter(ts__gt=parsed)
+        return self._page(qs, EquityPointSerializer)
+
+
+class DeploymentOrdersView(generics.ListCreateAPIView):
+    """Orders of one of your deployments; POST places a manual order (paper broker)."""
+
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    ordering_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        deployment = selectors.deployment_get_for_user(
+            user=self.request.user, deployment_id=self.kwargs["pk"]
+        )
+        return selectors.orders_for_user(user=self.request.user).filter(deployment=deployment)
+
+    @extend_schema(
+        request=OrderPlaceSerializer,
+        responses={201: OrderSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
+    def post(self, request: Request, pk: str) -> Response:
+        deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk)
+
+        def place() -> Response:
+            body = OrderPlaceSerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            order = live.order_place(deployment=deployment, **body.validated_data)
+            return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, place)
+
+
+class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Every order of yours across deployments; PATCH modifies and DELETE cancels an open one."""
+
+    serializer_class = OrderSerializer
+    filterset_class = OrderFilter
+    ordering_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Order.objects.none()
+        return selectors.orders_for_user(user=self.request.user)
+
+    def get_object(self) -> Order:
+        return selectors.order_get_for_user(user=self.request.user, order_id=self.kwargs["pk"])
+
+    @extend_schema(request=OrderModifySerializer, responses=OrderSerializer)
+    def partial_update(self, request: Request, pk: str) -> Response:
+        order = self.get_object()
+        body = OrderModifySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        order = live.order_modify(order=order, **body.validated_data)
+        return Response(OrderSerializer(order).data)
+
+    @extend_schema(request=None, responses=OrderSerializer)
+    def destroy(self, request: Request, pk: str) -> Response:
+        order = live.order_cancel(order=self.get_object())
+        return Response(OrderSerializer(order).data)
+
+    @extend_schema(responses=OrderEventSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=[])
+    def events(self, request: Request, pk: str) -> Response:
+        page = self.paginate_queryset(self.get_object().events.all())
+        return self.get_paginated_response(OrderEventSerializer(page, many=True).data)

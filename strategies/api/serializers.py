@@ -130,6 +130,18 @@ class StrategySerializer(serializers.ModelSerializer):
         return data
 
 
+class DeploySerializer(serializers.Serializer):
+    feed = serializers.ChoiceField(
+        choices=["synthetic", "replay"],
+        default="synthetic",
+        help_text="synthetic: the live synthetic market; replay: the instrument's stored bars.",
+    )
+    seconds_per_bar = serializers.FloatField(
+        min_value=0.5, max_value=3600, required=False, allow_null=True, default=None,
+        help_text="Replay speed: wall-clock seconds per stored bar.",
+    )
+
+
 class StopSerializer(serializers.Serializer):
     square_off = serializers.BooleanField(default=False)
 

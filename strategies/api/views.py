@@ -13,6 +13,7 @@ from strategies import catalog, selectors, services
 from strategies.api.filters import StrategyFilter
 from strategies.api.serializers import (
     DeploymentSerializer,
+    DeploySerializer,
     StopSerializer,
     StrategyEventSerializer,
     StrategySerializer,
@@ -34,7 +35,8 @@ class StrategyTypeViewSet(viewsets.ViewSet):
     """The catalogue of strategy types and their parameter schemas."""
 
     lookup_field = "key"
-    lookup_value_regex = r"[a-z0-9_]+"
+    # Any segment reaches the view, so an unknown key is a 404 in the API's error shape.
+    lookup_value_regex = r"[^/]+"
     serializer_class = StrategyTypeSerializer
 
     @extend_schema(responses=StrategyTypeSerializer(many=True))
@@ -104,10 +106,14 @@ class StrategyViewSet(
         strategy = services.strategy_archive(strategy=self.get_object())
         return Response(self.get_serializer(strategy).data)
 
-    @extend_schema(request=None, responses={201: DeploymentSerializer})
+    @extend_schema(request=DeploySerializer, responses={201: DeploymentSerializer})
     @action(detail=True, methods=["post"])
     def deploy(self, request: Request, pk: str) -> Response:
-        deployment = services.strategy_deploy(strategy=self.get_object(), actor=request.user)
+        body = DeploySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        deployment = services.strategy_deploy(
+            strategy=self.get_object(), actor=request.user, **body.validated_data
+        )
         return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=StopSerializer, responses=StrategySerializer)

@@ -3,8 +3,10 @@
 from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from execution.marketdata.csvbars import CsvFormatError
+from execution.models import Exchange
 from execution.services.marketdata import bars_import_csv, instrument_get_or_create
 from strategies.models import Timeframe
 
@@ -35,20 +37,28 @@ class Command(BaseCommand):
         parser.add_argument("--lot-size", type=int)
         parser.add_argument("--currency")
 
-    def handle(self, *args, symbol, path, exchange, timeframe, tick_size, lot_size, currency,
-               **options):
+    def handle(
+        self, *args, symbol, path, exchange, timeframe, tick_size, lot_size, currency, **options
+    ):
         if lot_size is not None and lot_size < 1:
             raise CommandError("--lot-size must be at least 1")
-        instrument, created = instrument_get_or_create(
-            exchange=exchange, symbol=symbol, tick_size=tick_size, lot_size=lot_size,
-            currency=currency,
-        )
-        try:
-            added = bars_import_csv(instrument=instrument, timeframe=timeframe, path=path)
-        except FileNotFoundError:
-            raise CommandError(f"No such file: {path}") from None
-        except CsvFormatError as e:
-            raise CommandError(f"{path}: {e}") from None
+        if exchange.upper() not in Exchange.values:
+            raise CommandError(f"--exchange must be one of: {', '.join(Exchange.values)}")
+        # One transaction: a file that cannot be imported leaves no new, empty instrument behind.
+        with transaction.atomic():
+            instrument, created = instrument_get_or_create(
+                exchange=exchange,
+                symbol=symbol,
+                tick_size=tick_size,
+                lot_size=lot_size,
+                currency=currency,
+            )
+            try:
+                added = bars_import_csv(instrument=instrument, timeframe=timeframe, path=path)
+            except FileNotFoundError:
+                raise CommandError(f"No such file: {path}") from None
+            except CsvFormatError as e:
+                raise CommandError(f"{path}: {e}") from None
         verb = "Created" if created else "Found"
         self.stdout.write(
             self.style.SUCCESS(f"{verb} {instrument}; imported {added} new {timeframe} bars.")

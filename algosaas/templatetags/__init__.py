@@ -1,0 +1,1 @@
+"""Template filters and tags of the dashboard; load them with ``{% load money %}``."""

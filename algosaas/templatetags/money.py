@@ -1,0 +1,130 @@
+"""Indian formatting for templates: ``inr`` (₹, lakh grouping), ``lakh``, ``pnl_class``, ``ist``.
+
+Indian grouping puts a comma after the last three digits and then after every two
+(``12,34,567.89``). Amounts are rounded half-up, as money is, and never pass through a float:
+a float input is read from its shortest repr, so ``0.1`` stays ``0.1``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import template
+from django.utils import dateformat, timezone
+
+register = template.Library()
+
+RUPEE = "₹"
+EMPTY = "—"  # shown for None, blanks and anything that is not a finite number
+IST = ZoneInfo("Asia/Kolkata")
+_WIDE = Context(prec=60)  # room for any DecimalField(max_digits<=40) at two places
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Return ``value`` as a finite ``Decimal``, or ``None`` when it is not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+def group_indian(digits: str) -> str:
+    """Group a string of digits the Indian way: ``1234567`` → ``12,34,567``."""
+    if len(digits) <= 3:
+        return digits
+    head, groups = digits[:-3], [digits[-3:]]
+    while head:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    return ",".join(groups)
+
+
+def _places(arg: Any, default: int) -> int:
+    try:
+        places = int(arg)
+    except (TypeError, ValueError):
+        return default
+    return min(max(places, 0), 10)
+
+
+def format_indian(number: Decimal, places: int) -> tuple[bool, str]:
+    """Round ``number`` half-up to ``places`` and return ``(is_negative, grouped digits)``.
+
+    A value that rounds to zero is never negative, so ``-0.001`` shows as ``0.00``.
+    """
+    rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
+    whole, _, fraction = f"{abs(rounded):f}".partition(".")
+    body = group_indian(whole) + (f".{fraction}" if places else "")
+    return rounded < 0, body
+
+
+@register.filter(is_safe=True)
+def inr(value: Any, places: Any = 2) -> str:
+    """``₹12,34,567.89``; negatives as ``-₹1,234.50``; ``—`` when there is no number."""
+    number = to_decimal(value)
+    if number is None:
+        return EMPTY
+    negative, body = format_indian(number, _places(places, 2))
+    return f"{'-' if negative else ''}{RUPEE}{body}"
+
+
+@register.filter(is_safe=True)
+def inr_signed(value: Any, places: Any = 2) -> str:
+    """Like ``inr`` with an explicit ``+`` on gains, for P&L: ``+₹1,200.00``, ``-₹75.00``."""
+    number = to_decimal(value)
+    if number is None:
+        return EMPTY
+    negative, body = format_indian(number, _places(places, 2))
+    sign = "-" if negative else ("+" if pnl_class(number) == "up" else "")
+    return f"{sign}{RUPEE}{body}"
+
+
+@register.filter(is_safe=True)
+def lakh(value: Any, places: Any = None) -> str:
+    """Lakh grouping without a symbol: ``12,34,567`` for ints, two decimals for anything else."""
+    number = to_decimal(value)
+    if number is None:
+        return EMPTY
+    default = 0 if isinstance(value, int) else 2
+    negative, body = format_indian(number, _places(places, default))
+    return f"{'-' if negative else ''}{body}"
+
+
+@register.filter(is_safe=True)
+def pnl_class(value: Any) -> str:
+    """CSS class of a P&L value at paise precision: ``up``, ``down``, ``zero`` (``""`` if none)."""
+    number = to_decimal(value)
+    if number is None:
+        return ""
+    negative, body = format_indian(number, 2)
+    if negative:
+        return "down"
+    return "zero" if body.strip("0,.") == "" else "up"
+
+
+@register.filter
+def ist(value: Any, fmt: str = "d M Y, H:i") -> str:
+    """A moment in Asia/Kolkata, whatever the active time zone: ``25 Nov 2025, 09:15``."""
+    if isinstance(value, datetime):
+        if timezone.is_naive(value):
+            value = timezone.make_aware(value, timezone.get_default_timezone())
+        return dateformat.format(timezone.localtime(value, IST), fmt)
+    if isinstance(value, date):
+        return dateformat.format(value, "d M Y")
+    return EMPTY

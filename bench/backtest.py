@@ -1,0 +1,190 @@
+"""Benchmark: an SMA-crossover backtest over synthetic one-minute bars through the real engine.
+
+    .venv/bin/python -m bench.backtest                 # 1,000,000 bars, SMA(10, 20) long_only
+    .venv/bin/python -m bench.backtest --fast 50 --slow 200 --mode long_short
+    .venv/bin/python -m bench.backtest --compare       # also backtesting.py (see README)
+
+Prints bars/s end to end (signals, engine run with orders/fills/events/trades and the equity
+curve, statistics), the engine's per-order cost, and peak memory. The bars come from the synthetic
+feed (``execution.engine.feeds``), generated once before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+from execution.engine.bars import BarSeries
+from execution.engine.charges import FlatCommission, IndiaEquityCharges, ZeroCharges
+from execution.engine.config import EngineConfig, InstrumentSpec
+from execution.engine.orders import Product
+from execution.engine.runner import Engine
+from execution.engine.stats import compute_stats
+from strategies.catalog import get
+
+BT_PYTHON = Path(os.environ.get("BT_PYTHON", "/tmp/btvenv/bin/python"))
+T0 = 1_704_067_200  # 2024-01-01 00:00 UTC
+
+
+def make_bars(n: int, seed: int) -> BarSeries:
+    """The synthetic feed's one-minute bars (a seeded random walk, prices on a 0.05 tick)."""
+    from execution.engine.feeds import synthetic_bars
+
+    return synthetic_bars(
+        instrument_key="BENCH:SYN",
+        interval_s=60,
+        start_ts=T0,
+        end_ts=T0 + 60 * n,
+        base_price=1000.0,
+        tick_size=0.05,
+        seed=seed,
+    )
+
+
+def config(charges: str, capital: float, flat_pct: float = 0.2) -> EngineConfig:
+    model = {
+        "india": IndiaEquityCharges(),
+        "flat": FlatCommission(flat_pct),
+        "zero": ZeroCharges(),
+    }[charges]
+    return EngineConfig(
+        instrument=InstrumentSpec("SYN", "NSE", tick_size=0.05, lot_size=1, allow_short_cnc=True),
+        starting_capital=capital,
+        allocation_pct=100.0,
+        product=Product.MIS,
+        charges=model,
+        close_at_end="close",
+    )
+
+
+def run_once(bars: BarSeries, cfg: EngineConfig, params: dict) -> tuple[float, dict, object]:
+    t = time.perf_counter()
+    result = Engine(cfg, get("sma_crossover"), params).run(bars)
+    stats = compute_stats(
+        ts=result.equity.ts,
+        equity=result.equity.equity,
+        trades=result.trades,
+        starting_capital=cfg.starting_capital,
+        total_charges=result.state.ledger.total_charges,
+        position=result.equity.position,
+    )
+    return time.perf_counter() - t, stats, result
+
+
+def backtesting_py(bars: BarSeries, args: argparse.Namespace) -> dict | None:
+    """Run backtesting.py on the same bars in its own virtualenv; None if it is not there."""
+    if not BT_PYTHON.exists():
+        return None
+    n = min(len(bars), args.compare_bars)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bars.npz"
+        np.savez(path, ts=bars.ts[:n], o=bars.open[:n], h=bars.high[:n], lo=bars.low[:n],
+                 c=bars.close[:n], v=bars.volume[:n])  # fmt: skip
+        script = Path(__file__).with_name("_backtesting_py.py")
+        out = subprocess.run(
+            [
+                str(BT_PYTHON),
+                str(script),
+                str(path),
+                str(args.fast),
+                str(args.slow),
+                args.mode,
+                str(args.compare_commission),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=3600,
+        )
+    if out.returncode != 0:
+        print(out.stderr[-2000:], file=sys.stderr)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bars", type=int, default=1_000_000)
+    p.add_argument("--fast", type=int, default=10)
+    p.add_argument("--slow", type=int, default=20)
+    p.add_argument("--mode", default="long_only", choices=["long_only", "long_short"])
+    p.add_argument("--charges", default="india", choices=["india", "flat", "zero"])
+    p.add_argument("--capital", type=float, default=1e9)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compare", action="store_true", help="also time backtesting.py")
+    p.add_argument("--compare-bars", type=int, default=1_000_000)
+    p.add_argument(
+        "--compare-commission",
+        type=float,
+        default=0.0,
+        help="percent per side for both engines in the comparison (0: every signal trades)",
+    )
+    args = p.parse_args(argv)
+
+    t = time.perf_counter()
+    bars = make_bars(args.bars, args.seed)
+    feed_s = time.perf_counter() - t
+    cfg = config(args.charges, args.capital)
+    params = {"fast": args.fast, "slow": args.slow, "mode": args.mode}
+
+    times = []
+    for _ in range(args.repeat):
+        gc.collect()
+        elapsed, stats, result = run_once(bars, cfg, params)
+        times.append(elapsed)
+        orders, fills, events = len(result.orders), len(result.fills), len(result.events)
+        del result
+    best = min(times)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    tracemalloc.start()
+    run_once(bars, cfg, params)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+
+    print(f"bars            {len(bars):,} one-minute synthetic bars (feed: {feed_s:.2f} s)")
+    print(f"strategy        sma_crossover fast={args.fast} slow={args.slow} {args.mode}, "
+          f"charges={args.charges}")  # fmt: skip
+    print(f"activity        {orders:,} orders, {fills:,} fills, {events:,} events, "
+          f"{stats['trades']:,} round trips")  # fmt: skip
+    print(f"time            best {best:.3f} s of {args.repeat} (all: "
+          f"{', '.join(f'{x:.3f}' for x in times)})")  # fmt: skip
+    print(f"throughput      {len(bars) / best:,.0f} bars/s end to end")
+    if orders:
+        print(f"per order       {best / orders * 1e6:.1f} us (everything included)")
+    print(f"peak memory     {peak / 2**20:.1f} MiB allocated during a run (tracemalloc), "
+          f"{rss_mb:.0f} MiB peak RSS of the process")  # fmt: skip
+    print(f"final equity    {stats['final_equity']:,.2f}")
+
+    if args.compare:
+        bt = backtesting_py(bars, args)
+        if bt is None:
+            print(f"backtesting.py  not available (expected at {BT_PYTHON}; see bench/README.md)")
+        else:
+            n = bt["bars"]
+            sub = bars.slice(0, n)
+            pct = args.compare_commission
+            cmp_cfg = config("flat", 1e9, pct) if pct else config("zero", 1e9)
+            ours = min(run_once(sub, cmp_cfg, params)[0] for _ in range(args.repeat))
+            ours_stats = run_once(sub, cmp_cfg, params)[1]
+            print(f"backtesting.py  {n:,} bars in {bt['seconds']:.2f} s = "
+                  f"{n / bt['seconds']:,.0f} bars/s ({bt['trades']:,} trades, "
+                  f"commission {pct:g}%)")  # fmt: skip
+            print(f"this engine     {n:,} bars in {ours:.3f} s = {n / ours:,.0f} bars/s "
+                  f"({ours_stats['trades']:,} trades, same settings)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,813 @@
+"""The paper broker: a full in-memory matching simulator behind the broker contract (§3).
+
+Pure Python; its whole state is a JSON-safe dict (``to_state``/``from_state``) so a paper
+deployment can store it between live steps. Market data reaches it from whoever drives it (the
+engine) one bar at a time:
+
+``begin_bar(ts, o, h, l, c, v)`` → ``fill_open()`` (market orders at this open) →
+``match_bar()`` (everything else against the whole bar) → the bar is closed.
+
+An order placed while no bar is open waits for the next bar; an order placed between
+``begin_bar`` and ``match_bar`` meets the current bar (that is how the engine's stop-and-reverse
+legs both fill at the same open).
+
+Fill rules
+----------
+- MARKET: at the open ± slippage (``slippage_bps``; buys pay up, sells receive less), rounded to
+  the tick (buys up, sells down).
+- LIMIT: when the bar trades *through* the price (buy: low < limit; sell: high > limit), at the
+  limit; if the open is already at or through it, at the open.
+- SL-M: triggers when the bar touches the trigger (buy: high ≥ trigger; sell: low ≤ trigger),
+  then fills as a market order at the trigger, or at the open if the open gapped through it,
+  ± slippage. SL: the same trigger, then works as a LIMIT at ``price`` (filling at the trigger
+  price or the open when that is within the limit).
+- Volume: with ``volume_share`` set, all fills in one bar together take at most that share of the
+  bar's volume (whole lots); the rest stays working (PARTIALLY_FILLED) for later bars.
+- IOC: whatever did not fill on the first bar the order met expires. DAY: with a
+  ``SessionCalendar`` the order expires at its session's close; without one (the synthetic 24-hour
+  market) it never expires.
+- Checks at placement (REJECTED with the reason): known instrument, quantity a positive multiple of
+  the lot size, prices multiples of the tick size, SL limit on the right side of its trigger, no
+  CNC short sale unless the instrument allows it, funds for the order's value plus its estimated
+  charges (shorts block 100 % margin).
+
+Randomness (``slippage_random`` draws each fill's slippage in [0, slippage_bps]) comes from a
+counter-based generator keyed by (seed, order id, bar), so reruns and resumed runs are identical.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from execution.brokers.base import (
+    BrokerAdapter,
+    BrokerOrder,
+    Fill,
+    Funds,
+    InsufficientFunds,
+    InvalidOrderState,
+    OrderEvent,
+    OrderNotFound,
+    OrderRejected,
+    OrderRequest,
+    PositionView,
+)
+from execution.engine.charges import ChargesModel, IndiaEquityCharges, charges_from_dict
+from execution.engine.config import InstrumentSpec, SessionCalendar
+from execution.engine.ledger import Ledger
+from execution.engine.orders import (
+    ORDER_TRANSITIONS,
+    TERMINAL_STATUSES,
+    InvalidOrderTransition,
+    OrderStatus,
+    OrderTrigger,
+    OrderType,
+    Product,
+    Side,
+    Validity,
+)
+
+# Kite Connect's words for our statuses: the paper broker speaks like the first real broker.
+RAW_STATUS = {
+    "PENDING": "PUT ORDER REQ RECEIVED",
+    "OPEN": "OPEN",
+    "TRIGGER_PENDING": "TRIGGER PENDING",
+    "PARTIALLY_FILLED": "OPEN",
+    "COMPLETE": "COMPLETE",
+    "CANCELLED": "CANCELLED",
+    "REJECTED": "REJECTED",
+    "EXPIRED": "CANCELLED",
+}
+
+# Enum members hash through Python code (slow in a hot loop), so the broker's records hold plain
+# strings and these tables, built from THE transition table, are keyed by plain strings.
+_NEXT: dict[tuple[str, str], str] = {
+    (str(a), str(b)): str(c) for (a, b), c in ORDER_TRANSITIONS.items()
+}
+_TERMINAL = frozenset(str(x) for x in TERMINAL_STATUSES)
+_STATUS = {str(m): m for m in OrderStatus}
+_SIDE = {str(m): m for m in Side}
+_OTYPE = {str(m): m for m in OrderType}
+_PRODUCT = {str(m): m for m in Product}
+_VALIDITY = {str(m): m for m in Validity}
+_ACCEPT = str(OrderTrigger.ACCEPT)
+_ACCEPT_STOP = str(OrderTrigger.ACCEPT_STOP)
+_TRIGGER = str(OrderTrigger.TRIGGER)
+_FILL = str(OrderTrigger.FILL)
+_FILL_PARTIAL = str(OrderTrigger.FILL_PARTIAL)
+_MODIFY = str(OrderTrigger.MODIFY)
+_CANCEL = str(OrderTrigger.CANCEL)
+_REJECT = str(OrderTrigger.REJECT)
+_EXPIRE = str(OrderTrigger.EXPIRE)
+
+_EPS = 1e-9
+
+
+def _decimals(tick: float) -> int:
+    s = f"{tick:.10f}".rstrip("0")
+    return len(s.split(".")[1]) if "." in s else 0
+
+
+def _on_tick(x: float, tick: float) -> bool:
+    k = x / tick
+    return abs(k - round(k)) < 1e-6
+
+
+def _mix64(x: int) -> int:
+    """splitmix64 finaliser: a good stateless hash of a 64-bit integer."""
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+class _Order:
+    """The broker's mutable record of one order."""
+
+    __slots__ = (
+        "avg",
+        "cid",
+        "created",
+        "day",
+        "filled",
+        "last_bar",
+        "met",
+        "msg",
+        "nfills",
+        "oid",
+        "otype",
+        "price",
+        "product",
+        "qty",
+        "raw",
+        "reserve",
+        "side",
+        "status",
+        "symbol",
+        "trigger",
+        "triggered",
+        "updated",
+        "validity",
+        "value",
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> _Order:
+        o = cls()
+        for k in cls.__slots__:
+            setattr(o, k, d[k])
+        return o
+
+
+class PaperBroker(BrokerAdapter):
+    """A matching simulator with its own account (cash, positions, charges)."""
+
+    name = "paper"
+
+    def __init__(
+        self,
+        instruments: Iterable[InstrumentSpec],
+        *,
+        starting_cash: float,
+        charges: ChargesModel | None = None,
+        slippage_bps: float = 0.0,
+        slippage_random: bool = False,
+        volume_share: float | None = None,
+        seed: int = 0,
+        calendar: SessionCalendar | None = None,
+        order_history_limit: int = 1000,
+        id_prefix: str = "PB",
+    ):
+        self.instruments: dict[str, InstrumentSpec] = {i.symbol: i for i in instruments}
+        self.charges = charges if charges is not None else IndiaEquityCharges()
+        self.slippage_bps = float(slippage_bps)
+        self.slippage_random = bool(slippage_random)
+        self.volume_share = volume_share
+        self.seed = int(seed)
+        self.calendar = calendar
+        self.order_history_limit = int(order_history_limit)
+        self.id_prefix = id_prefix
+        self.account = Ledger(starting_cash)
+        self._orders: dict[str, _Order] = {}  # by broker order id, creation order
+        self._by_cid: dict[str, str] = {}
+        self._working: dict[str, _Order] = {}
+        self._products: dict[str, str] = {}
+        self._seq = 0
+        # the bar being processed (between begin_bar and match_bar), else None
+        self._bar: tuple[int, float, float, float, float, float] | None = None
+        self._bar_symbol: str | None = None
+        self._budget = math.inf
+        self._last_ts: int | None = None
+        self._last_price: dict[str, float] = {}
+        self._events: list[OrderEvent] = []
+        self._fills: list[Fill] = []
+        self._on_fill: Callable[[Fill], None] | None = None
+        # wall-clock time for calls made between bars (manual orders); not persisted
+        self.clock: int | None = None
+        self._tick_dec = {s: _decimals(i.tick_size) for s, i in self.instruments.items()}
+        # ticks like 0.05 or 0.01 are 1/n: k / n is then exactly the float of the decimal price
+        self._inv_tick = {
+            s: (round(1 / i.tick_size) if abs(1 / i.tick_size - round(1 / i.tick_size)) < 1e-9
+                else 0)
+            for s, i in self.instruments.items()
+        }  # fmt: skip
+
+    # ------------------------------------------------------------------ contract
+
+    def place_order(self, request: OrderRequest) -> BrokerOrder:
+        """Create an order; return it REJECTED with the reason if it fails a check."""
+        return self._snapshot(self._orders[self.submit(request)])
+
+    def submit(self, request: OrderRequest) -> str:
+        """``place_order`` without building the snapshot: return the broker order id.
+
+        The engine's hot loop uses it; everything else (checks, events, idempotency) is the same.
+        """
+        oid = self._by_cid.get(request.client_order_id)
+        if oid is not None:
+            return oid
+        o = self._new_order(request)
+        reason = self._check(o)
+        if reason is not None:
+            self._apply(o, _REJECT, o.created, reason)
+        else:
+            self._apply(o, _ACCEPT_STOP if o.otype in ("SL", "SL-M") else _ACCEPT, o.created)
+            self._working[o.oid] = o
+        return o.oid
+
+    def cancel_order(self, order_id: str, *, reason: str = "cancelled by user") -> BrokerOrder:
+        """Cancel a working order (``InvalidOrderState`` if it is already final)."""
+        o = self._get(order_id)
+        if o.status in _TERMINAL:
+            raise InvalidOrderState(f"order {order_id} is {o.status}", status=o.status)
+        self._finish(o, _CANCEL, self._now(), reason)
+        return self._snapshot(o)
+
+    def modify_order(
+        self,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+    ) -> BrokerOrder:
+        """Change a working order; refuse (``OrderRejected``) changes that fail the checks."""
+        o = self._get(order_id)
+        if (o.status, _MODIFY) not in _NEXT:
+            raise InvalidOrderState(f"order {order_id} is {o.status}", status=o.status)
+        old = (o.qty, o.price, o.trigger, o.reserve)
+        if quantity is not None:
+            if quantity <= o.filled:
+                raise OrderRejected(
+                    f"quantity {quantity} must exceed the filled quantity {o.filled}"
+                )
+            o.qty = int(quantity)
+        if price is not None:
+            o.price = float(price)
+        if trigger_price is not None:
+            o.trigger = float(trigger_price)
+        # the funds check must not count the order against itself; like an exchange, a modified
+        # order goes to the back of the queue
+        reason = self._check(o)
+        self._working[o.oid] = o
+        if reason is not None:
+            o.qty, o.price, o.trigger, o.reserve = old
+            if reason.startswith("insufficient funds"):
+                raise InsufficientFunds(reason)
+            raise OrderRejected(reason)
+        self._apply(o, _MODIFY, self._now(), "modified")
+        return self._snapshot(o)
+
+    def order_status(self, order_id: str) -> BrokerOrder:
+        """Return an order's latest snapshot (``OrderNotFound`` if unknown)."""
+        return self._snapshot(self._get(order_id))
+
+    def order_by_client_id(self, client_order_id: str) -> BrokerOrder:
+        """Return the order placed with ``client_order_id``."""
+        oid = self._by_cid.get(client_order_id)
+        if oid is None:
+            raise OrderNotFound(client_order_id)
+        return self._snapshot(self._orders[oid])
+
+    def orders(self) -> list[BrokerOrder]:
+        """Return every order the broker still holds, oldest first."""
+        return [self._snapshot(o) for o in self._orders.values()]
+
+    def positions(self) -> list[PositionView]:
+        """Return the non-flat net positions."""
+        return [
+            PositionView(
+                symbol=p.symbol,
+                product=Product(self._products.get(p.symbol, "CNC")),
+                quantity=p.qty,
+                average_price=p.avg_price,
+                last_price=p.last_price,
+                realised_pnl=p.realised_pnl,
+                unrealised_pnl=p.unrealised_pnl,
+            )
+            for p in self.account.positions.values()
+            if p.qty != 0 or p.realised_pnl != 0
+        ]
+
+    def funds(self) -> Funds:
+        """Return cash, what new orders may use, and what working orders/shorts block."""
+        avail = self.available_funds()
+        return Funds(
+            cash=self.account.cash,
+            available=avail,
+            blocked=self.account.cash - avail,
+            equity=self.account.equity,
+        )
+
+    def fills(self) -> list[Fill]:
+        return list(self._fills)
+
+    def drain_events(self) -> list[OrderEvent]:
+        """Return and forget the status changes since the last call."""
+        out, self._events = self._events, []
+        return out
+
+    def drain_fills(self) -> list[Fill]:
+        """Return and forget the executions since the last call."""
+        out, self._fills = self._fills, []
+        return out
+
+    # ------------------------------------------------------------------ market data
+
+    def working_orders(self) -> list[BrokerOrder]:
+        """Return snapshots of the orders still working, oldest first."""
+        return [self._snapshot(o) for o in self._working.values()]
+
+    def has_working(self) -> bool:
+        return bool(self._working)
+
+    def working_count(self) -> int:
+        return len(self._working)
+
+    def begin_bar(
+        self, symbol: str, ts: int, o: float, h: float, lo: float, c: float, v: float
+    ) -> None:
+        """Open a new bar: expire DAY orders of past sessions, reset the volume budget."""
+        self._bar = (ts, o, h, lo, c, v)
+        self._bar_symbol = symbol
+        self._last_ts = ts
+        self._last_price[symbol] = o
+        self.account.mark(symbol, o)
+        share = self.volume_share
+        if share is None:
+            self._budget = math.inf
+        else:
+            lot = self.instruments[symbol].lot_size
+            self._budget = math.floor(share * v / lot + _EPS) * lot
+        if self._working and self.calendar is not None:
+            day = self.calendar.session_day(ts)
+            for od in list(self._working.values()):
+                if od.validity == "DAY" and od.day is not None and od.day < day:
+                    self._finish(
+                        od,
+                        _EXPIRE,
+                        self.calendar.session_close_ts(od.day),
+                        "DAY order expired at the session close",
+                    )
+
+    def fill_open(self) -> None:
+        """Fill working market orders (and triggered SL-M remainders) at the current open."""
+        if not self._working or self._bar is None:
+            return
+        ts, op = self._bar[0], self._bar[1]
+        symbol = self._bar_symbol
+        for od in list(self._working.values()):
+            if od.symbol != symbol or od.last_bar == ts:
+                continue
+            if od.otype == "MARKET" or (od.otype == "SL-M" and od.triggered):
+                self._meet(od, ts)
+                od.last_bar = ts
+                self._fill_up_to(od, self._slip(op, od, ts), ts)
+                if od.validity == "IOC" and od.status not in _TERMINAL:
+                    self._finish(od, _EXPIRE, ts, "IOC remainder expired")
+
+    def match_bar(self) -> None:
+        """Match every working order against the current bar, then close the bar."""
+        if self._bar is None:
+            return
+        ts, op, hi, lo, cl, _v = self._bar
+        symbol = self._bar_symbol
+        if self._working:
+            self.fill_open()
+            for od in list(self._working.values()):
+                if od.symbol != symbol or od.last_bar == ts:
+                    continue
+                self._meet(od, ts)
+                od.last_bar = ts
+                self._match_one(od, ts, op, hi, lo)
+                if od.validity == "IOC" and od.status not in _TERMINAL:
+                    self._finish(od, _EXPIRE, ts, "IOC remainder expired")
+        self._bar = None
+        self._last_price[symbol] = cl
+        self.account.mark(symbol, cl)
+
+    def skip_to(self, symbol: str, ts: int, close: float) -> None:
+        """Note quiet bars the driver did not show us (no working orders): only the last price."""
+        self._last_ts = ts
+        self._last_price[symbol] = close
+        self.account.mark(symbol, close)
+
+    def last_price(self, symbol: str) -> float | None:
+        return self._last_price.get(symbol)
+
+    # ------------------------------------------------------------------ internals
+
+    def _now(self) -> int:
+        if self._bar is not None:
+            return self._bar[0]
+        if self.clock is not None:
+            return self.clock
+        return self._last_ts or 0
+
+    def _get(self, order_id: str) -> _Order:
+        o = self._orders.get(order_id)
+        if o is None:
+            raise OrderNotFound(order_id)
+        return o
+
+    def _new_order(self, r: OrderRequest) -> _Order:
+        self._seq += 1
+        o = _Order()
+        o.oid = f"{self.id_prefix}{self._seq:08d}"
+        o.cid = r.client_order_id
+        o.symbol = r.symbol
+        o.side = str(r.side)
+        o.otype = str(r.order_type)
+        o.product = str(r.product)
+        o.validity = str(r.validity)
+        o.qty = int(r.quantity)
+        o.price = None if r.price is None else float(r.price)
+        o.trigger = None if r.trigger_price is None else float(r.trigger_price)
+        o.status = "PENDING"
+        o.raw = RAW_STATUS["PENDING"]
+        o.msg = ""
+        o.filled = 0
+        o.avg = 0.0
+        o.value = 0.0
+        o.nfills = 0
+        o.created = o.updated = self._now()
+        o.triggered = False
+        o.met = False
+        o.last_bar = None
+        o.day = None
+        o.reserve = 0.0
+        self._orders[o.oid] = o
+        self._by_cid[o.cid] = o.oid
+        self._events.append(
+            OrderEvent(o.cid, o.oid, OrderStatus.PENDING, o.raw, "order received", o.created)
+        )
+        return o
+
+    def _check(self, o: _Order) -> str | None:
+        """Return why the order must be rejected, or None; sets its funds reservation."""
+        spec = self.instruments.get(o.symbol)
+        if spec is None:
+            return f"unknown instrument {o.symbol}"
+        if (
+            o.side not in _SIDE
+            or o.otype not in _OTYPE
+            or o.product not in _PRODUCT
+            or o.validity not in _VALIDITY
+        ):
+            return "unknown side, order type, product or validity"
+        lot, tick = spec.lot_size, spec.tick_size
+        if o.qty <= 0 or o.qty % lot:
+            return f"quantity {o.qty} is not a positive multiple of the lot size {lot}"
+        if o.otype == "MARKET":
+            if o.price is not None or o.trigger is not None:
+                return "MARKET order takes no price or trigger price"
+        elif o.otype in ("LIMIT", "SL"):
+            if o.price is None or not o.price > 0:
+                return f"{o.otype} order needs a positive price"
+            if not _on_tick(o.price, tick):
+                return f"price {o.price:g} is not a multiple of the tick size {tick:g}"
+        elif o.price is not None:
+            return f"{o.otype} order takes no price"
+        if o.otype == "MARKET":
+            pass
+        elif o.otype in ("SL", "SL-M"):
+            if o.trigger is None or not o.trigger > 0:
+                return f"{o.otype} order needs a positive trigger price"
+            if not _on_tick(o.trigger, tick):
+                return f"trigger price {o.trigger:g} is not a multiple of the tick size {tick:g}"
+            if o.otype == "SL" and (
+                (o.side == "BUY" and o.price < o.trigger)
+                or (o.side == "SELL" and o.price > o.trigger)
+            ):
+                return "SL limit price must not be beyond its trigger price"
+        elif o.trigger is not None:
+            return f"{o.otype} order takes no trigger price"
+        pos = self.account.qty(o.symbol)
+        remaining = o.qty - o.filled
+        if o.side == "SELL" and o.product == "CNC" and not spec.allow_short_cnc:
+            selling = sum(
+                w.qty - w.filled
+                for w in self._working.values()
+                if w.symbol == o.symbol and w.side == "SELL" and w.product == "CNC"
+            )
+            if remaining > pos - selling:
+                return (
+                    f"insufficient holdings: CNC sell of {remaining} exceeds the "
+                    f"{max(pos - selling, 0)} held "
+                    f"(no short selling in delivery on {spec.exchange})"
+                )
+        ref = self._ref_price(o)
+        if ref is None:
+            return "no market price yet for a market order"
+        signed_pos = pos if o.side == "SELL" else -pos
+        closing = min(remaining, max(signed_pos, 0))
+        opening = remaining - closing
+        avail = self.available_funds() + closing * ref
+        model = self.charges
+        # a cheap upper bound first; the exact schedule only when the bound does not fit
+        need = opening * ref + model.upper_bound(o.side, o.product, remaining * ref)
+        if need > avail + 1e-9:
+            need = opening * ref + model.total(o.side, o.product, remaining, ref)
+            if need > avail + 1e-9:
+                return f"insufficient funds: need {need:.2f}, available {max(avail, 0.0):.2f}"
+        o.reserve = (need / remaining) if remaining else 0.0
+        return None
+
+    def _ref_price(self, o: _Order) -> float | None:
+        """The price the funds check assumes the order trades at (worst case of slippage)."""
+        if o.otype == "LIMIT" or o.otype == "SL":
+            return o.price
+        if o.otype == "SL-M":
+            return self._worst_price(o.trigger, o.side, o.symbol)
+        return self.market_price_estimate(o.symbol, o.side)
+
+    def market_price_estimate(self, symbol: str, side: Side | str) -> float | None:
+        """Return the worst price a market order placed now would fill at (funds, sizing).
+
+        During a bar's open phase that is the open; between bars, the last price. Slippage is
+        taken at its maximum and the result rounded to the tick against the taker.
+        """
+        if self._bar is not None and self._bar_symbol == symbol:
+            base = self._bar[1]
+        else:
+            base = self._last_price.get(symbol)
+            if base is None:
+                return None
+        return self._worst_price(base, str(side), symbol)
+
+    def _worst_price(self, base: float, side: str, symbol: str) -> float:
+        bps = self.slippage_bps
+        if side == "BUY":
+            return self._to_tick(base * (1 + bps / 1e4) if bps else base, symbol, True)
+        return self._to_tick(base * (1 - bps / 1e4) if bps else base, symbol, False)
+
+    def _to_tick(self, p: float, symbol: str, up: bool) -> float:
+        """Round a price to the instrument's tick, up or down (float noise tolerated)."""
+        inv = self._inv_tick[symbol]
+        if inv:
+            return (math.ceil(p * inv - 1e-6) if up else math.floor(p * inv + 1e-6)) / inv
+        tick = self.instruments[symbol].tick_size
+        k = math.ceil(p / tick - 1e-6) if up else math.floor(p / tick + 1e-6)
+        return round(k * tick, self._tick_dec[symbol])
+
+    def available_funds(self) -> float:
+        """Cash less 100 % margin on shorts and what working orders reserve."""
+        acct = self.account
+        avail = acct.cash
+        for p in acct.positions.values():
+            if p.qty < 0:
+                avail += 2 * p.qty * p.last_price
+        for w in self._working.values():
+            avail -= (w.qty - w.filled) * w.reserve
+        return avail
+
+    def _slip(self, price: float, o: _Order, ts: int) -> float:
+        """Apply slippage against the taker and round to the tick (buys up, sells down)."""
+        bps = self.slippage_bps
+        if bps and self.slippage_random:
+            key = (self.seed * 0x100000001B3) ^ zlib.crc32(o.oid.encode()) ^ (ts << 20)
+            bps *= _mix64(key & 0xFFFFFFFFFFFFFFFF) / 2.0**64
+        if o.side == "BUY":
+            return self._to_tick(price * (1 + bps / 1e4) if bps else price, o.symbol, True)
+        return self._to_tick(price * (1 - bps / 1e4) if bps else price, o.symbol, False)
+
+    def _meet(self, o: _Order, ts: int) -> None:
+        if not o.met:
+            o.met = True
+            if self.calendar is not None:
+                o.day = self.calendar.session_day(ts)
+
+    def _match_one(self, o: _Order, ts: int, op: float, hi: float, lo: float) -> None:
+        buy = o.side == "BUY"
+        if o.otype in ("SL", "SL-M") and not o.triggered:
+            t = o.trigger
+            if buy:
+                hit = op if op >= t else (t if hi >= t else None)
+            else:
+                hit = op if op <= t else (t if lo <= t else None)
+            if hit is None:
+                return
+            o.triggered = True
+            self._apply(o, _TRIGGER, ts, f"triggered at {hit:g}")
+            if o.otype == "SL-M":
+                self._fill_up_to(o, self._slip(hit, o, ts), ts)
+                return
+            # SL: now a limit order; marketable at the trigger price if within the limit
+            lim = o.price
+            if (buy and hit <= lim) or (not buy and hit >= lim):
+                self._fill_up_to(o, self._slip_limit(hit, lim, o), ts)
+                return
+            if (buy and lo < lim) or (not buy and hi > lim):
+                self._fill_up_to(o, lim, ts)
+            return
+        if o.otype == "LIMIT" or (o.otype == "SL" and o.triggered):
+            lim = o.price
+            if buy:
+                if op <= lim:
+                    self._fill_up_to(o, self._slip_limit(op, lim, o), ts)
+                elif lo < lim:
+                    self._fill_up_to(o, lim, ts)
+            elif op >= lim:
+                self._fill_up_to(o, self._slip_limit(op, lim, o), ts)
+            elif hi > lim:
+                self._fill_up_to(o, lim, ts)
+
+    def _slip_limit(self, price: float, lim: float, o: _Order) -> float:
+        """A limit order filling at a better price than its limit: on the tick, never beyond."""
+        if o.side == "BUY":
+            return min(self._to_tick(price, o.symbol, True), lim)
+        return max(self._to_tick(price, o.symbol, False), lim)
+
+    def _fill_up_to(self, o: _Order, price: float, ts: int) -> None:
+        qty = o.qty - o.filled
+        if qty > self._budget:
+            qty = int(self._budget)
+        if qty <= 0:
+            return
+        self._budget -= qty
+        ch = self.charges.compute(o.side, o.product, qty, price, o.value)
+        o.value += qty * price
+        o.avg = o.value / (o.filled + qty)
+        o.filled += qty
+        o.nfills += 1
+        signed = qty if o.side == "BUY" else -qty
+        self.account.apply_fill(o.symbol, signed, price, ch.total)
+        self._products[o.symbol] = o.product
+        fill = Fill(
+            f"{o.oid}-{o.nfills}", o.oid, o.cid, o.symbol, _SIDE[o.side], qty, price, ts, ch
+        )
+        if self._on_fill is not None:
+            self._on_fill(fill)
+        else:
+            self._fills.append(fill)
+        if o.filled >= o.qty:
+            self._finish(o, _FILL, ts, f"filled {o.filled} @ {o.avg:g}")
+        else:
+            self._apply(o, _FILL_PARTIAL, ts, f"filled {o.filled}/{o.qty} @ {o.avg:g}")
+
+    def _apply(self, o: _Order, trigger: str, ts: int, message: str = "") -> None:
+        new = _NEXT.get((o.status, trigger))
+        if new is None:
+            raise InvalidOrderTransition(o.status, trigger)
+        o.status = new
+        o.raw = raw = RAW_STATUS[new]
+        o.msg = message
+        o.updated = ts
+        self._events.append(OrderEvent(o.cid, o.oid, _STATUS[new], raw, message, ts, trigger))
+
+    def _finish(self, o: _Order, trigger: str, ts: int, message: str) -> None:
+        self._apply(o, trigger, ts, message)
+        self._working.pop(o.oid, None)
+
+    def _snapshot(self, o: _Order) -> BrokerOrder:
+        return BrokerOrder(
+            o.oid,
+            o.cid,
+            o.symbol,
+            _SIDE[o.side],
+            _OTYPE[o.otype],
+            _PRODUCT[o.product],
+            _VALIDITY[o.validity],
+            o.qty,
+            o.price,
+            o.trigger,
+            _STATUS[o.status],
+            o.raw,
+            o.msg,
+            o.filled,
+            o.qty - o.filled if o.status not in _TERMINAL else 0,
+            o.avg,
+            o.created,
+            o.updated,
+        )
+
+    def order_row(self, client_order_id: str) -> tuple[Any, ...]:
+        """Return an order's fields in ``BrokerOrder`` order, without building a snapshot."""
+        o = self._orders[self._by_cid[client_order_id]]
+        return (
+            o.cid,
+            o.oid,
+            o.symbol,
+            o.side,
+            o.otype,
+            o.product,
+            o.validity,
+            o.qty,
+            o.price,
+            o.trigger,
+            o.status,
+            o.raw,
+            o.msg,
+            o.filled,
+            o.qty - o.filled if o.status not in _TERMINAL else 0,
+            o.avg,
+            o.created,
+            o.updated,
+        )
+
+    def attach(self, events: list[OrderEvent], on_fill: Callable[[Fill], None]) -> None:
+        """Send new events into ``events`` and each fill to ``on_fill`` as it happens.
+
+        The engine uses this instead of draining, so its ledger books a fill immediately (the
+        stop-and-reverse entry is sized on the cash left after the exit) and events keep their
+        order with the engine's own DENIED events.
+        """
+        self._events = events
+        self._on_fill = on_fill
+
+    def detach(self) -> None:
+        """Go back to collecting events and fills for ``drain_events``/``drain_fills``."""
+        self._events = []
+        self._on_fill = None
+
+    # ------------------------------------------------------------------ state
+
+    def to_state(self) -> dict[str, Any]:
+        """Return the whole broker as a JSON-safe dict (drain events and fills first).
+
+        Terminal orders beyond the newest ``order_history_limit`` are dropped: the database
+        keeps them, and the deterministic client ids of old bars are never sent again.
+        """
+        keep: list[_Order] = []
+        terminal = 0
+        for o in reversed(self._orders.values()):
+            if o.status in _TERMINAL:
+                terminal += 1
+                if terminal > self.order_history_limit:
+                    continue
+            keep.append(o)
+        keep.reverse()
+        return {
+            "config": {
+                "instruments": [i.to_dict() for i in self.instruments.values()],
+                "charges": self.charges.to_dict(),
+                "slippage_bps": self.slippage_bps,
+                "slippage_random": self.slippage_random,
+                "volume_share": self.volume_share,
+                "seed": self.seed,
+                "calendar": self.calendar.to_dict() if self.calendar else None,
+                "order_history_limit": self.order_history_limit,
+                "id_prefix": self.id_prefix,
+            },
+            "account": self.account.to_dict(),
+            "orders": [o.to_dict() for o in keep],
+            "working": list(self._working),
+            "products": dict(self._products),
+            "seq": self._seq,
+            "last_ts": self._last_ts,
+            "last_price": dict(self._last_price),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> PaperBroker:
+        """Rebuild a broker from ``to_state()`` output (after a JSON round trip)."""
+        cfg = state["config"]
+        b = cls(
+            [InstrumentSpec.from_dict(i) for i in cfg["instruments"]],
+            starting_cash=state["account"]["starting_cash"],
+            charges=charges_from_dict(cfg["charges"]),
+            slippage_bps=cfg["slippage_bps"],
+            slippage_random=cfg["slippage_random"],
+            volume_share=cfg["volume_share"],
+            seed=cfg["seed"],
+            calendar=SessionCalendar.from_dict(cfg["calendar"]),
+            order_history_limit=cfg["order_history_limit"],
+            id_prefix=cfg["id_prefix"],
+        )
+        b.account = Ledger.from_dict(state["account"])
+        for d in state["orders"]:
+            o = _Order.from_dict(d)
+            b._orders[o.oid] = o
+            b._by_cid[o.cid] = o.oid
+        b._working = {oid: b._orders[oid] for oid in state["working"]}
+        b._products = dict(state["products"])
+        b._seq = int(state["seq"])
+        b._last_ts = state["last_ts"]
+        b._last_price = {k: float(v) for k, v in state["last_price"].items()}
+        return b

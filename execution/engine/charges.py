@@ -1,0 +1,282 @@
+"""Trading charges behind one interface, each fill carrying a breakdown (ARCHITECTURE §3).
+
+Rule for orders filled in several parts: an order's charges are computed on its *cumulative*
+executed value, and each fill carries the increment ``charges(cum_after) - charges(cum_before)``,
+component by component. So the per-order brokerage cap (₹20 for MIS) applies once per order however
+many partial fills it has, and the fills of an order always add up, to the paisa, to the charges
+of one fill of the whole quantity.
+
+``IndiaEquityCharges`` rounds every component to paise (2 dp). ``FlatCommission`` keeps full float
+precision on purpose: it exists to reproduce backtesting.py, which does not round, and rounding
+would shift cash by up to half a paisa per fill and could flip all-in sizing by one unit at a
+boundary. Money is rounded at the database boundary anyway (ARCHITECTURE §2).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from execution.engine.orders import Product, Side
+
+COMPONENTS = ("brokerage", "stt", "exchange_txn", "sebi", "stamp_duty", "gst")
+
+
+@dataclass(frozen=True, slots=True)
+class ChargesBreakdown:
+    """Charges of one fill (or a sum of fills), in account currency."""
+
+    brokerage: float = 0.0
+    stt: float = 0.0
+    exchange_txn: float = 0.0
+    sebi: float = 0.0
+    stamp_duty: float = 0.0
+    gst: float = 0.0
+    total: float = 0.0
+
+    def __add__(self, other: ChargesBreakdown) -> ChargesBreakdown:
+        return ChargesBreakdown(
+            self.brokerage + other.brokerage,
+            self.stt + other.stt,
+            self.exchange_txn + other.exchange_txn,
+            self.sebi + other.sebi,
+            self.stamp_duty + other.stamp_duty,
+            self.gst + other.gst,
+            self.total + other.total,
+        )
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "brokerage": self.brokerage,
+            "stt": self.stt,
+            "exchange_txn": self.exchange_txn,
+            "sebi": self.sebi,
+            "stamp_duty": self.stamp_duty,
+            "gst": self.gst,
+            "total": self.total,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChargesBreakdown:
+        return cls(**{k: float(data.get(k, 0.0)) for k in (*COMPONENTS, "total")})
+
+
+ZERO_CHARGES = ChargesBreakdown()
+
+
+def round_paise(x: float) -> float:
+    """Round a non-negative amount half-up to paise (float noise must not round 0.005 down)."""
+    return math.floor(x * 100.0 + 0.5 + 1e-7) / 100.0
+
+
+class ChargesModel(ABC):
+    """Turns an executed quantity at a price into charges.
+
+    ``compute`` is given the order's value executed *before* this fill (``prior_value``) so that
+    per-order caps and rounding follow the cumulative rule in the module docstring.
+    """
+
+    kind: str = ""
+
+    @abstractmethod
+    def compute(
+        self,
+        side: Side | str,
+        product: Product | str,
+        quantity: float,
+        price: float,
+        prior_value: float = 0.0,
+    ) -> ChargesBreakdown:
+        """Return the charges of filling ``quantity`` at ``price`` as part of one order."""
+
+    @abstractmethod
+    def rate_bound(self, side: Side | str, product: Product | str) -> float:
+        """Return an upper bound of charges / traded value, used to size all-in orders."""
+
+    @abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-safe description that ``charges_from_dict`` rebuilds."""
+
+    def total(
+        self,
+        side: Side | str,
+        product: Product | str,
+        quantity: float,
+        price: float,
+    ) -> float:
+        """Return the total charges of a whole order (funds checks and sizing)."""
+        return self.compute(side, product, quantity, price).total
+
+    # what rounding can add on top of ``value * rate_bound`` (per order)
+    rounding_slack: float = 0.0
+
+    def upper_bound(self, side: Side | str, product: Product | str, value: float) -> float:
+        """Return a cheap number never below the charges of one order of ``value``."""
+        return value * self.rate_bound(side, product) + self.rounding_slack
+
+
+class ZeroCharges(ChargesModel):
+    """No charges at all (tests and idealised backtests)."""
+
+    kind = "zero"
+
+    def compute(self, side, product, quantity, price, prior_value=0.0) -> ChargesBreakdown:
+        return ZERO_CHARGES
+
+    def rate_bound(self, side, product) -> float:
+        return 0.0
+
+    def total(self, side, product, quantity, price) -> float:
+        return 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+
+class FlatCommission(ChargesModel):
+    """A flat percentage of traded value on every fill, both sides (backtesting.py style).
+
+    ``pct`` is in percent: ``FlatCommission(0.2)`` charges 0.2 % of value. The whole amount is
+    reported as brokerage; it replaces the Indian schedule rather than adding to it. Not rounded
+    (see the module docstring).
+    """
+
+    kind = "flat"
+    __slots__ = ("pct", "rate")
+
+    def __init__(self, pct: float):
+        if not (pct >= 0 and math.isfinite(pct)):
+            raise ValueError("pct must be a non-negative number")
+        self.pct = float(pct)
+        self.rate = self.pct / 100.0
+
+    def compute(self, side, product, quantity, price, prior_value=0.0) -> ChargesBreakdown:
+        c = abs(quantity) * price * self.rate
+        return ChargesBreakdown(brokerage=c, total=c)
+
+    def rate_bound(self, side, product) -> float:
+        return self.rate
+
+    def total(self, side, product, quantity, price) -> float:
+        return abs(quantity) * price * self.rate
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "pct": self.pct}
+
+
+# Indian equity schedule (Zerodha-like, 2024). Every rate lives here and nowhere else.
+# Fractions of traded value unless the key says otherwise.
+INDIA_EQUITY_RATES: dict[str, Any] = {
+    "CNC": {
+        "brokerage_rate": 0.0,
+        "brokerage_cap": 0.0,  # per executed order
+        "stt_buy": 0.001,
+        "stt_sell": 0.001,
+        "stamp_buy": 0.00015,
+    },
+    "MIS": {
+        "brokerage_rate": 0.0003,
+        "brokerage_cap": 20.0,
+        "stt_buy": 0.0,
+        "stt_sell": 0.00025,
+        "stamp_buy": 0.00003,
+    },
+    "exchange_txn": 0.0000325,  # NSE transaction charge, both sides
+    "sebi_per_crore": 10.0,  # ₹10 per ₹1,00,00,000 of value, both sides
+    "gst": 0.18,  # on brokerage + exchange transaction charge + SEBI fee
+}
+_CRORE = 10_000_000.0
+
+
+class IndiaEquityCharges(ChargesModel):
+    """Brokerage, STT, exchange transaction charge, SEBI fee, stamp duty and GST for NSE equity.
+
+    Components are rounded to paise on the order's cumulative value (module docstring), so the
+    ₹20 MIS brokerage cap holds per order across partial fills.
+    """
+
+    kind = "india_equity"
+    rounding_slack = 0.05  # six components rounded half-up to paise, plus GST on rounded parts
+
+    def __init__(self, rates: dict[str, Any] | None = None):
+        self.rates = rates or INDIA_EQUITY_RATES
+        self._bounds: dict[tuple[str, str], float] = {}
+        r = self.rates
+        # (brokerage rate, cap, STT, exchange, SEBI, stamp, GST) per (side, product)
+        self._table: dict[tuple[str, str], tuple[float, ...]] = {}
+        for product in ("CNC", "MIS"):
+            p = r[product]
+            for side in ("BUY", "SELL"):
+                self._table[(side, product)] = (
+                    p["brokerage_rate"],
+                    p["brokerage_cap"],
+                    p["stt_buy"] if side == "BUY" else p["stt_sell"],
+                    r["exchange_txn"],
+                    r["sebi_per_crore"] / _CRORE,
+                    p["stamp_buy"] if side == "BUY" else 0.0,
+                    r["gst"],
+                )
+
+    def _cumulative(self, side: str, product: str, value: float) -> tuple[float, ...]:
+        if value <= 0:
+            return (0.0,) * 6
+        b_rate, cap, stt_rate, ex_rate, sebi_rate, stamp_rate, gst_rate = self._table[
+            (side, product)
+        ]
+        # half-up to paise; the 1e-7 keeps float noise (x.xx4999999) from rounding down
+        b = value * b_rate
+        brokerage = math.floor((cap if b > cap else b) * 100.0 + 0.5 + 1e-7) / 100.0
+        stt = math.floor(value * stt_rate * 100.0 + 0.5 + 1e-7) / 100.0
+        exch = math.floor(value * ex_rate * 100.0 + 0.5 + 1e-7) / 100.0
+        sebi = math.floor(value * sebi_rate * 100.0 + 0.5 + 1e-7) / 100.0
+        stamp = math.floor(value * stamp_rate * 100.0 + 0.5 + 1e-7) / 100.0
+        gst = math.floor((brokerage + exch + sebi) * gst_rate * 100.0 + 0.5 + 1e-7) / 100.0
+        return brokerage, stt, exch, sebi, stamp, gst
+
+    def compute(self, side, product, quantity, price, prior_value=0.0) -> ChargesBreakdown:
+        value = abs(quantity) * price
+        after = self._cumulative(side, product, prior_value + value)
+        if prior_value > 0:
+            before = self._cumulative(side, product, prior_value)
+            parts = [round(a - b, 2) for a, b in zip(after, before, strict=True)]
+            return ChargesBreakdown(*parts, total=round(sum(parts), 2))
+        b, s, e, f, st, g = after
+        return ChargesBreakdown(b, s, e, f, st, g, round(b + s + e + f + st + g, 2))
+
+    def total(self, side, product, quantity, price) -> float:
+        b, s, e, f, st, g = self._cumulative(side, product, abs(quantity) * price)
+        return round(b + s + e + f + st + g, 2)
+
+    def rate_bound(self, side, product) -> float:
+        bound = self._bounds.get((side, product))
+        if bound is None:
+            bound = self._bounds[(str(side), str(product))] = self._rate_bound(side, product)
+        return bound
+
+    def _rate_bound(self, side, product) -> float:
+        r = self.rates
+        p = r[str(product)]
+        stt = p["stt_buy"] if str(side) == "BUY" else p["stt_sell"]
+        stamp = p["stamp_buy"] if str(side) == "BUY" else 0.0
+        fees = p["brokerage_rate"] + r["exchange_txn"] + r["sebi_per_crore"] / _CRORE
+        return fees * (1 + r["gst"]) + stt + stamp
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.rates is not INDIA_EQUITY_RATES:
+            out["rates"] = self.rates
+        return out
+
+
+def charges_from_dict(data: dict[str, Any]) -> ChargesModel:
+    """Rebuild a charges model from ``ChargesModel.to_dict()`` output."""
+    kind = data.get("kind")
+    if kind == ZeroCharges.kind:
+        return ZeroCharges()
+    if kind == FlatCommission.kind:
+        return FlatCommission(data["pct"])
+    if kind == IndiaEquityCharges.kind:
+        return IndiaEquityCharges(data.get("rates"))
+    raise ValueError(f"unknown charges model {kind!r}")

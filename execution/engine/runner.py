@@ -1,0 +1,666 @@
+"""The engine: one code path for backtests and live paper steps (ARCHITECTURE §2).
+
+Per bar ``i``:
+
+(a) at the open, act on the decision pending from bar ``i-1``'s close with market orders: if the
+    position must exit or flip, an exit leg first, filled at this open and booked, then an entry
+    leg sized on the funds left after the exit (backtesting.py's stop-and-reverse and all-in
+    sizing: ``units = floor(available / (open * (1 + commission)))``);
+(b) match every working order against the bar; (c) book the fills; (d) mark to market at the
+    close; (e) read the strategy's decision at the close — a value that is not NaN and differs
+    from the current target becomes pending for the next open; (f) check the daily-loss limit.
+
+Speed: signals are computed once with numpy and the decision changes found with numpy. Bars
+where nothing can trade (no pending decision, no working order) are not visited one by one: cash
+and position are constant there, so the equity of those stretches is filled in with numpy at the
+end, and a decision bar only records its decision. Only the bar after a decision and bars with
+working orders run the Python step above. The cost of a run is therefore set by how often it
+trades (some tens of microseconds per order), not by the number of bars.
+
+Client order ids are deterministic, ``f"{prefix}-{bar_ts}-{leg}"`` (leg ``x`` exit, ``e`` entry,
+``sq`` final square-off), so re-running a bar can never create a second order for it, and bars
+with ``ts <= state.cursor`` are skipped.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from execution.brokers.base import (
+    BrokerOrder,
+    Fill,
+    OrderEvent,
+    OrderNotFound,
+    OrderRequest,
+)
+from execution.brokers.paper import PaperBroker
+from execution.engine.bars import BarSeries
+from execution.engine.config import CloseAtEnd, EngineConfig
+from execution.engine.ledger import Ledger
+from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
+from execution.engine.risk import Denial, OrderIntent, RiskGate
+from execution.engine.state import (
+    ClosedTrade,
+    EngineState,
+    EquityCurve,
+    OrderRecord,
+    RunResult,
+    TradeTracker,
+)
+
+
+class SignalSource(Protocol):
+    """A strategy type (``strategies.catalog``): vectorised, causal decisions per bar close."""
+
+    @classmethod
+    def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray: ...
+
+
+class RiskDenied(Exception):
+    """Raised when a manual modification is refused by the risk gate (no order is created)."""
+
+    def __init__(self, denial: Denial):
+        super().__init__(f"{denial.rule}: {denial.message}")
+        self.denial = denial
+
+
+@dataclass(slots=True)
+class ManualResult:
+    """What a manual order call produced: the order's record and its new events."""
+
+    order: OrderRecord
+    events: list[OrderEvent]
+
+
+_BUY = Side.BUY
+_SELL = Side.SELL
+
+
+def new_state(config: EngineConfig) -> EngineState:
+    """Return the state of a run that has processed nothing yet."""
+    broker = PaperBroker(
+        [config.instrument],
+        starting_cash=config.starting_capital,
+        charges=config.charges,
+        slippage_bps=config.slippage_bps,
+        slippage_random=config.slippage_random,
+        volume_share=config.volume_share,
+        seed=config.seed,
+        calendar=config.calendar,
+    )
+    return EngineState(
+        ledger=Ledger(config.starting_capital),
+        broker=broker,
+        last_equity=config.starting_capital,
+    )
+
+
+class Engine:
+    """Runs one strategy on one instrument through the risk gate, the paper broker and a ledger.
+
+    Build it from a config, a strategy type and its parameters, and optionally a saved state
+    (``EngineState`` or its ``to_dict()``); call ``run(bars)``; save ``result.state.to_dict()``.
+    """
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        strategy: SignalSource,
+        params: Mapping[str, Any] | None = None,
+        state: EngineState | Mapping[str, Any] | None = None,
+    ):
+        self.config = config
+        self.strategy = strategy
+        validate = getattr(strategy, "validate_params", None)
+        self.params = dict(validate(params)) if validate is not None else dict(params or {})
+        if state is None:
+            state = new_state(config)
+        elif not isinstance(state, EngineState):
+            state = EngineState.from_dict(dict(state))
+        self.state: EngineState = state
+        self.gate = RiskGate(config.risk, state.risk_recent)  # mutates the state's list
+        self._check_orders = config.risk.any_order_rule
+        self._rate_limited = config.risk.max_orders_per_minute is not None
+        self._events: list[OrderEvent] = []
+        self._fills: list[Fill] = []
+        self._trades: list[ClosedTrade] = []
+        self._tracker = TradeTracker(state.open_trade)
+        self._prefix = config.client_order_prefix
+        self._symbol = config.instrument.symbol
+
+    # ------------------------------------------------------------------ backtest / live step
+
+    def run(
+        self,
+        bars: BarSeries,
+        *,
+        progress: Callable[[float], None] | None = None,
+        close_at_end: CloseAtEnd | None = None,
+    ) -> RunResult:
+        """Process every bar newer than the cursor; return what changed.
+
+        Signals are computed over all ``bars`` given (the strategy is causal), so a live step
+        passes enough history for the indicators to warm up. ``close_at_end`` overrides the
+        config's choice for this call (a resumed backtest closes only in its last call).
+        """
+        st = self.state
+        br = st.broker
+        led = st.ledger
+        sym = self._symbol
+        self._events = []
+        self._fills = []
+        self._trades = []
+        self._tracker = TradeTracker(st.open_trade)
+        mode = self.config.close_at_end if close_at_end is None else close_at_end
+
+        n = len(bars)
+        ts_arr = bars.ts
+        start = 0 if st.cursor is None else int(np.searchsorted(ts_arr, st.cursor, side="right"))
+        m = n - start
+        if m <= 0:
+            empty = EquityCurve(
+                ts=np.zeros(0, dtype=np.int64),
+                cash=np.zeros(0),
+                position=np.zeros(0, dtype=np.int64),
+                equity=np.zeros(0),
+            )
+            return self._result(empty, 0)
+
+        sig = np.asarray(self.strategy.signals(bars, self.params), dtype=np.float64)
+        if len(sig) != n:
+            raise ValueError(f"strategy returned {len(sig)} signals for {n} bars")
+        dec_idx, dec_val = _decision_changes(sig, start, st.target)
+
+        opens = bars.open
+        highs = bars.high
+        lows = bars.low
+        closes = bars.close
+        vols = bars.volume
+        cash_arr = np.full(m, np.nan)
+        qty_arr = np.full(m, np.nan)
+        cash_arr[0] = led.cash
+        qty_arr[0] = led.qty(sym)
+
+        limit_loss = self.config.risk.max_daily_loss
+        day_ids = self._day_ids(ts_arr, start) if limit_loss is not None else None
+
+        nd = len(dec_idx)
+        p = 0
+        step = max(1, m // 100)
+        next_report = start + step
+        i = start
+        br.attach(self._events, self._on_fill)
+        # Every order leaves a handful of small objects (events, fills, records) that live until
+        # the run returns; the cyclic GC would rescan all of them again and again for nothing.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            while i < n:
+                if not st.pending and not br.has_working():
+                    # Quiet stretch: nothing can trade before the next decision bar (included:
+                    # its decision only becomes an order at the following open).
+                    was_halted = st.halted_reason is not None
+                    nxt = n if was_halted or p >= nd else dec_idx[p] + 1
+                    halt_at = None
+                    if day_ids is not None and not was_halted:
+                        halt_at = self._quiet_daily_loss(
+                            i, nxt, closes, ts_arr, day_ids, limit_loss
+                        )
+                    if not was_halted and p < nd and nxt == dec_idx[p] + 1:
+                        # after a halt the target stays as it was at the halting bar's close
+                        if halt_at is None or halt_at == nxt - 1:
+                            st.target = dec_val[p]
+                        p += 1
+                        st.pending = st.halted_reason is None
+                    i = nxt
+                else:
+                    # A bar where something can happen: steps (a) to (f) of the docstring.
+                    ts = int(ts_arr[i])
+                    c = float(closes[i])
+                    br.begin_bar(sym, ts, float(opens[i]), float(highs[i]), float(lows[i]), c,
+                                 float(vols[i]))  # fmt: skip
+                    if st.pending:
+                        self._rebalance(ts)
+                    br.match_bar()
+                    led.mark(sym, c)
+                    k = i - start
+                    cash_arr[k] = cash = led.cash
+                    qty_arr[k] = q = led.qty(sym)
+                    if p < nd and dec_idx[p] == i:
+                        if st.halted_reason is None:
+                            st.target = dec_val[p]
+                            st.pending = True
+                        p += 1
+                    if day_ids is not None and st.halted_reason is None:
+                        self._slow_daily_loss(ts, int(day_ids[k]), cash + q * c)
+                    i += 1
+                if progress is not None and i >= next_report:
+                    progress((i - start) / m)
+                    next_report = i + step
+
+            last = n - 1
+            last_ts = int(ts_arr[last])
+            br.skip_to(sym, last_ts, float(closes[last]))
+            led.mark(sym, float(closes[last]))
+            if mode != "none":
+                self._close_at_end(mode, last_ts, float(opens[last]), float(closes[last]))
+                cash_arr[m - 1] = led.cash
+                qty_arr[m - 1] = led.qty(sym)
+                br.skip_to(sym, last_ts, float(closes[last]))
+                led.mark(sym, float(closes[last]))
+        finally:
+            br.detach()
+            if gc_was_enabled:
+                gc.enable()
+
+        # fill the quiet stretches: cash and position only change on processed bars
+        known = ~np.isnan(cash_arr)
+        idx = np.where(known, np.arange(m), 0)
+        np.maximum.accumulate(idx, out=idx)
+        cash_arr = cash_arr[idx]
+        qty_arr = qty_arr[idx]
+        equity = cash_arr + qty_arr * closes[start:]
+        if mode != "none":
+            equity[-1] = led.equity
+        st.cursor = last_ts
+        st.bars_processed += m
+        st.open_trade = self._tracker.open
+        if day_ids is None:
+            st.last_equity = float(equity[-1])
+        if progress is not None:
+            progress(1.0)
+        curve = EquityCurve(
+            ts=ts_arr[start:].copy(),
+            cash=cash_arr,
+            position=qty_arr.astype(np.int64),
+            equity=equity,
+        )
+        return self._result(curve, m)
+
+    # ------------------------------------------------------------------ manual orders
+
+    def submit_order(
+        self,
+        *,
+        client_order_id: str,
+        side: Side | str,
+        order_type: OrderType | str,
+        quantity: int,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        product: Product | str | None = None,
+        validity: Validity | str = Validity.DAY,
+        now_ts: int,
+    ) -> ManualResult:
+        """Send a user's order through the risk gate to the paper broker (idempotent on id)."""
+        st = self.state
+        br = st.broker
+        self._events = []
+        if client_order_id in st.denied:
+            return ManualResult(OrderRecord.from_dict(st.denied[client_order_id]), [])
+        req = OrderRequest(
+            client_order_id,
+            self._symbol,
+            Side(side),
+            OrderType(order_type),
+            int(quantity),
+            Product(product or self.config.product),
+            Validity(validity),
+            price,
+            trigger_price,
+        )
+        try:
+            existing = br.order_by_client_id(client_order_id)
+        except OrderNotFound:
+            existing = None
+        if existing is not None:
+            return ManualResult(OrderRecord.from_broker(existing), [])
+        denial = None
+        if st.halted_reason is not None:
+            denial = Denial("halted", f"the run is halted: {st.halted_reason}")
+        else:
+            denial = self._check(req, now_ts)
+        if denial is not None:
+            rec = self._deny(req, now_ts, denial)
+            return ManualResult(rec, self._take_events())
+        br.clock = now_ts
+        try:
+            bo = br.place_order(req)
+        finally:
+            br.clock = None
+        self.gate.record(now_ts)
+        return ManualResult(OrderRecord.from_broker(bo), self._take_events())
+
+    def cancel_order(self, client_order_id: str, *, now_ts: int) -> ManualResult:
+        """Cancel a working order by our id (``InvalidOrderState`` if it is final)."""
+        br = self.state.broker
+        self._events = []
+        oid = br.order_by_client_id(client_order_id).broker_order_id
+        br.clock = now_ts
+        try:
+            bo = br.cancel_order(oid)
+        finally:
+            br.clock = None
+        return ManualResult(OrderRecord.from_broker(bo), self._take_events())
+
+    def modify_order(
+        self,
+        client_order_id: str,
+        *,
+        now_ts: int,
+        quantity: int | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+    ) -> ManualResult:
+        """Change a working order; ``RiskDenied`` if the new values break a risk rule."""
+        br = self.state.broker
+        self._events = []
+        cur = br.order_by_client_id(client_order_id)
+        req = OrderRequest(
+            client_order_id,
+            cur.symbol,
+            cur.side,
+            cur.order_type,
+            int(quantity if quantity is not None else cur.quantity) - cur.filled_quantity,
+            cur.product,
+            cur.validity,
+            price if price is not None else cur.price,
+            trigger_price if trigger_price is not None else cur.trigger_price,
+        )
+        denial = self._check(req, now_ts, open_orders_offset=-1)
+        if denial is not None:
+            raise RiskDenied(denial)
+        br.clock = now_ts
+        try:
+            bo = br.modify_order(
+                cur.broker_order_id, quantity=quantity, price=price, trigger_price=trigger_price
+            )
+        finally:
+            br.clock = None
+        return ManualResult(OrderRecord.from_broker(bo), self._take_events())
+
+    # ------------------------------------------------------------------ internals
+
+    def _take_events(self) -> list[OrderEvent]:
+        self._events.extend(self.state.broker.drain_events())
+        out, self._events = self._events, []
+        return out
+
+    def _on_fill(self, f: Fill) -> None:
+        """Book a fill in the ledger and the round-trip tracker as the broker makes it."""
+        led = self.state.ledger
+        signed = f.quantity if f.side == "BUY" else -f.quantity
+        pos = led.positions.get(f.symbol)
+        q0 = pos.qty if pos is not None else 0
+        total = f.charges.total
+        realised = led.apply_fill(f.symbol, signed, f.price, total)
+        self._tracker.on_fill(f.symbol, q0, signed, f.price, total, realised, f.ts, self._trades)
+        self._fills.append(f)
+
+    def _rebalance(self, ts: int) -> None:
+        """Turn the pending target into an exit leg and/or an entry leg at this bar's open."""
+        st = self.state
+        br = st.broker
+        led = st.ledger
+        sym = self._symbol
+        if br.has_working():
+            br.fill_open()  # remainders of earlier market legs go first, at this open
+        st.pending = False
+        want = st.target
+        q = led.qty(sym)
+        if q != 0 and (want == 0 or (q > 0) != (want > 0)):
+            self._leg(ts, "x", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
+            br.fill_open()
+            q = led.qty(sym)
+            if q != 0:
+                # exit not done (volume cap, rejection): enter only once flat
+                st.pending = any(o.order_type == OrderType.MARKET for o in self._working_orders())
+                return
+        if want != 0 and q == 0:
+            side = _BUY if want > 0 else _SELL
+            qty = self._size(side)
+            if qty > 0:
+                self._leg(ts, "e", side, qty)
+                br.fill_open()
+
+    def _working_orders(self) -> list[BrokerOrder]:
+        return self.state.broker.working_orders()
+
+    def _size(self, side: Side) -> int:
+        """Units for an entry: fixed, or all-in on a share of available funds, in whole lots."""
+        cfg = self.config
+        if cfg.quantity is not None:
+            return int(cfg.quantity)
+        br = self.state.broker
+        price = br.market_price_estimate(self._symbol, side)
+        if price is None or price <= 0:
+            return 0
+        charges = br.charges
+        # the rate bound plus the rounding slack is never below the exact charges, so the order
+        # always passes the broker's funds check (for a flat commission this is exactly
+        # backtesting.py's floor(available / (price * (1 + commission))))
+        avail = br.available_funds() * cfg.allocation_pct / 100.0 - charges.rounding_slack
+        if avail <= 0:
+            return 0
+        rate = charges.rate_bound(side, cfg.product)
+        lot = cfg.instrument.lot_size
+        return int(avail // (price + price * rate)) // lot * lot
+
+    def _leg(self, ts: int, leg: str, side: Side, qty: int, reduce_only: bool = False) -> None:
+        req = OrderRequest(
+            f"{self._prefix}-{ts}-{leg}",
+            self._symbol,
+            side,
+            OrderType.MARKET,
+            qty,
+            self.config.product,
+            Validity.DAY,
+        )
+        if self._check_orders and not reduce_only:
+            denial = self._check(req, ts)
+            if denial is not None:
+                self._deny(req, ts, denial)
+                return
+        self.state.broker.submit(req)
+        if self._rate_limited:
+            self.gate.record(ts)
+
+    def _check(self, req: OrderRequest, now_ts: int, open_orders_offset: int = 0) -> Denial | None:
+        if not self._check_orders:
+            return None
+        br = self.state.broker
+        ref = br.market_price_estimate(req.symbol, req.side) or br.last_price(req.symbol) or 0.0
+        return self.gate.check(
+            OrderIntent(
+                side=str(req.side),
+                quantity=req.quantity,
+                order_type=str(req.order_type),
+                price=req.price,
+                ref_price=float(ref),
+                position_qty=self.state.ledger.qty(req.symbol),
+                open_orders=br.working_count() + open_orders_offset,
+                now_ts=int(now_ts),
+            )
+        )
+
+    def _deny(self, req: OrderRequest, ts: int, denial: Denial) -> OrderRecord:
+        rec = OrderRecord(
+            req.client_order_id,
+            None,
+            req.symbol,
+            str(req.side),
+            str(req.order_type),
+            str(req.product),
+            str(req.validity),
+            req.quantity,
+            req.price,
+            req.trigger_price,
+            str(OrderStatus.DENIED),
+            "",
+            denial.message,
+            0,
+            0,
+            0.0,
+            ts,
+            ts,
+            denial.rule,
+        )
+        self.state.denied[req.client_order_id] = rec.to_dict()
+        self._events.append(
+            OrderEvent(req.client_order_id, None, OrderStatus.DENIED, "", denial.message, ts, "")
+        )
+        return rec
+
+    def _halt(self, ts: int, denial: Denial) -> None:
+        """Stop trading for good: record why, cancel working orders, drop the pending action."""
+        st = self.state
+        br = st.broker
+        st.halted_reason = f"{denial.rule}: {denial.message}"
+        st.pending = False
+        br.clock = ts
+        try:
+            for o in self._working_orders():
+                br.cancel_order(o.broker_order_id, reason=f"run halted ({denial.rule})")
+        finally:
+            br.clock = None
+
+    def _day_ids(self, ts: np.ndarray, start: int) -> np.ndarray:
+        cal = self.config.calendar
+        offset = cal.day_offset(int(ts[start])) if cal is not None else 0
+        return (ts[start:] + offset) // 86400
+
+    def _slow_daily_loss(self, ts: int, day: int, equity: float) -> None:
+        st = self.state
+        if st.day != day:
+            st.day = day
+            st.day_start_equity = st.last_equity
+        st.last_equity = equity
+        denial = self.gate.daily_loss(st.day_start_equity, equity)
+        if denial is not None:
+            self._halt(ts, denial)
+
+    def _quiet_daily_loss(
+        self,
+        a: int,
+        b: int,
+        closes: np.ndarray,
+        ts_arr: np.ndarray,
+        day_ids: np.ndarray,
+        limit: float,
+    ) -> int | None:
+        """Daily-loss check over bars [a, b) where cash and position are constant.
+
+        Return the index of the bar at which the run halted, if it did.
+        """
+        st = self.state
+        led = st.ledger
+        start = len(ts_arr) - len(day_ids)
+        eq = led.cash + led.qty(self._symbol) * closes[a:b]
+        days = day_ids[a - start : b - start]
+        prev_eq = np.empty_like(eq)
+        prev_eq[0] = st.last_equity
+        prev_eq[1:] = eq[:-1]
+        prev_day = np.empty_like(days)
+        prev_day[0] = st.day if st.day is not None else days[0] - 1
+        prev_day[1:] = days[:-1]
+        new_day = days != prev_day
+        ref = np.where(new_day, prev_eq, np.nan)
+        if not new_day[0]:
+            ref[0] = st.day_start_equity
+        idx = np.where(~np.isnan(ref), np.arange(len(ref)), 0)
+        np.maximum.accumulate(idx, out=idx)
+        ref = ref[idx]
+        breach = np.flatnonzero(ref - eq >= limit)
+        k = int(breach[0]) if len(breach) else len(eq) - 1
+        st.day = int(days[k])
+        st.day_start_equity = float(ref[k])
+        st.last_equity = float(eq[k])
+        if len(breach):
+            denial = self.gate.daily_loss(st.day_start_equity, st.last_equity)
+            if denial is not None:
+                self._halt(int(ts_arr[a + k]), denial)
+                return a + k
+        return None
+
+    def _close_at_end(self, mode: str, ts: int, open_: float, close: float) -> None:
+        """Square off what is still open after the last bar (backtests)."""
+        st = self.state
+        br = st.broker
+        br.clock = ts
+        try:
+            for o in self._working_orders():
+                br.cancel_order(o.broker_order_id, reason="backtest ended")
+        finally:
+            br.clock = None
+        q = st.ledger.qty(self._symbol)
+        if q == 0:
+            return
+        price = close if mode == "close" else open_
+        br.begin_bar(self._symbol, ts, price, price, price, price, 1e18)
+        self._leg(ts, "sq", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
+        br.fill_open()
+        br.match_bar()
+
+    def _result(self, curve: EquityCurve, m: int) -> RunResult:
+        st = self.state
+        self._events.extend(st.broker.drain_events())
+        events = self._events
+        br = st.broker
+        orders: list[OrderRecord] = []
+        for cid in dict.fromkeys(e.client_order_id for e in events):
+            d = st.denied.get(cid)
+            if d is not None:
+                orders.append(OrderRecord.from_dict(d))
+            else:
+                orders.append(OrderRecord(*br.order_row(cid)))
+        return RunResult(
+            orders=orders,
+            events=events,
+            fills=self._fills,
+            equity=curve,
+            trades=self._trades,
+            state=st,
+            bars_processed=m,
+            halted_reason=st.halted_reason,
+        )
+
+
+def _decision_changes(sig: np.ndarray, start: int, target: float) -> tuple[list[int], list[float]]:
+    """Bars (absolute indices >= start) whose decision changes the target, and the new targets."""
+    seg = sig[start:]
+    idx = np.flatnonzero(~np.isnan(seg))
+    if len(idx) == 0:
+        return [], []
+    vals = seg[idx]
+    prev = np.empty_like(vals)
+    prev[0] = target
+    prev[1:] = vals[:-1]
+    chg = vals != prev
+    return (idx[chg] + start).tolist(), vals[chg].tolist()
+
+
+def run_backtest(
+    config: EngineConfig,
+    strategy: SignalSource,
+    params: Mapping[str, Any] | None,
+    bars: BarSeries,
+    *,
+    progress: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Run a whole backtest in one call (state in memory, results returned for bulk saving)."""
+    return Engine(config, strategy, params).run(bars, progress=progress)
+
+
+__all__ = [
+    "Engine",
+    "ManualResult",
+    "RiskDenied",
+    "SignalSource",
+    "new_state",
+    "run_backtest",
+]

@@ -1,0 +1,73 @@
+"""Translate a deployment's or backtest's stored configuration into the engine's terms.
+
+One place, so a backtest and a paper deployment of the same strategy are configured alike.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from execution.engine.charges import ChargesModel, FlatCommission, IndiaEquityCharges, ZeroCharges
+from execution.engine.config import CloseAtEnd, EngineConfig, InstrumentSpec
+from execution.engine.orders import Product
+from execution.engine.risk import RiskLimits
+from execution.models import NO_CNC_SHORT_EXCHANGES
+
+
+def charges_model(*, charges: str, commission_pct: Decimal | float | None) -> ChargesModel:
+    """A flat commission, when given, replaces the charges schedule."""
+    if commission_pct is not None:
+        return FlatCommission(float(commission_pct))
+    return ZeroCharges() if charges == "none" else IndiaEquityCharges()
+
+
+_COUNT_LIMITS = frozenset({"max_order_quantity", "max_open_orders", "max_orders_per_minute"})
+
+
+def risk_limits(raw: dict[str, Any] | None) -> RiskLimits:
+    """Stored limits (decimals as strings) as the engine's ``RiskLimits``."""
+    known = RiskLimits.__dataclass_fields__
+    return RiskLimits(
+        **{
+            k: int(v) if k in _COUNT_LIMITS else float(v)
+            for k, v in (raw or {}).items()
+            if k in known and v is not None
+        }
+    )
+
+
+def engine_config(
+    *,
+    snapshot: dict[str, Any],
+    capital: Decimal,
+    charges: ChargesModel,
+    slippage_bps: Decimal | float = 0,
+    prefix: str,
+    close_at_end: CloseAtEnd = "none",
+    seed: int = 0,
+    volume_share: float | None = None,
+) -> EngineConfig:
+    """Build the engine's configuration from a strategy snapshot (``strategy_config_snapshot``)."""
+    inst = snapshot["instrument"]
+    allocation = snapshot.get("allocation_pct")
+    return EngineConfig(
+        instrument=InstrumentSpec(
+            symbol=inst["symbol"],
+            exchange=inst["exchange"],
+            tick_size=float(inst["tick_size"]),
+            lot_size=int(inst["lot_size"]),
+            allow_short_cnc=inst["exchange"] not in NO_CNC_SHORT_EXCHANGES,
+        ),
+        starting_capital=float(capital),
+        quantity=snapshot.get("quantity"),
+        allocation_pct=None if allocation is None else float(allocation),
+        product=Product(snapshot.get("product", "CNC")),
+        charges=charges,
+        slippage_bps=float(slippage_bps),
+        seed=seed,
+        volume_share=volume_share,
+        risk=risk_limits(snapshot.get("risk_limits")),
+        client_order_prefix=prefix,
+        close_at_end=close_at_end,
+    )

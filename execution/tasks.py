@@ -1,0 +1,56 @@
+"""django-q2 tasks: they take ids and call services; correctness never rests on the queue."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db import close_old_connections
+from django_q.tasks import async_task
+
+from execution.services.backtests import backtest_execute
+from execution.services.live import deployment_step, deployments_claim_due
+
+
+def backtest_run(backtest_id: int) -> str:
+    """Run one backtest (a redelivered task finds it finished and does nothing)."""
+    bt = backtest_execute(backtest_id=backtest_id)
+    return "skipped" if bt is None else bt.status
+
+
+def run_steps(deployment_ids: list[int]) -> dict[str, int]:
+    """Step each deployment in its own transaction; one failure never blocks the others."""
+    counts: dict[str, int] = {}
+    for deployment_id in deployment_ids:
+        outcome = deployment_step(deployment_id=deployment_id)
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    return counts
+
+
+def dispatch_once() -> int:
+    """Claim every deployment with a closed bar due and enqueue steps in chunks."""
+    chunk = settings.ALGOSAAS["STEP_CHUNK"]
+    claimed = 0
+    while True:
+        ids = deployments_claim_due(limit=chunk * 10)
+        for i in range(0, len(ids), chunk):
+            async_task("execution.tasks.run_steps", ids[i : i + chunk], task_name="steps")
+        claimed += len(ids)
+        if len(ids) < chunk * 10:
+            return claimed
+
+
+def dispatch_steps() -> int:
+    """The one schedule of paper trading: each minute, dispatch due steps once a second.
+
+    django-q2's scheduler fires at most once a minute, and bars close every few seconds; so this
+    task keeps dispatching for ``DISPATCH_SECONDS`` and ends before the next run starts. Claims
+    skip locked rows and leases expire, so an overlap or a lost task is harmless.
+    """
+    deadline = time.monotonic() + settings.ALGOSAAS["DISPATCH_SECONDS"]
+    total = 0
+    while time.monotonic() < deadline:
+        close_old_connections()
+        total += dispatch_once()
+        time.sleep(1.0)
+    return total

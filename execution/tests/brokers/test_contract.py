@@ -1,0 +1,125 @@
+"""One contract suite, run against every broker adapter (STYLE 7).
+
+Each adapter comes with a ``Market`` that can show it a bar, so the suite can watch orders fill
+without knowing how the adapter gets its prices. Only the paper broker exists so far; a real
+adapter joins the list with a recorded/sandboxed market.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from execution.brokers.base import (
+    BrokerAdapter,
+    BrokerOrder,
+    Funds,
+    InvalidOrderState,
+    OrderNotFound,
+    OrderRequest,
+    PositionView,
+)
+from execution.brokers.paper import PaperBroker
+from execution.engine.charges import ZeroCharges
+from execution.engine.config import InstrumentSpec
+from execution.engine.orders import (
+    TERMINAL_STATUSES,
+    OrderStatus,
+    OrderType,
+    Product,
+    Side,
+)
+
+
+@dataclass
+class Market:
+    broker: BrokerAdapter
+    advance: Any  # (open, high, low, close) -> None: show the broker the next bar
+    symbol: str
+    tick: float
+    lot: int
+
+
+def paper_market() -> Market:
+    spec = InstrumentSpec("ACME", "NSE", tick_size=0.05, lot_size=1)
+    broker = PaperBroker([spec], starting_cash=1_000_000.0, charges=ZeroCharges())
+    clock = iter(range(1_700_000_000, 1_800_000_000, 60))
+
+    def advance(o, h, lo, c):
+        broker.begin_bar("ACME", next(clock), o, h, lo, c, 1e9)
+        broker.match_bar()
+
+    advance(100.0, 100.5, 99.5, 100.0)
+    return Market(broker, advance, "ACME", 0.05, 1)
+
+
+ADAPTERS = {"paper": paper_market}
+
+
+@pytest.fixture(params=sorted(ADAPTERS))
+def market(request) -> Market:
+    return ADAPTERS[request.param]()
+
+
+def order(m: Market, cid: str, side=Side.BUY, otype=OrderType.LIMIT, qty=None, **kw):
+    return OrderRequest(cid, m.symbol, side, otype, qty or m.lot, Product.MIS, **kw)
+
+
+def test_place_returns_our_dataclass_and_is_idempotent(market):
+    b = market.broker
+    o = b.place_order(order(market, "c1", price=90.0))
+    assert isinstance(o, BrokerOrder)
+    assert o.client_order_id == "c1" and o.status is OrderStatus.OPEN
+    assert o.filled_quantity == 0 and o.pending_quantity == market.lot
+    assert b.place_order(order(market, "c1", price=91.0)) == o
+    assert [x.client_order_id for x in b.orders()].count("c1") == 1
+    assert b.order_status(o.broker_order_id) == o
+
+
+def test_market_order_fills_on_the_next_bar(market):
+    b = market.broker
+    o = b.place_order(order(market, "m", otype=OrderType.MARKET))
+    market.advance(101.0, 102.0, 100.0, 101.5)
+    done = b.order_status(o.broker_order_id)
+    assert done.status is OrderStatus.COMPLETE
+    assert done.filled_quantity == market.lot and done.pending_quantity == 0
+    (pos,) = [p for p in b.positions() if p.symbol == market.symbol]
+    assert isinstance(pos, PositionView) and pos.quantity == market.lot
+
+
+def test_cancel_and_modify_working_orders(market):
+    b = market.broker
+    o = b.place_order(order(market, "w", price=90.0))
+    m = b.modify_order(o.broker_order_id, price=90.0 + market.tick)
+    assert m.price == pytest.approx(90.0 + market.tick)
+    c = b.cancel_order(o.broker_order_id)
+    assert c.status is OrderStatus.CANCELLED and c.status in TERMINAL_STATUSES
+    with pytest.raises(InvalidOrderState):
+        b.cancel_order(o.broker_order_id)
+    with pytest.raises(OrderNotFound):
+        b.order_status("does-not-exist")
+    with pytest.raises(OrderNotFound):
+        b.cancel_order("does-not-exist")
+
+
+def test_refused_orders_come_back_rejected_with_a_reason(market):
+    b = market.broker
+    o = b.place_order(order(market, "bad", price=90.0 + market.tick / 3))
+    assert o.status is OrderStatus.REJECTED and o.status_message
+
+
+def test_funds(market):
+    f = market.broker.funds()
+    assert isinstance(f, Funds)
+    assert f.available <= f.cash + 1e-9
+
+
+def test_final_states_never_change(market):
+    b = market.broker
+    o = b.place_order(order(market, "f", otype=OrderType.MARKET))
+    market.advance(100.0, 100.5, 99.5, 100.0)
+    assert b.order_status(o.broker_order_id).status is OrderStatus.COMPLETE
+    with pytest.raises(InvalidOrderState):
+        b.cancel_order(o.broker_order_id)
+    with pytest.raises(InvalidOrderState):
+        b.modify_order(o.broker_order_id, quantity=5)

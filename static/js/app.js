@@ -1,0 +1,135 @@
+/* algosaas dashboard behaviour: toasts and small form helpers. No framework; htmx does the rest.
+ *
+ * Toasts arrive three ways and look the same:
+ *   - Django messages rendered into #toasts on a full page load;
+ *   - an htmx response header  HX-Trigger: {"toast": {"level": "success", "message": "..."}};
+ *   - an out-of-band swap of a .toast element into #toasts (hx-swap-oob="beforeend:#toasts").
+ * Success and info toasts fade after a few seconds; errors stay until dismissed.
+ */
+(function () {
+  "use strict";
+
+  var LIFETIME = { success: 5000, info: 5000, debug: 5000, warning: 9000 };
+
+  function box() {
+    var el = document.getElementById("toasts");
+    if (!el) {
+      el = document.createElement("div");
+      el.id = "toasts";
+      el.className = "toasts";
+      el.setAttribute("aria-live", "polite");
+      document.body.appendChild(el);
+    }
+    return el;
+  }
+
+  function dismiss(el) {
+    el.classList.add("leaving");
+    window.setTimeout(function () { el.remove(); }, 220);
+  }
+
+  function levelOf(el) {
+    var levels = ["error", "warning", "success", "info", "debug"];
+    for (var i = 0; i < levels.length; i++) {
+      if (el.classList.contains(levels[i])) return levels[i];
+    }
+    return "info";
+  }
+
+  function arm(el) {
+    if (el.dataset.armed) return;
+    el.dataset.armed = "1";
+    var close = el.querySelector(".toast-close");
+    if (close) close.addEventListener("click", function () { dismiss(el); });
+    var ms = LIFETIME[levelOf(el)];
+    if (ms) window.setTimeout(function () { dismiss(el); }, ms);
+  }
+
+  function toast(level, message) {
+    level = level || "info";
+    var el = document.createElement("div");
+    el.className = "toast " + level;
+    el.setAttribute("role", level === "error" ? "alert" : "status");
+    var text = document.createElement("span");
+    text.className = "toast-msg";
+    text.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    el.append(text, close);
+    box().appendChild(el);
+    arm(el);
+    return el;
+  }
+
+  function armAll(root) {
+    (root || document).querySelectorAll(".toast").forEach(arm);
+  }
+
+  /* Position sizing: show the quantity or the allocation field, whichever is chosen. */
+  function applySizing(form) {
+    if (!form) return;
+    var chosen = form.querySelector("[data-sizing-toggle]:checked");
+    if (!chosen) return;
+    form.querySelectorAll("[data-sizing-for]").forEach(function (el) {
+      el.classList.toggle("sizing-off", el.dataset.sizingFor !== chosen.value);
+    });
+  }
+
+  document.documentElement.classList.add("js");
+  window.algosaas = { toast: toast };
+
+  document.addEventListener("DOMContentLoaded", function () {
+    armAll(document);
+    document.querySelectorAll("form").forEach(applySizing);
+  });
+
+  document.addEventListener("change", function (e) {
+    if (e.target.matches && e.target.matches("[data-sizing-toggle]")) applySizing(e.target.form);
+  });
+
+  // HX-Trigger: {"toast": {...}} — htmx fires a "toast" event that bubbles to the document.
+  document.addEventListener("toast", function (e) {
+    var d = e.detail || {};
+    if (d.message) toast(d.level, d.message);
+  });
+
+  // A refusal from a service (4xx carrying a toast) still swaps in the fresh panel it returns.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var xhr = e.detail.xhr;
+    var trigger = xhr.getResponseHeader("HX-Trigger") || "";
+    if (xhr.status >= 400 && xhr.status < 500 && trigger.indexOf('"toast"') !== -1) {
+      e.detail.shouldSwap = true;
+      e.detail.isError = false;
+    }
+  });
+
+  // GET filter forms: leave blank filters out of the URL (?q=x rather than ?q=x&status=).
+  document.addEventListener("htmx:configRequest", function (e) {
+    if (e.detail.verb !== "get" || !e.detail.elt.closest("form[data-drop-blank]")) return;
+    var params = e.detail.parameters;
+    Object.keys(params).forEach(function (key) {
+      if (params[key] === "") delete params[key];
+    });
+  });
+
+  document.addEventListener("htmx:responseError", function (e) {
+    var status = e.detail.xhr.status;
+    var msg = status === 403 ? "Your session has expired or the form is stale — reload the page."
+      : status === 404 ? "That item no longer exists."
+      : "Something went wrong on our side (" + status + "). Try again in a moment.";
+    toast("error", msg);
+  });
+
+  document.addEventListener("htmx:sendError", function () {
+    toast("error", "Cannot reach the server — check your connection.");
+  });
+
+  document.addEventListener("htmx:load", function (e) {
+    armAll(e.target.parentNode || document);
+    var form = e.target.closest ? e.target.closest("form") : null;
+    applySizing(form);
+  });
+})();

@@ -1,0 +1,323 @@
+"""The dashboard's strategy form: fixed fields plus one field per parameter of the chosen type.
+
+The parameter fields are built from the catalogue's ``Param`` list, the same definition the
+service validates with, so the form never restates a rule: it parses input into the service's
+keyword arguments, and ``add_domain_error`` maps a service refusal back onto the fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.db import models
+from django.urls import reverse
+
+from algosaas.errors import DomainError
+from algosaas.templatetags.money import inr, lakh
+from strategies import catalog
+from strategies.catalog.base import Param
+from strategies.exceptions import StrategyInvalid
+from strategies.models import Product, Strategy, StrategyStatus, Timeframe
+
+PARAM_PREFIX = "param_"
+
+# The related model comes from the FK, so strategies never imports execution.
+Instrument = Strategy._meta.get_field("instrument").related_model
+
+FIELD_LABELS = {
+    "name": "Name",
+    "strategy_type": "Strategy type",
+    "instrument": "Instrument",
+    "timeframe": "Timeframe",
+    "quantity": "Quantity",
+    "allocation_pct": "Allocation",
+    "product": "Product",
+    "capital": "Capital",
+    "risk_limits": "Risk limits",
+    "params": "Parameters",
+}
+
+
+class Sizing(models.TextChoices):
+    QUANTITY = "quantity", "Fixed quantity"
+    ALLOCATION = "allocation", "% of equity"
+
+
+class InstrumentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return f"{obj.exchange}:{obj.symbol} — {obj.name}" if obj.name else str(obj)
+
+
+def choice_label(value: str) -> str:
+    return value.replace("_", " ").capitalize()
+
+
+def param_field(param: Param) -> forms.Field:
+    """Return the form field for one catalogue parameter (bounds, help and default included)."""
+    common: dict[str, Any] = {
+        "label": param.label or choice_label(param.name),
+        "help_text": param.help,
+        "initial": param.default,
+    }
+    if param.kind == "int":
+        return forms.IntegerField(
+            min_value=None if param.min is None else int(param.min),
+            max_value=None if param.max is None else int(param.max),
+            **common,
+        )
+    if param.kind == "float":
+        return forms.FloatField(min_value=param.min, max_value=param.max, **common)
+    if param.kind == "choice":
+        return forms.ChoiceField(choices=[(c, choice_label(c)) for c in param.choices], **common)
+    if param.kind == "bool":
+        return forms.BooleanField(required=False, **common)
+    raise ValueError(f"No form field for parameter kind {param.kind!r}")  # pragma: no cover
+
+
+def type_choices() -> list[tuple[str, str]]:
+    return [(t.key, t.name) for t in catalog.all_types()]
+
+
+class StrategyForm(forms.Form):
+    """Create or edit a strategy. Build it with the type to show: ``data`` wins, then the
+    ``strategy`` being edited, then ``strategy_type``, then the first type of the catalogue."""
+
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+    strategy_type = forms.ChoiceField(label="Strategy type", choices=type_choices)
+    instrument = InstrumentChoiceField(
+        # Indian exchanges first: the paper account trades in rupees.
+        queryset=Instrument.objects.order_by(
+            models.Case(
+                models.When(exchange__in=("NSE", "BSE"), then=0),
+                default=1,
+                output_field=models.IntegerField(),
+            ),
+            "exchange",
+            "symbol",
+        ),
+        empty_label=None,
+    )
+    timeframe = forms.ChoiceField(choices=Timeframe.choices, initial=Timeframe.D1)
+    sizing = forms.ChoiceField(
+        label="Position sizing",
+        choices=Sizing.choices,
+        initial=Sizing.ALLOCATION,
+        widget=forms.RadioSelect(attrs={"data-sizing-toggle": ""}),
+    )
+    quantity = forms.IntegerField(
+        label="Quantity (units per entry)",
+        required=False,
+        min_value=1,
+        max_value=10_000_000,
+        help_text="Fixed units per entry; a multiple of the instrument's lot size.",
+    )
+    allocation_pct = forms.DecimalField(
+        label="Allocation (% of equity)",
+        required=False,
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        max_value=Decimal("100"),
+        initial=Decimal("100"),
+        help_text="Share of available equity per entry, in whole units, charges included.",
+    )
+    product = forms.ChoiceField(choices=Product.choices, initial=Product.CNC)
+    capital = forms.DecimalField(
+        label="Capital (₹)",
+        max_digits=16,
+        decimal_places=2,
+        min_value=Decimal("1000.00"),
+        help_text="Starting capital of each deployment.",
+    )
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        strategy: Strategy | None = None,
+        strategy_type: str | None = None,
+        default_capital: Decimal | None = None,
+        **kwargs: Any,
+    ):
+        self.strategy = strategy
+        initial = kwargs.pop("initial", None) or {}
+        if strategy is not None:
+            initial = {**self.initial_from(strategy), **initial}
+        super().__init__(data, initial=initial, **kwargs)
+
+        key = (data or {}).get("strategy_type") or initial.get("strategy_type") or strategy_type
+        try:
+            self.stype: type[catalog.StrategyType] | None = catalog.get(key or catalog.keys()[0])
+        except catalog.UnknownStrategyType:
+            self.stype = None
+        self.fields["strategy_type"].initial = self.stype.key if self.stype else None
+        self.fields["strategy_type"].widget.attrs.update(
+            {
+                "hx-get": reverse("strategies:params"),
+                "hx-target": "#param-fields",
+                "hx-swap": "innerHTML",
+                "hx-trigger": "change",
+                "hx-sync": "this:replace",
+                "hx-indicator": "#type-loading",
+            }
+        )
+        if strategy is not None:  # switching the type back shows this strategy's own values
+            self.fields["strategy_type"].widget.attrs["hx-vals"] = f'{{"strategy": {strategy.pk}}}'
+        keep_params = bool(strategy and self.stype and self.stype.key == strategy.strategy_type)
+        for param in self.stype.params if self.stype else ():
+            field = param_field(param)
+            if keep_params and param.name in strategy.params:
+                field.initial = strategy.params[param.name]
+            self.fields[PARAM_PREFIX + param.name] = field
+
+        if strategy is None:  # blank capital on create: the service uses the paper capital
+            capital = self.fields["capital"]
+            capital.required = False
+            capital.help_text = "Starting capital of each deployment."
+            if default_capital is not None:
+                capital.widget.attrs["placeholder"] = lakh(default_capital)
+                capital.help_text += f" Leave blank for your paper capital, {inr(default_capital)}."
+
+    @staticmethod
+    def initial_from(strategy: Strategy) -> dict[str, Any]:
+        pct = strategy.allocation_pct
+        return {
+            "name": strategy.name,
+            "strategy_type": strategy.strategy_type,
+            "instrument": strategy.instrument_id,
+            "timeframe": strategy.timeframe,
+            "sizing": Sizing.QUANTITY if strategy.quantity is not None else Sizing.ALLOCATION,
+            "quantity": strategy.quantity,
+            "allocation_pct": None if pct is None else format(pct.normalize(), "f"),
+            "product": strategy.product,
+            "capital": strategy.capital,
+        }
+
+    # --- rendering helpers -------------------------------------------------------------------
+
+    @property
+    def param_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.fields if name.startswith(PARAM_PREFIX)]
+
+    @property
+    def sizing_value(self) -> str:
+        return str(self["sizing"].value() or Sizing.ALLOCATION)
+
+    # --- to and from the services ------------------------------------------------------------
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """Return the cleaned input as ``strategy_create``/``strategy_update`` keyword arguments.
+
+        Only the chosen sizing is sent; the other is ``None``, so the service sees exactly one.
+        """
+        data = self.cleaned_data
+        by_quantity = data["sizing"] == Sizing.QUANTITY
+        kwargs = {
+            "name": data["name"],
+            "strategy_type": data["strategy_type"],
+            "params": {
+                name.removeprefix(PARAM_PREFIX): value
+                for name, value in data.items()
+                if name.startswith(PARAM_PREFIX)
+            },
+            "instrument": data["instrument"],
+            "timeframe": data["timeframe"],
+            "quantity": data["quantity"] if by_quantity else None,
+            "allocation_pct": None if by_quantity else data["allocation_pct"],
+            "product": data["product"],
+            "capital": data["capital"],
+        }
+        if self.strategy is None and kwargs["capital"] is None:
+            del kwargs["capital"]
+        return kwargs
+
+    def add_domain_error(self, error: DomainError) -> bool:
+        """Show a service's refusal on the form: each of ``error.fields`` next to its field.
+
+        ``params`` may be nested (``{"params": {"fast": [...]}}``) and lands on the parameter's
+        field; anything without a field on this form becomes a form-level error naming it.
+        Return True when the field errors tell the whole story (nothing was left at form level).
+        """
+        inline = isinstance(error, StrategyInvalid) and bool(error.fields)
+        if not inline:
+            self.add_error(None, error.message)
+        for name, messages in error.fields.items():
+            if name == "params" and isinstance(messages, Mapping):
+                for param, param_messages in messages.items():
+                    inline &= self._place(
+                        PARAM_PREFIX + str(param), param_messages, f"Parameter {param}"
+                    )
+            else:
+                inline &= self._place(name, messages, FIELD_LABELS.get(name, name))
+        return inline
+
+    def _place(self, name: str, messages: Any, label: str) -> bool:
+        texts = [str(m) for m in _flatten(messages)]
+        if name in self.fields:
+            self.add_error(name, texts)
+            return True
+        self.add_error(None, [f"{label}: {text}" for text in texts])
+        return False
+
+
+def _flatten(messages: Any) -> Iterable[Any]:
+    if isinstance(messages, str):
+        yield messages
+    elif isinstance(messages, Mapping):
+        for key, value in messages.items():
+            for text in _flatten(value):
+                yield f"{key}: {text}"
+    elif isinstance(messages, Iterable):
+        for value in messages:
+            yield from _flatten(value)
+    else:
+        yield messages
+
+
+class StopForm(forms.Form):
+    square_off = forms.BooleanField(
+        required=False,
+        label="Square off open positions",
+        help_text="Close every open position at market as the strategy stops.",
+    )
+
+
+class StrategyFilterForm(forms.Form):
+    """The list page's GET filters; ``status=archived`` lists archived strategies instead."""
+
+    ARCHIVED = "archived"
+
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(attrs={"placeholder": "Search by name", "aria-label": "Search"}),
+    )
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "All statuses"), *StrategyStatus.choices, (ARCHIVED, "Archived")],
+    )
+    strategy_type = forms.ChoiceField(
+        required=False, choices=lambda: [("", "All types"), *type_choices()]
+    )
+
+    def filter(self, queryset_for: Any) -> Any:
+        """Return ``queryset_for(include_archived=...)`` narrowed by the valid filters."""
+        data = self.cleaned_data if self.is_valid() else {}
+        status = data.get("status")
+        qs = queryset_for(include_archived=status == self.ARCHIVED)
+        if status == self.ARCHIVED:
+            qs = qs.filter(archived_at__isnull=False)
+        elif status:
+            qs = qs.filter(status=status)
+        if data.get("strategy_type"):
+            qs = qs.filter(strategy_type=data["strategy_type"])
+        if data.get("q"):
+            qs = qs.filter(name__icontains=data["q"])
+        return qs
+
+    @property
+    def is_filtered(self) -> bool:
+        return self.is_valid() and any(self.cleaned_data.values())
