@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,6 +21,12 @@ from algosaas.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Send the same key to retry safely: the first response is replayed.",
+)
 
 
 class IdempotencyKeyReused(DomainError):

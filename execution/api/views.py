@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from algosaas.api.idempotency import HEADER as IDEMPOTENCY_HEADER
-from algosaas.api.idempotency import idempotent
+from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from algosaas.api.pagination import PageNumberPagination
 from execution import selectors
 from execution.api.filters import BacktestFilter, DeploymentFilter, OrderFilter
@@ -36,13 +35,6 @@ from execution.services import live
 from execution.services.backtests import backtest_request
 from strategies.models import Deployment
 from strategies.selectors import strategy_get_for_user
-
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    str,
-    OpenApiParameter.HEADER,
-    description="Send the same key to retry safely: the first response is replayed.",
-)
 
 
 class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

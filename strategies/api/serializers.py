@@ -137,7 +137,11 @@ class DeploySerializer(serializers.Serializer):
         help_text="synthetic: the live synthetic market; replay: the instrument's stored bars.",
     )
     seconds_per_bar = serializers.FloatField(
-        min_value=0.5, max_value=3600, required=False, allow_null=True, default=None,
+        min_value=0.5,
+        max_value=3600,
+        required=False,
+        allow_null=True,
+        default=None,
         help_text="Replay speed: wall-clock seconds per stored bar.",
     )
 

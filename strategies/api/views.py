@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from strategies import catalog, selectors, services
 from strategies.api.filters import StrategyFilter
 from strategies.api.serializers import (
@@ -106,15 +107,24 @@ class StrategyViewSet(
         strategy = services.strategy_archive(strategy=self.get_object())
         return Response(self.get_serializer(strategy).data)
 
-    @extend_schema(request=DeploySerializer, responses={201: DeploymentSerializer})
+    @extend_schema(
+        request=DeploySerializer,
+        responses={201: DeploymentSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+    )
     @action(detail=True, methods=["post"])
     def deploy(self, request: Request, pk: str) -> Response:
-        body = DeploySerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        deployment = services.strategy_deploy(
-            strategy=self.get_object(), actor=request.user, **body.validated_data
-        )
-        return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+        strategy = self.get_object()
+
+        def start() -> Response:
+            body = DeploySerializer(data=request.data)
+            body.is_valid(raise_exception=True)
+            deployment = services.strategy_deploy(
+                strategy=strategy, actor=request.user, **body.validated_data
+            )
+            return Response(DeploymentSerializer(deployment).data, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, start)
 
     @extend_schema(request=StopSerializer, responses=StrategySerializer)
     @action(detail=True, methods=["post"])
