@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 
 class Exchange(models.TextChoices):
@@ -343,6 +344,9 @@ class EquitySnapshot(models.Model):
     cash = models.DecimalField(max_digits=18, decimal_places=2)
     position_value = models.DecimalField(max_digits=18, decimal_places=2)
     equity = models.DecimalField(max_digits=18, decimal_places=2)
+    recorded_at = models.DateTimeField(
+        default=timezone.now, help_text="When the step that processed this bar wrote it."
+    )
 
     class Meta:
         ordering = ["deployment", "ts"]

@@ -9,7 +9,7 @@ from django.db import close_old_connections
 from django_q.tasks import async_task
 
 from execution.services.backtests import backtest_execute
-from execution.services.live import deployment_step, deployments_claim_due
+from execution.services.live import deployments_claim_due, deployments_step
 
 
 def backtest_run(backtest_id: int) -> str:
@@ -19,10 +19,9 @@ def backtest_run(backtest_id: int) -> str:
 
 
 def run_steps(deployment_ids: list[int]) -> dict[str, int]:
-    """Step each deployment in its own transaction; one failure never blocks the others."""
+    """Step a chunk of deployments (one transaction, bulk writes); failures stay isolated."""
     counts: dict[str, int] = {}
-    for deployment_id in deployment_ids:
-        outcome = deployment_step(deployment_id=deployment_id)
+    for outcome in deployments_step(deployment_ids=deployment_ids):
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     return counts
 

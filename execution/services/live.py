@@ -11,6 +11,8 @@ deterministic per deployment, bar and leg, under a unique constraint.
 from __future__ import annotations
 
 import contextlib
+import os
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from algosaas.errors import Conflict, DomainError
-from execution.brokers.base import InvalidOrderState, OrderNotFound
+from execution.brokers.base import InvalidOrderState, OrderNotFound, OrderRejected
 from execution.engine.bars import BarSeries
 from execution.engine.charges import IndiaEquityCharges
 from execution.engine.config import EngineConfig
@@ -44,6 +46,7 @@ from execution.models import (
     Trade,
 )
 from execution.selectors import bar_series
+from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import engine_config
 from strategies import catalog
 from strategies.exceptions import InvalidTransition
@@ -140,9 +143,9 @@ def deployment_start_live(
     warmup = max(int(stype.warmup(snap["params"])), 1) * 3 + 10
     if feed == Feed.REPLAY:
         spb = float(seconds_per_bar or settings.ALGOSAAS["REPLAY_SECONDS_PER_BAR"])
-        history = bar_series(instrument=Instrument(pk=snap["instrument"]["id"]), timeframe=snap[
-            "timeframe"
-        ])
+        history = bar_series(
+            instrument=Instrument(pk=snap["instrument"]["id"]), timeframe=snap["timeframe"]
+        )
         if len(history) == 0:
             raise DomainError(
                 "This instrument has no stored bars to replay at this timeframe.",
@@ -157,6 +160,7 @@ def deployment_start_live(
         history_start = state.cursor - warmup * interval
         next_due = source.next_close_after(state.cursor)
         origin, spb = None, None
+    Position.objects.create(deployment=deployment, instrument=_instrument_ref(deployment))
     return DeploymentState.objects.create(
         deployment=deployment,
         feed=feed,
@@ -193,12 +197,17 @@ def _source(live: DeploymentState) -> SyntheticSource | ReplaySource:
 def _engine(live: DeploymentState, *, trading: bool = True) -> Engine:
     snap = live.deployment.config
     strategy = catalog.get(snap["strategy_type"]) if trading else _NoSignals
-    return Engine(
+    engine = Engine(
         EngineConfig.from_dict(live.engine_config),
         strategy,
         snap["params"] if trading else {},
         state=live.engine_state,
     )
+    if not trading:
+        # A decision the strategy took at the last close before the stop must not become an
+        # order at the next open (it would re-open a position the square-off just closed).
+        engine.state.pending = False
+    return engine
 
 
 # ----------------------------------------------------------------------------- step
@@ -206,28 +215,103 @@ def _engine(live: DeploymentState, *, trading: bool = True) -> Engine:
 
 def deployment_step(*, deployment_id: int, now: datetime | None = None) -> StepOutcome:
     """Process every bar of one deployment that closed since its cursor, exactly once."""
+    return deployments_step(deployment_ids=[deployment_id], now=now)[0]
+
+
+def deployments_step(
+    *, deployment_ids: list[int], now: datetime | None = None
+) -> list[StepOutcome]:
+    """Step many deployments in one transaction: run each engine, then write all in bulk.
+
+    Rows another worker holds are skipped (``skip_locked``): that worker is stepping them. A
+    deployment whose engine raises is recorded as failed and the others go on; if the bulk
+    write itself fails, each deployment is retried on its own so one bad row cannot hold the
+    others back. Bulk writes keep a step to a handful of queries per chunk, not per deployment.
+    """
     now = now or timezone.now()
+    outcomes: dict[int, StepOutcome] = {}
+    failed: dict[int, Exception] = {}
+    advances: list[_Advance] = []
     try:
         with transaction.atomic():
-            live = (
+            lives = (
                 DeploymentState.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("deployment")
-                .filter(pk=deployment_id)
-                .first()
+                .filter(pk__in=deployment_ids)
+                .exclude(phase=LivePhase.DONE)
             )
-            if live is None or live.phase == LivePhase.DONE:
-                return StepOutcome(deployment_id, "skipped")
-            outcome, halted = _step_locked(live, now)
-    except Exception as e:  # one failing deployment never blocks the others
-        logger.exception("deployment_step_failed", deployment_id=deployment_id)
-        _record_failure(deployment_id, e, now)
-        return StepOutcome(deployment_id, "failed")
-    if halted:
-        _fail_strategy(deployment_id, halted)
-    return outcome
+            for live in lives:
+                try:
+                    advances.append(_advance(live, now))
+                except Exception as e:  # this deployment only; the others go on
+                    failed[live.pk] = e
+            _write(advances, now)
+            if any(a.outcome.orders for a in advances):
+                _pause_point("step-before-commit")
+    except Exception as e:
+        if len(deployment_ids) > 1:
+            logger.exception("step_batch_failed_retrying_singly", size=len(deployment_ids))
+            return [deployment_step(deployment_id=pk, now=now) for pk in deployment_ids]
+        logger.exception("deployment_step_failed", deployment_id=deployment_ids[0])
+        _record_failure(deployment_ids[0], e, now)
+        return [StepOutcome(deployment_ids[0], "failed")]
+    for pk, error in failed.items():
+        logger.error("deployment_step_failed", deployment_id=pk, exc_info=error)
+        _record_failure(pk, error, now)
+        outcomes[pk] = StepOutcome(pk, "failed")
+    for adv in advances:
+        outcomes[adv.live.pk] = adv.outcome
+        if adv.halted:
+            _fail_strategy(adv.live.pk, adv.halted)
+    return [outcomes.get(pk, StepOutcome(pk, "skipped")) for pk in deployment_ids]
 
 
-def _step_locked(live: DeploymentState, now: datetime) -> tuple[StepOutcome, str | None]:
+@dataclass
+class _Advance:
+    """One deployment's step, computed and not yet written."""
+
+    live: DeploymentState
+    outcome: StepOutcome
+    result: RunResult | None = None
+    halted: str | None = None
+
+
+# What a step changes on ``DeploymentState``; an idle step moves only ``next_due_at``.
+_STEPPED_FIELDS = [
+    "engine_state",
+    "cursor_ts",
+    "steps",
+    "bars_processed",
+    "failures",
+    "last_error",
+    "last_step_at",
+    "phase",
+    "next_due_at",
+]
+
+
+def _pause_point(name: str) -> None:
+    """Fault tests only: hold a step here while ``ALGOSAAS["TEST_PAUSE_FILE"]`` exists.
+
+    The first process to get here creates ``<file>.reached`` holding its pid and waits (60 s at
+    most) for the test to kill it or delete the file; any other passes. Unset outside tests.
+    """
+    path = settings.ALGOSAAS.get("TEST_PAUSE_FILE")
+    if not path or not os.path.exists(path):
+        return
+    try:
+        fd = os.open(f"{path}.reached", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()} {name}\n")
+    deadline = time.monotonic() + 60
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _advance(live: DeploymentState, now: datetime) -> _Advance:
+    """Run the engine over the bars closed since the cursor; change ``live`` in memory only."""
     deployment = live.deployment
     now_ts = int(now.timestamp())
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
@@ -237,19 +321,16 @@ def _step_locked(live: DeploymentState, now: datetime) -> tuple[StepOutcome, str
         since = max(since, source.last_closed_open(now_ts) - MAX_HISTORY_BARS * live.interval_s)
     bars = source.closed_bars(since_ts=since, now_ts=now_ts)
     cursor = live.cursor_ts
-    fresh = len(bars) if cursor is None else len(bars) - int(
-        np.searchsorted(bars.ts, cursor, side="right")
+    fresh = (
+        len(bars)
+        if cursor is None
+        else len(bars) - int(np.searchsorted(bars.ts, cursor, side="right"))
     )
     if fresh <= 0:
         live.next_due_at = _next_due(live, source, now_ts)
-        live.save(update_fields=["next_due_at"])
-        return StepOutcome(deployment.pk, "idle"), None
+        return _Advance(live, StepOutcome(deployment.pk, "idle"))
 
-    engine = _engine(live, trading=trading)
-    result = engine.run(bars)
-    instrument = Instrument.objects.get(pk=deployment.config["instrument"]["id"])
-    _persist(deployment, instrument, result, source="strategy")
-
+    result = _engine(live, trading=trading).run(bars)
     state = result.state
     live.engine_state = state.to_dict()
     live.cursor_ts = state.cursor
@@ -261,12 +342,23 @@ def _step_locked(live: DeploymentState, now: datetime) -> tuple[StepOutcome, str
     if live.phase == LivePhase.SQUARING_OFF and not state.broker.has_working():
         live.phase = LivePhase.DONE
     live.next_due_at = _next_due(live, source, now_ts)
-    live.save()
-    halted = result.halted_reason if trading else None
     outcome = StepOutcome(
         deployment.pk, "stepped", result.bars_processed, len(result.orders), len(result.fills)
     )
-    return outcome, halted
+    return _Advance(live, outcome, result, result.halted_reason if trading else None)
+
+
+def _write(advances: list[_Advance], now: datetime) -> None:
+    """Write computed steps: orders one deployment at a time (rare), the rest in bulk."""
+    stepped = [a for a in advances if a.result is not None]
+    for adv in stepped:
+        deployment = adv.live.deployment
+        _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
+    _persist_ledgers(stepped)
+    bulk_update_rows(
+        DeploymentState, [a.live for a in advances if a.result is None], ["next_due_at"]
+    )
+    bulk_update_rows(DeploymentState, [a.live for a in stepped], _STEPPED_FIELDS)
 
 
 def _next_due(live: DeploymentState, source: Any, now_ts: int) -> datetime:
@@ -380,8 +472,6 @@ def _persist(deployment: Deployment, instrument: Instrument, result: Any, *, sou
                 for f in fills
             ]
         )
-    if isinstance(result, RunResult):
-        _persist_ledger(deployment, instrument, result)
 
 
 def _order_fields(rec: OrderRecord) -> dict[str, Any]:
@@ -405,35 +495,62 @@ def _order_fields(rec: OrderRecord) -> dict[str, Any]:
     }
 
 
-def _persist_ledger(deployment: Deployment, instrument: Instrument, result: RunResult) -> None:
-    ledger = result.state.ledger
-    pos = ledger.position(instrument.symbol)
-    curve = result.equity
-    last_ts = _dt(curve.ts[-1]) if len(curve) else None
-    Position.objects.update_or_create(
-        deployment=deployment,
-        instrument=instrument,
-        defaults={
+def _instrument_ref(deployment: Deployment) -> Instrument:
+    """The deployment's instrument as a foreign-key reference (no query: the id is in config)."""
+    inst = deployment.config["instrument"]
+    return Instrument(pk=inst["id"], exchange=inst["exchange"], symbol=inst["symbol"])
+
+
+def _persist_ledgers(stepped: list[_Advance]) -> None:
+    """Update each deployment's position and append its equity points, in bulk."""
+    if not stepped:
+        return
+    positions = {
+        p.deployment_id: p
+        for p in Position.objects.filter(deployment_id__in=[a.live.pk for a in stepped])
+    }
+    updates: list[Position] = []
+    creates: list[Position] = []
+    points: list[EquitySnapshot] = []
+    for adv in stepped:
+        deployment = adv.live.deployment
+        instrument = _instrument_ref(deployment)
+        result = adv.result
+        pos = result.state.ledger.position(instrument.symbol)
+        curve = result.equity
+        values = {
             "quantity": pos.qty,
             "average_price": _price(pos.avg_price) if pos.qty else Decimal("0"),
             "realised_pnl": _money(pos.realised_pnl),
             "last_price": _price(pos.last_price) if pos.last_price else None,
-            "updated_at": last_ts,
-        },
-    )
-    if len(curve):
-        EquitySnapshot.objects.bulk_create(
-            [
-                EquitySnapshot(
-                    deployment=deployment,
-                    ts=_dt(curve.ts[i]),
-                    cash=_money(curve.cash[i]),
-                    position_value=_money(curve.equity[i] - curve.cash[i]),
-                    equity=_money(curve.equity[i]),
-                )
-                for i in range(len(curve))
-            ]
+            "updated_at": _dt(curve.ts[-1]) if len(curve) else None,
+        }
+        row = positions.get(deployment.pk)
+        if row is None:
+            creates.append(Position(deployment=deployment, instrument=instrument, **values))
+        else:
+            for field, value in values.items():
+                setattr(row, field, value)
+            updates.append(row)
+        points.extend(
+            EquitySnapshot(
+                deployment=deployment,
+                ts=_dt(curve.ts[i]),
+                cash=_money(curve.cash[i]),
+                position_value=_money(curve.equity[i] - curve.cash[i]),
+                equity=_money(curve.equity[i]),
+            )
+            for i in range(len(curve))
         )
+    bulk_update_rows(Position, updates, _POSITION_FIELDS)
+    if creates:
+        Position.objects.bulk_create(creates)
+    # A (deployment, ts) pair already written would violate the unique constraint and roll
+    # the whole step back: no bar is ever processed twice.
+    EquitySnapshot.objects.bulk_create(points, batch_size=2000)
+
+
+_POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "updated_at"]
 
 
 # ----------------------------------------------------------------------------- stop / fail
@@ -518,8 +635,9 @@ def _save_manual(
     source: str = "strategy",
 ) -> None:
     deployment = live.deployment
-    instrument = Instrument.objects.get(pk=deployment.config["instrument"]["id"])
-    _persist(deployment, instrument, _ManualRun(records, events, []), source=source)
+    _persist(
+        deployment, _instrument_ref(deployment), _ManualRun(records, events, []), source=source
+    )
     live.engine_state = engine.state.to_dict()
     live.save(update_fields=["engine_state", "phase"])
 
@@ -621,8 +739,10 @@ def order_modify(
         ) from e
     except RiskDenied as e:
         raise OrderDenied(e.denial.message, rule=e.denial.rule) from e
-    except ValueError as e:
-        raise DomainError(str(e), fields={"quantity": [str(e)]}) from e
+    except (OrderRejected, ValueError) as e:  # off tick, not above the filled part, funds
+        sent = {"quantity": quantity, "price": price, "trigger_price": trigger_price}
+        named = [f for f, v in sent.items() if v is not None] or ["quantity"]
+        raise DomainError(str(e), fields={f: [str(e)] for f in named}) from e
     _save_manual(live, engine, [res.order], res.events)
     order.refresh_from_db()
     return order
@@ -637,9 +757,7 @@ def deployments_claim_due(*, now: datetime | None = None, limit: int = 1000) -> 
     with transaction.atomic():
         ids = list(
             DeploymentState.objects.select_for_update(skip_locked=True)
-            .filter(
-                phase__in=[LivePhase.RUNNING, LivePhase.SQUARING_OFF], next_due_at__lte=now
-            )
+            .filter(phase__in=[LivePhase.RUNNING, LivePhase.SQUARING_OFF], next_due_at__lte=now)
             .order_by("next_due_at")
             .values_list("pk", flat=True)[:limit]
         )
