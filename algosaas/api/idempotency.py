@@ -58,27 +58,34 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
             fields={HEADER: ["Too long."]},
         )
     fingerprint = _fingerprint(request)
-    try:
-        with transaction.atomic():
-            record = IdempotencyKey.objects.create(
-                user=request.user,
-                key=key,
-                scope=f"{request.method} {request.path}"[:255],
-                request_hash=fingerprint,
-            )
-    except IntegrityError:
-        existing = IdempotencyKey.objects.get(user=request.user, key=key)
-        if existing.request_hash != fingerprint:
-            raise IdempotencyKeyReused(
-                f"This {HEADER} was already used with a different request."
-            ) from None
-        if existing.state == IdempotencyKey.State.IN_FLIGHT:
-            raise IdempotencyKeyInFlight(
-                f"A request with this {HEADER} is still being processed."
-            ) from None
-        replay = Response(existing.response_body, status=existing.response_status)
-        replay["Idempotent-Replayed"] = "true"
-        return replay
+    record = None
+    for _attempt in range(2):  # the first request may fail and free its key meanwhile
+        try:
+            with transaction.atomic():
+                record = IdempotencyKey.objects.create(
+                    user=request.user,
+                    key=key,
+                    scope=f"{request.method} {request.path}"[:255],
+                    request_hash=fingerprint,
+                )
+            break
+        except IntegrityError:
+            existing = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+            if existing is None:
+                continue
+            if existing.request_hash != fingerprint:
+                raise IdempotencyKeyReused(
+                    f"This {HEADER} was already used with a different request."
+                ) from None
+            if existing.state == IdempotencyKey.State.IN_FLIGHT:
+                raise IdempotencyKeyInFlight(
+                    f"A request with this {HEADER} is still being processed."
+                ) from None
+            replay = Response(existing.response_body, status=existing.response_status)
+            replay["Idempotent-Replayed"] = "true"
+            return replay
+    if record is None:
+        raise IdempotencyKeyInFlight(f"A request with this {HEADER} is still being processed.")
     try:
         response = handler()
     except Exception:

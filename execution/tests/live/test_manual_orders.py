@@ -1,0 +1,235 @@
+"""Manual orders on a running deployment: the paper broker's matching, checks and risk gate.
+
+Bars are a pure function of time, so each test looks ahead at the bars it is about to step
+through and picks prices that must (or must not) trade, then checks the broker did exactly that.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from execution.models import Order, Trade
+from execution.services.live import (
+    DeploymentNotLive,
+    OrderNotOpen,
+    order_cancel,
+    order_modify,
+    order_place,
+)
+from execution.services.marketdata import instrument_get_or_create
+from execution.tests.live.conftest import (
+    assert_books,
+    assert_event_chains,
+    bar_ts,
+    deploy,
+    future_bars,
+    make_strategy,
+    step,
+)
+from strategies import services
+
+pytestmark = pytest.mark.django_db
+
+TICK = Decimal("0.05")
+LOOKAHEAD = 120
+
+
+def _d(x: float) -> Decimal:
+    return Decimal(repr(float(x))).quantize(Decimal("0.01"))
+
+
+def _dip(deployment, k: int) -> tuple[Decimal, int]:
+    """A price no bar after ``k`` reaches for a while, then one bar ``j`` trades below.
+
+    Returns ``(price, j)``: bars ``k+1 .. j-1`` stay above ``price`` (their lows are higher),
+    bar ``j`` trades through it. A buy LIMIT there rests, then fills in bar ``j``; a sell SL-M
+    triggered there waits, then triggers in bar ``j``.
+    """
+    bars = future_bars(deployment, k + 1, k + 1 + LOOKAHEAD)
+    lows = [_d(x) for x in bars.low]
+    floor = lows[0]
+    for i in range(1, len(lows)):
+        if i >= 2 and lows[i] <= floor - 2 * TICK:
+            return floor - TICK, k + 1 + i
+        floor = min(floor, lows[i])
+    raise AssertionError("the synthetic walk never dipped; widen LOOKAHEAD")
+
+
+def _open(deployment, j: int) -> Decimal:
+    return _d(future_bars(deployment, j, j + 1).open[0])
+
+
+def _history(order: Order) -> list[tuple[str, str]]:
+    return list(order.events.order_by("id").values_list("status", "trigger"))
+
+
+def test_limit_below_the_market_rests_then_fills_when_a_bar_trades_through(deployment):
+    step(deployment, 2)
+    price, j = _dip(deployment, 2)
+
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=price
+    )
+
+    assert (order.status, order.source, order.product) == ("OPEN", "manual", "MIS")
+    assert order.client_order_id.startswith(f"m{deployment.pk}-")
+    assert order.price == price and order.pending_quantity == 5
+    step(deployment, j - 1)
+    order.refresh_from_db()
+    assert order.status == "OPEN" and order.filled_quantity == 0  # no bar reached it yet
+
+    step(deployment, j)
+
+    order.refresh_from_db()
+    expected = min(price, _open(deployment, j))  # at the limit, or the open if it gapped below
+    assert (order.status, order.filled_quantity, order.average_price) == ("COMPLETE", 5, expected)
+    fill = Trade.objects.get(order=order)
+    assert (fill.side, fill.quantity, fill.price) == ("BUY", 5, expected)
+    assert int(fill.executed_at.timestamp()) == bar_ts(deployment, j)
+    assert fill.charges > 0
+    assert _history(order) == [("PENDING", ""), ("OPEN", "ACCEPT"), ("COMPLETE", "FILL")]
+    assert_event_chains(deployment)
+    assert_books(deployment)
+
+
+def test_market_fills_at_the_next_bar_open(deployment):
+    step(deployment, 4)
+
+    order = order_place(deployment=deployment, side="SELL", order_type="MARKET", quantity=3)
+
+    assert order.status == "OPEN" and order.price is None
+    step(deployment, 5)
+    order.refresh_from_db()
+    assert order.status == "COMPLETE"
+    assert order.average_price == _open(deployment, 5)
+    assert int(Trade.objects.get(order=order).executed_at.timestamp()) == bar_ts(deployment, 5)
+    assert_books(deployment)
+
+
+def test_sl_m_waits_for_its_trigger_then_fills(deployment):
+    step(deployment, 1)
+    trigger, j = _dip(deployment, 1)
+
+    order = order_place(
+        deployment=deployment,
+        side="SELL",
+        order_type="SL-M",
+        quantity=4,
+        trigger_price=trigger,
+    )
+
+    assert order.status == "TRIGGER_PENDING" and order.trigger_price == trigger
+    step(deployment, j - 1)
+    order.refresh_from_db()
+    assert order.status == "TRIGGER_PENDING"
+
+    step(deployment, j)
+
+    order.refresh_from_db()
+    expected = min(trigger, _open(deployment, j))  # at the trigger, or the open gapping below
+    assert (order.status, order.average_price) == ("COMPLETE", expected)
+    assert _history(order) == [
+        ("PENDING", ""),
+        ("TRIGGER_PENDING", "ACCEPT_STOP"),
+        ("OPEN", "TRIGGER"),
+        ("COMPLETE", "FILL"),
+    ]
+    assert_books(deployment)
+
+
+def test_lot_and_tick_violations_are_rejected_with_the_reason(user):
+    lot5, _ = instrument_get_or_create(exchange="NSE", symbol="LOTFIVE", tick_size=TICK, lot_size=5)
+    deployment = deploy(make_strategy(user, instrument=lot5))
+    step(deployment, 0)
+
+    odd_lot = order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=7)
+    off_tick = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5,
+        price=Decimal("100.03"),
+    )  # fmt: skip
+
+    assert odd_lot.status == "REJECTED" and "lot size 5" in odd_lot.status_message
+    assert off_tick.status == "REJECTED" and "tick size 0.05" in off_tick.status_message
+    for order in (odd_lot, off_tick):
+        assert order.filled_quantity == 0 and order.broker_status == "REJECTED"
+        assert _history(order) == [("PENDING", ""), ("REJECTED", "REJECT")]
+    step(deployment, 10)
+    assert not Trade.objects.filter(order__in=[odd_lot, off_tick]).exists()
+
+
+def test_the_risk_gate_denies_with_the_rule(user):
+    deployment = deploy(make_strategy(user, risk_limits={"max_order_quantity": 20}))
+    step(deployment, 0)
+
+    denied = order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=50)
+    allowed = order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=20)
+
+    assert (denied.status, denied.denial_rule) == ("DENIED", "max_order_quantity")
+    assert denied.status_message and denied.broker_order_id == ""
+    assert _history(denied) == [("DENIED", "")]
+    assert allowed.status == "OPEN" and allowed.denial_rule == ""
+    step(deployment, 1)
+    denied.refresh_from_db()
+    assert denied.status == "DENIED" and not Trade.objects.filter(order=denied).exists()
+
+
+def test_cancel_then_cancel_again(deployment):
+    step(deployment, 0)
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("100")
+    )
+
+    cancelled = order_cancel(order=order)
+
+    assert cancelled.status == "CANCELLED"
+    assert _history(cancelled)[-1] == ("CANCELLED", "CANCEL")
+    with pytest.raises(OrderNotOpen) as err:
+        order_cancel(order=cancelled)
+    assert err.value.code == "order_not_open"
+    assert cancelled.events.count() == 3
+    step(deployment, 30)
+    cancelled.refresh_from_db()
+    assert cancelled.status == "CANCELLED" and cancelled.filled_quantity == 0
+
+
+def test_modify_the_price_of_an_open_limit(deployment):
+    step(deployment, 2)
+    price, j = _dip(deployment, 2)
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("100")
+    )
+
+    modified = order_modify(order=order, price=price)
+
+    assert (modified.status, modified.price) == ("OPEN", price)
+    assert _history(modified)[-1] == ("OPEN", "MODIFY")
+    step(deployment, j)
+    modified.refresh_from_db()
+    assert modified.status == "COMPLETE"
+    assert modified.average_price == min(price, _open(deployment, j))
+    with pytest.raises(OrderNotOpen):
+        order_modify(order=modified, price=price - TICK)
+    assert_event_chains(deployment)
+
+
+def test_orders_on_a_stopped_deployment_are_refused(deployment, strategy):
+    step(deployment, 0)
+    resting = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("100")
+    )
+    services.strategy_stop(strategy=strategy, actor=strategy.owner)
+    deployment.refresh_from_db()
+    before = Order.objects.count()
+
+    with pytest.raises(DeploymentNotLive) as err:
+        order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=1)
+    assert err.value.code == "deployment_not_running"
+    resting.refresh_from_db()
+    with pytest.raises(DeploymentNotLive):
+        order_cancel(order=resting)
+    with pytest.raises(DeploymentNotLive):
+        order_modify(order=resting, price=Decimal("105"))
+    assert Order.objects.count() == before
+    assert resting.status == "CANCELLED"
