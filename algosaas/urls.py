@@ -19,6 +19,9 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
+# Unrouted paths under /api/ answer in the API's JSON error shape, not Django's HTML page.
+handler404 = "algosaas.api.errors.page_not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),

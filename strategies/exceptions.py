@@ -35,3 +35,10 @@ class StrategyHasHistory(Conflict):
     """Raised when deleting a strategy that has ever run; archive it instead (HTTP 409)."""
 
     code = "has_history"
+
+
+class StrategyArchived(Conflict, StrategyInvalid):
+    """Raised when deploying an archived strategy: a state conflict (HTTP 409, ``current_state``
+    ARCHIVED), still a ``StrategyInvalid`` for callers that catch configuration refusals."""
+
+    code = "strategy_archived"

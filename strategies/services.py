@@ -17,7 +17,12 @@ from django.utils import timezone
 
 from algosaas.errors import LimitExceeded
 from strategies import catalog
-from strategies.exceptions import StrategyHasHistory, StrategyInvalid, StrategyRunning
+from strategies.exceptions import (
+    StrategyArchived,
+    StrategyHasHistory,
+    StrategyInvalid,
+    StrategyRunning,
+)
 from strategies.lifecycle import Trigger, strategy_next_status
 from strategies.models import Deployment, DeploymentStatus, Strategy, StrategyEvent, StrategyStatus
 from strategies.runners import get_runner
@@ -256,7 +261,7 @@ def strategy_deploy(
         strategy_id=strategy.pk, trigger=Trigger.DEPLOY, actor=actor, reason="deployed"
     )
     if locked.archived_at is not None:
-        raise StrategyInvalid("Archived strategies cannot be deployed.", current_state="ARCHIVED")
+        raise StrategyArchived("Archived strategies cannot be deployed.", current_state="ARCHIVED")
     running = Strategy.objects.filter(owner_id=locked.owner_id, status=StrategyStatus.RUNNING)
     if running.exclude(pk=locked.pk).count() >= cap:
         raise LimitExceeded(f"You can run at most {cap} strategies at once; stop one first.")

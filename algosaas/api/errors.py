@@ -11,7 +11,8 @@ from typing import Any
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -19,6 +20,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from algosaas.errors import DomainError
 
 logger = structlog.get_logger(__name__)
+
+
+API_PREFIX = "/api/"
 
 
 def error_body(code: str, message: str, fields: Any = None, **extra: Any) -> dict[str, Any]:
@@ -78,3 +82,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             extra["retry_after"] = int(exc.wait)
         response.data = error_body(str(code), _first_message(detail), **extra)
     return response
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a path under /api/ that matches no route answers in the JSON error shape.
+
+    DRF renders the 404s its views raise, but a URL no route matches (``/api/orders/1.5/``)
+    never reaches DRF; without this, API clients got Django's HTML page.
+    """
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    return defaults.page_not_found(request, exception)

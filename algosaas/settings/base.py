@@ -186,6 +186,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "algosaas.api.schema.postprocess_schema",
+    ],
     # One OpenAPI enum per domain vocabulary, named after it.
     "ENUM_NAME_OVERRIDES": {
         "StrategyStatusEnum": "strategies.models.StrategyStatus",
@@ -261,5 +265,7 @@ ALGOSAAS = {
     "REPLAY_SECONDS_PER_BAR": env.float("REPLAY_SECONDS_PER_BAR", default=2.0),
     # The dispatcher task runs each minute and hands due deployments to step tasks in chunks.
     "STEP_CHUNK": env.int("STEP_CHUNK", default=200),
-    "DISPATCH_SECONDS": env.int("DISPATCH_SECONDS", default=55),
+    # 85 s: django-q2 checks schedules every ~30 s, so consecutive dispatchers overlap and
+    # no bar waits for the next minute's dispatcher.
+    "DISPATCH_SECONDS": env.int("DISPATCH_SECONDS", default=85),
 }

@@ -264,12 +264,19 @@ class DeploymentDetailSerializer(serializers.ModelSerializer):
 
     strategy_name = serializers.CharField(source="strategy.name", read_only=True)
     pnl = serializers.SerializerMethodField()
-    feed = serializers.CharField(source="live.feed", read_only=True, default=None)
-    phase = serializers.CharField(source="live.phase", read_only=True, default=None)
-    last_step_at = serializers.DateTimeField(
-        source="live.last_step_at", read_only=True, default=None
+    # Null until the deployment has live state (and last_step_at until its first step).
+    feed = serializers.CharField(
+        source="live.feed", read_only=True, default=None, allow_null=True
     )
-    last_error = serializers.CharField(source="live.last_error", read_only=True, default=None)
+    phase = serializers.CharField(
+        source="live.phase", read_only=True, default=None, allow_null=True
+    )
+    last_step_at = serializers.DateTimeField(
+        source="live.last_step_at", read_only=True, default=None, allow_null=True
+    )
+    last_error = serializers.CharField(
+        source="live.last_error", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = Deployment

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from algosaas.api.filters import UTCDateTimeField
 from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from algosaas.api.pagination import PageNumberPagination
+from algosaas.api.schema import ERROR_RESPONSE
 from execution import selectors
 from execution.api.filters import BacktestFilter, DeploymentFilter, OrderFilter
 from execution.api.serializers import (
@@ -162,7 +165,14 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         qs = self.get_object().positions.select_related("instrument")
         return self._page(qs, PositionSerializer)
 
-    @extend_schema(responses=EquityPointSerializer(many=True))
+    @extend_schema(
+        responses=EquityPointSerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="Only points after this time."
+            )
+        ],
+    )
     @action(
         detail=True,
         methods=["get"],
@@ -174,9 +184,10 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         qs = self.get_object().equity.order_by("ts")
         since = request.query_params.get("since")
         if since:
-            parsed = parse_datetime(since)
-            if parsed is None:
-                raise ValidationError({"since": ["Not an ISO 8601 date-time."]})
+            try:
+                parsed = UTCDateTimeField().clean(since)
+            except DjangoValidationError:
+                raise ValidationError({"since": ["Not an ISO 8601 date-time."]}) from None
             qs = qs.filter(ts__gt=parsed)
         return self._page(qs, EquityPointSerializer)
 
@@ -228,7 +239,9 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def get_object(self) -> Order:
         return selectors.order_get_for_user(user=self.request.user, order_id=self.kwargs["pk"])
 
-    @extend_schema(request=OrderModifySerializer, responses=OrderSerializer)
+    @extend_schema(
+        request=OrderModifySerializer, responses={200: OrderSerializer, 422: ERROR_RESPONSE}
+    )
     def partial_update(self, request: Request, pk: str) -> Response:
         order = self.get_object()
         body = OrderModifySerializer(data=request.data)
@@ -236,7 +249,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         order = live.order_modify(order=order, **body.validated_data)
         return Response(OrderSerializer(order).data)
 
-    @extend_schema(request=None, responses=OrderSerializer)
+    @extend_schema(request=None, responses={200: OrderSerializer})
     def destroy(self, request: Request, pk: str) -> Response:
         order = live.order_cancel(order=self.get_object())
         return Response(OrderSerializer(order).data)

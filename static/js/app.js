@@ -78,16 +78,44 @@
     });
   }
 
+  /* Order ticket: show the price/trigger inputs the chosen type uses (the server decides what
+     is valid; a hidden input is disabled so it is not sent), and label the button by side. */
+  function applyTicket(form) {
+    if (!form || !form.matches("[data-ticket]")) return;
+    var type = form.querySelector("[data-order-type]");
+    var kind = type ? type.value : "";
+    form.querySelectorAll("[data-for-types]").forEach(function (el) {
+      var on = el.dataset.forTypes.split(" ").indexOf(kind) !== -1;
+      el.classList.toggle("type-off", !on);
+      el.querySelectorAll("input").forEach(function (input) { input.disabled = !on; });
+    });
+    var side = form.querySelector("input[name=side]:checked");
+    var button = form.querySelector(".ticket-submit");
+    if (side && button) {
+      var sell = side.value === "SELL";
+      button.classList.toggle("sell", sell);
+      var qty = form.querySelector("input[name=quantity]");
+      var n = qty && qty.value ? " " + qty.value : "";
+      button.textContent = (sell ? "Sell" : "Buy") + n + (kind ? " · " + kind : "");
+    }
+  }
+
   document.documentElement.classList.add("js");
   window.algosaas = { toast: toast };
 
   document.addEventListener("DOMContentLoaded", function () {
     armAll(document);
     document.querySelectorAll("form").forEach(applySizing);
+    document.querySelectorAll("form[data-ticket]").forEach(applyTicket);
   });
 
   document.addEventListener("change", function (e) {
     if (e.target.matches && e.target.matches("[data-sizing-toggle]")) applySizing(e.target.form);
+    if (e.target.form) applyTicket(e.target.form);
+  });
+
+  document.addEventListener("input", function (e) {
+    if (e.target.form && e.target.name === "quantity") applyTicket(e.target.form);
   });
 
   // HX-Trigger: {"toast": {...}} — htmx fires a "toast" event that bubbles to the document.
@@ -131,5 +159,6 @@
     armAll(e.target.parentNode || document);
     var form = e.target.closest ? e.target.closest("form") : null;
     applySizing(form);
+    if (e.target.querySelectorAll) e.target.querySelectorAll("form[data-ticket]").forEach(applyTicket);
   });
 })();

@@ -1,12 +1,13 @@
 from django_filters import rest_framework as filters
 
+from algosaas.api.filters import IdFilter, MultipleChoiceFilter
 from strategies.models import Strategy, StrategyStatus
 
 
 class StrategyFilter(filters.FilterSet):
-    status = filters.MultipleChoiceFilter(choices=StrategyStatus.choices)
+    status = MultipleChoiceFilter(choices=StrategyStatus.choices)
     strategy_type = filters.CharFilter()
-    instrument = filters.NumberFilter(field_name="instrument_id")
+    instrument = IdFilter(field_name="instrument_id")
 
     class Meta:
         model = Strategy

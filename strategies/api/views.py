@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,6 +22,8 @@ from strategies.api.serializers import (
     StrategyTypeSerializer,
 )
 from strategies.models import Strategy
+
+ARCHIVED_VALUES = {"": False, "0": False, "false": False, "1": True, "true": True}
 
 
 def _type_data(stype: type[catalog.StrategyType]) -> dict:
@@ -52,8 +55,12 @@ class StrategyTypeViewSet(viewsets.ViewSet):
             raise Http404("No such strategy type.") from None
 
 
-@extend_schema(
-    parameters=[OpenApiParameter("archived", bool, description="List archived strategies instead.")]
+@extend_schema_view(
+    list=extend_schema(
+        parameters=[
+            OpenApiParameter("archived", bool, description="List archived strategies instead.")
+        ]
+    )
 )
 class StrategyViewSet(
     mixins.ListModelMixin,
@@ -71,7 +78,10 @@ class StrategyViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Strategy.objects.none()
-        archived = self.request.query_params.get("archived", "").lower() in ("1", "true")
+        raw = self.request.query_params.get("archived", "").lower()
+        if raw not in ARCHIVED_VALUES:  # a typo must not silently list the live strategies
+            raise ValidationError({"archived": ["Must be true or false."]})
+        archived = ARCHIVED_VALUES[raw]
         qs = selectors.strategies_for_user(user=self.request.user, include_archived=archived)
         return qs.filter(archived_at__isnull=False) if archived else qs
 

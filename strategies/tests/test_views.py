@@ -534,7 +534,7 @@ def test_overview_counts_by_status_and_calls_out_errors(owner_client, user, othe
     assert "Theirs" not in html
     assert "needs attention" in html
     assert "broker went away" in html
-    assert "Coming with paper trading" in html  # P&L is an honest empty state
+    assert "Total equity" in html
 
 
 def test_overview_empty_state_has_a_call_to_action(owner_client):

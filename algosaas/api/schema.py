@@ -1,0 +1,201 @@
+"""OpenAPI documentation of the API's error answers: one ``Error`` component, on every operation.
+
+``ErrorSerializer`` describes the single error shape ``algosaas.api.errors`` renders. The
+``document_errors`` postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) adds
+the error statuses each operation can really answer, derived from what the operation is, so a new
+endpoint is documented without anyone remembering to: 400 when it parses a body or query
+parameters, 401 when it needs a login, 403 for session writes (CSRF) and per-user caps, 404 when a
+path names an object or a list is paginated, 409 for state conflicts, 413/415 for bodies, 422 for
+reused idempotency keys, 429 where a throttle applies. A view documents anything unusual itself
+with ``extend_schema(responses={422: ERROR_RESPONSE})``; the hook never overrides a documented
+status.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import ComponentRegistry
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+from rest_framework.views import APIView
+from rest_framework_simplejwt.views import TokenViewBase
+
+from algosaas.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="Stable machine-readable code: invalid, not_authenticated, not_found, "
+        "conflict, limit_exceeded, throttled, idempotency_key_reused, ..."
+    )
+    message = serializers.CharField(help_text="A sentence for people.")
+    fields = serializers.DictField(
+        help_text="For validation errors: each field's messages, by field name."
+    )
+    current_state = serializers.CharField(
+        required=False, help_text="On a 409: the object's current state."
+    )
+    retry_after = serializers.IntegerField(
+        required=False, help_text="On a 429: seconds to wait (also the Retry-After header)."
+    )
+    rule = serializers.CharField(required=False, help_text="On a risk denial: the rule.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API: ``{"error": {"code", "message", "fields"}}``."""
+
+    error = ErrorDetailSerializer()
+
+
+ERROR_RESPONSE = OpenApiResponse(ErrorSerializer, description="An error (see `code`).")
+
+DESCRIPTIONS = {
+    400: "Invalid input: `fields` names each field in error.",
+    401: "Not authenticated, or the credentials or token are invalid.",
+    403: "Refused: a session write without a CSRF token, or a per-user limit reached.",
+    404: "Not found, or not yours (the two are indistinguishable).",
+    409: "The object's current state forbids this (`current_state`), or the request "
+    "with this Idempotency-Key is still being processed.",
+    413: "The request body is too large.",
+    415: "Unsupported media type.",
+    422: "The request is well-formed but refused (an Idempotency-Key reused with another body).",
+    429: "Too many requests: wait `retry_after` seconds.",
+}
+UNSAFE = {"post", "put", "patch", "delete"}
+
+
+def _error_components() -> dict[str, Any]:
+    """The OpenAPI schemas of ``ErrorSerializer`` and its nested parts, as drf-spectacular maps
+    them."""
+    inspector = AutoSchema()
+    inspector.registry = ComponentRegistry()
+    inspector.method = "GET"
+    inspector.view = APIView()
+    inspector.view.request = None  # mapping builds a serializer context from the view
+    inspector.resolve_serializer(ErrorSerializer, "response")
+    return inspector.registry.build({})["schemas"]
+
+
+def _views_by_operation(generator) -> dict[tuple[str, str], Any]:
+    views = {}
+    for path, _regex, method, callback in generator.endpoints or []:
+        view = generator.create_view(callback, method)
+        views[generator.coerce_path(path, method, view), method.lower()] = view
+    return views
+
+
+def _statuses(path: str, method: str, operation: dict[str, Any], view: Any) -> set[int]:
+    params = operation.get("parameters", [])
+    query = [p for p in params if p.get("in") == "query"]
+    has_body = "requestBody" in operation
+    security = operation.get("security")
+    needs_login = bool(security) and {} not in security
+    checks_token = isinstance(view, TokenViewBase)
+    idempotent = any(
+        p.get("in") == "header" and p.get("name") == IDEMPOTENCY_HEADER for p in params
+    )
+
+    codes: set[int] = set()
+    if has_body or query or idempotent:
+        codes.add(400)
+    if needs_login or checks_token:
+        codes.add(401)
+    if "{" in path or any(p.get("name") == "page" for p in query):
+        codes.add(404)  # a missing or foreign object, or a page past the end
+    if has_body:
+        codes |= {413, 415}
+    if method in UNSAFE and needs_login:
+        codes |= {403, 409}
+    if idempotent:
+        codes |= {409, 422}
+    if view is not None and view.get_throttles():
+        codes.add(429)
+    return codes
+
+
+def postprocess_schema(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    """Document error answers, JSON request bodies and exact decimal patterns."""
+    result = document_errors(result, generator)
+    json_request_bodies(result)
+    empty_query_values(result)
+    strict_decimal_patterns(result)
+    return result
+
+
+def json_request_bodies(result: dict[str, Any]) -> None:
+    """Document JSON as the request body type of every operation that takes JSON.
+
+    The API is a JSON API. DRF's form parsers stay on for the browsable API, but a form cannot
+    say ``null`` or tell a number from a string, so documenting the JSON schema for form bodies
+    promised what forms cannot keep.
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                for media_type in [m for m in content if m != "application/json"]:
+                    del content[media_type]
+
+
+def empty_query_values(result: dict[str, Any]) -> None:
+    """Document that an optional query parameter sent empty (``?status=``) means "not given".
+
+    That is how django-filter, the paginator and ``?archived=`` read an empty value.
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
+
+
+# drf-spectacular's pattern for a decimal string also matches "" and "-", which DRF refuses.
+_LOOSE_DECIMAL = re.compile(r"^\^-\?\\d\{0,(\d+)\}\(\?:\\\.\\d\{0,(\d+)\}\)\?\$$")
+
+
+def _strict_decimal(pattern: str) -> str:
+    match = _LOOSE_DECIMAL.match(pattern)
+    if not match:
+        return pattern
+    whole, places = match.groups()
+    if places == "0":
+        return rf"^-?\d{{1,{whole}}}$"
+    return rf"^-?(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}})$"
+
+
+def strict_decimal_patterns(node: Any) -> None:
+    """Require at least one digit in every decimal string pattern, in place."""
+    if isinstance(node, dict):
+        if node.get("format") == "decimal" and isinstance(node.get("pattern"), str):
+            node["pattern"] = _strict_decimal(node["pattern"])
+        for value in node.values():
+            strict_decimal_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            strict_decimal_patterns(value)
+
+
+def document_errors(result: dict[str, Any], generator) -> dict[str, Any]:
+    """Add the ``Error`` component and each operation's error responses to the schema."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    for name, schema in _error_components().items():
+        schemas.setdefault(name, schema)
+    ref = {"$ref": "#/components/schemas/Error"}
+    views = _views_by_operation(generator)
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for code in sorted(_statuses(path, method, operation, views.get((path, method)))):
+                responses.setdefault(
+                    str(code),
+                    {
+                        "content": {"application/json": {"schema": ref}},
+                        "description": DESCRIPTIONS[code],
+                    },
+                )
+    return result

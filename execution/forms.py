@@ -1,0 +1,335 @@
+"""Dashboard forms for trading: the backtest request, the manual order ticket and list filters.
+
+The Django forms parse and render; the input *rules* (bounds, which prices an order type needs)
+live once, in the API's request serializers, and each form runs its parsed values through that
+serializer, so the dashboard and the API accept and refuse exactly the same input. A service's
+refusal (``DomainError``) comes back onto the fields through ``add_domain_error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+from algosaas.errors import DomainError
+from algosaas.templatetags.money import inr
+from execution.api.serializers import BacktestRequestSerializer, OrderPlaceSerializer
+from execution.engine.orders import WORKING_STATUSES
+from execution.models import (
+    ChargesChoice,
+    CloseAtEnd,
+    OrderStatusChoices,
+    OrderTypeChoices,
+    SideChoices,
+    ValidityChoices,
+)
+from strategies.models import DeploymentStatus, Strategy
+from strategies.selectors import strategies_for_user
+
+IST = ZoneInfo("Asia/Kolkata")
+
+
+def _flatten(messages: Any) -> Iterable[str]:
+    if isinstance(messages, str):
+        yield messages
+    elif isinstance(messages, Mapping):
+        for key, value in messages.items():
+            for text in _flatten(value):
+                yield f"{key}: {text}"
+    elif isinstance(messages, Iterable):
+        for value in messages:
+            yield from _flatten(value)
+    else:
+        yield str(messages)
+
+
+class RuleCheckedForm(forms.Form):
+    """A form whose parsed values are checked by an API request serializer.
+
+    ``field_map`` renames serializer fields to form fields where the two differ. After a
+    successful ``is_valid()``, ``service_kwargs`` holds the serializer's validated data.
+    """
+
+    serializer_class: type[serializers.Serializer]
+    field_map: dict[str, str] = {}
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        return cleaned
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.errors:  # parse errors first; the rules only see well-formed values
+            return cleaned
+        data = {k: v for k, v in self.serializer_data(cleaned).items() if v is not None}
+        checked = self.serializer_class(data=data)
+        if checked.is_valid():
+            self.service_kwargs = dict(checked.validated_data)
+        else:
+            self._place_errors(checked.errors)
+        return cleaned
+
+    def _place_errors(self, errors: Mapping[str, Any]) -> bool:
+        """Put each ``{field: [messages]}`` next to its field; return True if all found one."""
+        inline = True
+        for name, messages in errors.items():
+            target = self.field_map.get(name, name)
+            texts = list(_flatten(messages))
+            if target in self.fields:
+                if target not in self.errors:
+                    self.add_error(target, texts)
+            else:
+                inline = False
+                label = name.replace("_", " ").capitalize()
+                prefix = "" if name in ("non_field_errors", "__all__") else f"{label}: "
+                self.add_error(None, [prefix + t for t in texts])
+        return inline
+
+    def add_domain_error(self, error: DomainError) -> bool:
+        """Show a service's refusal on the form; True when field errors tell the whole story."""
+        if not error.fields:
+            self.add_error(None, error.message)
+            return False
+        return self._place_errors(error.fields)
+
+
+# --- backtests ------------------------------------------------------------------------------
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None):
+        super().__init__(attrs=attrs, format="%Y-%m-%d")
+
+
+class BacktestForm(RuleCheckedForm):
+    """Range, capital and costs of one backtest of a strategy."""
+
+    serializer_class = BacktestRequestSerializer
+    field_map = {"charges": "apply_charges"}
+
+    start = forms.DateField(
+        required=False,
+        widget=DateInput(),
+        help_text="Inclusive. Blank: from the first bar available.",
+    )
+    end = forms.DateField(
+        required=False, widget=DateInput(), help_text="Inclusive. Blank: up to the last bar."
+    )
+    capital = forms.DecimalField(
+        label="Starting capital (₹)", required=False, max_digits=16, decimal_places=2
+    )
+    apply_charges = forms.BooleanField(
+        label="Apply Indian equity charges",
+        required=False,
+        initial=True,
+        help_text="Brokerage, STT, exchange and SEBI fees, GST and stamp duty on every fill.",
+    )
+    commission_pct = forms.DecimalField(
+        label="Flat commission (%)",
+        required=False,
+        max_digits=6,
+        decimal_places=4,
+        help_text="Optional. A percentage of traded value at every fill; replaces the charges.",
+    )
+    slippage_bps = forms.DecimalField(
+        label="Slippage (bps)",
+        required=False,
+        max_digits=8,
+        decimal_places=2,
+        initial=Decimal("0"),
+        help_text="Each fill is moved against you by this many basis points.",
+    )
+    close_at_end = forms.ChoiceField(
+        label="Position open at the end",
+        choices=CloseAtEnd.choices,
+        initial=CloseAtEnd.CLOSE,
+    )
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, strategy: Strategy, **kwargs):
+        super().__init__(data, **kwargs)
+        self.strategy = strategy
+        capital = self.fields["capital"]
+        capital.widget.attrs["placeholder"] = f"{strategy.capital:f}"
+        capital.help_text = f"Blank: the strategy's capital, {inr(strategy.capital)}."
+        for name in ("commission_pct", "slippage_bps", "capital"):
+            self.fields[name].widget.attrs.update({"inputmode": "decimal", "step": "any"})
+
+    def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
+        data = dict(cleaned)
+        apply = data.pop("apply_charges", False)
+        data["charges"] = ChargesChoice.INDIA_EQUITY if apply else ChargesChoice.NONE
+        return data
+
+
+# --- the manual order ticket ----------------------------------------------------------------
+
+# Which order types use which price field; the JS shows only the relevant inputs. The rule
+# itself (and its messages) is the API serializer's.
+PRICE_TYPES = "LIMIT SL"
+TRIGGER_TYPES = "SL SL-M"
+
+
+class OrderTicketForm(RuleCheckedForm):
+    """A manual order on a running deployment; validated as ``POST /api/.../orders/`` is."""
+
+    serializer_class = OrderPlaceSerializer
+
+    side = forms.ChoiceField(
+        choices=SideChoices.choices,
+        initial=SideChoices.BUY,
+        widget=forms.RadioSelect(attrs={"class": "side-radio"}),
+    )
+    order_type = forms.ChoiceField(
+        label="Type",
+        choices=OrderTypeChoices.choices,
+        initial=OrderTypeChoices.MARKET,
+        widget=forms.Select(attrs={"data-order-type": ""}),
+    )
+    quantity = forms.IntegerField(label="Quantity", widget=forms.NumberInput(attrs={"min": 1}))
+    price = forms.DecimalField(
+        label="Limit price (₹)",
+        required=False,
+        max_digits=16,
+        decimal_places=4,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    trigger_price = forms.DecimalField(
+        label="Trigger price (₹)",
+        required=False,
+        max_digits=16,
+        decimal_places=4,
+        widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
+    )
+    validity = forms.ChoiceField(
+        choices=ValidityChoices.choices,
+        initial=ValidityChoices.DAY,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, lot_size: int = 1, **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["quantity"].initial = lot_size
+        self.fields["quantity"].widget.attrs["step"] = lot_size
+        self.lot_size = lot_size
+
+    @property
+    def price_types(self) -> str:
+        return PRICE_TYPES
+
+    @property
+    def trigger_types(self) -> str:
+        return TRIGGER_TYPES
+
+    @property
+    def order_type_value(self) -> str:
+        return str(self["order_type"].value() or OrderTypeChoices.MARKET)
+
+
+# --- list filters ---------------------------------------------------------------------------
+
+
+def ist_midnight(day: date) -> datetime:
+    """The aware moment a calendar day starts in Asia/Kolkata."""
+    return datetime.combine(day, time.min, tzinfo=IST)
+
+
+class StrategyChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Strategy) -> str:
+        return obj.name
+
+
+class OrderFilterForm(forms.Form):
+    """The orders page's GET filters (also the CSV export's). Dates are IST calendar days."""
+
+    WORKING = "working"
+
+    status = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "All statuses"),
+            (WORKING, "Working (not final)"),
+            *OrderStatusChoices.choices,
+        ],
+    )
+    side = forms.ChoiceField(required=False, choices=[("", "Buy & sell"), *SideChoices.choices])
+    strategy = StrategyChoiceField(
+        required=False, queryset=Strategy.objects.none(), empty_label="All strategies"
+    )
+    source = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any source"), ("strategy", "Strategy"), ("manual", "Manual")],
+    )
+    date_from = forms.DateField(
+        required=False, label="From", widget=DateInput(attrs={"aria-label": "From date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="To", widget=DateInput(attrs={"aria-label": "To date"})
+    )
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, user, **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["strategy"].queryset = strategies_for_user(
+            user=user, include_archived=True
+        ).order_by("name")
+
+    def filter(self, queryset: QuerySet) -> QuerySet:
+        """Narrow ``queryset`` (already the user's orders) by every filter that is valid."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        if data.get("status") == self.WORKING:
+            queryset = queryset.filter(status__in=WORKING_STATUSES)
+        elif data.get("status"):
+            queryset = queryset.filter(status=data["status"])
+        if data.get("side"):
+            queryset = queryset.filter(side=data["side"])
+        if data.get("strategy"):
+            queryset = queryset.filter(deployment__strategy=data["strategy"])
+        if data.get("source"):
+            queryset = queryset.filter(source=data["source"])
+        if data.get("date_from"):
+            queryset = queryset.filter(created_at__gte=ist_midnight(data["date_from"]))
+        if data.get("date_to"):
+            end = ist_midnight(data["date_to"] + timedelta(days=1))
+            queryset = queryset.filter(created_at__lt=end)
+        return queryset
+
+    @property
+    def is_filtered(self) -> bool:
+        self.is_valid()
+        return any(getattr(self, "cleaned_data", {}).values())
+
+
+class DeploymentFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False, choices=[("", "All statuses"), *DeploymentStatus.choices]
+    )
+
+    def filter(self, queryset: QuerySet) -> QuerySet:
+        if self.is_valid() and self.cleaned_data.get("status"):
+            queryset = queryset.filter(status=self.cleaned_data["status"])
+        return queryset
+
+
+class BacktestFilterForm(forms.Form):
+    strategy = StrategyChoiceField(
+        required=False, queryset=Strategy.objects.none(), empty_label="All strategies"
+    )
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, user, **kwargs):
+        super().__init__(data, **kwargs)
+        self.fields["strategy"].queryset = strategies_for_user(
+            user=user, include_archived=True
+        ).order_by("name")
+
+    def filter(self, queryset: QuerySet) -> QuerySet:
+        if self.is_valid() and self.cleaned_data.get("strategy"):
+            queryset = queryset.filter(strategy=self.cleaned_data["strategy"])
+        return queryset

@@ -1,0 +1,268 @@
+/* algosaas charts: Lightweight Charts (vendored, global LightweightCharts) on the trading pages.
+ *
+ * A chart is an element with data-chart="<kind>" and data-source="<id of a json_script>":
+ *   backtest-equity  equity (baseline at the starting capital) over a drawdown pane;
+ *   backtest-price   candles of the replayed bars with buy/sell markers at trade entries/exits;
+ *   live-equity      a deployment's equity, then new points fetched every few seconds from
+ *                    data.url?since=<epoch s> while data.live is true (the JSON says when to stop).
+ * Times arrive as epoch seconds (UTC); the charts draw them shifted to Asia/Kolkata, since
+ * Lightweight Charts labels its axis in UTC. Charts are set up on page load and whenever htmx
+ * swaps in content holding one (the backtest result arrives that way).
+ */
+(function () {
+  "use strict";
+
+  var LC = window.LightweightCharts;
+  var IST = 19800; // +05:30
+  var POLL_MS = 3000;
+  var COLORS = {
+    brand: "#2f5bea", up: "#0f8a5f", down: "#d33f3f", buy: "#1d4ed8", sell: "#c62828",
+    text: "#64748b", grid: "#eef2f7", border: "#e2e8f0"
+  };
+
+  var rupees = new Intl.NumberFormat("en-IN", {
+    style: "currency", currency: "INR", minimumFractionDigits: 2, maximumFractionDigits: 2
+  });
+  var rupeesWhole = new Intl.NumberFormat("en-IN", {
+    style: "currency", currency: "INR", maximumFractionDigits: 0
+  });
+  function inr(v) { return rupees.format(v); }
+  function inrAxis(v) { return Math.abs(v) >= 10000 ? rupeesWhole.format(v) : rupees.format(v); }
+  function pct(v) { return (v > 0 ? "+" : "") + v.toFixed(2) + "%"; }
+  function ist(t) { return t + IST; }
+
+  function readData(el) {
+    var src = document.getElementById(el.dataset.source);
+    if (!src) return null;
+    try { return JSON.parse(src.textContent); } catch (e) { return null; }
+  }
+
+  function fmtTime(t, withSeconds) {
+    // t is already shifted to IST; read it back as UTC fields.
+    var d = new Date(t * 1000);
+    var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    function two(n) { return n < 10 ? "0" + n : "" + n; }
+    var s = two(d.getUTCDate()) + " " + months[d.getUTCMonth()] + " " + d.getUTCFullYear();
+    var hm = two(d.getUTCHours()) + ":" + two(d.getUTCMinutes());
+    if (withSeconds) hm += ":" + two(d.getUTCSeconds());
+    return (hm === "00:00" || hm === "05:30") && !withSeconds ? s : s + ", " + hm;
+  }
+
+  function baseOptions(el, intervalS) {
+    return {
+      autoSize: true,
+      layout: {
+        background: { color: "#ffffff" }, textColor: COLORS.text, fontSize: 11,
+        fontFamily: getComputedStyle(document.body).fontFamily,
+        panes: { separatorColor: COLORS.border, enableResize: false }
+      },
+      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
+      rightPriceScale: { borderColor: COLORS.border },
+      timeScale: {
+        borderColor: COLORS.border, timeVisible: intervalS < 86400,
+        secondsVisible: intervalS < 60, rightOffset: 3,
+        minBarSpacing: 0.01 // fitContent must fit thousands of points into the width
+      },
+      crosshair: { mode: LC.CrosshairMode.Normal },
+      localization: {
+        locale: "en-IN",
+        timeFormatter: function (t) { return fmtTime(t, intervalS < 60); }
+      }
+    };
+  }
+
+  function intervalOf(times) {
+    var best = Infinity;
+    for (var i = 1; i < Math.min(times.length, 50); i++) {
+      var d = times[i] - times[i - 1];
+      if (d > 0 && d < best) best = d;
+    }
+    return best === Infinity ? 86400 : best;
+  }
+
+  function legend(el) {
+    var box = document.createElement("div");
+    box.className = "chart-legend";
+    el.appendChild(box);
+    return box;
+  }
+
+  function moneySeries(chart, capital, pane) {
+    return chart.addSeries(LC.BaselineSeries, {
+      baseValue: { type: "price", price: capital },
+      topLineColor: COLORS.up, topFillColor1: "rgba(15,138,95,.22)", topFillColor2: "rgba(15,138,95,.02)",
+      bottomLineColor: COLORS.down, bottomFillColor1: "rgba(211,63,63,.02)",
+      bottomFillColor2: "rgba(211,63,63,.22)",
+      lineWidth: 2, priceLineVisible: false,
+      priceFormat: { type: "custom", formatter: inrAxis, minMove: 0.01 }
+    }, pane || 0);
+  }
+
+  /* --- backtest: equity over drawdown ------------------------------------------------------ */
+  function backtestEquity(el, data) {
+    var times = data.equity.map(function (p) { return p[0]; });
+    var chart = LC.createChart(el, baseOptions(el, intervalOf(times)));
+    var eq = moneySeries(chart, data.capital, 0);
+    eq.setData(data.equity.map(function (p) { return { time: ist(p[0]), value: p[1] }; }));
+    eq.createPriceLine({
+      price: data.capital, color: "#94a3b8", lineWidth: 1, lineStyle: LC.LineStyle.Dashed,
+      axisLabelVisible: false, title: "start"
+    });
+    var dd = chart.addSeries(LC.BaselineSeries, {
+      baseValue: { type: "price", price: 0 },
+      topLineColor: "rgba(0,0,0,0)", topFillColor1: "rgba(0,0,0,0)", topFillColor2: "rgba(0,0,0,0)",
+      bottomLineColor: "#e57373", bottomFillColor1: "rgba(229,115,115,.45)",
+      bottomFillColor2: "rgba(229,115,115,.15)", lineWidth: 1, priceLineVisible: false,
+      priceFormat: { type: "custom", formatter: function (v) { return v.toFixed(1) + "%"; }, minMove: 0.01 }
+    }, 1);
+    dd.setData(data.equity.map(function (p) { return { time: ist(p[0]), value: p[2] }; }));
+    var panes = chart.panes();
+    if (panes[1]) panes[1].setHeight(Math.round(el.clientHeight * 0.28));
+    chart.timeScale().fitContent();
+
+    var box = legend(el);
+    function show(i) {
+      var p = data.equity[i];
+      if (!p) { box.textContent = ""; return; }
+      var ret = (p[1] / data.capital - 1) * 100;
+      box.innerHTML = "";
+      box.append(
+        span(fmtTime(ist(p[0]), false), "t"),
+        span("Equity " + inr(p[1]), ""),
+        span(pct(ret), ret >= 0 ? "up" : "down"),
+        span("Drawdown " + p[2].toFixed(2) + "%", p[2] < 0 ? "down" : "")
+      );
+    }
+    var index = {};
+    data.equity.forEach(function (p, i) { index[ist(p[0])] = i; });
+    chart.subscribeCrosshairMove(function (param) {
+      show(param.time !== undefined && index[param.time] !== undefined
+        ? index[param.time] : data.equity.length - 1);
+    });
+    show(data.equity.length - 1);
+    return chart;
+  }
+
+  function span(text, cls) {
+    var s = document.createElement("span");
+    s.textContent = text;
+    if (cls) s.className = cls;
+    return s;
+  }
+
+  /* --- backtest: candles with trade markers ------------------------------------------------ */
+  function backtestPrice(el, data) {
+    var times = data.candles.map(function (c) { return c[0]; });
+    var chart = LC.createChart(el, baseOptions(el, intervalOf(times)));
+    var candles = chart.addSeries(LC.CandlestickSeries, {
+      upColor: COLORS.up, downColor: COLORS.down, borderVisible: false,
+      wickUpColor: COLORS.up, wickDownColor: COLORS.down, priceLineVisible: false,
+      priceFormat: { type: "custom", formatter: inr, minMove: 0.01 }
+    });
+    candles.setData(data.candles.map(function (c) {
+      return { time: ist(c[0]), open: c[1], high: c[2], low: c[3], close: c[4] };
+    }));
+    LC.createSeriesMarkers(candles, data.markers.map(function (m) {
+      return {
+        time: ist(m.time),
+        position: m.buy ? "belowBar" : "aboveBar",
+        color: m.buy ? COLORS.buy : COLORS.sell,
+        shape: m.buy ? "arrowUp" : "arrowDown",
+        text: m.text || "",
+        size: m.size > 1 ? 1.4 : 1
+      };
+    }));
+    chart.timeScale().fitContent();
+
+    var box = legend(el);
+    var byTime = {};
+    data.candles.forEach(function (c) { byTime[ist(c[0])] = c; });
+    function show(c) {
+      box.innerHTML = "";
+      if (!c) return;
+      var cls = c[4] >= c[1] ? "up" : "down";
+      box.append(
+        span(fmtTime(ist(c[0]), false), "t"),
+        span("O " + inr(c[1]), ""), span("H " + inr(c[2]), ""),
+        span("L " + inr(c[3]), ""), span("C " + inr(c[4]), cls)
+      );
+    }
+    chart.subscribeCrosshairMove(function (param) {
+      show(param.time !== undefined ? byTime[param.time] : data.candles[data.candles.length - 1]);
+    });
+    show(data.candles[data.candles.length - 1]);
+    return chart;
+  }
+
+  /* --- deployment: live equity ------------------------------------------------------------- */
+  function liveEquity(el, data) {
+    var points = data.points || [];
+    var empty = el.parentNode.querySelector(".chart-empty");
+    var chart = LC.createChart(el, baseOptions(el, points.length > 1 ? intervalOf(
+      points.map(function (p) { return p[0]; })) : 5));
+    var series = moneySeries(chart, data.capital, 0);
+    series.setData(points.map(function (p) { return { time: ist(p[0]), value: p[1] }; }));
+    series.createPriceLine({
+      price: data.capital, color: "#94a3b8", lineWidth: 1, lineStyle: LC.LineStyle.Dashed,
+      axisLabelVisible: false, title: "capital"
+    });
+    chart.timeScale().fitContent();
+    var last = points.length ? points[points.length - 1][0] : null;
+    var box = legend(el);
+    function showLast(v, t) {
+      box.innerHTML = "";
+      if (v === undefined) return;
+      var ret = (v / data.capital - 1) * 100;
+      box.append(span(fmtTime(ist(t), true), "t"), span("Equity " + inr(v), ""),
+                 span(pct(ret), ret >= 0 ? "up" : "down"));
+    }
+    if (last !== null) showLast(points[points.length - 1][1], last);
+    if (empty) empty.hidden = points.length > 0;
+    if (!data.live || !data.url) return chart;
+
+    var busy = false;
+    var timer = window.setInterval(function () {
+      if (busy || document.hidden) return;
+      if (!document.body.contains(el)) { window.clearInterval(timer); return; }
+      busy = true;
+      var url = data.url + (last !== null ? "?since=" + last : "");
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (body) {
+          if (!body) return;
+          (body.points || []).forEach(function (p) {
+            if (last === null || p[0] > last) {
+              series.update({ time: ist(p[0]), value: p[1] });
+              last = p[0];
+              showLast(p[1], p[0]);
+            }
+          });
+          if (empty && last !== null) empty.hidden = true;
+          if (!body.live) window.clearInterval(timer); // one final fetch after the run ends
+        })
+        .catch(function () { /* a missed poll is retried on the next tick */ })
+        .then(function () { busy = false; });
+    }, POLL_MS);
+    return chart;
+  }
+
+  var KINDS = { "backtest-equity": backtestEquity, "backtest-price": backtestPrice,
+                "live-equity": liveEquity };
+
+  function setUp(root) {
+    if (!LC) return;
+    (root || document).querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.dataset.chartReady) return;
+      var make = KINDS[el.dataset.chart];
+      var data = readData(el);
+      if (!make || !data) return;
+      el.dataset.chartReady = "1";
+      make(el, data);
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { setUp(document); });
+  document.addEventListener("htmx:load", function (e) {
+    setUp(e.target && e.target.querySelectorAll ? e.target : document);
+  });
+})();
