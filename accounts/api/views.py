@@ -9,6 +9,7 @@ from axes.utils import reset as axes_reset
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
@@ -60,6 +61,8 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
     def post(self, request: Request, *args, **kwargs) -> Response:
         email = request.data.get("email") if hasattr(request.data, "get") else None
         email = login_email(email) if email else None
+        if email and "\x00" in email:  # PostgreSQL cannot look it up: the axes check was a 500
+            raise ValidationError({"email": ["Null characters are not allowed."]})
         credentials = {settings.AXES_USERNAME_FORM_FIELD: email} if email else None
         if AxesProxyHandler.is_locked(request._request, credentials=credentials):
             logger.warning("login_locked_out", email_domain=str(email).rpartition("@")[2])

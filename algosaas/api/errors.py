@@ -65,7 +65,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
 
-    assert isinstance(exc, exceptions.APIException)
+    assert isinstance(exc, exceptions.APIException)  # nosec B101 # type narrowing only
     detail = exc.detail
     if isinstance(exc, exceptions.ValidationError):
         fields = detail if isinstance(detail, dict) else {"non_field_errors": detail}

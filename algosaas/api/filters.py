@@ -10,15 +10,23 @@ from django.core.exceptions import ValidationError
 from django_filters import fields
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+MAX_ID = 2**63 - 1  # BigAutoField
 
-@extend_schema_field(OpenApiTypes.INT)
+
+class _IdField(forms.IntegerField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)  # SQLite raised OverflowError past it: a 500
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": MAX_ID})
 class IdFilter(filters.NumberFilter):
-    """An object id: a whole number (``NumberFilter`` took ``1.5`` and refused ``1e51``)."""
+    """An object id: a whole number in a primary key's range (``NumberFilter`` took ``1.5``)."""
 
-    field_class = forms.IntegerField
+    field_class = _IdField
 
 
 class UTCDateTimeField(IsoDateTimeField):

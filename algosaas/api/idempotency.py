@@ -57,6 +57,11 @@ def idempotent(request: Request, handler: Callable[[], Response]) -> Response:
             f"{HEADER} is longer than {MAX_KEY_LENGTH} characters.",
             fields={HEADER: ["Too long."]},
         )
+    if "\x00" in key:  # PostgreSQL text cannot hold it: a 500 before this check
+        raise DomainError(
+            f"{HEADER} cannot contain a NUL character.",
+            fields={HEADER: ["Contains a NUL character."]},
+        )
     fingerprint = _fingerprint(request)
     record = None
     for _attempt in range(2):  # the first request may fail and free its key meanwhile

@@ -1,14 +1,19 @@
-"""OpenAPI documentation of the API's error answers: one ``Error`` component, on every operation.
+"""The OpenAPI schema, made to say exactly what the API does (``postprocess_schema``).
 
-``ErrorSerializer`` describes the single error shape ``algosaas.api.errors`` renders. The
-``document_errors`` postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) adds
-the error statuses each operation can really answer, derived from what the operation is, so a new
-endpoint is documented without anyone remembering to: 400 when it parses a body or query
-parameters, 401 when it needs a login, 403 for session writes (CSRF) and per-user caps, 404 when a
-path names an object or a list is paginated, 409 for state conflicts, 413/415 for bodies, 422 for
-reused idempotency keys, 429 where a throttle applies. A view documents anything unusual itself
-with ``extend_schema(responses={422: ERROR_RESPONSE})``; the hook never overrides a documented
-status.
+drf-spectacular documents what it can infer; this postprocessing hook
+(``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) adds what it cannot, so that a client
+generator, and schemathesis (``tests/security/test_schemathesis.py``), can hold the API to it:
+
+- Errors: ``ErrorSerializer`` is the one error shape ``algosaas.api.errors`` renders, and each
+  operation lists the error statuses it can really answer, derived from what the operation is, so
+  a new endpoint is documented without anyone remembering to: 400 when it parses a body or query
+  parameters, 401 when it needs a login, 403 for session writes (CSRF) and per-user caps, 404
+  when a path names an object or a list is paginated, 409 for state conflicts, 413/415 for
+  bodies, 422 for reused idempotency keys, 429 where a throttle applies. A view documents
+  anything unusual itself (``extend_schema(responses={422: ERROR_RESPONSE})``); the hook never
+  overrides a documented status.
+- Request bodies are JSON; an empty optional query value means "not given"; a decimal string
+  has at least one digit; free text never holds a NUL.
 """
 
 from __future__ import annotations
@@ -122,6 +127,7 @@ def postprocess_schema(result: dict[str, Any], generator, request, public) -> di
     json_request_bodies(result)
     empty_query_values(result)
     strict_decimal_patterns(result)
+    no_nul_in_strings(result)
     return result
 
 
@@ -176,6 +182,39 @@ def strict_decimal_patterns(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             strict_decimal_patterns(value)
+
+
+NO_NUL = r"^[^\x00]*$"
+# Unknown ``ordering`` values are ignored by design (DRF's OrderingFilter), so any string goes.
+IGNORED_QUERY_PARAMETERS = {"ordering"}
+
+
+def _no_nul(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not ({"enum", "format", "pattern"} & set(node)):
+            node["pattern"] = NO_NUL
+        for value in node.values():
+            _no_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul(value)
+
+
+def no_nul_in_strings(result: dict[str, Any]) -> None:
+    """Document that request strings cannot hold a NUL character, in place.
+
+    Django's form fields, DRF's serializer fields and its search filter refuse it (PostgreSQL
+    text cannot store it), so ``?search=a%00b`` or a name with a NUL is a 400; the schema now
+    says so. Responses may echo such input in error messages, so they are left alone.
+    """
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") not in IGNORED_QUERY_PARAMETERS:
+                    _no_nul(parameter.get("schema"))
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):  # COMPONENT_SPLIT_REQUEST: the request-side components
+            _no_nul(schema)
 
 
 def document_errors(result: dict[str, Any], generator) -> dict[str, Any]:

@@ -113,8 +113,7 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         detail=True,
         methods=["get"],
         pagination_class=SeriesPagination,
-        filterset_class=None,
-        ordering_fields=[],
+        filter_backends=[],
     )
     def equity(self, request: Request, pk: str) -> Response:
         page = self.paginate_queryset(self.get_object().equity.all())
@@ -125,8 +124,7 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         detail=True,
         methods=["get"],
         pagination_class=SeriesPagination,
-        filterset_class=None,
-        ordering_fields=[],
+        filter_backends=[],
     )
     def trades(self, request: Request, pk: str) -> Response:
         page = self.paginate_queryset(self.get_object().trades.all())
@@ -155,12 +153,12 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return self.get_paginated_response(serializer_class(page, many=True).data)
 
     @extend_schema(responses=TradeSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=[])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def trades(self, request: Request, pk: str) -> Response:
         return self._page(self.get_object().trades.all(), TradeSerializer)
 
     @extend_schema(responses=PositionSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=[])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def positions(self, request: Request, pk: str) -> Response:
         qs = self.get_object().positions.select_related("instrument")
         return self._page(qs, PositionSerializer)
@@ -177,8 +175,7 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         detail=True,
         methods=["get"],
         pagination_class=SeriesPagination,
-        filterset_class=None,
-        ordering_fields=[],
+        filter_backends=[],
     )
     def equity(self, request: Request, pk: str) -> Response:
         qs = self.get_object().equity.order_by("ts")
@@ -255,7 +252,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(OrderSerializer(order).data)
 
     @extend_schema(responses=OrderEventSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=[])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
         page = self.paginate_queryset(self.get_object().events.all())
         return self.get_paginated_response(OrderEventSerializer(page, many=True).data)

@@ -34,7 +34,7 @@ def bulk_update_rows(
     names = ", ".join(f'"{c.column}"' for c in [pk, *columns])
     # Only identifiers from the model's metadata are formatted in; values travel as parameters.
     sql = (
-        f'UPDATE "{meta.db_table}" AS t SET {assignments} '  # noqa: S608
+        f'UPDATE "{meta.db_table}" AS t SET {assignments} '  # noqa: S608  # nosec B608 # see above
         f'FROM (VALUES %s) AS v({names}) WHERE t."{pk.column}" = v."{pk.column}"'
     )
     rows = []

@@ -147,14 +147,14 @@ class StrategyViewSet(
         return Response(self.get_serializer(strategy).data)
 
     @extend_schema(responses=StrategyEventSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, search_fields=[])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
         qs = selectors.strategy_events(strategy=self.get_object())
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(StrategyEventSerializer(page, many=True).data)
 
     @extend_schema(responses=DeploymentSerializer(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, search_fields=[])
+    @action(detail=True, methods=["get"], filter_backends=[])
     def deployments(self, request: Request, pk: str) -> Response:
         qs = selectors.deployments_for_strategy(strategy=self.get_object())
         page = self.paginate_queryset(qs)

@@ -9,7 +9,7 @@ from strategies.models import Strategy, StrategyStatus
 from strategies.services import strategy_create, strategy_deploy
 
 DEMO_EMAIL = "demo@algosaas.local"
-DEMO_PASSWORD = "paper-trader-2026"  # noqa: S105 -- public demo login, printed by make run
+DEMO_PASSWORD = "paper-trader-2026"  # noqa: S105  # nosec B105 # public demo login, printed by make run
 
 # (name, type, params, (exchange, symbol), timeframe, sizing, product, capital, deploy)
 DEMO_STRATEGIES = [
