@@ -6,6 +6,7 @@ through and picks prices that must (or must not) trade, then checks the broker d
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -33,7 +34,15 @@ from strategies import services
 pytestmark = pytest.mark.django_db
 
 TICK = Decimal("0.05")
-LOOKAHEAD = 120
+LOOKAHEAD = 600
+# The synthetic walk is a function of time, and at some moments it climbs for hours without a
+# dip: pin the clock the services read, so every run sees the same bars (a Monday session).
+FIXED_NOW = datetime(2026, 1, 5, 4, 0, 2, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_clock(monkeypatch):
+    monkeypatch.setattr("execution.services.live.timezone.now", lambda: FIXED_NOW)
 
 
 def _d(x: float) -> Decimal:
