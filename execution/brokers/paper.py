@@ -55,7 +55,12 @@ from execution.brokers.base import (
     OrderRequest,
     PositionView,
 )
-from execution.engine.charges import ChargesModel, IndiaEquityCharges, charges_from_dict
+from execution.engine.charges import (
+    ChargesModel,
+    IndiaEquityCharges,
+    charges_from_dict,
+    fast_constructor,
+)
 from execution.engine.config import InstrumentSpec, SessionCalendar
 from execution.engine.ledger import Ledger
 from execution.engine.orders import (
@@ -89,10 +94,15 @@ _NEXT: dict[tuple[str, str], str] = {
 }
 _TERMINAL = frozenset(str(x) for x in TERMINAL_STATUSES)
 _STATUS = {str(m): m for m in OrderStatus}
+# _NEXT with what an order records on each step: (next status, Kite's word for it, the member)
+_STEP: dict[tuple[str, str], tuple[str, str, OrderStatus]] = {
+    k: (new, RAW_STATUS[new], _STATUS[new]) for k, new in _NEXT.items()
+}
 _SIDE = {str(m): m for m in Side}
 _OTYPE = {str(m): m for m in OrderType}
 _PRODUCT = {str(m): m for m in Product}
 _VALIDITY = {str(m): m for m in Validity}
+_PENDING = OrderStatus.PENDING
 _ACCEPT = str(OrderTrigger.ACCEPT)
 _ACCEPT_STOP = str(OrderTrigger.ACCEPT_STOP)
 _TRIGGER = str(OrderTrigger.TRIGGER)
@@ -104,6 +114,10 @@ _REJECT = str(OrderTrigger.REJECT)
 _EXPIRE = str(OrderTrigger.EXPIRE)
 
 _EPS = 1e-9
+
+# the broker makes events and fills by the hundred thousand in a backtest
+_new_event = fast_constructor(OrderEvent)
+_new_fill = fast_constructor(Fill)
 
 
 def _decimals(tick: float) -> int:
@@ -122,6 +136,11 @@ def _mix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return x ^ (x >> 31)
+
+
+def _fills_at_open(o: _Order) -> bool:
+    """Whether a working order fills at a bar's open: a market order or a triggered SL-M."""
+    return o.otype == "MARKET" or (o.otype == "SL-M" and o.triggered)
 
 
 class _Order:
@@ -208,6 +227,9 @@ class PaperBroker(BrokerAdapter):
         self._events: list[OrderEvent] = []
         self._fills: list[Fill] = []
         self._on_fill: Callable[[Fill], None] | None = None
+        # gross P&L the latest fill realised in ``account`` (for an ``on_fill`` callback that
+        # keeps its books in this same account); not persisted
+        self.last_fill_realised = 0.0
         # wall-clock time for calls made between bars (manual orders); not persisted
         self.clock: int | None = None
         self._tick_dec = {s: _decimals(i.tick_size) for s, i in self.instruments.items()}
@@ -227,12 +249,15 @@ class PaperBroker(BrokerAdapter):
     def submit(self, request: OrderRequest) -> str:
         """``place_order`` without building the snapshot: return the broker order id.
 
-        The engine's hot loop uses it; everything else (checks, events, idempotency) is the same.
+        Everything else (checks, events, idempotency) is the same.
         """
         oid = self._by_cid.get(request.client_order_id)
         if oid is not None:
             return oid
-        o = self._new_order(request)
+        return self._admit(self._new_order(request))
+
+    def _admit(self, o: _Order) -> str:
+        """Run the placement checks on a new order: reject it, or accept it as working."""
         reason = self._check(o)
         if reason is not None:
             self._apply(o, _REJECT, o.created, reason)
@@ -385,12 +410,40 @@ class PaperBroker(BrokerAdapter):
         for od in list(self._working.values()):
             if od.symbol != symbol or od.last_bar == ts:
                 continue
-            if od.otype == "MARKET" or (od.otype == "SL-M" and od.triggered):
-                self._meet(od, ts)
-                od.last_bar = ts
-                self._fill_up_to(od, self._slip(op, od, ts), ts)
-                if od.validity == "IOC" and od.status not in _TERMINAL:
-                    self._finish(od, _EXPIRE, ts, "IOC remainder expired")
+            if _fills_at_open(od):
+                self._fill_at_open(od, ts, op)
+
+    def _fill_at_open(self, od: _Order, ts: int, op: float) -> None:
+        """Fill one market order (or triggered SL-M remainder) at the open ``op`` of bar ``ts``."""
+        self._meet(od, ts)
+        od.last_bar = ts
+        self._fill_up_to(od, self._slip(op, od, ts), ts)
+        if od.validity == "IOC" and od.status not in _TERMINAL:
+            self._finish(od, _EXPIRE, ts, "IOC remainder expired")
+
+    def place_market_at_open(self, client_order_id: str, symbol: str, side: str, quantity: int,
+                             product: str) -> str:  # fmt: skip
+        """The engine's market legs: ``submit`` then ``fill_open``, in one call.
+
+        The same as ``submit(OrderRequest(client_order_id, symbol, Side(side), OrderType.MARKET,
+        quantity, Product(product), Validity.DAY))`` (``_new_order`` would turn those fields
+        back into exactly these strings) followed by ``fill_open()``. A leg is placed in a bar's
+        open phase right after ``fill_open`` has run (or when nothing was working), so every
+        other working order has met this bar already or does not fill at the open: the
+        ``fill_open`` would fill exactly this order, which is done here directly, through the
+        same ``_fill_at_open``. Placed outside a bar, the order waits, as after ``submit``.
+        """
+        oid = self._by_cid.get(client_order_id)
+        if oid is None:
+            o = self._create(client_order_id, symbol, side, "MARKET", product, "DAY", int(quantity))
+            oid = self._admit(o)
+        o = self._working.get(oid)
+        bar = self._bar
+        if o is not None and bar is not None and o.symbol == self._bar_symbol:
+            ts = bar[0]
+            if o.last_bar != ts and _fills_at_open(o):
+                self._fill_at_open(o, ts, bar[1])
+        return oid
 
     def match_bar(self) -> None:
         """Match every working order against the current bar, then close the bar."""
@@ -437,66 +490,128 @@ class PaperBroker(BrokerAdapter):
         return o
 
     def _new_order(self, r: OrderRequest) -> _Order:
+        return self._create(
+            r.client_order_id,
+            r.symbol,
+            str(r.side),
+            str(r.order_type),
+            str(r.product),
+            str(r.validity),
+            int(r.quantity),
+            None if r.price is None else float(r.price),
+            None if r.trigger_price is None else float(r.trigger_price),
+        )
+
+    def _create(
+        self,
+        cid: str,
+        symbol: str,
+        side: str,
+        otype: str,
+        product: str,
+        validity: str,
+        qty: int,
+        price: float | None = None,
+        trigger: float | None = None,
+    ) -> _Order:
+        """Record a new PENDING order (fields as plain strings and numbers) and its event."""
         self._seq += 1
         o = _Order()
-        o.oid = f"{self.id_prefix}{self._seq:08d}"
-        o.cid = r.client_order_id
-        o.symbol = r.symbol
-        o.side = str(r.side)
-        o.otype = str(r.order_type)
-        o.product = str(r.product)
-        o.validity = str(r.validity)
-        o.qty = int(r.quantity)
-        o.price = None if r.price is None else float(r.price)
-        o.trigger = None if r.trigger_price is None else float(r.trigger_price)
+        o.oid = oid = f"{self.id_prefix}{self._seq:08d}"
+        o.cid = cid
+        o.symbol = symbol
+        o.side = side
+        o.otype = otype
+        o.product = product
+        o.validity = validity
+        o.qty = qty
+        o.price = price
+        o.trigger = trigger
         o.status = "PENDING"
-        o.raw = RAW_STATUS["PENDING"]
+        o.raw = raw = RAW_STATUS["PENDING"]
         o.msg = ""
         o.filled = 0
         o.avg = 0.0
         o.value = 0.0
         o.nfills = 0
-        o.created = o.updated = self._now()
+        o.created = o.updated = now = self._now()
         o.triggered = False
         o.met = False
         o.last_bar = None
         o.day = None
         o.reserve = 0.0
-        self._orders[o.oid] = o
-        self._by_cid[o.cid] = o.oid
-        self._events.append(
-            OrderEvent(o.cid, o.oid, OrderStatus.PENDING, o.raw, "order received", o.created)
-        )
+        self._orders[oid] = o
+        self._by_cid[cid] = oid
+        self._events.append(_new_event(cid, oid, _PENDING, raw, "order received", now))
         return o
 
     def _check(self, o: _Order) -> str | None:
         """Return why the order must be rejected, or None; sets its funds reservation."""
-        spec = self.instruments.get(o.symbol)
+        symbol = o.symbol
+        spec = self.instruments.get(symbol)
         if spec is None:
-            return f"unknown instrument {o.symbol}"
+            return f"unknown instrument {symbol}"
+        side, otype, product = o.side, o.otype, o.product
         if (
-            o.side not in _SIDE
-            or o.otype not in _OTYPE
-            or o.product not in _PRODUCT
+            side not in _SIDE
+            or otype not in _OTYPE
+            or product not in _PRODUCT
             or o.validity not in _VALIDITY
         ):
             return "unknown side, order type, product or validity"
-        lot, tick = spec.lot_size, spec.tick_size
+        lot = spec.lot_size
         if o.qty <= 0 or o.qty % lot:
             return f"quantity {o.qty} is not a positive multiple of the lot size {lot}"
-        if o.otype == "MARKET":
+        if otype == "MARKET":
             if o.price is not None or o.trigger is not None:
                 return "MARKET order takes no price or trigger price"
-        elif o.otype in ("LIMIT", "SL"):
+        else:
+            reason = self._check_prices(o, spec.tick_size)
+            if reason is not None:
+                return reason
+        pos = self.account.qty(symbol)
+        remaining = o.qty - o.filled
+        if side == "SELL" and product == "CNC" and not spec.allow_short_cnc:
+            selling = sum(
+                w.qty - w.filled
+                for w in self._working.values()
+                if w.symbol == symbol and w.side == "SELL" and w.product == "CNC"
+            )
+            if remaining > pos - selling:
+                return (
+                    f"insufficient holdings: CNC sell of {remaining} exceeds the "
+                    f"{max(pos - selling, 0)} held "
+                    f"(no short selling in delivery on {spec.exchange})"
+                )
+        ref = self._ref_price(o)
+        if ref is None:
+            return "no market price yet for a market order"
+        signed_pos = pos if side == "SELL" else -pos
+        # min(remaining, max(signed_pos, 0)): the part that closes a position
+        closing = 0 if signed_pos <= 0 else remaining if remaining < signed_pos else signed_pos
+        opening = remaining - closing
+        avail = self.available_funds() + closing * ref
+        model = self.charges
+        # a cheap upper bound first; the exact schedule only when the bound does not fit
+        need = opening * ref + model.upper_bound(side, product, remaining * ref)
+        if need > avail + 1e-9:
+            need = opening * ref + model.total(side, product, remaining, ref)
+            if need > avail + 1e-9:
+                return f"insufficient funds: need {need:.2f}, available {max(avail, 0.0):.2f}"
+        o.reserve = (need / remaining) if remaining else 0.0
+        return None
+
+    @staticmethod
+    def _check_prices(o: _Order, tick: float) -> str | None:
+        """The price and trigger rules of LIMIT, SL and SL-M orders (part of ``_check``)."""
+        if o.otype in ("LIMIT", "SL"):
             if o.price is None or not o.price > 0:
                 return f"{o.otype} order needs a positive price"
             if not _on_tick(o.price, tick):
                 return f"price {o.price:g} is not a multiple of the tick size {tick:g}"
         elif o.price is not None:
             return f"{o.otype} order takes no price"
-        if o.otype == "MARKET":
-            pass
-        elif o.otype in ("SL", "SL-M"):
+        if o.otype in ("SL", "SL-M"):
             if o.trigger is None or not o.trigger > 0:
                 return f"{o.otype} order needs a positive trigger price"
             if not _on_tick(o.trigger, tick):
@@ -508,44 +623,16 @@ class PaperBroker(BrokerAdapter):
                 return "SL limit price must not be beyond its trigger price"
         elif o.trigger is not None:
             return f"{o.otype} order takes no trigger price"
-        pos = self.account.qty(o.symbol)
-        remaining = o.qty - o.filled
-        if o.side == "SELL" and o.product == "CNC" and not spec.allow_short_cnc:
-            selling = sum(
-                w.qty - w.filled
-                for w in self._working.values()
-                if w.symbol == o.symbol and w.side == "SELL" and w.product == "CNC"
-            )
-            if remaining > pos - selling:
-                return (
-                    f"insufficient holdings: CNC sell of {remaining} exceeds the "
-                    f"{max(pos - selling, 0)} held "
-                    f"(no short selling in delivery on {spec.exchange})"
-                )
-        ref = self._ref_price(o)
-        if ref is None:
-            return "no market price yet for a market order"
-        signed_pos = pos if o.side == "SELL" else -pos
-        closing = min(remaining, max(signed_pos, 0))
-        opening = remaining - closing
-        avail = self.available_funds() + closing * ref
-        model = self.charges
-        # a cheap upper bound first; the exact schedule only when the bound does not fit
-        need = opening * ref + model.upper_bound(o.side, o.product, remaining * ref)
-        if need > avail + 1e-9:
-            need = opening * ref + model.total(o.side, o.product, remaining, ref)
-            if need > avail + 1e-9:
-                return f"insufficient funds: need {need:.2f}, available {max(avail, 0.0):.2f}"
-        o.reserve = (need / remaining) if remaining else 0.0
         return None
 
     def _ref_price(self, o: _Order) -> float | None:
         """The price the funds check assumes the order trades at (worst case of slippage)."""
-        if o.otype == "LIMIT" or o.otype == "SL":
-            return o.price
-        if o.otype == "SL-M":
+        otype = o.otype
+        if otype == "MARKET":
+            return self.market_price_estimate(o.symbol, o.side)
+        if otype == "SL-M":
             return self._worst_price(o.trigger, o.side, o.symbol)
-        return self.market_price_estimate(o.symbol, o.side)
+        return o.price  # LIMIT, SL
 
     def market_price_estimate(self, symbol: str, side: Side | str) -> float | None:
         """Return the worst price a market order placed now would fill at (funds, sizing).
@@ -645,41 +732,45 @@ class PaperBroker(BrokerAdapter):
         return max(self._to_tick(price, o.symbol, False), lim)
 
     def _fill_up_to(self, o: _Order, price: float, ts: int) -> None:
-        qty = o.qty - o.filled
-        if qty > self._budget:
-            qty = int(self._budget)
+        """Fill what the volume budget allows of the order's remainder at ``price``: book it."""
+        filled = o.filled
+        qty = o.qty - filled
+        budget = self._budget
+        if qty > budget:
+            qty = int(budget)
         if qty <= 0:
             return
-        self._budget -= qty
-        ch = self.charges.compute(o.side, o.product, qty, price, o.value)
-        o.value += qty * price
-        o.avg = o.value / (o.filled + qty)
-        o.filled += qty
-        o.nfills += 1
-        signed = qty if o.side == "BUY" else -qty
-        self.account.apply_fill(o.symbol, signed, price, ch.total)
-        self._products[o.symbol] = o.product
-        fill = Fill(
-            f"{o.oid}-{o.nfills}", o.oid, o.cid, o.symbol, _SIDE[o.side], qty, price, ts, ch
+        self._budget = budget - qty
+        side, symbol, oid = o.side, o.symbol, o.oid
+        ch = self.charges.compute(side, o.product, qty, price, o.value)
+        o.value = value = o.value + qty * price
+        o.filled = filled = filled + qty
+        o.avg = avg = value / filled
+        o.nfills = nfills = o.nfills + 1
+        self.last_fill_realised = self.account.apply_fill(
+            symbol, qty if side == "BUY" else -qty, price, ch.total
         )
+        self._products[symbol] = o.product
+        fill = _new_fill(f"{oid}-{nfills}", oid, o.cid, symbol, _SIDE[side], qty, price, ts, ch)
         if self._on_fill is not None:
             self._on_fill(fill)
         else:
             self._fills.append(fill)
-        if o.filled >= o.qty:
-            self._finish(o, _FILL, ts, f"filled {o.filled} @ {o.avg:g}")
+        if filled >= o.qty:
+            self._apply(o, _FILL, ts, f"filled {filled} @ {avg:g}")
+            self._working.pop(oid, None)  # as ``_finish``
         else:
-            self._apply(o, _FILL_PARTIAL, ts, f"filled {o.filled}/{o.qty} @ {o.avg:g}")
+            self._apply(o, _FILL_PARTIAL, ts, f"filled {filled}/{o.qty} @ {avg:g}")
 
     def _apply(self, o: _Order, trigger: str, ts: int, message: str = "") -> None:
-        new = _NEXT.get((o.status, trigger))
-        if new is None:
+        """Move the order through THE transition table and record the event."""
+        step = _STEP.get((o.status, trigger))
+        if step is None:
             raise InvalidOrderTransition(o.status, trigger)
-        o.status = new
-        o.raw = raw = RAW_STATUS[new]
+        o.status, o.raw, status = step
         o.msg = message
         o.updated = ts
-        self._events.append(OrderEvent(o.cid, o.oid, _STATUS[new], raw, message, ts, trigger))
+        self._events.append(_new_event(o.cid, o.oid, status, o.raw, message, ts, trigger))
 
     def _finish(self, o: _Order, trigger: str, ts: int, message: str) -> None:
         self._apply(o, trigger, ts, message)
@@ -708,28 +799,35 @@ class PaperBroker(BrokerAdapter):
         )
 
     def order_row(self, client_order_id: str) -> tuple[Any, ...]:
-        """Return an order's fields in ``BrokerOrder`` order, without building a snapshot."""
-        o = self._orders[self._by_cid[client_order_id]]
-        return (
-            o.cid,
-            o.oid,
-            o.symbol,
-            o.side,
-            o.otype,
-            o.product,
-            o.validity,
-            o.qty,
-            o.price,
-            o.trigger,
-            o.status,
-            o.raw,
-            o.msg,
-            o.filled,
-            o.qty - o.filled if o.status not in _TERMINAL else 0,
-            o.avg,
-            o.created,
-            o.updated,
-        )
+        """Return an order's fields in ``OrderRecord`` order, without building a snapshot."""
+        return self.order_rows((client_order_id,))[0]
+
+    def order_rows(self, client_order_ids: Iterable[str]) -> list[tuple[Any, ...]]:
+        """``order_row`` of each order, in one pass (a backtest's result has one per order)."""
+        by_cid, orders = self._by_cid, self._orders
+        return [
+            (
+                o.cid,
+                o.oid,
+                o.symbol,
+                o.side,
+                o.otype,
+                o.product,
+                o.validity,
+                o.qty,
+                o.price,
+                o.trigger,
+                o.status,
+                o.raw,
+                o.msg,
+                o.filled,
+                o.qty - o.filled if o.status not in _TERMINAL else 0,
+                o.avg,
+                o.created,
+                o.updated,
+            )
+            for o in [orders[by_cid[cid]] for cid in client_order_ids]
+        ]
 
     def attach(self, events: list[OrderEvent], on_fill: Callable[[Fill], None]) -> None:
         """Send new events into ``events`` and each fill to ``on_fill`` as it happens.

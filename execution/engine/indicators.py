@@ -220,7 +220,7 @@ def bollinger(close: np.ndarray, n: int, width: float) -> tuple[np.ndarray, np.n
     ``sqrt(n/(n-1))``. NaN for the first ``n-1`` bars.
     """
     mid, var = _rolling_moments(close, n, with_var=True)
-    assert var is not None
+    assert var is not None  # nosec B101 # type narrowing: with_var=True returns it
     spread = float(width) * np.sqrt(var)
     return mid, mid + spread, mid - spread
 

@@ -15,7 +15,11 @@ where nothing can trade (no pending decision, no working order) are not visited 
 and position are constant there, so the equity of those stretches is filled in with numpy at the
 end, and a decision bar only records its decision. Only the bar after a decision and bars with
 working orders run the Python step above. The cost of a run is therefore set by how often it
-trades (some tens of microseconds per order), not by the number of bars.
+trades (some fifteen microseconds per order, everything included), not by the number of bars.
+On that per-order path a market leg is placed and filled at the open in one broker call
+(``PaperBroker.place_market_at_open``), a fresh run keeps one ledger shared with the broker
+(``new_state``), and the GC is kept off the run's many small result objects (``_gc_paused``);
+each of these says in its docstring why the outputs are the same.
 
 Client order ids are deterministic, ``f"{prefix}-{bar_ts}-{leg}"`` (leg ``x`` exit, ``e`` entry,
 ``sq`` final square-off), so re-running a bar can never create a second order for it, and bars
@@ -25,8 +29,11 @@ with ``ts <= state.cursor`` are skipped.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import starmap
+from operator import attrgetter
 from typing import Any, Protocol
 
 import numpy as np
@@ -41,7 +48,6 @@ from execution.brokers.base import (
 from execution.brokers.paper import PaperBroker
 from execution.engine.bars import BarSeries
 from execution.engine.config import CloseAtEnd, EngineConfig
-from execution.engine.ledger import Ledger
 from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
 from execution.engine.risk import Denial, OrderIntent, RiskGate
 from execution.engine.state import (
@@ -77,12 +83,23 @@ class ManualResult:
     events: list[OrderEvent]
 
 
-_BUY = Side.BUY
-_SELL = Side.SELL
+# the engine's legs name their side as the broker records it (plain strings hash and compare
+# fast; ``Side`` members go only into what the engine hands out)
+_BUY = str(Side.BUY)
+_SELL = str(Side.SELL)
+_CLIENT_ORDER_ID = attrgetter("client_order_id")
 
 
 def new_state(config: EngineConfig) -> EngineState:
-    """Return the state of a run that has processed nothing yet."""
+    """Return the state of a run that has processed nothing yet.
+
+    The engine's books are the broker's account itself, one ``Ledger`` object: two ledgers
+    would start equal, book exactly the same fills and be marked to the same close at the end
+    of every processed bar (the engine reads its books only then), so they would always hold
+    the same values, and ``to_dict`` writes the same JSON either way. A state read back with
+    ``EngineState.from_dict`` keeps the two ledgers it stored; ``Engine._on_fill`` books a fill
+    in the engine's ledger only when it is not the account.
+    """
     broker = PaperBroker(
         [config.instrument],
         starting_cash=config.starting_capital,
@@ -94,7 +111,7 @@ def new_state(config: EngineConfig) -> EngineState:
         calendar=config.calendar,
     )
     return EngineState(
-        ledger=Ledger(config.starting_capital),
+        ledger=broker.account,
         broker=broker,
         last_equity=config.starting_capital,
     )
@@ -132,6 +149,7 @@ class Engine:
         self._tracker = TradeTracker(state.open_trade)
         self._prefix = config.client_order_prefix
         self._symbol = config.instrument.symbol
+        self._product = str(config.product)
 
     # ------------------------------------------------------------------ backtest / live step
 
@@ -148,6 +166,15 @@ class Engine:
         passes enough history for the indicators to warm up. ``close_at_end`` overrides the
         config's choice for this call (a resumed backtest closes only in its last call).
         """
+        with _gc_paused():
+            return self._run(bars, progress, close_at_end)
+
+    def _run(
+        self,
+        bars: BarSeries,
+        progress: Callable[[float], None] | None,
+        close_at_end: CloseAtEnd | None,
+    ) -> RunResult:
         st = self.state
         br = st.broker
         led = st.ledger
@@ -181,10 +208,10 @@ class Engine:
         lows = bars.low
         closes = bars.close
         vols = bars.volume
-        cash_arr = np.full(m, np.nan)
-        qty_arr = np.full(m, np.nan)
-        cash_arr[0] = led.cash
-        qty_arr[0] = led.qty(sym)
+        # cash and position at the processed bars (k = bar - start), from the state before them
+        at_k = [0]
+        at_cash = [led.cash]
+        at_qty = [led.qty(sym)]
 
         limit_loss = self.config.risk.max_daily_loss
         day_ids = self._day_ids(ts_arr, start) if limit_loss is not None else None
@@ -194,11 +221,8 @@ class Engine:
         step = max(1, m // 100)
         next_report = start + step
         i = start
+        shared = led is br.account  # one book (``new_state``)
         br.attach(self._events, self._on_fill)
-        # Every order leaves a handful of small objects (events, fills, records) that live until
-        # the run returns; the cyclic GC would rescan all of them again and again for nothing.
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
         try:
             while i < n:
                 if not st.pending and not br.has_working():
@@ -227,10 +251,12 @@ class Engine:
                     if st.pending:
                         self._rebalance(ts)
                     br.match_bar()
-                    led.mark(sym, c)
+                    if not shared:  # the broker has marked its account to this close
+                        led.mark(sym, c)
                     k = i - start
-                    cash_arr[k] = cash = led.cash
-                    qty_arr[k] = q = led.qty(sym)
+                    at_k.append(k)
+                    at_cash.append(cash := led.cash)
+                    at_qty.append(q := led.qty(sym))
                     if p < nd and dec_idx[p] == i:
                         if st.halted_reason is None:
                             st.target = dec_val[p]
@@ -249,21 +275,15 @@ class Engine:
             led.mark(sym, float(closes[last]))
             if mode != "none":
                 self._close_at_end(mode, last_ts, float(opens[last]), float(closes[last]))
-                cash_arr[m - 1] = led.cash
-                qty_arr[m - 1] = led.qty(sym)
+                at_k.append(m - 1)
+                at_cash.append(led.cash)
+                at_qty.append(led.qty(sym))
                 br.skip_to(sym, last_ts, float(closes[last]))
                 led.mark(sym, float(closes[last]))
         finally:
             br.detach()
-            if gc_was_enabled:
-                gc.enable()
 
-        # fill the quiet stretches: cash and position only change on processed bars
-        known = ~np.isnan(cash_arr)
-        idx = np.where(known, np.arange(m), 0)
-        np.maximum.accumulate(idx, out=idx)
-        cash_arr = cash_arr[idx]
-        qty_arr = qty_arr[idx]
+        cash_arr, qty_arr = _hold(at_k, at_cash, at_qty, m)
         equity = cash_arr + qty_arr * closes[start:]
         if mode != "none":
             equity[-1] = led.equity
@@ -393,13 +413,20 @@ class Engine:
 
     def _on_fill(self, f: Fill) -> None:
         """Book a fill in the ledger and the round-trip tracker as the broker makes it."""
-        led = self.state.ledger
+        st = self.state
+        led = st.ledger
+        symbol, price = f.symbol, f.price
         signed = f.quantity if f.side == "BUY" else -f.quantity
-        pos = led.positions.get(f.symbol)
-        q0 = pos.qty if pos is not None else 0
         total = f.charges.total
-        realised = led.apply_fill(f.symbol, signed, f.price, total)
-        self._tracker.on_fill(f.symbol, q0, signed, f.price, total, realised, f.ts, self._trades)
+        br = st.broker
+        if led is br.account:  # the broker has booked it in our books already (``new_state``)
+            q0 = led.positions[symbol].qty - signed
+            realised = br.last_fill_realised
+        else:
+            pos = led.positions.get(symbol)
+            q0 = pos.qty if pos is not None else 0
+            realised = led.apply_fill(symbol, signed, price, total)
+        self._tracker.on_fill(symbol, q0, signed, price, total, realised, f.ts, self._trades)
         self._fills.append(f)
 
     def _rebalance(self, ts: int) -> None:
@@ -415,7 +442,6 @@ class Engine:
         q = led.qty(sym)
         if q != 0 and (want == 0 or (q > 0) != (want > 0)):
             self._leg(ts, "x", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
-            br.fill_open()
             q = led.qty(sym)
             if q != 0:
                 # exit not done (volume cap, rejection): enter only once flat
@@ -426,12 +452,11 @@ class Engine:
             qty = self._size(side)
             if qty > 0:
                 self._leg(ts, "e", side, qty)
-                br.fill_open()
 
     def _working_orders(self) -> list[BrokerOrder]:
         return self.state.broker.working_orders()
 
-    def _size(self, side: Side) -> int:
+    def _size(self, side: str) -> int:
         """Units for an entry: fixed, or all-in on a share of available funds, in whole lots."""
         cfg = self.config
         if cfg.quantity is not None:
@@ -447,26 +472,34 @@ class Engine:
         avail = br.available_funds() * cfg.allocation_pct / 100.0 - charges.rounding_slack
         if avail <= 0:
             return 0
-        rate = charges.rate_bound(side, cfg.product)
+        rate = charges.rate_bound(side, self._product)
         lot = cfg.instrument.lot_size
         return int(avail // (price + price * rate)) // lot * lot
 
-    def _leg(self, ts: int, leg: str, side: Side, qty: int, reduce_only: bool = False) -> None:
-        req = OrderRequest(
-            f"{self._prefix}-{ts}-{leg}",
-            self._symbol,
-            side,
-            OrderType.MARKET,
-            qty,
-            self.config.product,
-            Validity.DAY,
-        )
+    def _leg(self, ts: int, leg: str, side: str, qty: int, reduce_only: bool = False) -> None:
+        """Send one market leg and fill it at this bar's open, as far as the volume allows.
+
+        The risk gate checks it unless it only reduces the position. Callers have run the
+        broker's ``fill_open`` first (or nothing was working), which is what lets the broker
+        fill the leg directly (``PaperBroker.place_market_at_open``).
+        """
+        cid = f"{self._prefix}-{ts}-{leg}"
         if self._check_orders and not reduce_only:
+            req = OrderRequest(
+                cid,
+                self._symbol,
+                Side(side),
+                OrderType.MARKET,
+                qty,
+                self.config.product,
+                Validity.DAY,
+            )
             denial = self._check(req, ts)
             if denial is not None:
                 self._deny(req, ts, denial)
                 return
-        self.state.broker.submit(req)
+        # the request's fields as the broker records them, as plain strings
+        self.state.broker.place_market_at_open(cid, self._symbol, side, qty, self._product)
         if self._rate_limited:
             self.gate.record(ts)
 
@@ -603,7 +636,6 @@ class Engine:
         price = close if mode == "close" else open_
         br.begin_bar(self._symbol, ts, price, price, price, price, 1e18)
         self._leg(ts, "sq", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
-        br.fill_open()
         br.match_bar()
 
     def _result(self, curve: EquityCurve, m: int) -> RunResult:
@@ -611,13 +643,18 @@ class Engine:
         self._events.extend(st.broker.drain_events())
         events = self._events
         br = st.broker
-        orders: list[OrderRecord] = []
-        for cid in dict.fromkeys(e.client_order_id for e in events):
-            d = st.denied.get(cid)
-            if d is not None:
-                orders.append(OrderRecord.from_dict(d))
-            else:
-                orders.append(OrderRecord(*br.order_row(cid)))
+        # every order with an event in this run, in the order of its first event
+        cids = dict.fromkeys(map(_CLIENT_ORDER_ID, events))
+        denied = st.denied
+        if denied.keys().isdisjoint(cids.keys()):  # all at the broker: rows in one pass
+            orders = list(starmap(OrderRecord, br.order_rows(cids)))
+        else:
+            orders = [
+                OrderRecord.from_dict(denied[cid])
+                if cid in denied
+                else OrderRecord(*br.order_row(cid))
+                for cid in cids
+            ]
         return RunResult(
             orders=orders,
             events=events,
@@ -628,6 +665,60 @@ class Engine:
             bars_processed=m,
             halted_reason=st.halted_reason,
         )
+
+
+# A run that leaves at least this many new objects (a backtest: a handful per order) moves them
+# to the oldest GC generation when it ends (``_gc_paused``).
+_PROMOTE_AFTER = 50_000
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC during a run; then move a big run's objects to the oldest generation.
+
+    Every order leaves a handful of small objects (events, fills, records) that live as long as
+    the run's result. With the GC on, young collections would rescan all of them again and
+    again for nothing, so it is paused. When it resumes, the next two young collections would
+    still scan each of them once more before it reaches the oldest generation; after a big run
+    ``gc.freeze()`` followed by ``gc.unfreeze()`` moves every tracked object there at once (the
+    documented effect of ``unfreeze``), which skips only those two scans: cyclic garbage is
+    still found by the next full collection. Small runs (live steps) leave the GC's
+    generations alone, and so does a run when the caller had paused the GC or something is
+    frozen (a pre-fork ``gc.freeze()`` must stay in effect).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_count()[0] >= _PROMOTE_AFTER and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
+
+
+def _hold(
+    at_k: list[int], at_cash: list[float], at_qty: list[int], m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cash and position for each of ``m`` bars from the values recorded at processed bars.
+
+    Cash and position only change on processed bars, so a bar holds the values of the last
+    record at or before it. ``at_k`` is non-decreasing and starts with 0 (the state before the
+    run); of several records at one ``k`` the last counts, and a record with a NaN cash counts
+    only at ``k == 0`` — exactly what a full NaN-initialised array written at each record and
+    forward-filled over its NaNs gives, without the per-bar arrays.
+    """
+    k = np.asarray(at_k, dtype=np.int64)
+    cash = np.asarray(at_cash, dtype=np.float64)
+    qty = np.asarray(at_qty, dtype=np.float64)
+    keep = np.ones(len(k), dtype=bool)
+    keep[:-1] = k[1:] != k[:-1]
+    keep &= (k == 0) | ~np.isnan(cash)
+    k = k[keep]
+    lengths = np.diff(k, append=m)
+    return np.repeat(cash[keep], lengths), np.repeat(qty[keep], lengths)
 
 
 def _decision_changes(sig: np.ndarray, start: int, target: float) -> tuple[list[int], list[float]]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from execution.brokers.base import BrokerOrder, Fill, OrderEvent
 from execution.brokers.paper import PaperBroker
+from execution.engine.charges import fast_constructor
 from execution.engine.ledger import Ledger
 
 
@@ -122,6 +123,9 @@ class RunResult:
     halted_reason: str | None = None
 
 
+_new_closed_trade = fast_constructor(ClosedTrade)
+
+
 class TradeTracker:
     """Turns fills into round-trip trades (average-cost, charges split pro rata on flips)."""
 
@@ -154,29 +158,30 @@ class TradeTracker:
         n = abs(signed)
         closing = min(n, abs(q0))
         share = closing / n
-        t["exit_qty"] += closing
-        t["exit_value"] += closing * price
-        t["exit_charges"] += charges * share
-        t["gross"] += realised
+        t["exit_qty"] = exit_qty = t["exit_qty"] + closing
+        t["exit_value"] = exit_value = t["exit_value"] + closing * price
+        t["exit_charges"] = exit_charges = t["exit_charges"] + charges * share
+        t["gross"] = gross = t["gross"] + realised
         if n < abs(q0):
             return
         qty = t["qty"]
+        entry_value = t["entry_value"]
         # volume-weighted prices, rounded off float noise (187.44999999999996 -> 187.45)
-        entry_price = round(t["entry_value"] / abs(qty), 10)
-        ch = t["entry_charges"] + t["exit_charges"]
-        pnl = t["gross"] - ch
+        entry_price = round(entry_value / abs(qty), 10)
+        ch = t["entry_charges"] + exit_charges
+        pnl = gross - ch
         out.append(
-            ClosedTrade(
+            _new_closed_trade(
                 symbol,
                 qty,
                 t["entry_ts"],
                 ts,
                 entry_price,
-                round(t["exit_value"] / t["exit_qty"], 10),
-                t["gross"],
+                round(exit_value / exit_qty, 10),
+                gross,
                 ch,
                 pnl,
-                pnl / t["entry_value"] * 100.0,
+                pnl / entry_value * 100.0,
             )
         )
         rest = q0 + signed
