@@ -7,9 +7,13 @@ engine) one bar at a time:
 ``begin_bar(ts, o, h, l, c, v)`` → ``fill_open()`` (market orders at this open) →
 ``match_bar()`` (everything else against the whole bar) → the bar is closed.
 
-An order placed while no bar is open waits for the next bar; an order placed between
-``begin_bar`` and ``match_bar`` meets the current bar (that is how the engine's stop-and-reverse
-legs both fill at the same open).
+An order placed between ``begin_bar`` and ``match_bar`` meets the current bar (that is how the
+engine's stop-and-reverse legs both fill at the same open). An order placed or modified while no
+bar is open meets only bars that open *after* it: after ``feed_clock`` if the driver set it (the
+feed's time at the call; a live deployment may still have closed bars to process that opened
+before the order existed), else after the last bar shown. Its first possible price is therefore
+never one from before it existed: a market order fills at the open of the first such bar, and a
+limit or stop is checked only against such bars.
 
 Fill rules
 ----------
@@ -232,6 +236,11 @@ class PaperBroker(BrokerAdapter):
         self.last_fill_realised = 0.0
         # wall-clock time for calls made between bars (manual orders); not persisted
         self.clock: int | None = None
+        # the feed's time (the clock bars are stamped with) for calls made between bars; an
+        # order placed or modified then meets only bars opening after it; not persisted
+        self.feed_clock: int | None = None
+        # broker order id -> bar time: the order meets only bars opening after it (``_hold``)
+        self._after: dict[str, int] = {}
         self._tick_dec = {s: _decimals(i.tick_size) for s, i in self.instruments.items()}
         # ticks like 0.05 or 0.01 are 1/n: k / n is then exactly the float of the decimal price
         self._inv_tick = {
@@ -264,7 +273,25 @@ class PaperBroker(BrokerAdapter):
         else:
             self._apply(o, _ACCEPT_STOP if o.otype in ("SL", "SL-M") else _ACCEPT, o.created)
             self._working[o.oid] = o
+            if self._bar is None:
+                self._hold(o)
         return o.oid
+
+    def _hold(self, o: _Order) -> None:
+        """Keep an order placed or modified between bars away from bars that opened before it."""
+        after = self.feed_clock if self.feed_clock is not None else self._last_ts
+        if after is not None:
+            self._after[o.oid] = int(after)
+
+    def _held(self, o: _Order, ts: int) -> bool:
+        """Whether bar ``ts`` opened before ``o`` was placed (or last modified) between bars."""
+        after = self._after.get(o.oid)
+        if after is None:
+            return False
+        if ts <= after:
+            return True
+        del self._after[o.oid]  # bars only move forward: every later bar is eligible too
+        return False
 
     def cancel_order(self, order_id: str, *, reason: str = "cancelled by user") -> BrokerOrder:
         """Cancel a working order (``InvalidOrderState`` if it is already final)."""
@@ -307,6 +334,8 @@ class PaperBroker(BrokerAdapter):
                 raise InsufficientFunds(reason)
             raise OrderRejected(reason)
         self._apply(o, _MODIFY, self._now(), "modified")
+        if self._bar is None:
+            self._hold(o)  # the new terms apply only to bars opening after the change
         return self._snapshot(o)
 
     def order_status(self, order_id: str) -> BrokerOrder:
@@ -407,8 +436,9 @@ class PaperBroker(BrokerAdapter):
             return
         ts, op = self._bar[0], self._bar[1]
         symbol = self._bar_symbol
+        held = self._after
         for od in list(self._working.values()):
-            if od.symbol != symbol or od.last_bar == ts:
+            if od.symbol != symbol or od.last_bar == ts or (held and self._held(od, ts)):
                 continue
             if _fills_at_open(od):
                 self._fill_at_open(od, ts, op)
@@ -441,7 +471,7 @@ class PaperBroker(BrokerAdapter):
         bar = self._bar
         if o is not None and bar is not None and o.symbol == self._bar_symbol:
             ts = bar[0]
-            if o.last_bar != ts and _fills_at_open(o):
+            if o.last_bar != ts and _fills_at_open(o) and not (self._after and self._held(o, ts)):
                 self._fill_at_open(o, ts, bar[1])
         return oid
 
@@ -453,8 +483,9 @@ class PaperBroker(BrokerAdapter):
         symbol = self._bar_symbol
         if self._working:
             self.fill_open()
+            held = self._after
             for od in list(self._working.values()):
-                if od.symbol != symbol or od.last_bar == ts:
+                if od.symbol != symbol or od.last_bar == ts or (held and self._held(od, ts)):
                     continue
                 self._meet(od, ts)
                 od.last_bar = ts
@@ -861,7 +892,7 @@ class PaperBroker(BrokerAdapter):
                     continue
             keep.append(o)
         keep.reverse()
-        return {
+        state = {
             "config": {
                 "instruments": [i.to_dict() for i in self.instruments.values()],
                 "charges": self.charges.to_dict(),
@@ -881,6 +912,12 @@ class PaperBroker(BrokerAdapter):
             "last_ts": self._last_ts,
             "last_price": dict(self._last_price),
         }
+        # only while some working order still waits for a bar after it (rare: manual orders
+        # between steps), so a run without any has exactly the state it always had
+        after = {oid: t for oid, t in self._after.items() if oid in self._working}
+        if after:
+            state["after"] = after
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> PaperBroker:
@@ -908,4 +945,5 @@ class PaperBroker(BrokerAdapter):
         b._seq = int(state["seq"])
         b._last_ts = state["last_ts"]
         b._last_price = {k: float(v) for k, v in state["last_price"].items()}
+        b._after = {oid: int(t) for oid, t in state.get("after", {}).items()}
         return b

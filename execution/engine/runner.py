@@ -316,8 +316,17 @@ class Engine:
         product: Product | str | None = None,
         validity: Validity | str = Validity.DAY,
         now_ts: int,
+        feed_ts: int | None = None,
     ) -> ManualResult:
-        """Send a user's order through the risk gate to the paper broker (idempotent on id)."""
+        """Send a user's order through the risk gate to the paper broker (idempotent on id).
+
+        The order is placed between steps, so it meets only bars that open after ``feed_ts``,
+        the feed's time at the call (default ``now_ts``: the synthetic feed stamps bars with
+        wall time; a replay passes its own clock): a MARKET order fills at the open of the first
+        of them, never at the open of a bar that had started before the order existed, even
+        when that bar is still to be processed by the next step. Strategy legs are placed
+        inside a bar and are unaffected.
+        """
         st = self.state
         br = st.broker
         self._events = []
@@ -349,10 +358,11 @@ class Engine:
             rec = self._deny(req, now_ts, denial)
             return ManualResult(rec, self._take_events())
         br.clock = now_ts
+        br.feed_clock = now_ts if feed_ts is None else feed_ts
         try:
             bo = br.place_order(req)
         finally:
-            br.clock = None
+            br.clock = br.feed_clock = None
         self.gate.record(now_ts)
         return ManualResult(OrderRecord.from_broker(bo), self._take_events())
 
@@ -376,8 +386,12 @@ class Engine:
         quantity: int | None = None,
         price: float | None = None,
         trigger_price: float | None = None,
+        feed_ts: int | None = None,
     ) -> ManualResult:
-        """Change a working order; ``RiskDenied`` if the new values break a risk rule."""
+        """Change a working order; ``RiskDenied`` if the new values break a risk rule.
+
+        As for ``submit_order``, the new terms meet only bars that open after ``feed_ts``.
+        """
         br = self.state.broker
         self._events = []
         cur = br.order_by_client_id(client_order_id)
@@ -396,12 +410,13 @@ class Engine:
         if denial is not None:
             raise RiskDenied(denial)
         br.clock = now_ts
+        br.feed_clock = now_ts if feed_ts is None else feed_ts
         try:
             bo = br.modify_order(
                 cur.broker_order_id, quantity=quantity, price=price, trigger_price=trigger_price
             )
         finally:
-            br.clock = None
+            br.clock = br.feed_clock = None
         return ManualResult(OrderRecord.from_broker(bo), self._take_events())
 
     # ------------------------------------------------------------------ internals

@@ -194,6 +194,25 @@ def _source(live: DeploymentState) -> SyntheticSource | ReplaySource:
     return _synthetic(snap, live.interval_s)
 
 
+def _feed_now(live: DeploymentState, now_ts: int) -> int:
+    """The feed's time at wall time ``now_ts``, for an order placed or changed between steps.
+
+    The engine lets such an order meet only bars that open after this time, so it can never
+    fill at a price from before it existed, even though the next step may still process
+    bars that had opened (or even closed) before it. Synthetic bars are stamped with wall
+    time. Replayed bars keep their historical timestamps and are released on the wall clock:
+    the bar in progress at ``now_ts`` is the one after those released, and the order waits
+    for the bar after that one.
+    """
+    if live.feed != Feed.REPLAY:
+        return now_ts
+    source = _source(live)
+    ts = source.history.ts
+    if len(ts) == 0:
+        return now_ts
+    return int(ts[min(source.released(now_ts), len(ts) - 1)])
+
+
 def _engine(live: DeploymentState, *, trading: bool = True) -> Engine:
     snap = live.deployment.config
     strategy = catalog.get(snap["strategy_type"]) if trading else _NoSignals
@@ -587,6 +606,7 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
             order_type=OrderType.MARKET,
             quantity=abs(qty),
             now_ts=now_ts,
+            feed_ts=_feed_now(live, now_ts),
         )
         records.append(res.order)
         events.extend(res.events)
@@ -675,12 +695,17 @@ def order_place(
 ) -> Order:
     """Place a manual order through the risk gate and the paper broker; it fills on later bars.
 
+    "Later" means bars that open after the order is placed (``_feed_now``): a MARKET order
+    fills at the next bar's open, never at the open of the bar in progress or of bars that
+    closed since the last step.
+
     A refused order is still recorded (REJECTED by the broker or DENIED by the risk gate, with
     the reason), as a broker's order book would show it.
     """
     live = _live_for_orders(deployment)
     engine = _engine(live)
     cid = client_order_id or f"m{deployment.pk}-{uuid.uuid4().hex[:20]}"
+    now_ts = int(timezone.now().timestamp())
     res = engine.submit_order(
         client_order_id=cid,
         side=side,
@@ -690,7 +715,8 @@ def order_place(
         trigger_price=None if trigger_price is None else float(trigger_price),
         product=product,
         validity=validity,
-        now_ts=int(timezone.now().timestamp()),
+        now_ts=now_ts,
+        feed_ts=_feed_now(live, now_ts),
     )
     _save_manual(live, engine, [res.order], res.events, source="manual")
     return Order.objects.get(deployment=deployment, client_order_id=res.order.client_order_id)
@@ -724,10 +750,12 @@ def order_modify(
     """Change an open order's quantity, price or trigger (409 if final, 422 if risk refuses)."""
     live = _live_for_orders(order.deployment)
     engine = _engine(live)
+    now_ts = int(timezone.now().timestamp())
     try:
         res = engine.modify_order(
             order.client_order_id,
-            now_ts=int(timezone.now().timestamp()),
+            now_ts=now_ts,
+            feed_ts=_feed_now(live, now_ts),
             quantity=quantity,
             price=None if price is None else float(price),
             trigger_price=None if trigger_price is None else float(trigger_price),

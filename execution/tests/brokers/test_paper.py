@@ -401,3 +401,61 @@ def test_event_timestamps_follow_the_clock_between_bars(br):
     br.place_order(req("l", otype="LIMIT", price=95.0))
     assert {e.ts for e in br.drain_events()} == {T0 + 30}
     assert datetime.fromtimestamp(T0, UTC).year == 2023
+
+
+# ---------------------------------------------------------------- orders placed between bars
+
+
+def test_an_order_placed_between_bars_meets_only_bars_that_open_after_it(br):
+    # A live step may still have to show bars that opened before the order existed: one that
+    # closed since the last step (T0 + 60) and the one in progress when it was placed (T0 + 120).
+    br.feed_clock = T0 + 150
+    br.place_order(req("m"))
+    br.place_order(req("lim", otype="LIMIT", price=95.0))
+    br.place_order(req("slm", "SELL", "SL-M", trigger_price=96.0))
+    br.feed_clock = None
+    bar(br, T0 + 60, 94.0, 95.0, 90.0, 93.0)
+    bar(br, T0 + 120, 93.0, 99.0, 92.0, 98.0)
+    assert br.fills() == []
+    assert [status(br, c).status for c in ("m", "lim", "slm")] == [S.OPEN, S.OPEN,
+                                                                   S.TRIGGER_PENDING]  # fmt: skip
+
+    bar(br, T0 + 180, 99.0, 100.0, 98.0, 99.0)
+    assert [(f.client_order_id, f.ts, f.price) for f in br.fills()] == [("m", T0 + 180, 99.0)]
+    bar(br, T0 + 240, 99.0, 99.5, 94.0, 95.0)
+    assert {f.client_order_id: f.price for f in br.fills()} == {"m": 99.0, "lim": 95.0,
+                                                                "slm": 96.0}  # fmt: skip
+
+
+def test_without_a_feed_clock_an_order_waits_for_a_bar_after_the_last_one_shown(br):
+    br.place_order(req("m"))
+    bar(br, T0, 90.0, 90.5, 89.5, 90.0)  # the last bar shown again (a backtest's final square-off)
+    assert br.fills() == []
+    bar(br, T0 + 60, 101.0, 102.0, 100.0, 101.5)
+    assert [(f.ts, f.price) for f in br.fills()] == [(T0 + 60, 101.0)]
+
+
+def test_a_modification_between_bars_applies_only_to_bars_after_it(br):
+    br.place_order(req("lim", otype="LIMIT", price=80.0))
+    bar(br, T0 + 60, 100.0, 100.5, 99.5, 100.0)
+    br.feed_clock = T0 + 150
+    br.modify_order(status(br, "lim").broker_order_id, price=95.0)
+    br.feed_clock = None
+    bar(br, T0 + 120, 93.0, 99.0, 92.0, 98.0)  # in progress when the price changed
+    assert status(br, "lim").status is S.OPEN
+    bar(br, T0 + 180, 99.0, 99.5, 94.0, 95.0)
+    assert [(f.ts, f.price) for f in br.fills()] == [(T0 + 180, 95.0)]
+
+
+def test_the_wait_survives_a_json_round_trip_and_leaves_no_trace_after(br):
+    plain = br.to_state()
+    assert "after" not in plain
+    br.feed_clock = T0 + 150
+    br.place_order(req("m"))
+    br.feed_clock = None
+    b = PaperBroker.from_state(json.loads(json.dumps(br.to_state())))
+    bar(b, T0 + 120, 93.0, 99.0, 92.0, 98.0)
+    assert b.fills() == []
+    bar(b, T0 + 180, 99.0, 100.0, 98.0, 99.0)
+    assert [(f.ts, f.price) for f in b.fills()] == [(T0 + 180, 99.0)]
+    assert "after" not in b.to_state()

@@ -261,3 +261,85 @@ def test_config_validation_and_round_trip():
     cfg = config(risk=RiskLimits(max_daily_loss=5.0), charges=FlatCommission(0.1))
     again = EngineConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
     assert again.to_dict() == cfg.to_dict()
+
+
+# ---------------------------------------------------------------- manual orders between steps
+
+# Bar 3 closed and bar 4 was in progress when the manual orders below are placed: a live step
+# that lags processes both after the order exists, yet both opened before it did.
+_LAGGED = [
+    (100, 101, 99, 100),
+    (100, 101, 99, 100),
+    (100, 101, 99, 100),
+    (94, 95, 90, 93),  # closed, not yet processed: opens at 94, trades down to 90
+    (93, 99, 92, 98),  # in progress: trades down to 92
+    (99, 100, 98, 99),  # the first bar that opens after the orders
+    (99, 99.5, 94, 95),  # trades through 95 and 96
+]
+
+
+def _between_steps(place) -> tuple[Engine, object]:
+    """Process bars 0-2, call ``place(engine, now)`` mid-bar 4, then bars 3-6 (via JSON)."""
+    bars = ohlc_bars(_LAGGED)
+    eng = Engine(config(quantity=1), Scripted({}))
+    eng.run(bars.slice(0, 3))
+    place(eng, int(bars.ts[4]) + 30)
+    state = json.loads(json.dumps(eng.state.to_dict()))  # what a live deployment stores
+    return bars, Engine(eng.config, Scripted({}), state=state).run(bars)
+
+
+def test_a_manual_market_order_fills_at_the_first_open_after_it_was_placed():
+    def place(eng, now):
+        eng.submit_order(client_order_id="m", side="BUY", order_type="MARKET", quantity=5,
+                         now_ts=now)  # fmt: skip
+
+    bars, r = _between_steps(place)
+    (f,) = r.fills
+    assert (f.ts, f.price) == (bars.ts[5], 99.0)  # not bar 3's open (94), nor bar 4's (93)
+    assert list(r.equity.position) == [0, 0, 5, 5]
+
+
+def test_manual_limit_and_stop_orders_meet_only_bars_that_open_after_them():
+    def place(eng, now):
+        eng.submit_order(client_order_id="lim", side="BUY", order_type="LIMIT", quantity=5,
+                         price=95.0, now_ts=now)  # fmt: skip
+        eng.submit_order(client_order_id="slm", side="SELL", order_type="SL-M", quantity=5,
+                         trigger_price=96.0, now_ts=now)  # fmt: skip
+
+    bars, r = _between_steps(place)
+    fills = {f.client_order_id: (f.ts, f.price) for f in r.fills}
+    # bars 3 and 4 traded through both prices, but before the orders existed
+    assert fills == {"lim": (bars.ts[6], 95.0), "slm": (bars.ts[6], 96.0)}
+    triggered = [e for e in r.events if e.client_order_id == "slm" and e.trigger == "TRIGGER"]
+    assert [e.ts for e in triggered] == [bars.ts[6]]
+
+
+def test_a_modified_order_meets_only_bars_that_open_after_the_change():
+    bars = ohlc_bars(_LAGGED)
+    eng = Engine(config(quantity=1), Scripted({}))
+    eng.run(bars.slice(0, 3))
+    eng.submit_order(client_order_id="lim", side="BUY", order_type="LIMIT", quantity=5,
+                     price=80.0, now_ts=int(bars.ts[2]) + 30)  # fmt: skip
+    eng.modify_order("lim", price=95.0, now_ts=int(bars.ts[4]) + 30)
+    r = eng.run(bars)
+    assert [(f.ts, f.price) for f in r.fills] == [(bars.ts[6], 95.0)]
+
+
+def test_feed_ts_is_the_feeds_clock_when_it_differs_from_the_wall_clock():
+    """A replay: bars keep their historical times, the order is placed years later."""
+
+    def place(eng, now):
+        eng.submit_order(client_order_id="m", side="BUY", order_type="MARKET", quantity=5,
+                         now_ts=now + 10**8, feed_ts=now)  # fmt: skip
+
+    bars, r = _between_steps(place)
+    assert [(f.ts, f.price) for f in r.fills] == [(bars.ts[5], 99.0)]
+    assert r.orders[0].created_ts == int(bars.ts[4]) + 30 + 10**8
+
+
+def test_strategy_orders_still_fill_at_the_open_after_the_decision():
+    bars = ohlc_bars(_LAGGED)
+    eng = Engine(config(quantity=5), Scripted({3: 1.0}))
+    eng.run(bars.slice(0, 3))
+    r = eng.run(bars)
+    assert [(f.ts, f.price) for f in r.fills] == [(bars.ts[4], 93.0)]

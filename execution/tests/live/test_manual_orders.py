@@ -6,26 +6,30 @@ through and picks prices that must (or must not) trade, then checks the broker d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from execution.marketdata.csvbars import ParsedBar
 from execution.models import Order, Trade
+from execution.selectors import bar_series
 from execution.services.live import (
     DeploymentNotLive,
     OrderNotOpen,
+    deployment_step,
     order_cancel,
     order_modify,
     order_place,
 )
-from execution.services.marketdata import instrument_get_or_create
+from execution.services.marketdata import bars_import, instrument_get_or_create
 from execution.tests.live.conftest import (
     assert_books,
     assert_event_chains,
     bar_ts,
     deploy,
     future_bars,
+    live_of,
     make_strategy,
     step,
 )
@@ -242,3 +246,66 @@ def test_orders_on_a_stopped_deployment_are_refused(deployment, strategy):
         order_modify(order=resting, price=Decimal("105"))
     assert Order.objects.count() == before
     assert resting.status == "CANCELLED"
+
+
+# ----------------------------------------------------------------------------- placed mid-bar
+
+
+def test_a_market_order_placed_mid_bar_fills_at_the_next_open_not_an_earlier_one(
+    deployment, monkeypatch
+):
+    step(deployment, 2)
+    # Bar 3 has closed and bar 4 is half-way when the order comes in; the next step (late, at
+    # the close of bar 5) still has bars 3 and 4 to process, which opened before the order.
+    placed = bar_ts(deployment, 4) + 2
+    monkeypatch.setattr(
+        "execution.services.live.timezone.now", lambda: datetime.fromtimestamp(placed, UTC)
+    )
+
+    order = order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=3)
+    step(deployment, 5)
+
+    order.refresh_from_db()
+    fill = Trade.objects.get(order=order)
+    assert int(fill.executed_at.timestamp()) == bar_ts(deployment, 5)
+    assert (order.status, order.average_price) == ("COMPLETE", _open(deployment, 5))
+    assert_event_chains(deployment)
+    assert_books(deployment)
+
+
+def _replay_bars(instrument, n: int) -> None:
+    """Minute bars whose opens all differ (100, 101, ...), each trading 2 either side."""
+    start = datetime(2024, 6, 11, 3, 45, tzinfo=UTC)
+    bars = [
+        ParsedBar(start + timedelta(minutes=i), Decimal(100 + i), Decimal(102 + i),
+                  Decimal(98 + i), Decimal(100 + i), 10_000)
+        for i in range(n)
+    ]  # fmt: skip
+    assert bars_import(instrument=instrument, timeframe="1m", bars=bars) == n
+
+
+def test_on_a_replay_an_order_placed_mid_bar_fills_at_the_next_replayed_open(user, monkeypatch):
+    """Replayed bars keep their 2024 times: the order's wait is on the replay's clock."""
+    instrument, _ = instrument_get_or_create(
+        exchange="NSE", symbol="REPLAYMID", tick_size=TICK, lot_size=1
+    )
+    _replay_bars(instrument, 12)
+    strategy = make_strategy(user, instrument=instrument, timeframe="1m", params={
+        "fast": 2, "slow": 5, "mode": "long_only"})  # fmt: skip
+    deployment = deploy(strategy, feed="replay", seconds_per_bar=10.0)
+    origin = live_of(deployment).replay_origin_ts
+    history = bar_series(instrument=instrument, timeframe="1m")
+
+    def clock(t: float) -> datetime:
+        return datetime.fromtimestamp(origin + t, UTC)
+
+    deployment_step(deployment_id=deployment.pk, now=clock(30))  # bars 0-2 released
+    monkeypatch.setattr("execution.services.live.timezone.now", lambda: clock(55))  # bar 5
+    order = order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=3)
+    deployment_step(deployment_id=deployment.pk, now=clock(80))  # bars 3-7
+
+    order.refresh_from_db()
+    fill = Trade.objects.get(order=order)
+    assert int(fill.executed_at.timestamp()) == int(history.ts[6])
+    assert (order.status, order.average_price) == ("COMPLETE", Decimal("106"))
+    assert_books(deployment)
