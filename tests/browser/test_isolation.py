@@ -150,6 +150,10 @@ def test_a_stranger_gets_404_for_every_page_and_action(owned: Owned, new_tab, ar
         assert response.status == 404, (url, response.status)
         assert SECRET not in stranger.content(), url
     stranger.goto(f"/app/deployments/{owned.deployment}/")
+    # The dashboard's own 404 page, in its layout, with the way back.
+    expect(stranger.get_by_role("heading", name="Page not found", level=1)).to_be_visible()
+    expect(stranger.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(stranger.get_by_role("link", name="Go to the overview")).to_be_visible()
     artifacts.shot(stranger, "stranger gets a 404")
 
     # The lists (and a filter naming the owner's strategy) show none of the owner's rows.

@@ -1,0 +1,95 @@
+"""Error pages: the dashboard's own 404 and 500 in its layout; the API keeps its JSON shape.
+
+A URL no route matches, a view's ``Http404`` (someone else's object) and an unexpected error
+all get a page with the app's header and a way back, never Django's bare defaults, while
+anything under /api/ answers ``{"error": {"code", "message", "fields"}}``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.template import loader
+from django.test import Client, override_settings
+from django.urls import path
+
+from algosaas import urls as project_urls
+from strategies.tests.factories import StrategyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _boom(request):
+    raise RuntimeError("a bug")
+
+
+# The project's routes and error handlers, plus two views that fail.
+urlpatterns = [
+    path("app/boom/", _boom),
+    path("api/boom/", _boom),
+    *project_urls.urlpatterns,
+]
+handler404 = project_urls.handler404
+handler500 = project_urls.handler500
+
+
+def assert_json_error(response, status: int, code: str) -> None:
+    assert response.status_code == status
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert (error["code"], error["fields"]) == (code, {}) and error["message"]
+
+
+def test_an_unknown_page_gets_the_dashboard_404_for_a_visitor(client):
+    response = client.get("/no-such-page/")
+    body = response.content.decode()
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert "404.html" in [t.name for t in response.templates]
+    assert "<h1" in body and "Page not found" in body
+    assert 'class="topbar"' in body  # the app's layout
+    assert 'href="/login/"' in body and "Go to the home page" in body
+
+
+def test_someone_elses_object_gets_the_same_404_page_as_a_missing_one(client, user, other_user):
+    theirs = StrategyFactory(owner=other_user, name="Not yours")
+    client.force_login(user)
+    for url in (f"/app/strategies/{theirs.pk}/", "/app/strategies/999999/", "/app/nothing/"):
+        response = client.get(url)
+        body = response.content.decode()
+        assert response.status_code == 404, url
+        assert "Page not found" in body and "Go to the overview" in body, url
+        assert user.email in body  # the header still knows who is logged in
+        assert "Not yours" not in body
+
+
+@pytest.mark.parametrize("url", ["/api/nothing-here/", "/api/orders/1.5/"])
+def test_an_unknown_api_path_keeps_the_json_404(api_client, url):
+    assert_json_error(api_client.get(url), 404, "not_found")
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_an_unexpected_error_gets_the_dashboard_500_page(user):
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.get("/app/boom/")
+    body = response.content.decode()
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("text/html")
+    assert "Something went wrong on our side" in body
+    assert 'class="topbar"' in body and 'href="/"' in body
+    assert "a bug" not in body and "Traceback" not in body
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_an_unexpected_error_under_the_api_is_json(user):
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    assert_json_error(client.get("/api/boom/"), 500, "server_error")
+
+
+def test_the_500_page_renders_without_any_context():
+    """handler500 renders it with no request and no context processors: nothing may need them."""
+    html = loader.get_template("500.html").render()
+    assert "Something went wrong on our side" in html
+    assert "{%" not in html and "{{" not in html
+    assert "<style>" in html  # its own styles: no static-files lookup that could fail too
