@@ -4,12 +4,16 @@
  *   - Django messages rendered into #toasts on a full page load;
  *   - an htmx response header  HX-Trigger: {"toast": {"level": "success", "message": "..."}};
  *   - an out-of-band swap of a .toast element into #toasts (hx-swap-oob="beforeend:#toasts").
- * Success and info toasts fade after a few seconds; errors stay until dismissed.
+ * They stack in the bottom-left corner (app.css), clear of the page actions at the top right
+ * and of the order ticket and stop button in the right-hand column. Every toast dismisses itself
+ * (errors last longest); hovering or focusing one pauses its clock, so it can be read at leisure
+ * (WCAG 2.2.1), and only the newest few stay on screen.
  */
 (function () {
   "use strict";
 
-  var LIFETIME = { success: 5000, info: 5000, debug: 5000, warning: 9000 };
+  var LIFETIME = { success: 5000, info: 5000, debug: 5000, warning: 9000, error: 15000 };
+  var MAX_SHOWN = 3;
 
   function box() {
     var el = document.getElementById("toasts");
@@ -24,6 +28,8 @@
   }
 
   function dismiss(el) {
+    if (el.classList.contains("leaving")) return;
+    window.clearTimeout(el._toastTimer);
     el.classList.add("leaving");
     window.setTimeout(function () { el.remove(); }, 220);
   }
@@ -36,13 +42,43 @@
     return "info";
   }
 
+  /* A toast's clock: runs down while nobody hovers or focuses it. */
+  function startClock(el) {
+    window.clearTimeout(el._toastTimer);
+    el._toastStarted = Date.now();
+    el._toastTimer = window.setTimeout(function () { dismiss(el); }, el._toastLeft);
+  }
+
+  function pauseClock(el) {
+    if (el._toastPaused) return;
+    el._toastPaused = true;
+    window.clearTimeout(el._toastTimer);
+    el._toastLeft = Math.max(el._toastLeft - (Date.now() - el._toastStarted), 1500);
+  }
+
+  function resumeClock(el) {
+    if (!el._toastPaused || el.matches(":hover") || el.contains(document.activeElement)) return;
+    el._toastPaused = false;
+    startClock(el);
+  }
+
+  function trim() {
+    var live = box().querySelectorAll(".toast:not(.leaving)");
+    for (var i = 0; i < live.length - MAX_SHOWN; i++) dismiss(live[i]);
+  }
+
   function arm(el) {
     if (el.dataset.armed) return;
     el.dataset.armed = "1";
     var close = el.querySelector(".toast-close");
     if (close) close.addEventListener("click", function () { dismiss(el); });
-    var ms = LIFETIME[levelOf(el)];
-    if (ms) window.setTimeout(function () { dismiss(el); }, ms);
+    el._toastLeft = LIFETIME[levelOf(el)] || LIFETIME.info;
+    el.addEventListener("mouseenter", function () { pauseClock(el); });
+    el.addEventListener("focusin", function () { pauseClock(el); });
+    el.addEventListener("mouseleave", function () { resumeClock(el); });
+    el.addEventListener("focusout", function () { window.setTimeout(function () { resumeClock(el); }, 0); });
+    startClock(el);
+    trim();
   }
 
   function toast(level, message) {
