@@ -23,11 +23,9 @@
   var rupees = new Intl.NumberFormat("en-IN", {
     style: "currency", currency: "INR", minimumFractionDigits: 2, maximumFractionDigits: 2
   });
-  var rupeesWhole = new Intl.NumberFormat("en-IN", {
-    style: "currency", currency: "INR", maximumFractionDigits: 0
-  });
+  // Money axes always show paise: a run that moves ₹3 on ₹5,00,000 still gets distinct labels
+  // (whole rupees printed every tick as "₹5,00,000"). Ticks are multiples of minMove (0.01).
   function inr(v) { return rupees.format(v); }
-  function inrAxis(v) { return Math.abs(v) >= 10000 ? rupeesWhole.format(v) : rupees.format(v); }
   function pct(v) { return (v > 0 ? "+" : "") + v.toFixed(2) + "%"; }
   function ist(t) { return t + IST; }
 
@@ -57,7 +55,7 @@
         panes: { separatorColor: COLORS.border, enableResize: false }
       },
       grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-      rightPriceScale: { borderColor: COLORS.border },
+      rightPriceScale: { borderColor: COLORS.border, autoScale: true },
       timeScale: {
         borderColor: COLORS.border, timeVisible: intervalS < 86400,
         secondsVisible: intervalS < 60, rightOffset: 3,
@@ -94,7 +92,7 @@
       bottomLineColor: COLORS.down, bottomFillColor1: "rgba(211,63,63,.02)",
       bottomFillColor2: "rgba(211,63,63,.22)",
       lineWidth: 2, priceLineVisible: false,
-      priceFormat: { type: "custom", formatter: inrAxis, minMove: 0.01 }
+      priceFormat: { type: "custom", formatter: inr, minMove: 0.01 }
     }, pane || 0);
   }
 
@@ -113,7 +111,7 @@
       topLineColor: "rgba(0,0,0,0)", topFillColor1: "rgba(0,0,0,0)", topFillColor2: "rgba(0,0,0,0)",
       bottomLineColor: "#e57373", bottomFillColor1: "rgba(229,115,115,.45)",
       bottomFillColor2: "rgba(229,115,115,.15)", lineWidth: 1, priceLineVisible: false,
-      priceFormat: { type: "custom", formatter: function (v) { return v.toFixed(1) + "%"; }, minMove: 0.01 }
+      priceFormat: { type: "custom", formatter: function (v) { return v.toFixed(2) + "%"; }, minMove: 0.01 }
     }, 1);
     dd.setData(data.equity.map(function (p) { return { time: ist(p[0]), value: p[2] }; }));
     var panes = chart.panes();
@@ -220,6 +218,20 @@
     if (empty) empty.hidden = points.length > 0;
     if (!data.live || !data.url) return chart;
 
+    // New points refit both axes (the whole run in view, the price range rescaled to it) until
+    // the user pans or zooms; a double-click on the chart goes back to following the run.
+    var follow = true;
+    function refit() {
+      if (!follow) return;
+      chart.priceScale("right").applyOptions({ autoScale: true });
+      chart.timeScale().fitContent();
+    }
+    function unfollow() { follow = false; }
+    el.addEventListener("wheel", unfollow, { passive: true });
+    el.addEventListener("touchmove", unfollow, { passive: true });
+    el.addEventListener("pointermove", function (e) { if (e.buttons) unfollow(); });
+    el.addEventListener("dblclick", function () { follow = true; refit(); });
+
     var busy = false;
     var timer = window.setInterval(function () {
       if (busy || document.hidden) return;
@@ -230,13 +242,16 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (body) {
           if (!body) return;
+          var added = 0;
           (body.points || []).forEach(function (p) {
             if (last === null || p[0] > last) {
               series.update({ time: ist(p[0]), value: p[1] });
               last = p[0];
               showLast(p[1], p[0]);
+              added++;
             }
           });
+          if (added) refit();
           if (empty && last !== null) empty.hidden = true;
           if (!body.live) window.clearInterval(timer); // one final fetch after the run ends
         })
@@ -257,7 +272,7 @@
       var data = readData(el);
       if (!make || !data) return;
       el.dataset.chartReady = "1";
-      make(el, data);
+      el.lwChart = make(el, data); // the chart's API, for the browser tests to inspect
     });
   }
 
