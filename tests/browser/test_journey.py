@@ -64,8 +64,8 @@ SQUARE_OFF_TIMEOUT_MS = 60_000  # the closing order fills on the next 5 s bar
 class Journey:
     """Times each step and screenshots the page at its end (toasts included).
 
-    A step starts by closing the previous step's toasts, as a user would: they sit over the
-    top-right page actions (and an error toast stays until closed).
+    A step starts by closing the previous step's toasts, so each step's toast is its own (they
+    dismiss themselves after 5-15 s, but a step is often quicker).
     """
 
     page: Page
@@ -128,6 +128,76 @@ def toast(page: Page, text: str | re.Pattern[str]) -> Locator:
     return page.locator("#toasts .toast").filter(has_text=text)
 
 
+# What a toast must never cover: buttons (and links styled as them), the navigation, and the
+# fields a user types into. (A bottom-left toast may sit over a table row or a label.)
+INTERACTIVE = (
+    "button, .button, [role=button], input:not([type=hidden]), select, textarea,"
+    " .mainnav a, .usernav a, .page-actions a"
+)
+
+
+def shown_toast(page: Page, text: str | re.Pattern[str]) -> Locator:
+    """Expect a toast: visible, announced (a status in a polite live region), covering nothing.
+
+    The toasts once sat at the top right, over the page actions (the journey had to close them
+    before it could click those); now no toast may overlap a visible control of the page.
+    """
+    found = toast(page, text)
+    expect(found).to_be_visible()
+    expect(page.locator("#toasts")).to_have_attribute("aria-live", "polite")
+    expect(found).to_have_attribute("role", re.compile(r"^(status|alert)$"))
+    covered = page.evaluate(
+        """selector => {
+          const toasts = [...document.querySelectorAll('#toasts .toast')]
+            .map(t => t.getBoundingClientRect());
+          const hit = (a, b) => a.left < b.right && b.left < a.right
+            && a.top < b.bottom && b.top < a.bottom;
+          return [...document.querySelectorAll(selector)]
+            .filter(el => !el.closest('#toasts')
+                    && el.checkVisibility({visibilityProperty: true, opacityProperty: true}))
+            .map(el => [el, el.getBoundingClientRect()])
+            .filter(([, r]) => r.width > 0 && r.height > 0 && r.bottom > 0
+                    && r.top < innerHeight && toasts.some(t => hit(t, r)))
+            .map(([el]) => el.outerHTML.slice(0, 120));
+        }""",
+        INTERACTIVE,
+    )
+    assert not covered, f"a toast covers {covered}"
+    return found
+
+
+def assert_live_chart_readable(page: Page) -> None:
+    """The live equity chart: its y-axis labels differ and it shows every point it has.
+
+    Whole-rupee labels once printed "₹5,00,000" on every tick of a run moving a few rupees, and
+    points that arrived later were drawn off to the right of the fitted range.
+    """
+    chart = page.evaluate(
+        """() => {
+          const el = document.querySelector('[data-chart="live-equity"]');
+          const chart = el.lwChart, series = chart.panes()[0].getSeries()[0];
+          const data = series.data(), values = data.map(p => p.value);
+          const range = chart.priceScale('right').getVisibleRange();
+          const fmt = series.priceFormatter();
+          // Labels as the axis spaces them: six steps, but never closer than a paisa.
+          const step = Math.max((range.to - range.from) / 6, 0.011), ticks = [];
+          for (let v = range.from; v <= range.to + 1e-9; v += step) ticks.push(fmt.format(v));
+          return {
+            points: data.length, min: Math.min(...values), max: Math.max(...values),
+            range, logical: chart.timeScale().getVisibleLogicalRange(),
+            autoScale: chart.priceScale('right').options().autoScale,
+            ticks,
+          };
+        }"""
+    )
+    assert chart["points"] >= 3, chart
+    assert chart["autoScale"] is True, chart
+    assert chart["range"]["from"] <= chart["min"] and chart["max"] <= chart["range"]["to"], chart
+    assert chart["logical"]["from"] <= 0 and chart["logical"]["to"] >= chart["points"] - 1, chart
+    assert all(re.fullmatch(r"₹[\d,]+\.\d\d", t) for t in chart["ticks"]), chart
+    assert len(set(chart["ticks"])) == len(chart["ticks"]), chart
+
+
 def choose(scope: Page | Locator, label: str) -> None:
     """Pick a segmented-control option: its radio is invisible, the user clicks the label."""
     scope.locator("label").filter(has_text=re.compile(rf"^{re.escape(label)}$")).click()
@@ -166,11 +236,10 @@ def live_snapshot(page: Page) -> dict[str, Any]:
 
 
 def run_status(page: Page) -> Locator:
-    """The run's status badges in the page heading.
-
-    ``#deployment-status`` is on the page twice (the heading and the Run card), so scope it.
-    """
-    return page.get_by_role("heading", level=1).locator("#deployment-status")
+    """The run's status badges in the page heading (the Run card's are ``#run-status``)."""
+    status = page.locator("#deployment-status")
+    expect(status).to_have_count(1)  # ids are unique: it was once on the page twice
+    return status
 
 
 def position_row(page: Page) -> Locator:
@@ -201,7 +270,7 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
     # 1. Sign up: straight into the dashboard, logged in, with a welcome.
     with journey.step("signed up"):
         signed_up(page, email=EMAIL, password=TEST_PASSWORD, name="Asha Rao")
-        expect(toast(page, "Welcome to algosaas")).to_be_visible()
+        shown_toast(page, "Welcome to algosaas")
         expect(page.locator(".usernav .who")).to_have_text(EMAIL)
 
     # 2. A new SMA crossover strategy: first with fast >= slow, which the service refuses.
@@ -225,7 +294,7 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
 
     with journey.step("validation error fast >= slow"):
         page.get_by_role("button", name="Create strategy").click()
-        expect(toast(page, "Not saved: check the highlighted fields.")).to_be_visible()
+        shown_toast(page, "Not saved: check the highlighted fields.")
         fast = field_of(page, "Fast period")
         expect(fast).to_have_class(re.compile(r"\bhas-error\b"))
         expect(fast.locator(".error")).to_contain_text(
@@ -242,7 +311,7 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
         expect(page).to_have_url(re.compile(r"/app/strategies/\d+/$"))
         expect(page.get_by_role("heading", level=1)).to_contain_text(STRATEGY)
         expect(page.locator("#head-badge")).to_have_text("Inactive")
-        expect(toast(page, f"Created “{STRATEGY}”")).to_be_visible()
+        shown_toast(page, f"Created “{STRATEGY}”")
         params = page.locator("table").filter(has_text="Parameter")
         expect(params.locator("tr").filter(has_text="Fast period")).to_contain_text("2")
         expect(params.locator("tr").filter(has_text="Slow period")).to_contain_text("5")
@@ -255,7 +324,7 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
         expect(page.locator("#backtest-form")).to_contain_text("synthetic feed")
         page.get_by_role("button", name="Run backtest").click()
         expect(page).to_have_url(re.compile(r"/app/backtests/\d+/$"))
-        expect(toast(page, re.compile(r"Backtest #\d+ of “.+” started"))).to_be_visible()
+        shown_toast(page, re.compile(r"Backtest #\d+ of “.+” started"))
         expect(page.locator("#bt-badge")).to_have_text("Queued")
         expect(page.get_by_role("progressbar", name="Backtest progress")).to_be_visible()
         expect(page.get_by_role("heading", name="Waiting for a worker…")).to_be_visible()
@@ -281,18 +350,20 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
     with journey.step("deployed"):
         page.get_by_role("button", name="Deploy this configuration").click()
         expect(page).to_have_url(re.compile(r"/app/strategies/\d+/$"))
-        expect(toast(page, f"Deployed “{STRATEGY}”: run #1 is live.")).to_be_visible()
+        shown_toast(page, f"Deployed “{STRATEGY}”: run #1 is live.")
         expect(page.locator("#head-badge")).to_have_text("Running")
         page.get_by_role("link", name="Open live run →").click()
         expect(page).to_have_url(re.compile(r"/app/deployments/\d+/$"))
         expect(page.get_by_role("heading", level=1)).to_contain_text("run #1")
         expect(run_status(page)).to_have_text("Running")
+        expect(page.locator("#stop-panel #run-status")).to_have_text("Running")
         expect(page.locator("#live-tiles .live-strip")).to_contain_text("Live")
 
     # 5. Orders, bars and the equity curve arrive without reloading the page.
     document = Document(page)
     with journey.step("live updates"):
         seen = _watch_live(page, cluster)
+        assert_live_chart_readable(page)
         document.assert_not_reloaded()
         journey.artifacts.path("live-timeline.txt").write_text("\n".join(map(str, seen)) + "\n")
 
@@ -306,7 +377,7 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
         ticket.get_by_label("Quantity").fill(str(QUANTITY))
         ticket.get_by_label("Limit price (₹)").fill(str(price))
         ticket.get_by_role("button", name=f"Buy {QUANTITY} · LIMIT", exact=True).click()
-        placed = toast(page, re.compile(r"Order #\d+ placed"))
+        placed = shown_toast(page, re.compile(r"Order #\d+ placed"))
         expect(placed).to_contain_text(f"BUY {QUANTITY} {SYMBOL} LIMIT")
         expect(placed).to_contain_text("— open.")
         order_id = int(re.search(r"Order #(\d+)", placed.inner_text()).group(1))
@@ -317,10 +388,11 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
 
     with journey.step("manual order cancelled"):
         open_row.get_by_role("button", name="Cancel").click()
-        expect(toast(page, f"Cancelled order #{order_id}.")).to_be_visible()
+        cancelled = shown_toast(page, f"Cancelled order #{order_id}.")
         expect(open_row).to_have_count(0)
         history_row = page.locator("#orders tbody tr").filter(has_text=ref)
         expect(history_row.locator(".badge")).to_have_text("Cancelled")
+        expect(cancelled).to_have_count(0, timeout=10_000)  # a success toast goes by itself
         document.assert_not_reloaded()
 
     # 7. Stop with square-off: the run closes its position on the next bar and stops.
@@ -331,8 +403,9 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
         stop_panel.get_by_label("Square off open positions").check()
         page.once("dialog", lambda dialog: dialog.accept())  # hx-confirm asks first
         stop_panel.get_by_role("button", name="Stop this run").click()
-        expect(toast(page, "Stopped run #1")).to_contain_text("squaring off")
+        expect(shown_toast(page, "Stopped run #1")).to_contain_text("squaring off")
         expect(run_status(page)).to_have_text("Stopped", timeout=SQUARE_OFF_TIMEOUT_MS)
+        expect(page.locator("#stop-panel #run-status")).to_have_text("Stopped")
         expect(page.locator("#live-tiles .live-strip")).to_contain_text("Not trading")
         expect(position_row(page)).to_contain_text("flat")
         expect(position_row(page).locator("td").nth(1)).to_have_text("0")
