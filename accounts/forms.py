@@ -10,9 +10,17 @@ from accounts.services import user_register
 
 
 class SignUpForm(forms.Form):
-    name = forms.CharField(max_length=150, required=False)
-    email = forms.EmailField(max_length=254)
-    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    # autocomplete tokens let browsers and password managers fill the form and offer to
+    # generate and save a strong password for the new account.
+    name = forms.CharField(
+        max_length=150, required=False, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    email = forms.EmailField(
+        max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False
+    )
 
     def register(self):
         """Create the account through the service; map its field errors onto the form."""
@@ -46,7 +54,11 @@ class EmailLoginMixin:
 
 
 class EmailAuthenticationForm(EmailLoginMixin, AuthenticationForm):
-    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+    # "username" (not "email"): the token password managers pair with current-password.
+    username = forms.EmailField(
+        label="Email",
+        widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
+    )
 
 
 class AdminEmailAuthenticationForm(EmailLoginMixin, AdminAuthenticationForm):

@@ -235,3 +235,57 @@ def test_session_cannot_write_the_api_without_a_csrf_token(user):
     assert response.status_code == 403
     user.refresh_from_db()
     assert user.name != "CSRF"
+
+
+# --- autocomplete: browsers and password managers fill the right values -----------------------
+
+
+def _input_attrs(html: str) -> dict[str, dict[str, str | None]]:
+    """Each named input's attributes by name (plus the unnamed username hint, as "")."""
+    from html.parser import HTMLParser
+
+    found: dict[str, dict[str, str | None]] = {}
+
+    class Inputs(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "input" and attrs.get("type") not in ("hidden", "submit"):
+                found[attrs.get("name") or ""] = attrs
+
+        handle_startendtag = handle_starttag
+
+    Inputs().feed(html)
+    return found
+
+
+def autocomplete_of(html: str) -> dict[str, str | None]:
+    return {name: attrs.get("autocomplete") for name, attrs in _input_attrs(html).items()}
+
+
+def test_signup_fields_say_what_to_autofill(client):
+    fields = autocomplete_of(client.get("/signup/").content.decode())
+    assert fields == {"name": "name", "email": "email", "password": "new-password"}
+
+
+def test_signup_keeps_the_autocomplete_hints_when_it_shows_errors(client):
+    html = client.post("/signup/", {"email": "weak@example.com", "password": "short1"})
+    assert autocomplete_of(html.content.decode())["password"] == "new-password"
+
+
+def test_login_fields_say_what_to_autofill(client):
+    html = client.get("/login/").content.decode()
+    fields = _input_attrs(html)
+    assert fields["username"]["type"] == "email"
+    assert autocomplete_of(html) == {"username": "username", "password": "current-password"}
+
+
+def test_password_change_fields_say_what_to_autofill(client, user):
+    client.force_login(user)
+    html = client.get("/password/").content.decode()
+    assert autocomplete_of(html) == {
+        "": "username",  # names the account for password managers; not posted
+        "old_password": "current-password",
+        "new_password1": "new-password",
+        "new_password2": "new-password",
+    }
+    assert _input_attrs(html)[""]["value"] == user.email
