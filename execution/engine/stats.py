@@ -10,7 +10,9 @@ Annualisation (as backtesting.py 0.6 does it):
   compounded figure ``sqrt((var + (1+g)**2) ** days - (1+g) ** (2 days))``; Sharpe is annual return
   over volatility (risk-free rate 0); Sortino divides the annual return by the downside deviation
   of daily returns times ``sqrt(days)``;
-- CAGR uses calendar time: ``(final / start) ** (365.25 days / elapsed) - 1``.
+- CAGR uses calendar time: ``(final / start) ** (365.25 days / elapsed) - 1``, and is ``None``
+  for a span shorter than ``MIN_CAGR_SPAN_S`` (one day): compounding a few hours' move over a
+  year turns a 0.5 % loss into about -100 %, which says nothing about the strategy.
 
 Drawdown is measured on the equity at each bar's close with the starting capital as the first
 peak; its duration runs from the peak to the recovery (or the last bar), in days. Profit factor is
@@ -50,6 +52,7 @@ STAT_KEYS = (
 )
 
 _YEAR_S = 365.25 * 86400
+MIN_CAGR_SPAN_S = 86400  # shorter runs are too short to annualise: their CAGR is None
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -90,7 +93,7 @@ def compute_stats(
     out["max_drawdown_days"] = _num(_max_dd_days(ts, dd), 4)
 
     elapsed = float(ts[-1] - ts[0]) if len(ts) > 1 else 0.0
-    if elapsed > 0 and final > 0:
+    if elapsed >= MIN_CAGR_SPAN_S and final > 0:
         out["cagr_pct"] = _num(((final / starting_capital) ** (_YEAR_S / elapsed) - 1) * 100.0)
 
     vol, sharpe, sortino = _risk_ratios(ts, eq, day_offset_seconds)

@@ -231,6 +231,33 @@ def test_a_requested_backtest_completes_and_shows_stats_and_charts(
     assert f'action="{reverse("strategies:deploy", args=[strategy.pk])}"' in body
 
 
+def test_a_backtest_shorter_than_a_day_shows_no_cagr(
+    owner_client, user, django_capture_on_commit_callbacks
+):
+    """5,000 five-second bars are under seven hours: annualised, any small loss read as -100 %."""
+    ensure_seeded_instruments()
+    fast = StrategyFactory(
+        owner=user,
+        name="RELIANCE 5s",
+        instrument=Instrument.objects.get(exchange="NSE", symbol="RELIANCE"),
+        timeframe="5s",
+        params={"fast": 2, "slow": 5, "mode": "long_short"},
+        quantity=10,
+        allocation_pct=None,
+        product="MIS",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        owner_client.post(reverse("backtest_new", args=[fast.pk]), form_data(start="", end=""))
+    bt = Backtest.objects.get(strategy=fast)
+    assert bt.status == BacktestStatus.COMPLETE, bt.error
+    assert bt.data_source == "synthetic"
+    assert bt.stats["cagr_pct"] is None
+    assert bt.stats["total_return_pct"] is not None
+    body = owner_client.get(reverse("backtest_detail", args=[bt.pk])).content.decode()
+    assert re.search(r'data-stat="cagr_pct">—<', body)
+    assert re.search(r'data-stat="total_return_pct">[+-]?[\d,.]+%<', body)
+
+
 def test_long_runs_are_downsampled_to_a_bounded_number_of_candles(
     owner_client, strategy, django_capture_on_commit_callbacks
 ):

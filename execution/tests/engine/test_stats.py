@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from execution.engine.state import ClosedTrade
-from execution.engine.stats import STAT_KEYS, compute_stats
+from execution.engine.stats import MIN_CAGR_SPAN_S, STAT_KEYS, compute_stats
 
 DAY = 86_400
 T0 = 1_704_067_200  # Monday 2024-01-01
@@ -93,3 +93,25 @@ def test_weekend_bars_switch_to_a_365_day_year():
     trading = compute_stats(ts=T0 + DAY * np.array(weekdays), equity=eq, trades=[],
                             starting_capital=100.0, total_charges=0.0)  # fmt: skip
     assert daily["volatility_pct"] > trading["volatility_pct"]  # 365 vs 252 periods
+
+
+def test_cagr_is_none_when_the_run_is_too_short_to_annualise():
+    """Six hours of 5 s bars losing 0.5 % would compound to about -100 % a year: no figure."""
+    ts = T0 + 5 * np.arange(6 * 720)
+    eq = np.linspace(100_000.0, 99_500.0, len(ts))
+    s = compute_stats(ts=ts, equity=eq, trades=[], starting_capital=100_000.0, total_charges=0.0)
+    assert s["cagr_pct"] is None
+    assert s["total_return_pct"] == pytest.approx(-0.5)  # the rest is still reported
+    assert s["max_drawdown_pct"] == pytest.approx(-0.5)
+
+
+def test_cagr_is_reported_from_one_day_on():
+    just_short = compute_stats(ts=np.array([T0, T0 + MIN_CAGR_SPAN_S - 1]),
+                               equity=np.array([100.0, 101.0]), trades=[],
+                               starting_capital=100.0, total_charges=0.0)  # fmt: skip
+    one_day = compute_stats(ts=np.array([T0, T0 + MIN_CAGR_SPAN_S]),
+                            equity=np.array([100.0, 101.0]), trades=[],
+                            starting_capital=100.0, total_charges=0.0)  # fmt: skip
+    assert MIN_CAGR_SPAN_S == DAY
+    assert just_short["cagr_pct"] is None
+    assert one_day["cagr_pct"] == pytest.approx((1.01**365.25 - 1) * 100, rel=1e-6)
