@@ -59,8 +59,17 @@ def backtest_get_for_user(*, user, backtest_id: int | str) -> Backtest:
         raise Http404("No such backtest.") from None
 
 
-def deployments_for_user(*, user) -> QuerySet[Deployment]:
-    """The user's deployments with what their P&L needs, in a constant number of queries."""
+def deployments_for_user(*, user, pnl: bool = True) -> QuerySet[Deployment]:
+    """The user's deployments; with ``pnl``, what their P&L needs in a constant number of queries.
+
+    Writes and a run's sub-resources (orders, trades, equity) only need the row: they ask with
+    ``pnl=False`` and skip two correlated subqueries and the positions prefetch.
+    """
+    qs = Deployment.objects.filter(strategy__owner=user).select_related(
+        "strategy", "strategy__instrument"
+    )
+    if not pnl:
+        return qs
     last_equity = EquitySnapshot.objects.filter(deployment=OuterRef("pk")).order_by("-ts")
     charges = (
         Trade.objects.filter(deployment=OuterRef("pk"))
@@ -69,8 +78,7 @@ def deployments_for_user(*, user) -> QuerySet[Deployment]:
         .values("total")
     )
     return (
-        Deployment.objects.filter(strategy__owner=user)
-        .select_related("strategy", "strategy__instrument", "live")
+        qs.select_related("live")
         .prefetch_related("positions")
         .annotate(
             last_equity=Subquery(last_equity.values("equity")[:1]),
@@ -80,24 +88,32 @@ def deployments_for_user(*, user) -> QuerySet[Deployment]:
     )
 
 
-def deployment_get_for_user(*, user, deployment_id: int | str) -> Deployment:
+def deployment_get_for_user(*, user, deployment_id: int | str, pnl: bool = True) -> Deployment:
     """Return the user's deployment or raise 404 — the same answer for missing and not yours."""
     try:
-        return deployments_for_user(user=user).get(pk=int(deployment_id))
+        return deployments_for_user(user=user, pnl=pnl).get(pk=int(deployment_id))
     except (Deployment.DoesNotExist, ValueError, TypeError):
         raise Http404("No such deployment.") from None
 
 
 def orders_for_user(*, user) -> QuerySet[Order]:
-    return Order.objects.filter(deployment__strategy__owner=user).select_related(
-        "deployment", "instrument"
+    """The user's orders, with their deployment's id columns (the API shows ``strategy``).
+
+    The deployment's config (a JSON snapshot) is deferred: lists of orders never show it, and
+    decoding it was most of the cost of reading a page.
+    """
+    return (
+        Order.objects.filter(deployment__strategy__owner=user)
+        .select_related("deployment", "instrument")
+        .defer("deployment__config")
     )
 
 
 def order_get_for_user(*, user, order_id: int | str) -> Order:
     """Return the user's order or raise 404 — the same answer for missing and not yours."""
     try:
-        return orders_for_user(user=user).get(pk=int(order_id))
+        # Undeferred: a single order goes on to the services, which read its run's config.
+        return orders_for_user(user=user).defer(None).get(pk=int(order_id))
     except (Order.DoesNotExist, ValueError, TypeError):
         raise Http404("No such order.") from None
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from algosaas.api.serializers import PlannedRepresentation
 from execution.models import (
     Backtest,
     BacktestEquity,
@@ -119,8 +120,8 @@ class BacktestTradeSerializer(serializers.ModelSerializer):
         ]
 
 
-class OrderSerializer(serializers.ModelSerializer):
-    """Kite-like order fields."""
+class OrderSerializer(PlannedRepresentation, serializers.ModelSerializer):
+    """Kite-like order fields (rendered through a plan: order lists are the hottest read)."""
 
     strategy = serializers.IntegerField(source="deployment.strategy_id", read_only=True)
 
@@ -265,9 +266,7 @@ class DeploymentDetailSerializer(serializers.ModelSerializer):
     strategy_name = serializers.CharField(source="strategy.name", read_only=True)
     pnl = serializers.SerializerMethodField()
     # Null until the deployment has live state (and last_step_at until its first step).
-    feed = serializers.CharField(
-        source="live.feed", read_only=True, default=None, allow_null=True
-    )
+    feed = serializers.CharField(source="live.feed", read_only=True, default=None, allow_null=True)
     phase = serializers.CharField(
         source="live.phase", read_only=True, default=None, allow_null=True
     )

@@ -144,8 +144,11 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         return selectors.deployments_for_user(user=self.request.user)
 
     def get_object(self) -> Deployment:
+        # Only the detail shows P&L; a run's books need just the (owned) row.
         return selectors.deployment_get_for_user(
-            user=self.request.user, deployment_id=self.kwargs["pk"]
+            user=self.request.user,
+            deployment_id=self.kwargs["pk"],
+            pnl=self.action == "retrieve",
         )
 
     def _page(self, qs, serializer_class) -> Response:
@@ -200,7 +203,7 @@ class DeploymentOrdersView(generics.ListCreateAPIView):
         if getattr(self, "swagger_fake_view", False):
             return Order.objects.none()
         deployment = selectors.deployment_get_for_user(
-            user=self.request.user, deployment_id=self.kwargs["pk"]
+            user=self.request.user, deployment_id=self.kwargs["pk"], pnl=False
         )
         return selectors.orders_for_user(user=self.request.user).filter(deployment=deployment)
 
@@ -210,7 +213,9 @@ class DeploymentOrdersView(generics.ListCreateAPIView):
         parameters=[IDEMPOTENCY_PARAMETER],
     )
     def post(self, request: Request, pk: str) -> Response:
-        deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk)
+        deployment = selectors.deployment_get_for_user(
+            user=request.user, deployment_id=pk, pnl=False
+        )
 
         def place() -> Response:
             body = OrderPlaceSerializer(data=request.data)
