@@ -431,15 +431,16 @@ def _check_chain(start: str | None, events: list[Any], final: str) -> None:
         raise ValueError(f"order status {status} from events differs from {final}")
 
 
-def _persist(deployment: Deployment, instrument: Instrument, result: Any, *, source: str) -> None:
-    """Write one run's orders, events, fills, position and equity points (caller's transaction)."""
+def _persist(
+    deployment: Deployment, instrument: Instrument, result: Any, *, source: str
+) -> dict[str, Order]:
+    """Write one run's orders, events and fills (caller's transaction); its orders by client id."""
     events_by_cid: dict[str, list[Any]] = {}
     for ev in result.events:
         events_by_cid.setdefault(ev.client_order_id, []).append(ev)
     cids = [r.client_order_id for r in result.orders]
-    rows = {
-        o.client_order_id: o
-        for o in Order.objects.filter(deployment=deployment, client_order_id__in=cids)
+    rows = {  # through the related manager, so each row knows its deployment without a query
+        o.client_order_id: o for o in deployment.orders.filter(client_order_id__in=cids)
     }
     for rec in result.orders:
         row = rows.get(rec.client_order_id)
@@ -491,6 +492,7 @@ def _persist(deployment: Deployment, instrument: Instrument, result: Any, *, sou
                 for f in fills
             ]
         )
+    return rows
 
 
 def _order_fields(rec: OrderRecord) -> dict[str, Any]:
@@ -576,12 +578,11 @@ _POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "
 
 
 def _lock_live(deployment: Deployment) -> DeploymentState | None:
-    return (
-        DeploymentState.objects.select_for_update(of=("self",))
-        .select_related("deployment")
-        .filter(pk=deployment.pk)
-        .first()
-    )
+    """Lock the run's live state; it is given the caller's ``deployment`` (no second read)."""
+    live = DeploymentState.objects.select_for_update().filter(pk=deployment.pk).first()
+    if live is not None:
+        live.deployment = deployment
+    return live
 
 
 def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
@@ -593,7 +594,6 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
         return
-    live.deployment = deployment
     engine = _engine(live, trading=False)
     now_ts = int(timezone.now().timestamp())
     records, events = _cancel_working(engine, now_ts)
@@ -620,7 +620,6 @@ def deployment_halt_live(deployment: Deployment) -> None:
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
         return
-    live.deployment = deployment
     engine = _engine(live, trading=False)
     records, events = _cancel_working(engine, int(timezone.now().timestamp()))
     live.phase = LivePhase.DONE
@@ -653,13 +652,14 @@ def _save_manual(
     events: list[Any],
     *,
     source: str = "strategy",
-) -> None:
+) -> dict[str, Order]:
     deployment = live.deployment
-    _persist(
+    rows = _persist(
         deployment, _instrument_ref(deployment), _ManualRun(records, events, []), source=source
     )
     live.engine_state = engine.state.to_dict()
     live.save(update_fields=["engine_state", "phase"])
+    return rows
 
 
 # ----------------------------------------------------------------------------- manual orders
@@ -676,7 +676,6 @@ def _live_for_orders(deployment: Deployment) -> DeploymentState:
             "This deployment is not running; orders can only be placed on a running one.",
             current_state=deployment.status,
         )
-    live.deployment = deployment
     return live
 
 
@@ -718,8 +717,8 @@ def order_place(
         now_ts=now_ts,
         feed_ts=_feed_now(live, now_ts),
     )
-    _save_manual(live, engine, [res.order], res.events, source="manual")
-    return Order.objects.get(deployment=deployment, client_order_id=res.order.client_order_id)
+    rows = _save_manual(live, engine, [res.order], res.events, source="manual")
+    return rows[res.order.client_order_id]
 
 
 @transaction.atomic
