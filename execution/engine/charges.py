@@ -35,9 +35,13 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
     A frozen dataclass's generated ``__init__`` stores each field through
     ``object.__setattr__``, looked up again for every field; for the events, fills and charge
     breakdowns a long backtest creates by the hundred thousand that is most of their cost. The
-    function returned here takes the same arguments (same names, order and defaults) and stores
-    them through each slot's own descriptor, which is what ``object.__setattr__`` ends up
-    calling: the object is the same (same type, fields, ``==``, ``hash`` and ``repr``).
+    function returned here takes the same arguments (same names, order and defaults) and builds
+    the object as an instance of a plain twin class with the very same ``__slots__`` (so the
+    same memory layout), where each field is a plain attribute store, then gives it its real
+    class (``obj.__class__ = cls``, which Python allows exactly between such layouts): the
+    object is the same (same type, fields, ``==``, ``hash`` and ``repr``), and frozen from then
+    on. Where the twin does not fit (a slotted base class, say), each field is stored through
+    its slot's own descriptor instead, which is what ``object.__setattr__`` ends up calling.
 
     Only the plain case is sped up: when ``cls`` has a ``__post_init__``, an ``init=False``,
     keyword-only or factory-default field, or no slots, ``cls`` itself is returned.
@@ -59,7 +63,8 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
         if not isinstance(slot, types.MemberDescriptorType):
             return cls
         slots[f.name] = slot
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    twin = _layout_twin(cls, [f.name for f in fields])
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_twin": twin}
     args, body = [], []
     for f in fields:
         env[f"_set_{f.name}"] = slots[f.name].__set__
@@ -68,14 +73,45 @@ def fast_constructor(cls: type[_T]) -> Callable[..., _T]:
         else:
             env[f"_default_{f.name}"] = f.default
             args.append(f"{f.name}=_default_{f.name}")
-        body.append(f"    _set_{f.name}(_obj, {f.name})\n")
-    src = f"def new_{cls.__name__}({', '.join(args)}):\n    _obj = _new(_cls)\n"
-    src += "".join(body) + "    return _obj\n"
+        if twin is not None:
+            body.append(f"    _obj.{f.name} = {f.name}\n")
+        else:
+            body.append(f"    _set_{f.name}(_obj, {f.name})\n")
+    src = f"def new_{cls.__name__}({', '.join(args)}):\n"
+    if twin is not None:
+        src += "    _obj = _new(_twin)\n" + "".join(body)
+        src += "    _obj.__class__ = _cls\n    return _obj\n"
+    else:
+        src += "    _obj = _new(_cls)\n" + "".join(body) + "    return _obj\n"
     # Generated from the class's own field names only, as dataclasses does.
     exec(src, env)  # noqa: S102  # nosec B102 # no outside input reaches src
     make = env[f"new_{cls.__name__}"]
     make.__doc__ = f"Build ``{cls.__name__}(...)`` (see ``fast_constructor``)."
     return make
+
+
+def _layout_twin(cls: type, names: list[str]) -> type | None:
+    """Return a plain class whose instances can become ``cls`` instances, or None.
+
+    The twin declares exactly ``cls``'s own ``__slots__`` on ``object``, as ``cls`` does, so
+    both have the same memory layout; one trial object proves that the class switch is allowed
+    and that every field reads back through ``cls``'s descriptors.
+    """
+    slots = cls.__dict__.get("__slots__")
+    if cls.__bases__ != (object,) or not isinstance(slots, tuple) or not set(names) <= set(slots):
+        return None
+    twin = type(f"_{cls.__name__}Layout", (object,), {"__slots__": slots})
+    probe = object.__new__(twin)
+    marks = {name: object() for name in names}
+    for name, mark in marks.items():
+        setattr(probe, name, mark)
+    try:
+        probe.__class__ = cls
+    except TypeError:
+        return None
+    if any(getattr(probe, name) is not mark for name, mark in marks.items()):
+        return None
+    return twin
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,11 +203,14 @@ class Engine:
             raise ValueError(f"strategy returned {len(sig)} signals for {n} bars")
         dec_idx, dec_val = _decision_changes(sig, start, st.target)
 
-        opens = bars.open
-        highs = bars.high
-        lows = bars.low
         closes = bars.close
-        vols = bars.volume
+        # one bar's values as Python numbers: a memoryview item costs less than float(arr[i])
+        ts_at = _items(ts_arr, np.int64)
+        opens = _items(bars.open, np.float64)
+        highs = _items(bars.high, np.float64)
+        lows = _items(bars.low, np.float64)
+        closes_at = _items(closes, np.float64)
+        vols = _items(bars.volume, np.float64)
         # cash and position at the processed bars (k = bar - start), from the state before them
         at_k = [0]
         at_cash = [led.cash]
@@ -244,10 +247,9 @@ class Engine:
                     i = nxt
                 else:
                     # A bar where something can happen: steps (a) to (f) of the docstring.
-                    ts = int(ts_arr[i])
-                    c = float(closes[i])
-                    br.begin_bar(sym, ts, float(opens[i]), float(highs[i]), float(lows[i]), c,
-                                 float(vols[i]))  # fmt: skip
+                    ts = ts_at[i]
+                    c = closes_at[i]
+                    br.begin_bar(sym, ts, opens[i], highs[i], lows[i], c, vols[i])
                     if st.pending:
                         self._rebalance(ts)
                     br.match_bar()
@@ -734,6 +736,15 @@ def _hold(
     k = k[keep]
     lengths = np.diff(k, append=m)
     return np.repeat(cash[keep], lengths), np.repeat(qty[keep], lengths)
+
+
+def _items(arr: np.ndarray, dtype: type[np.generic]) -> memoryview:
+    """``arr`` as a memoryview whose items are Python ints or floats, as ``int(arr[i])`` or
+    ``float(arr[i])`` would give them; without a copy when ``arr`` already has that dtype."""
+    a = np.asarray(arr)
+    if a.dtype != dtype or a.ndim != 1:
+        a = a.astype(dtype).reshape(-1)
+    return memoryview(a)
 
 
 def _decision_changes(sig: np.ndarray, start: int, target: float) -> tuple[list[int], list[float]]:

@@ -391,6 +391,25 @@ def test_fast_constructors_build_the_same_objects():
         fast_constructor(ClosedTrade)(*trade).pnl = 0.0  # type: ignore[misc]
 
 
+def test_fast_constructor_builds_subclasses_of_slotted_bases_field_by_field():
+    # a slotted base has its own layout, so no plain twin fits: each slot is set on its own
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        x: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Child(Base):
+        y: str = "d"
+
+    make = fast_constructor(Child)
+    assert make is not Child and make.__globals__["_twin"] is None
+    assert make(1) == Child(1) and type(make(1)) is Child
+    assert repr(make(1, "e")) == repr(Child(1, "e"))
+    assert fast_constructor(OrderEvent).__globals__["_twin"] is not None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        make(1).y = "z"  # type: ignore[misc]
+
+
 def test_fast_constructor_falls_back_to_the_class_when_it_cannot_help():
     @dataclasses.dataclass(frozen=True)
     class NoSlots:
