@@ -193,7 +193,11 @@ def assert_live_chart_readable(page: Page) -> None:
     assert chart["points"] >= 3, chart
     assert chart["autoScale"] is True, chart
     assert chart["range"]["from"] <= chart["min"] and chart["max"] <= chart["range"]["to"], chart
-    assert chart["logical"]["from"] <= 0 and chart["logical"]["to"] >= chart["points"] - 1, chart
+    # fitContent: the points span the width, the first and the last on screen (give or take
+    # half a bar), rather than a few points squeezed at one end of a mostly empty time axis.
+    logical = chart["logical"]
+    assert -1.5 < logical["from"] < 0.5 and logical["to"] > chart["points"] - 1.5, chart
+    assert logical["to"] - logical["from"] < chart["points"] + 5, chart  # 3 bars right offset
     assert all(re.fullmatch(r"₹[\d,]+\.\d\d", t) for t in chart["ticks"]), chart
     assert len(set(chart["ticks"])) == len(chart["ticks"]), chart
 
