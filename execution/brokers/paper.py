@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Any
 
 from execution.brokers.base import (
@@ -840,6 +841,19 @@ class PaperBroker(BrokerAdapter):
     def order_rows(self, client_order_ids: Iterable[str]) -> list[tuple[Any, ...]]:
         """``order_row`` of each order, in one pass (a backtest's result has one per order)."""
         by_cid, orders = self._by_cid, self._orders
+        return self._rows([orders[by_cid[cid]] for cid in client_order_ids])
+
+    def order_count(self) -> int:
+        """Return how many orders the broker holds: a mark for ``order_rows_since``."""
+        return len(self._orders)
+
+    def order_rows_since(self, mark: int) -> list[tuple[Any, ...]]:
+        """``order_row`` of each order placed since ``order_count()`` returned ``mark``, oldest
+        first (orders are only ever added during a run, so they follow the mark in order)."""
+        return self._rows(islice(self._orders.values(), mark, None))
+
+    @staticmethod
+    def _rows(orders: Iterable[_Order]) -> list[tuple[Any, ...]]:
         return [
             (
                 o.cid,
@@ -861,7 +875,7 @@ class PaperBroker(BrokerAdapter):
                 o.created,
                 o.updated,
             )
-            for o in [orders[by_cid[cid]] for cid in client_order_ids]
+            for o in orders
         ]
 
     def attach(self, events: list[OrderEvent], on_fill: Callable[[Fill], None]) -> None:

@@ -150,6 +150,7 @@ class Engine:
         self._prefix = config.client_order_prefix
         self._symbol = config.instrument.symbol
         self._product = str(config.product)
+        self._denials = 0  # DENIED records made (``_deny``), so a run knows if it made any
 
     # ------------------------------------------------------------------ backtest / live step
 
@@ -225,6 +226,8 @@ class Engine:
         next_report = start + step
         i = start
         shared = led is br.account  # one book (``new_state``)
+        # with nothing working now, only orders placed in this run can have events in it
+        mark = None if br.has_working() else (br.order_count(), self._denials)
         br.attach(self._events, self._on_fill)
         try:
             while i < n:
@@ -302,7 +305,7 @@ class Engine:
             position=qty_arr.astype(np.int64),
             equity=equity,
         )
-        return self._result(curve, m)
+        return self._result(curve, m, mark)
 
     # ------------------------------------------------------------------ manual orders
 
@@ -561,6 +564,7 @@ class Engine:
             denial.rule,
         )
         self.state.denied[req.client_order_id] = rec.to_dict()
+        self._denials += 1
         self._events.append(
             OrderEvent(req.client_order_id, None, OrderStatus.DENIED, "", denial.message, ts, "")
         )
@@ -655,12 +659,21 @@ class Engine:
         self._leg(ts, "sq", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
         br.match_bar()
 
-    def _result(self, curve: EquityCurve, m: int) -> RunResult:
+    def _result(self, curve: EquityCurve, m: int, mark: tuple[int, int] | None = None) -> RunResult:
+        """Collect the run's output. ``mark``: the broker's ``order_count()`` and ``_denials``
+        when the run began, given only if no order was working then."""
         st = self.state
         self._events.extend(st.broker.drain_events())
         events = self._events
         br = st.broker
         # every order with an event in this run, in the order of its first event
+        if mark is not None and mark[1] == self._denials:
+            # Nothing was working when the run began and nothing was denied in it, so every
+            # event is a broker's event of an order placed in the run (only working orders
+            # change, and none can work again once final), and each order's first event is the
+            # PENDING its placement records: the orders placed since the mark, in their order.
+            orders = list(starmap(OrderRecord, br.order_rows_since(mark[0])))
+            return self._run_result(orders, curve, m)
         cids = dict.fromkeys(map(_CLIENT_ORDER_ID, events))
         denied = st.denied
         if denied.keys().isdisjoint(cids.keys()):  # all at the broker: rows in one pass
@@ -672,9 +685,13 @@ class Engine:
                 else OrderRecord(*br.order_row(cid))
                 for cid in cids
             ]
+        return self._run_result(orders, curve, m)
+
+    def _run_result(self, orders: list[OrderRecord], curve: EquityCurve, m: int) -> RunResult:
+        st = self.state
         return RunResult(
             orders=orders,
-            events=events,
+            events=self._events,
             fills=self._fills,
             equity=curve,
             trades=self._trades,
