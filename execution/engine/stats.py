@@ -125,7 +125,9 @@ def _max_dd_days(ts: np.ndarray, dd: np.ndarray) -> float:
     if len(dd) == 0 or not (dd > 0).any():
         return 0.0
     at_peak = np.flatnonzero(dd <= 0)
-    ends = np.unique(np.concatenate((at_peak, [len(dd) - 1])))
+    # the peaks and the last bar, sorted and distinct (``at_peak`` is already sorted)
+    last = len(dd) - 1
+    ends = at_peak if len(at_peak) and at_peak[-1] == last else np.append(at_peak, last)
     if len(at_peak) == 0 or at_peak[0] > 0:
         starts_ts = ts[0]  # underwater from the first bar: measure from it
         best = float(ts[ends[0]] - starts_ts)
@@ -144,14 +146,17 @@ def _risk_ratios(
     days = (ts + day_offset_seconds) // 86400
     if len(days) < 2:
         return None, None, None
-    last_of_day = np.flatnonzero(np.diff(days) != 0)
+    last_of_day = np.flatnonzero(days[1:] != days[:-1])
     daily = np.concatenate((eq[last_of_day], eq[-1:]))
     if len(daily) < 2 or (daily <= 0).any():
         return None, None, None
     rets = daily[1:] / daily[:-1] - 1.0
     g = math.exp(np.log1p(rets).sum() / len(rets)) - 1.0  # geometric mean daily return
-    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    weekend_share = float(np.isin(weekday, (5, 6)).mean())
+    # the share of bars on a Saturday or Sunday, counted per run of bars of one day
+    first = np.concatenate(([0], last_of_day + 1))
+    weekday = (days[first] + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    bars_of_day = np.diff(first, append=len(days))
+    weekend_share = int(bars_of_day[weekday >= 5].sum()) / len(days)
     year = 365.0 if weekend_share > 2 / 7 * 0.6 else 252.0
     annual = (1 + g) ** year - 1
     var = float(rets.var(ddof=1)) if len(rets) > 1 else float("nan")
