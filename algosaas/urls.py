@@ -2,15 +2,12 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import include, path
-from django.views import defaults
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
 from algosaas import views
-from algosaas.api.errors import API_PREFIX, error_body
 from algosaas.api.router import router
 
 api_patterns = [
@@ -22,24 +19,10 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
-# Unrouted paths under /api/ answer in the API's JSON error shape, not Django's HTML page;
-# every other path gets the dashboard's templates/404.html.
+# Under /api/ errors answer in the API's JSON shape, not Django's HTML pages; every other path
+# gets the dashboard's templates/404.html and templates/500.html.
 handler404 = "algosaas.api.errors.page_not_found"
-
-
-def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
-    """``handler500``: JSON under /api/, else templates/500.html, rendered without a context.
-
-    DRF answers its own views' unexpected errors in the JSON shape; this covers what fails
-    outside them (middleware, a non-DRF view under /api/).
-    """
-    if request.path.startswith(API_PREFIX):
-        body = error_body("server_error", "Something went wrong on our side.")
-        return JsonResponse(body, status=500)
-    return defaults.server_error(request, template_name)
-
-
-handler500 = server_error
+handler500 = "algosaas.api.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),

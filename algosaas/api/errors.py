@@ -29,6 +29,11 @@ def error_body(code: str, message: str, fields: Any = None, **extra: Any) -> dic
     return {"error": {"code": code, "message": message, "fields": fields or {}, **extra}}
 
 
+def _server_error_body() -> dict[str, Any]:
+    """What any unexpected failure answers: nothing of the error itself leaks out."""
+    return error_body("server_error", "Something went wrong on our side.")
+
+
 def _first_message(detail: Any) -> str:
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -61,8 +66,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         logger.exception("unhandled_api_exception", exc_type=type(exc).__name__)
         return Response(
-            error_body("server_error", "Something went wrong on our side."),
-            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            _server_error_body(),
+            status=status.HTTP_500_INTERNAL_server_error_body(),
         )
 
     assert isinstance(exc, exceptions.APIException)  # nosec B101 # type narrowing only
@@ -93,3 +98,14 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: JSON under /api/, else templates/500.html, rendered without a context.
+
+    DRF answers its own views' unexpected errors in the JSON shape; this covers what fails
+    outside them (middleware, a non-DRF view under /api/).
+    """
+    if request.path.startswith(API_PREFIX):
+        return JsonResponse(_server_error_body(), status=500)
+    return defaults.server_error(request)
