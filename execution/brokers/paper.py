@@ -675,12 +675,15 @@ class PaperBroker(BrokerAdapter):
         During a bar's open phase that is the open; between bars, the last price. Slippage is
         taken at its maximum and the result rounded to the tick against the taker.
         """
-        if self._bar is not None and self._bar_symbol == symbol:
-            base = self._bar[1]
+        bar = self._bar
+        if bar is not None and self._bar_symbol == symbol:
+            base = bar[1]
         else:
             base = self._last_price.get(symbol)
             if base is None:
                 return None
+        if not self.slippage_bps:  # ``_worst_price`` without slippage: the tick rounding only
+            return self._to_tick(base, symbol, side == "BUY")
         return self._worst_price(base, str(side), symbol)
 
     def _worst_price(self, base: float, side: str, symbol: str) -> float:

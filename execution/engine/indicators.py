@@ -40,7 +40,9 @@ def _check_period(n: int) -> int:
 
 def _rolling_count(flags: np.ndarray, n: int) -> np.ndarray:
     """Return, at each ``i >= n-1``, how many of ``flags[i-n+1..i]`` are true (exact integers)."""
-    c = np.concatenate(([0], np.cumsum(flags, dtype=np.int64)))
+    c = np.empty(len(flags) + 1, dtype=np.int64)
+    c[0] = 0
+    np.cumsum(flags, dtype=np.int64, out=c[1:])
     return c[n:] - c[:-n]
 
 
@@ -96,8 +98,8 @@ def _rolling_moments(
     any_bad = bool(bad.any())
     clean = np.where(bad, 0.0, x) if any_bad else x
     s1, s2, anchor = _rolling_sums(clean, n, squares=with_var)
-    mu_c = s1 / n
-    mean[n - 1 :] = anchor + mu_c
+    mu_c = np.divide(s1, n, out=s1)  # in place (s1 is a fresh array): the same values
+    np.add(anchor, mu_c, out=mean[n - 1 :])
     if var is not None and s2 is not None:
         var[n - 1 :] = np.maximum(s2 / n - mu_c * mu_c, 0.0)
     # Constant window: return the value itself and zero spread, exactly (pandas does the same for
