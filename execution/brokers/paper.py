@@ -45,7 +45,7 @@ import math
 import zlib
 from collections.abc import Callable, Iterable
 from itertools import islice
-from typing import Any
+from typing import Any, TypeVar
 
 from execution.brokers.base import (
     BrokerAdapter,
@@ -141,6 +141,14 @@ def _mix64(x: int) -> int:
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
     return x ^ (x >> 31)
+
+
+_R = TypeVar("_R")
+
+
+def _row(*fields: Any) -> tuple[Any, ...]:
+    """An order's row as a plain tuple (``order_rows``' default)."""
+    return fields
 
 
 def _fills_at_open(o: _Order) -> bool:
@@ -841,24 +849,27 @@ class PaperBroker(BrokerAdapter):
         """Return an order's fields in ``OrderRecord`` order, without building a snapshot."""
         return self.order_rows((client_order_id,))[0]
 
-    def order_rows(self, client_order_ids: Iterable[str]) -> list[tuple[Any, ...]]:
-        """``order_row`` of each order, in one pass (a backtest's result has one per order)."""
+    def order_rows(
+        self, client_order_ids: Iterable[str], make: Callable[..., _R] = _row
+    ) -> list[_R]:
+        """``order_row`` of each order, in one pass (a backtest's result has one per order);
+        ``make(*row)`` of each instead with ``make`` (``OrderRecord``: no tuples in between)."""
         by_cid, orders = self._by_cid, self._orders
-        return self._rows([orders[by_cid[cid]] for cid in client_order_ids])
+        return self._rows([orders[by_cid[cid]] for cid in client_order_ids], make)
 
     def order_count(self) -> int:
         """Return how many orders the broker holds: a mark for ``order_rows_since``."""
         return len(self._orders)
 
-    def order_rows_since(self, mark: int) -> list[tuple[Any, ...]]:
-        """``order_row`` of each order placed since ``order_count()`` returned ``mark``, oldest
+    def order_rows_since(self, mark: int, make: Callable[..., _R] = _row) -> list[_R]:
+        """``order_rows`` of the orders placed since ``order_count()`` returned ``mark``, oldest
         first (orders are only ever added during a run, so they follow the mark in order)."""
-        return self._rows(islice(self._orders.values(), mark, None))
+        return self._rows(islice(self._orders.values(), mark, None), make)
 
     @staticmethod
-    def _rows(orders: Iterable[_Order]) -> list[tuple[Any, ...]]:
+    def _rows(orders: Iterable[_Order], make: Callable[..., _R]) -> list[_R]:
         return [
-            (
+            make(
                 o.cid,
                 o.oid,
                 o.symbol,

@@ -32,7 +32,6 @@ import gc
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import starmap
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -672,12 +671,11 @@ class Engine:
             # event is a broker's event of an order placed in the run (only working orders
             # change, and none can work again once final), and each order's first event is the
             # PENDING its placement records: the orders placed since the mark, in their order.
-            orders = list(starmap(OrderRecord, br.order_rows_since(mark[0])))
-            return self._run_result(orders, curve, m)
+            return self._run_result(br.order_rows_since(mark[0], OrderRecord), curve, m)
         cids = dict.fromkeys(map(_CLIENT_ORDER_ID, events))
         denied = st.denied
         if denied.keys().isdisjoint(cids.keys()):  # all at the broker: rows in one pass
-            orders = list(starmap(OrderRecord, br.order_rows(cids)))
+            orders = br.order_rows(cids, OrderRecord)
         else:
             orders = [
                 OrderRecord.from_dict(denied[cid])
