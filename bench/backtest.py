@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"peak memory     {peak / 2**20:.1f} MiB allocated during a run (tracemalloc), "
           f"{rss_mb:.0f} MiB peak RSS of the process")  # fmt: skip
     print(f"final equity    {stats['final_equity']:,.2f}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"machine         {os.cpu_count()} cores, load average {load} (1, 5, 15 min)")
 
     if args.compare:
         bt = backtesting_py(bars, args)
