@@ -413,6 +413,16 @@ class PaperBroker(BrokerAdapter):
     def working_count(self) -> int:
         return len(self._working)
 
+    def working_market(self, symbol: str) -> list[tuple[str, str, str, int]]:
+        """Return ``(broker order id, client order id, side, unfilled quantity)`` of each
+        working MARKET order on ``symbol``, oldest first (no snapshots: the engine's hot path).
+        """
+        return [
+            (o.oid, o.cid, o.side, o.qty - o.filled)
+            for o in self._working.values()
+            if o.otype == "MARKET" and o.symbol == symbol
+        ]
+
     def begin_bar(
         self, symbol: str, ts: int, o: float, h: float, lo: float, c: float, v: float
     ) -> None:

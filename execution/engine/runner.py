@@ -449,18 +449,29 @@ class Engine:
         self._fills.append(f)
 
     def _rebalance(self, ts: int) -> None:
-        """Turn the pending target into an exit leg and/or an entry leg at this bar's open."""
+        """Turn the pending target into an exit leg and/or an entry leg at this bar's open.
+
+        With ``volume_share`` earlier legs may still be partly open. Those that now trade away
+        from the target are cancelled first; those that trade towards it fill first, at this
+        open, and an exit leg is sized on the position *net of* their unfilled quantity, so
+        the legs together never sell (or buy) more than the position: a long_only run never
+        goes short, a long_short one never beyond its target.
+        """
         st = self.state
         br = st.broker
         led = st.ledger
         sym = self._symbol
+        want = st.target
         if br.has_working():
+            self._cancel_legs_against(want, led.qty(sym))
             br.fill_open()  # remainders of earlier market legs go first, at this open
         st.pending = False
-        want = st.target
         q = led.qty(sym)
         if q != 0 and (want == 0 or (q > 0) != (want > 0)):
-            self._leg(ts, "x", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
+            side = _SELL if q > 0 else _BUY
+            need = abs(q) - (self._open_legs(side) if br.has_working() else 0)
+            if need > 0:
+                self._leg(ts, "x", side, need, reduce_only=True)
             q = led.qty(sym)
             if q != 0:
                 # exit not done (volume cap, rejection): enter only once flat
@@ -471,6 +482,32 @@ class Engine:
             qty = self._size(side)
             if qty > 0:
                 self._leg(ts, "e", side, qty)
+
+    def _legs(self) -> list[tuple[str, str, str, int]]:
+        """The engine's own market legs still working (not manual orders, not a square-off)."""
+        pfx = f"{self._prefix}-"
+        return [
+            leg
+            for leg in self.state.broker.working_market(self._symbol)
+            if leg[1].startswith(pfx) and leg[1][-2:] in ("-x", "-e")
+        ]
+
+    def _open_legs(self, side: str) -> int:
+        """Unfilled quantity of the engine's working market legs on ``side``."""
+        return sum(left for _oid, _cid, s, left in self._legs() if s == side)
+
+    def _cancel_legs_against(self, want: float, q: int) -> None:
+        """Cancel the engine's working legs that would move the position away from ``want``."""
+        if want > 0 or (want == 0 and q < 0):
+            towards = _BUY
+        elif want < 0 or q > 0:
+            towards = _SELL
+        else:
+            towards = None  # flat and staying flat: every leg is stale
+        br = self.state.broker
+        for oid, _cid, side, _left in self._legs():
+            if side != towards:
+                br.cancel_order(oid, reason="superseded by a new decision")
 
     def _working_orders(self) -> list[BrokerOrder]:
         return self.state.broker.working_orders()

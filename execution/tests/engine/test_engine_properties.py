@@ -14,7 +14,7 @@ from execution.engine.config import EngineConfig, InstrumentSpec
 from execution.engine.orders import TERMINAL_STATUSES, Product
 from execution.engine.risk import RiskLimits
 from execution.engine.runner import Engine, RiskDenied
-from execution.tests.engine.helpers import HashedDecisions
+from execution.tests.engine.helpers import HashedDecisions, Scripted
 from execution.tests.engine.test_split_parity import random_bars
 
 manual = st.tuples(
@@ -132,3 +132,59 @@ def test_invariants_on_random_order_streams(seed, chunks, volume_share, india, n
         state = json.loads(json.dumps(eng.state.to_dict(), allow_nan=False))
     # no client order id was ever placed twice
     assert len(set(created)) == len(created)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 10_000),
+    decisions=st.lists(st.tuples(st.integers(0, 199), st.sampled_from([-1.0, 0.0, 1.0])),
+                       min_size=1, max_size=40),
+    long_short=st.booleans(),
+    quantity=st.one_of(st.none(), st.integers(1, 400)),
+    volume_share=st.sampled_from([0.01, 0.05, 0.1, 0.3, 1.0]),
+    cuts=st.lists(st.integers(1, 199), max_size=4),
+)  # fmt: skip
+def test_volume_capped_legs_never_overshoot_the_target(
+    seed, decisions, long_short, quantity, volume_share, cuts
+):
+    """With partial fills, the position moves only towards the target and never past it.
+
+    Each fill is checked against the target in force at its bar (the last decision before
+    it): a flat target only shrinks the position, never flips it; a long (short) target only
+    buys (sells); a long_only run is never short; a fixed quantity is never exceeded. The run
+    goes in live-style steps with the state through JSON in between.
+    """
+    bars = random_bars(seed, n=200)
+    script = {i: (v if long_short else max(v, 0.0)) for i, v in decisions}
+    cfg = EngineConfig(
+        instrument=InstrumentSpec("SYN", "NASDAQ", 0.01, 1, allow_short_cnc=True),
+        starting_capital=50_000.0,
+        quantity=quantity,
+        allocation_pct=None if quantity else 100.0,
+        product=Product.MIS,
+        charges=FlatCommission(0.1),
+        volume_share=volume_share,
+        close_at_end="none",
+    )
+    target = np.zeros(len(bars))  # in force at each bar's open
+    for i in range(1, len(bars)):
+        prev = script.get(i - 1)
+        target[i] = target[i - 1] if prev is None else prev
+    fills = []
+    state = None
+    for end in [*sorted(set(cuts)), len(bars)]:
+        eng = Engine(cfg, Scripted(script), state=state)
+        fills += eng.run(bars.slice(0, end)).fills
+        state = json.loads(json.dumps(eng.state.to_dict()))
+    pos = 0
+    for f in fills:
+        before, pos = pos, pos + f.signed_quantity
+        want = target[int(np.searchsorted(bars.ts, f.ts))]
+        if want == 0:
+            assert before * pos >= 0 and abs(pos) <= abs(before), (f, before, pos)
+        elif want > 0:
+            assert pos > before, (f, before, pos)
+        else:
+            assert pos < before, (f, before, pos)
+        assert long_short or pos >= 0
+        assert quantity is None or abs(pos) <= quantity

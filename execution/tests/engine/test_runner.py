@@ -343,3 +343,25 @@ def test_strategy_orders_still_fill_at_the_open_after_the_decision():
     eng.run(bars.slice(0, 3))
     r = eng.run(bars)
     assert [(f.ts, f.price) for f in r.fills] == [(bars.ts[4], 93.0)]
+
+
+def test_an_exit_capped_by_volume_is_not_sent_again_on_top_of_its_remainder():
+    bars = ohlc_bars([(100, 101, 99, 100)] * 12, volume=100)
+    cfg = config(quantity=30, volume_share=0.1)  # 10 per bar
+    r = Engine(cfg, Scripted({0: 1.0, 5: 0.0})).run(bars)  # long_only: in, then out
+    # entry 10 + 10 + 10 over bars 1-3; the exit sells 10 at bars 6, 7 and 8, one order
+    assert list(r.equity.position) == [0, 10, 20, 30, 30, 30, 20, 10, 0, 0, 0, 0]
+    assert [o.client_order_id[-1] for o in r.orders] == ["e", "x"]
+    assert (r.orders[1].quantity, r.orders[1].status) == (30, S.COMPLETE)
+
+
+def test_a_reversal_cancels_the_entry_remainder_before_exiting():
+    bars = ohlc_bars([(100, 101, 99, 100)] * 7, volume=100)
+    cfg = config(quantity=30, volume_share=0.1)
+    r = Engine(cfg, Scripted({0: 1.0, 1: -1.0})).run(bars)
+    # bar 1 buys 10 of 30; at bar 2 the rest is cancelled, those 10 sold, then 30 short
+    assert list(r.equity.position) == [0, 10, 0, -10, -20, -30, -30]
+    entry, exit_, short = r.orders
+    assert (entry.status, entry.filled_quantity) == (S.CANCELLED, 10)
+    assert (exit_.side, exit_.quantity, exit_.status) == ("SELL", 10, S.COMPLETE)
+    assert (short.side, short.quantity, short.status) == ("SELL", 30, S.COMPLETE)
