@@ -169,11 +169,67 @@ class Engine:
         with _gc_paused():
             return self._run(bars, progress, close_at_end)
 
+    def close_out(self, bars: BarSeries, *, reason: str) -> RunResult:
+        """Play out a feed that has ended with the last of ``bars``; leave nothing open.
+
+        A live feed that has released its last bar (a replay) never opens another, so no
+        working order can fill any more: a market order closing the position would wait for
+        ever. Process the bars newer than the cursor as ``run`` does, then cancel what is still
+        working (with ``reason``) and close the position at the last bar's close, exactly as
+        ``run(bars, close_at_end="close")`` ends a backtest (a reduce-only market leg
+        ``{prefix}-{ts}-sq``, charges booked). When every bar has been processed already, the
+        close is booked on the last one, and the result's equity curve is that bar again,
+        restated after the close (as a backtest's last point is).
+        """
+        st = self.state
+        n = len(bars)
+        if n == 0:
+            raise ValueError("close_out needs the feed's bars, up to its last")
+        last_ts = int(bars.ts[-1])
+        if st.cursor is not None and st.cursor > last_ts:
+            raise ValueError(f"the cursor {st.cursor} is past the last bar {last_ts}")
+        with _gc_paused():
+            if st.cursor is None or st.cursor < last_ts:
+                return self._run(bars, None, "close", end_reason=reason)
+            return self._close_processed(bars, reason)
+
+    def _close_processed(self, bars: BarSeries, reason: str) -> RunResult:
+        """``close_out`` when the last bar is the cursor: the end of ``_run``, with no bar left."""
+        st = self.state
+        br = st.broker
+        led = st.ledger
+        sym = self._symbol
+        self._events = []
+        self._fills = []
+        self._trades = []
+        self._tracker = TradeTracker(st.open_trade)
+        last_ts = int(bars.ts[-1])
+        op, close = float(bars.open[-1]), float(bars.close[-1])
+        mark = None if br.has_working() else (br.order_count(), self._denials)
+        br.attach(self._events, self._on_fill)
+        try:
+            self._close_at_end("close", last_ts, op, close, reason)
+            br.skip_to(sym, last_ts, close)
+            led.mark(sym, close)
+        finally:
+            br.detach()
+        st.open_trade = self._tracker.open
+        if self.config.risk.max_daily_loss is None:
+            st.last_equity = led.equity
+        curve = EquityCurve(
+            ts=np.array([last_ts], dtype=np.int64),
+            cash=np.array([led.cash]),
+            position=np.array([led.qty(sym)], dtype=np.int64),
+            equity=np.array([led.equity]),
+        )
+        return self._result(curve, 0, mark)
+
     def _run(
         self,
         bars: BarSeries,
         progress: Callable[[float], None] | None,
         close_at_end: CloseAtEnd | None,
+        end_reason: str = "backtest ended",
     ) -> RunResult:
         st = self.state
         br = st.broker
@@ -278,7 +334,9 @@ class Engine:
             br.skip_to(sym, last_ts, float(closes[last]))
             led.mark(sym, float(closes[last]))
             if mode != "none":
-                self._close_at_end(mode, last_ts, float(opens[last]), float(closes[last]))
+                self._close_at_end(
+                    mode, last_ts, float(opens[last]), float(closes[last]), end_reason
+                )
                 at_k.append(m - 1)
                 at_cash.append(led.cash)
                 at_qty.append(led.qty(sym))
@@ -677,14 +735,16 @@ class Engine:
                 return a + k
         return None
 
-    def _close_at_end(self, mode: str, ts: int, open_: float, close: float) -> None:
-        """Square off what is still open after the last bar (backtests)."""
+    def _close_at_end(
+        self, mode: str, ts: int, open_: float, close: float, reason: str = "backtest ended"
+    ) -> None:
+        """Square off what is still open after the last bar (backtests, ``close_out``)."""
         st = self.state
         br = st.broker
         br.clock = ts
         try:
             for o in self._working_orders():
-                br.cancel_order(o.broker_order_id, reason="backtest ended")
+                br.cancel_order(o.broker_order_id, reason=reason)
         finally:
             br.clock = None
         q = st.ledger.qty(self._symbol)

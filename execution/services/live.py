@@ -63,6 +63,8 @@ MAX_HISTORY_BARS = 20_000
 # A claimed deployment whose step has not run by then is claimed again (a lost task).
 CLAIM_LEASE = timedelta(seconds=30)
 MAX_STEP_FAILURES = 3
+# Why a replay's close-out cancels an order still working after its last bar.
+REPLAY_ENDED = "the replay has ended: no bar is left to fill it"
 
 
 class DeploymentNotLive(Conflict):
@@ -293,6 +295,7 @@ class _Advance:
     outcome: StepOutcome
     result: RunResult | None = None
     halted: str | None = None
+    restated: int | None = None  # a bar whose equity point the result writes again
 
 
 # What a step changes on ``DeploymentState``; an idle step moves only ``next_due_at``.
@@ -345,11 +348,15 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
         if cursor is None
         else len(bars) - int(np.searchsorted(bars.ts, cursor, side="right"))
     )
-    if fresh <= 0:
+    # Squaring off on a replay that has released its last bar: no bar will ever open again to
+    # fill the square-off, so the position is closed at the last bar's close instead.
+    closing = live.phase == LivePhase.SQUARING_OFF and _replay_ended(live, now_ts, source)
+    if fresh <= 0 and not closing:
         live.next_due_at = _next_due(live, source, now_ts)
         return _Advance(live, StepOutcome(deployment.pk, "idle"))
 
-    result = _engine(live, trading=trading).run(bars)
+    engine = _engine(live, trading=trading)
+    result = engine.close_out(bars, reason=REPLAY_ENDED) if closing else engine.run(bars)
     state = result.state
     live.engine_state = state.to_dict()
     live.cursor_ts = state.cursor
@@ -364,7 +371,17 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
     outcome = StepOutcome(
         deployment.pk, "stepped", result.bars_processed, len(result.orders), len(result.fills)
     )
-    return _Advance(live, outcome, result, result.halted_reason if trading else None)
+    # with no bar left to process, the close is booked on the last one: its point is restated
+    restated = cursor if closing and fresh <= 0 else None
+    return _Advance(live, outcome, result, result.halted_reason if trading else None, restated)
+
+
+def _replay_ended(live: DeploymentState, now_ts: int, source: Any = None) -> bool:
+    """Whether ``live`` replays stored bars and has released the last of them by ``now_ts``."""
+    if live.feed != Feed.REPLAY:
+        return False
+    source = source or _source(live)
+    return source.released(now_ts) >= len(source.history)
 
 
 def _write(advances: list[_Advance], now: datetime) -> None:
@@ -373,6 +390,8 @@ def _write(advances: list[_Advance], now: datetime) -> None:
     for adv in stepped:
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
+        if adv.restated is not None:  # rare: a close-out on an already processed last bar
+            EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
     _persist_ledgers(stepped)
     bulk_update_rows(
         DeploymentState, [a.live for a in advances if a.result is None], ["next_due_at"]
@@ -589,16 +608,26 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
     """Cancel open orders; with ``square_off``, place a market order closing the position.
 
     Runs inside the stop transaction, after any step in flight commits (the row lock waits).
-    The square-off order fills at the next bar's open, in the next step.
+    The square-off order fills at the next bar's open, in the next step. On a replay that has
+    released its last bar there is no next bar: the position is closed at once, at the last
+    bar's close, after the bars released since the last step are played out.
     """
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
         return
     engine = _engine(live, trading=False)
-    now_ts = int(timezone.now().timestamp())
+    now = timezone.now()
+    now_ts = int(now.timestamp())
     records, events = _cancel_working(engine, now_ts)
     live.phase = LivePhase.DONE
     qty = engine.state.ledger.qty(deployment.config["instrument"]["symbol"])
+    if square_off and qty and _replay_ended(live, now_ts):
+        run = _ManualRun(records, events, [])
+        _persist(deployment, _instrument_ref(deployment), run, source="strategy")
+        live.engine_state = engine.state.to_dict()
+        live.phase = LivePhase.SQUARING_OFF
+        _write([_advance(live, now)], now)  # the close-out a step would make, ends DONE
+        return
     if square_off and qty:
         res = engine.submit_order(
             client_order_id=f"d{deployment.pk}-sq-{engine.state.cursor}",
