@@ -323,9 +323,10 @@ def check_books(deployments: Iterable[int], *, first_bar: dict[int, int]) -> dic
             )["q"]
             if pos.quantity != signed:
                 problems.append(f"d{dep}: position {pos.quantity} != signed trades {signed}")
-        if Trade.objects.filter(deployment_id=dep).exists() and not Position.objects.filter(
-            deployment_id=dep
-        ).exists():
+        if (
+            Trade.objects.filter(deployment_id=dep).exists()
+            and not Position.objects.filter(deployment_id=dep).exists()
+        ):
             problems.append(f"d{dep}: trades but no position row")
         # An order's fills add up to its filled quantity; each order was created once.
         traded = dict(

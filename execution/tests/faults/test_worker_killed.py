@@ -55,9 +55,7 @@ def _in_flight_step_tasks() -> set[str]:
     }
 
 
-def test_worker_killed_mid_step_loses_and_duplicates_nothing(
-    paper_deployments, qcluster, ticker
-):
+def test_worker_killed_mid_step_loses_and_duplicates_nothing(paper_deployments, qcluster, ticker):
     papers = paper_deployments(4)
     ids = [p.deployment.pk for p in papers]
     cluster = qcluster()
