@@ -193,16 +193,20 @@ class Engine:
                 return self._run(bars, None, "close", end_reason=reason)
             return self._close_processed(bars, reason)
 
+    def _start_run(self) -> None:
+        """Fresh collections for one run's output; the tracker resumes the open round trip."""
+        self._events = []
+        self._fills = []
+        self._trades = []
+        self._tracker = TradeTracker(self.state.open_trade)
+
     def _close_processed(self, bars: BarSeries, reason: str) -> RunResult:
         """``close_out`` when the last bar is the cursor: the end of ``_run``, with no bar left."""
         st = self.state
         br = st.broker
         led = st.ledger
         sym = self._symbol
-        self._events = []
-        self._fills = []
-        self._trades = []
-        self._tracker = TradeTracker(st.open_trade)
+        self._start_run()
         last_ts = int(bars.ts[-1])
         op, close = float(bars.open[-1]), float(bars.close[-1])
         mark = None if br.has_working() else (br.order_count(), self._denials)
@@ -235,10 +239,7 @@ class Engine:
         br = st.broker
         led = st.ledger
         sym = self._symbol
-        self._events = []
-        self._fills = []
-        self._trades = []
-        self._tracker = TradeTracker(st.open_trade)
+        self._start_run()
         mode = self.config.close_at_end if close_at_end is None else close_at_end
 
         n = len(bars)
