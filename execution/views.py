@@ -586,7 +586,7 @@ def deployment_live(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def deployment_equity(request: HttpRequest, pk: int) -> JsonResponse:
     """Equity points after ``?since=`` (epoch seconds) for the live chart, oldest first."""
-    deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk)
+    deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk, pnl=False)
     try:
         since = int(request.GET["since"]) if request.GET.get("since") else None
     except ValueError:
@@ -638,7 +638,7 @@ def _placed_text(order: Order) -> tuple[str, str]:
 @require_POST
 def deployment_order_place(request: HttpRequest, pk: int) -> HttpResponse:
     """The manual order ticket: ``order_place`` on this run, as the API's POST does."""
-    deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk)
+    deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk, pnl=False)
     form = OrderTicketForm(request.POST, lot_size=_lot_size(deployment))
     if not form.is_valid():
         return _controls_answer(
@@ -684,7 +684,7 @@ def order_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def deployment_stop(request: HttpRequest, pk: int) -> HttpResponse:
     """Stop this run through ``strategy_stop`` (optionally squaring off its position)."""
-    deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk)
+    deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk, pnl=False)
     form = StopForm(request.POST)
     square_off = form.is_valid() and form.cleaned_data["square_off"]
     name = deployment.strategy.name
