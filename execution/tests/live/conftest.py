@@ -17,7 +17,9 @@ import pytest
 from django.utils import timezone
 
 from execution.engine.bars import BarSeries
+from execution.engine.charges import IndiaEquityCharges
 from execution.engine.orders import order_next_status
+from execution.engine.runner import Engine
 from execution.marketdata.sources import SyntheticSource, synthetic_key
 from execution.models import (
     DeploymentState,
@@ -27,6 +29,8 @@ from execution.models import (
     Position,
     Trade,
 )
+from execution.selectors import bar_series
+from execution.services.engine_setup import engine_config
 from execution.services.live import _dt, deployment_step
 from strategies import catalog, services
 from strategies.models import Deployment
@@ -180,6 +184,21 @@ def assert_books(deployment) -> None:
     assert (position.quantity if position else 0) == net
     for snap in EquitySnapshot.objects.filter(deployment=deployment):
         assert snap.cash + snap.position_value == snap.equity, snap.ts
+
+
+def backtest_of(deployment, instrument, *, close_at_end: str = "none"):
+    """A backtest of the deployment's stored 1m bars with its own configuration and seed."""
+    config = engine_config(
+        snapshot=deployment.config,
+        capital=deployment.capital,
+        charges=IndiaEquityCharges(),
+        prefix=f"d{deployment.pk}",
+        seed=deployment.pk,
+        close_at_end=close_at_end,
+    )
+    stype = catalog.get(deployment.config["strategy_type"])
+    bars = bar_series(instrument=instrument, timeframe="1m")
+    return Engine(config, stype, deployment.config["params"]).run(bars)
 
 
 @pytest.fixture

@@ -13,22 +13,18 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from execution.engine.charges import IndiaEquityCharges
-from execution.engine.runner import Engine
 from execution.marketdata.csvbars import ParsedBar
 from execution.models import EquitySnapshot, Order, Position, Trade
-from execution.selectors import bar_series
-from execution.services.engine_setup import engine_config
 from execution.services.live import _dt, deployment_step
 from execution.services.marketdata import bars_import, instrument_get_or_create
 from execution.tests.live.conftest import (
     assert_books,
     assert_event_chains,
+    backtest_of,
     deploy,
     live_of,
     make_strategy,
 )
-from strategies import catalog
 
 pytestmark = pytest.mark.django_db
 
@@ -77,26 +73,12 @@ def _release(deployment, k: int) -> datetime:
     return _dt(live.replay_origin_ts + k * live.replay_seconds_per_bar)
 
 
-def _backtest(deployment, instrument):
-    config = engine_config(
-        snapshot=deployment.config,
-        capital=deployment.capital,
-        charges=IndiaEquityCharges(),
-        prefix=f"d{deployment.pk}",
-        seed=deployment.pk,
-        close_at_end="none",
-    )
-    stype = catalog.get(deployment.config["strategy_type"])
-    bars = bar_series(instrument=instrument, timeframe="1m")
-    return Engine(config, stype, deployment.config["params"]).run(bars)
-
-
 def _dec(x: float, places: str) -> Decimal:
     return Decimal(repr(float(x))).quantize(Decimal(places))
 
 
 def _assert_same_as_backtest(deployment, instrument):
-    ref = _backtest(deployment, instrument)
+    ref = backtest_of(deployment, instrument)
     assert len(ref.orders) >= 10 and len(ref.fills) >= 10  # it trades: the test means something
 
     orders = list(Order.objects.filter(deployment=deployment).order_by("id"))

@@ -15,23 +15,21 @@ from decimal import Decimal
 
 import pytest
 
-from execution.engine.charges import IndiaEquityCharges
-from execution.engine.runner import Engine
 from execution.marketdata.csvbars import ParsedBar
 from execution.models import EquitySnapshot, Order, Position, Trade
 from execution.selectors import bar_series
-from execution.services.engine_setup import engine_config
 from execution.services.live import deployment_step, deployments_claim_due
 from execution.services.marketdata import bars_import, instrument_get_or_create
 from execution.tests.live.conftest import (
     assert_books,
     assert_event_chains,
+    backtest_of,
     counts,
     deploy,
     live_of,
     make_strategy,
 )
-from strategies import catalog, services
+from strategies import services
 from strategies.models import DeploymentStatus, StrategyStatus
 
 pytestmark = pytest.mark.django_db
@@ -97,20 +95,6 @@ def _history(instrument):
     return bar_series(instrument=instrument, timeframe="1m")
 
 
-def _backtest_closing_at_end(deployment, instrument):
-    """The backtest of the same bars that closes what is open after the last bar, at its close."""
-    config = engine_config(
-        snapshot=deployment.config,
-        capital=deployment.capital,
-        charges=IndiaEquityCharges(),
-        prefix=f"d{deployment.pk}",
-        seed=deployment.pk,
-        close_at_end="close",
-    )
-    stype = catalog.get(deployment.config["strategy_type"])
-    return Engine(config, stype, deployment.config["params"]).run(_history(instrument))
-
-
 def _dec(x: float, places: str) -> Decimal:
     return Decimal(repr(float(x))).quantize(Decimal(places))
 
@@ -166,7 +150,7 @@ def _assert_closed_at_last_close(deployment, instrument, strategy, cid: str) -> 
 
 def _assert_same_as_backtest(deployment, instrument) -> None:
     """Every fill and equity point is the backtest's that closes at the last bar's close."""
-    ref = _backtest_closing_at_end(deployment, instrument)
+    ref = backtest_of(deployment, instrument, close_at_end="close")
     trades = Trade.objects.filter(deployment=deployment).order_by("id")
     assert [
         (t.order.client_order_id, t.side, t.quantity, t.price, t.charges,
