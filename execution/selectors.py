@@ -100,7 +100,7 @@ def orders_for_user(*, user) -> QuerySet[Order]:
     """The user's orders, with their deployment's id columns (the API shows ``strategy``).
 
     The deployment's config (a JSON snapshot) is deferred: lists of orders never show it, and
-    decoding it was most of the cost of reading a page.
+    decoding it for every row of a page was wasted work.
     """
     return (
         Order.objects.filter(deployment__strategy__owner=user)
