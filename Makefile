@@ -29,12 +29,19 @@ migrate: $(VENV)/.installed .env
 seed: migrate
 	$(PY) manage.py seed_demo
 
-# Serve the web app and a django-q2 cluster together; Ctrl-C stops both.
+# Serve the web app and a django-q2 cluster together; one Ctrl-C stops both, cleanly.
+# The terminal's SIGINT reaches qcluster, which stops its own workers; a second signal, or one
+# sent to its whole process group (the old `kill 0`), breaks that stop. runserver, started in
+# the background, ignores SIGINT (POSIX), so the shell ends it with SIGTERM. A SIGTERM or SIGHUP
+# to the shell, or the web server ending by itself, stops the cluster with one SIGINT of ours.
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the job cluster)"
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(PY) manage.py qcluster & \
-	  $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+	@$(PY) manage.py qcluster & cluster=$$!; \
+	  $(PY) manage.py runserver --noreload $(HOST):$(PORT) & web=$$!; \
+	  stop() { [ -n "$$stopping" ] && return; stopping=1; kill -TERM $$web 2>/dev/null; \
+	           [ "$$1" = ctrl-c ] || kill -INT $$cluster 2>/dev/null; }; \
+	  trap 'stop ctrl-c' INT; trap stop TERM HUP; \
+	  wait $$web; stop; wait $$cluster; wait $$cluster; exit 0
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
