@@ -88,8 +88,14 @@ DATABASES = {
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # SQLite serialises writers; wait for the lock instead of failing under the q cluster.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # The web process and the q cluster share the file. WAL lets readers run beside the one
+    # writer; IMMEDIATE takes the write lock at BEGIN, so a read-then-write transaction waits
+    # its turn (busy timeout) instead of failing with "database is locked" on the upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
