@@ -226,8 +226,12 @@ def format_stat(value: Any, kind: str) -> str:
 
 
 def stats_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Every key of ``stats``, known ones labelled and formatted, any new one shown as is."""
+    """Every key of ``stats``, known ones labelled and formatted, any new one shown as is.
+
+    A figure the engine left undefined carries its reason (``stats["notes"]``) as ``note``.
+    """
     stats = stats or {}
+    notes = stats.get("notes") or {}
     rows = []
     for key, label, kind in STAT_ROWS:
         value = stats.get(key)
@@ -237,9 +241,10 @@ def stats_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
                 "label": label,
                 "value": format_stat(value, kind),
                 "class": pnl_class(value) if kind in COLOURED else "",
+                "note": notes.get(key, ""),
             }
         )
-    known = {key for key, _, _ in STAT_ROWS}
+    known = {key for key, _, _ in STAT_ROWS} | {"notes"}
     for key in sorted(set(stats) - known):
         label = key.replace("_", " ").capitalize()
         rows.append({"key": key, "label": label, "value": format_stat(stats[key], ""), "class": ""})

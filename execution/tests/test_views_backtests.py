@@ -254,7 +254,11 @@ def test_a_backtest_shorter_than_a_day_shows_no_cagr(
     assert bt.stats["cagr_pct"] is None
     assert bt.stats["total_return_pct"] is not None
     body = owner_client.get(reverse("backtest_detail", args=[bt.pk])).content.decode()
-    assert re.search(r'data-stat="cagr_pct">—<', body)
+    # each blank figure says why on hover; the figures that mean something are still there
+    assert re.search(r'data-stat="cagr_pct" title="The run spans 0\.3 days; [^"]+">—<', body)
+    for key in ("volatility_pct", "sharpe", "sortino"):
+        assert bt.stats[key] is None
+        assert re.search(rf'data-stat="{key}" title="The run spans less than a day[^"]*">—<', body)
     assert re.search(r'data-stat="total_return_pct">[+-]?[\d,.]+%<', body)
 
 
