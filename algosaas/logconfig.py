@@ -2,11 +2,14 @@
 
 django-structlog's middleware binds ``request_id`` and ``user_id`` into context variables, so
 every line logged during a request carries them, stdlib loggers included. A redaction step
-masks anything that looks like a credential before it is rendered.
+masks anything that looks like a credential before it is rendered. Routine lines that libraries
+log at INFO (a task picked up, a request started, a 200 from runserver) are DEBUG here, so an
+idle process is quiet at the default level and ``LOG_LEVEL=DEBUG`` brings them back.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -36,6 +39,50 @@ def _scrub(value: Any) -> Any:
 def redact_secrets(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Mask credential-looking keys and any bearer token or JWT inside values."""
     return _scrub(event_dict)
+
+
+# (logger name prefix, message pattern) of INFO lines that say nothing an operator acts on.
+_ROUTINE = (
+    (
+        "django-q",
+        re.compile(
+            r"processing |^Processed |^Enqueued |created task |ready for work|monitoring at|"
+            r"pushing tasks at|guarding cluster|stopped (doing work|pushing tasks|monitoring)|"
+            r"stopping cluster processes|waiting for the monitor"
+        ),
+    ),
+    ("axes.apps", re.compile(r"^AXES: BEGIN")),
+)
+
+
+class RoutineToDebug(logging.Filter):
+    """Log routine library lines at DEBUG: drop them unless the configured level shows DEBUG.
+
+    django-q logs every task it enqueues and runs at INFO (about 40 lines a minute for a few
+    demo deployments), django-structlog logs ``request_started`` beside ``request_finished``,
+    and runserver writes a line per request that ``request_finished`` already records.
+    """
+
+    def __init__(self, level: str = "INFO") -> None:
+        super().__init__()
+        self.shows_debug = logging.getLevelName(level.upper()) <= logging.DEBUG
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not self._routine(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return self.shows_debug
+
+    @staticmethod
+    def _routine(record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, dict):  # a structlog event
+            return record.msg.get("event") == "request_started"
+        if record.name == "django.server":
+            return getattr(record, "status_code", 500) < 400
+        message = record.getMessage()
+        return any(
+            record.name.startswith(name) and pattern.search(message) for name, pattern in _ROUTINE
+        )
 
 
 def configure_logging(*, log_format: str, level: str) -> dict[str, Any]:
@@ -78,7 +125,14 @@ def configure_logging(*, log_format: str, level: str) -> dict[str, Any]:
                 "foreign_pre_chain": shared,
             },
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "structured"}},
+        "filters": {"routine_to_debug": {"()": RoutineToDebug, "level": level}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "structured",
+                "filters": ["routine_to_debug"],
+            }
+        },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
@@ -87,5 +141,7 @@ def configure_logging(*, log_format: str, level: str) -> dict[str, Any]:
             "django.request": {"level": "ERROR"},
             "django_structlog": {"level": level},
             "axes": {"level": "INFO"},
+            # runserver's own line per request, through our handler (errors stay, 2xx/3xx DEBUG)
+            "django.server": {"handlers": ["console"], "level": level, "propagate": False},
         },
     }

@@ -170,3 +170,67 @@ def test_stdlib_loggers_redact_before_rendering(log_lines):
     text = log_lines.text()
     assert "token was" in text
     assert JWT_LIKE not in text
+
+
+def _record(name: str, msg, level: int = logging.INFO, **extra) -> logging.LogRecord:
+    record = logging.LogRecord(name, level, __file__, 1, msg, None, None)
+    record.__dict__.update(extra)
+    return record
+
+
+ROUTINE = [
+    _record("django-q", "Process-1a2b processing [backtest-7] 'execution.tasks.run'"),
+    _record("django-q", "Processed 'execution.tasks.deployment_step' (step-9)"),
+    _record("django-q", "Enqueued [algosaas] 42"),
+    _record("django-q", "Process-1 created task dispatch from schedule [dispatch]"),
+    _record("django-q", "Process-9 ready for work at 4242"),
+    _record("django_structlog.middlewares.request", {"event": "request_started"}),
+    _record("django.server", '"GET / HTTP/1.1" 200 2230', status_code=200),
+    _record("axes.apps", "AXES: BEGIN version 8.3.1, blocking by username and ip_address"),
+]
+KEPT = [
+    _record("django-q", "Q Cluster alpha-bravo [algosaas] running."),
+    _record("django-q", "Q Cluster alpha-bravo has stopped."),
+    _record("django-q", "Failed [step-9] - boom", level=logging.ERROR),
+    _record("django_structlog.middlewares.request", {"event": "request_finished", "code": 200}),
+    _record("django.server", '"GET /nope HTTP/1.1" 404 179', status_code=404),
+    _record("axes.watch_login", "AXES: New login failure by {username: ...}."),
+]
+
+
+def test_routine_library_lines_are_debug_and_hidden_at_the_default_level():
+    from algosaas.logconfig import RoutineToDebug
+
+    info = RoutineToDebug("INFO")
+    assert [info.filter(r) for r in ROUTINE] == [False] * len(ROUTINE)
+    assert [info.filter(r) for r in KEPT] == [True] * len(KEPT)
+    assert {r.levelname for r in ROUTINE} == {"DEBUG"}  # demoted, not just dropped
+    assert [r.levelname for r in KEPT][:2] == ["INFO", "INFO"]
+
+
+def test_debug_level_shows_the_routine_lines_again():
+    from algosaas.logconfig import RoutineToDebug
+
+    debug = RoutineToDebug("DEBUG")
+    assert all(debug.filter(_record(r.name, r.msg, **{"status_code": 200})) for r in ROUTINE)
+
+
+def test_a_management_command_starts_without_library_banners():
+    """`manage.py check` (as every command) used to print django-axes' "AXES: BEGIN" line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env |= {"DJANGO_SETTINGS_MODULE": "algosaas.settings.base", "DEBUG": "1"}
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "AXES" not in out.stdout + out.stderr
+    assert out.stdout.strip() == "System check identified no issues (0 silenced)."
