@@ -47,6 +47,8 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 
 test: lint
+	@command -v chromium >/dev/null || echo "make test: no chromium on PATH, so the browser tests" \
+	  "(tests/browser) will be skipped. Install it with: sudo apt-get install chromium"
 	$(VENV)/bin/pytest
 
 # Known vulnerabilities in the pinned dependencies (fails on a finding, never on the network:
