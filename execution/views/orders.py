@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -15,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from algosaas.csv_export import csv_download
 from execution import selectors
 from execution.forms import IST, OrderFilterForm
 from execution.views.common import paginate
@@ -76,64 +74,41 @@ CSV_COLUMNS = (
 )
 
 
-def _plain(value: Any) -> str:
-    """Money and prices as plain decimals (no ₹, no grouping); blanks for nothing."""
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return timezone.localtime(value, IST).isoformat(timespec="seconds")
-    return str(value)
-
-
-class _Echo:
-    """A file-like object whose ``write`` hands the line back, for a streaming csv.writer."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(queryset) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
+def _csv_rows(queryset) -> Iterator[tuple[Any, ...]]:
+    """One row per order; times in IST, money and quantities as numbers (never as text)."""
     for o in queryset.iterator(chunk_size=2000):
-        yield writer.writerow(
-            [
-                _plain(v)
-                for v in (
-                    o.pk,
-                    o.created_at,
-                    o.updated_at,
-                    o.deployment.strategy.name,
-                    o.deployment.number,
-                    o.instrument,
-                    o.side,
-                    o.order_type,
-                    o.product,
-                    o.validity,
-                    o.quantity,
-                    o.filled_quantity,
-                    o.pending_quantity,
-                    o.price,
-                    o.trigger_price,
-                    o.average_price,
-                    o.status,
-                    o.status_message,
-                    o.source,
-                    o.client_order_id,
-                    o.broker_order_id,
-                )
-            ]
+        yield (
+            o.pk,
+            timezone.localtime(o.created_at, IST),
+            timezone.localtime(o.updated_at, IST),
+            o.deployment.strategy.name,
+            o.deployment.number,
+            o.instrument,
+            o.side,
+            o.order_type,
+            o.product,
+            o.validity,
+            o.quantity,
+            o.filled_quantity,
+            o.pending_quantity,
+            o.price,
+            o.trigger_price,
+            o.average_price,
+            o.status,
+            o.status_message,
+            o.source,
+            o.client_order_id,
+            o.broker_order_id,
         )
 
 
 @login_required
 @require_GET
 def order_export(request: HttpRequest) -> StreamingHttpResponse:
-    """The filtered orders as CSV, streamed (times in IST, money as plain decimals)."""
+    """The filtered orders as CSV, streamed (times in IST, money as plain decimals).
+
+    Cells go through ``algosaas.csv_export``, so a strategy named like a formula stays text.
+    """
     _filters, queryset = _filtered_orders(request)
     stamp = timezone.localtime(timezone.now(), IST).strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(_csv_rows(queryset), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="orders-{stamp}.csv"'
-    return response
+    return csv_download(f"orders-{stamp}.csv", CSV_COLUMNS, _csv_rows(queryset))
