@@ -2,13 +2,14 @@
 
 The Django forms parse and render; the input *rules* (bounds, which prices an order type needs)
 live once, in the API's request serializers, and each form runs its parsed values through that
-serializer, so the dashboard and the API accept and refuse exactly the same input. A service's
-refusal (``DomainError``) comes back onto the fields through ``add_domain_error``.
+serializer, so the dashboard and the API accept and refuse exactly the same input. Both the
+serializer's errors and a service's refusal (``DomainError``) come back onto the fields through
+``algosaas.forms.ServiceForm``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from django import forms
 from django.db.models import QuerySet
 from rest_framework import serializers
 
-from algosaas.errors import DomainError
+from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr
 from execution.api.serializers import BacktestRequestSerializer, OrderPlaceSerializer
 from execution.engine.orders import WORKING_STATUSES
@@ -36,21 +37,7 @@ from strategies.selectors import strategies_for_user
 IST = ZoneInfo("Asia/Kolkata")
 
 
-def _flatten(messages: Any) -> Iterable[str]:
-    if isinstance(messages, str):
-        yield messages
-    elif isinstance(messages, Mapping):
-        for key, value in messages.items():
-            for text in _flatten(value):
-                yield f"{key}: {text}"
-    elif isinstance(messages, Iterable):
-        for value in messages:
-            yield from _flatten(value)
-    else:
-        yield str(messages)
-
-
-class RuleCheckedForm(forms.Form):
+class RuleCheckedForm(ServiceForm):
     """A form whose parsed values are checked by an API request serializer.
 
     ``field_map`` renames serializer fields to form fields where the two differ. After a
@@ -72,31 +59,8 @@ class RuleCheckedForm(forms.Form):
         if checked.is_valid():
             self.service_kwargs = dict(checked.validated_data)
         else:
-            self._place_errors(checked.errors)
+            self.place_errors(checked.errors)
         return cleaned
-
-    def _place_errors(self, errors: Mapping[str, Any]) -> bool:
-        """Put each ``{field: [messages]}`` next to its field; return True if all found one."""
-        inline = True
-        for name, messages in errors.items():
-            target = self.field_map.get(name, name)
-            texts = list(_flatten(messages))
-            if target in self.fields:
-                if target not in self.errors:
-                    self.add_error(target, texts)
-            else:
-                inline = False
-                label = name.replace("_", " ").capitalize()
-                prefix = "" if name in ("non_field_errors", "__all__") else f"{label}: "
-                self.add_error(None, [prefix + t for t in texts])
-        return inline
-
-    def add_domain_error(self, error: DomainError) -> bool:
-        """Show a service's refusal on the form; True when field errors tell the whole story."""
-        if not error.fields:
-            self.add_error(None, error.message)
-            return False
-        return self._place_errors(error.fields)
 
 
 # --- backtests ------------------------------------------------------------------------------

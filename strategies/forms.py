@@ -2,12 +2,13 @@
 
 The parameter fields are built from the catalogue's ``Param`` list, the same definition the
 service validates with, so the form never restates a rule: it parses input into the service's
-keyword arguments, and ``add_domain_error`` maps a service refusal back onto the fields.
+keyword arguments, and ``add_domain_error`` (``algosaas.forms.ServiceForm``) maps a service
+refusal back onto the fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -15,11 +16,10 @@ from django import forms
 from django.db import models
 from django.urls import reverse
 
-from algosaas.errors import DomainError
+from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr, lakh
 from strategies import catalog
 from strategies.catalog.base import Param
-from strategies.exceptions import StrategyInvalid
 from strategies.models import Product, Strategy, StrategyStatus, Timeframe
 
 PARAM_PREFIX = "param_"
@@ -81,9 +81,13 @@ def type_choices() -> list[tuple[str, str]]:
     return [(t.key, t.name) for t in catalog.all_types()]
 
 
-class StrategyForm(forms.Form):
+class StrategyForm(ServiceForm):
     """Create or edit a strategy. Build it with the type to show: ``data`` wins, then the
     ``strategy`` being edited, then ``strategy_type``, then the first type of the catalogue."""
+
+    # A refusal's ``{"params": {"fast": [...]}}`` lands on the ``param_fast`` field.
+    field_labels = FIELD_LABELS
+    nested_fields = {"params": (PARAM_PREFIX, "Parameter {}")}
 
     name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"autocomplete": "off"}))
     strategy_type = forms.ChoiceField(label="Strategy type", choices=type_choices)
@@ -233,48 +237,6 @@ class StrategyForm(forms.Form):
         if self.strategy is None and kwargs["capital"] is None:
             del kwargs["capital"]
         return kwargs
-
-    def add_domain_error(self, error: DomainError) -> bool:
-        """Show a service's refusal on the form: each of ``error.fields`` next to its field.
-
-        ``params`` may be nested (``{"params": {"fast": [...]}}``) and lands on the parameter's
-        field; anything without a field on this form becomes a form-level error naming it.
-        Return True when the field errors tell the whole story (nothing was left at form level).
-        """
-        inline = isinstance(error, StrategyInvalid) and bool(error.fields)
-        if not inline:
-            self.add_error(None, error.message)
-        for name, messages in error.fields.items():
-            if name == "params" and isinstance(messages, Mapping):
-                for param, param_messages in messages.items():
-                    inline &= self._place(
-                        PARAM_PREFIX + str(param), param_messages, f"Parameter {param}"
-                    )
-            else:
-                inline &= self._place(name, messages, FIELD_LABELS.get(name, name))
-        return inline
-
-    def _place(self, name: str, messages: Any, label: str) -> bool:
-        texts = [str(m) for m in _flatten(messages)]
-        if name in self.fields:
-            self.add_error(name, texts)
-            return True
-        self.add_error(None, [f"{label}: {text}" for text in texts])
-        return False
-
-
-def _flatten(messages: Any) -> Iterable[Any]:
-    if isinstance(messages, str):
-        yield messages
-    elif isinstance(messages, Mapping):
-        for key, value in messages.items():
-            for text in _flatten(value):
-                yield f"{key}: {text}"
-    elif isinstance(messages, Iterable):
-        for value in messages:
-            yield from _flatten(value)
-    else:
-        yield messages
 
 
 class StopForm(forms.Form):

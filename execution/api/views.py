@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
@@ -16,6 +17,7 @@ from algosaas.api.filters import UTCDateTimeField
 from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from algosaas.api.pagination import PageNumberPagination
 from algosaas.api.schema import ERROR_RESPONSE
+from algosaas.api.viewsets import UserScopedMixin, UserScopedReadOnlyViewSet
 from execution import selectors
 from execution.api.filters import BacktestFilter, DeploymentFilter, OrderFilter
 from execution.api.serializers import (
@@ -60,18 +62,17 @@ class SeriesPagination(PageNumberPagination):
         return max(5000, settings.ALGOSAAS["MAX_PAGE_SIZE"])
 
 
-class StrategyBacktestsView(generics.ListCreateAPIView):
+class StrategyBacktestsView(UserScopedMixin, generics.ListCreateAPIView):
     """Backtests of one of your strategies; POST queues a new one (202) on the job cluster."""
 
+    model = Backtest
     serializer_class = BacktestSerializer
     filterset_fields = ["status"]
     ordering_fields = ["created_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Backtest.objects.none()
-        strategy = strategy_get_for_user(user=self.request.user, strategy_id=self.kwargs["pk"])
-        return selectors.backtests_for_user(user=self.request.user).filter(strategy=strategy)
+    def scoped_queryset(self, user) -> QuerySet[Backtest]:
+        strategy = strategy_get_for_user(user=user, strategy_id=self.kwargs["pk"])
+        return selectors.backtests_for_user(user=user).filter(strategy=strategy)
 
     @extend_schema(
         request=BacktestRequestSerializer,
@@ -91,22 +92,19 @@ class StrategyBacktestsView(generics.ListCreateAPIView):
         return idempotent(request, start)
 
 
-class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class BacktestViewSet(UserScopedReadOnlyViewSet):
     """Your backtests: status and progress while they run, then stats, equity and trades."""
 
+    model = Backtest
     serializer_class = BacktestSerializer
     filterset_class = BacktestFilter
     ordering_fields = ["created_at", "finished_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Backtest.objects.none()
-        return selectors.backtests_for_user(user=self.request.user)
+    def scoped_queryset(self, user) -> QuerySet[Backtest]:
+        return selectors.backtests_for_user(user=user)
 
-    def get_object(self) -> Backtest:
-        return selectors.backtest_get_for_user(
-            user=self.request.user, backtest_id=self.kwargs["pk"]
-        )
+    def scoped_object(self, user, pk: str) -> Backtest:
+        return selectors.backtest_get_for_user(user=user, backtest_id=pk)
 
     @extend_schema(responses=BacktestEquitySerializer(many=True))
     @action(
@@ -116,8 +114,7 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         filter_backends=[],
     )
     def equity(self, request: Request, pk: str) -> Response:
-        page = self.paginate_queryset(self.get_object().equity.all())
-        return self.get_paginated_response(BacktestEquitySerializer(page, many=True).data)
+        return self.paginated(self.get_object().equity.all(), BacktestEquitySerializer)
 
     @extend_schema(responses=BacktestTradeSerializer(many=True))
     @action(
@@ -127,44 +124,36 @@ class BacktestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         filter_backends=[],
     )
     def trades(self, request: Request, pk: str) -> Response:
-        page = self.paginate_queryset(self.get_object().trades.all())
-        return self.get_paginated_response(BacktestTradeSerializer(page, many=True).data)
+        return self.paginated(self.get_object().trades.all(), BacktestTradeSerializer)
 
 
-class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class DeploymentViewSet(UserScopedReadOnlyViewSet):
     """Your deployments (runs) with live P&L; their orders, trades, positions and equity."""
 
+    model = Deployment
     serializer_class = DeploymentDetailSerializer
     filterset_class = DeploymentFilter
     ordering_fields = ["started_at", "number"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Deployment.objects.none()
-        return selectors.deployments_for_user(user=self.request.user)
+    def scoped_queryset(self, user) -> QuerySet[Deployment]:
+        return selectors.deployments_for_user(user=user)
 
-    def get_object(self) -> Deployment:
+    def scoped_object(self, user, pk: str) -> Deployment:
         # Only the detail shows P&L; a run's books need just the (owned) row.
         return selectors.deployment_get_for_user(
-            user=self.request.user,
-            deployment_id=self.kwargs["pk"],
-            pnl=self.action == "retrieve",
+            user=user, deployment_id=pk, pnl=self.action == "retrieve"
         )
-
-    def _page(self, qs, serializer_class) -> Response:
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(serializer_class(page, many=True).data)
 
     @extend_schema(responses=TradeSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])
     def trades(self, request: Request, pk: str) -> Response:
-        return self._page(self.get_object().trades.all(), TradeSerializer)
+        return self.paginated(self.get_object().trades.all(), TradeSerializer)
 
     @extend_schema(responses=PositionSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])
     def positions(self, request: Request, pk: str) -> Response:
         qs = self.get_object().positions.select_related("instrument")
-        return self._page(qs, PositionSerializer)
+        return self.paginated(qs, PositionSerializer)
 
     @extend_schema(
         responses=EquityPointSerializer(many=True),
@@ -189,23 +178,22 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             except DjangoValidationError:
                 raise ValidationError({"since": ["Not an ISO 8601 date-time."]}) from None
             qs = qs.filter(ts__gt=parsed)
-        return self._page(qs, EquityPointSerializer)
+        return self.paginated(qs, EquityPointSerializer)
 
 
-class DeploymentOrdersView(generics.ListCreateAPIView):
+class DeploymentOrdersView(UserScopedMixin, generics.ListCreateAPIView):
     """Orders of one of your deployments; POST places a manual order (paper broker)."""
 
+    model = Order
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
     ordering_fields = ["created_at", "updated_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Order.objects.none()
+    def scoped_queryset(self, user) -> QuerySet[Order]:
         deployment = selectors.deployment_get_for_user(
-            user=self.request.user, deployment_id=self.kwargs["pk"], pnl=False
+            user=user, deployment_id=self.kwargs["pk"], pnl=False
         )
-        return selectors.orders_for_user(user=self.request.user).filter(deployment=deployment)
+        return selectors.orders_for_user(user=user).filter(deployment=deployment)
 
     @extend_schema(
         request=OrderPlaceSerializer,
@@ -226,20 +214,19 @@ class DeploymentOrdersView(generics.ListCreateAPIView):
         return idempotent(request, place)
 
 
-class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class OrderViewSet(UserScopedReadOnlyViewSet):
     """Every order of yours across deployments; PATCH modifies and DELETE cancels an open one."""
 
+    model = Order
     serializer_class = OrderSerializer
     filterset_class = OrderFilter
     ordering_fields = ["created_at", "updated_at"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Order.objects.none()
-        return selectors.orders_for_user(user=self.request.user)
+    def scoped_queryset(self, user) -> QuerySet[Order]:
+        return selectors.orders_for_user(user=user)
 
-    def get_object(self) -> Order:
-        return selectors.order_get_for_user(user=self.request.user, order_id=self.kwargs["pk"])
+    def scoped_object(self, user, pk: str) -> Order:
+        return selectors.order_get_for_user(user=user, order_id=pk)
 
     @extend_schema(
         request=OrderModifySerializer, responses={200: OrderSerializer, 422: ERROR_RESPONSE}
@@ -259,5 +246,4 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(responses=OrderEventSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
-        page = self.paginate_queryset(self.get_object().events.all())
-        return self.get_paginated_response(OrderEventSerializer(page, many=True).data)
+        return self.paginated(self.get_object().events.all(), OrderEventSerializer)

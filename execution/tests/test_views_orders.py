@@ -233,3 +233,19 @@ def test_csv_export_queries_do_not_grow_with_orders(owner_client, user):
 def test_empty_states(owner_client, book):
     body = owner_client.get(reverse("order_list"), {"status": "EXPIRED"}).content.decode()
     assert "No orders match these filters" in body
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1", "-2+3", "@SUM(A1)", "\t=1+1", "\r=1+1"]
+
+
+@pytest.mark.parametrize("name", FORMULAS)
+def test_csv_export_writes_text_that_starts_a_formula_as_text(owner_client, user, name):
+    """OWASP's CSV injection rule: a text cell starting ``= + - @``, tab or CR gets a ``'``."""
+    deployment = make_deployment(user, name)
+    make_order(deployment, status="REJECTED", status_message=name, filled_quantity=0)
+    header, row = export(owner_client)
+    col = dict(zip(header, row, strict=True))
+    assert col["strategy"] == "'" + name
+    assert col["status_message"] == "'" + name
+    # Numbers stay numbers: quantities and prices are never prefixed.
+    assert (col["quantity"], col["filled_quantity"], col["price"]) == ("10", "0", "2450.5500")

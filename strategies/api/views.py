@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from algosaas.api.viewsets import UserScopedReadOnlyViewSet
 from strategies import catalog, selectors, services
 from strategies.api.filters import StrategyFilter
 from strategies.api.serializers import (
@@ -62,33 +64,26 @@ class StrategyTypeViewSet(viewsets.ViewSet):
         ]
     )
 )
-class StrategyViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+class StrategyViewSet(UserScopedReadOnlyViewSet):
     """Your strategies. Other users' strategies answer 404, as if they did not exist."""
 
+    model = Strategy
     serializer_class = StrategySerializer
     filterset_class = StrategyFilter
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "updated_at", "status"]
     ordering = ["-created_at", "-id"]
 
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return Strategy.objects.none()
+    def scoped_queryset(self, user) -> QuerySet[Strategy]:
         raw = self.request.query_params.get("archived", "").lower()
         if raw not in ARCHIVED_VALUES:  # a typo must not silently list the live strategies
             raise ValidationError({"archived": ["Must be true or false."]})
         archived = ARCHIVED_VALUES[raw]
-        qs = selectors.strategies_for_user(user=self.request.user, include_archived=archived)
+        qs = selectors.strategies_for_user(user=user, include_archived=archived)
         return qs.filter(archived_at__isnull=False) if archived else qs
 
-    def get_object(self) -> Strategy:
-        return selectors.strategy_get_for_user(
-            user=self.request.user, strategy_id=self.kwargs["pk"]
-        )
+    def scoped_object(self, user, pk: str) -> Strategy:
+        return selectors.strategy_get_for_user(user=user, strategy_id=pk)
 
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -150,12 +145,10 @@ class StrategyViewSet(
     @action(detail=True, methods=["get"], filter_backends=[])
     def events(self, request: Request, pk: str) -> Response:
         qs = selectors.strategy_events(strategy=self.get_object())
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(StrategyEventSerializer(page, many=True).data)
+        return self.paginated(qs, StrategyEventSerializer)
 
     @extend_schema(responses=DeploymentSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])
     def deployments(self, request: Request, pk: str) -> Response:
         qs = selectors.deployments_for_strategy(strategy=self.get_object())
-        page = self.paginate_queryset(qs)
-        return self.get_paginated_response(DeploymentSerializer(page, many=True).data)
+        return self.paginated(qs, DeploymentSerializer)

@@ -1,0 +1,302 @@
+"""Backtest pages: the request form, the list, and the result page with its progress poll.
+
+The result page polls a small partial every second while the run is queued or running; the
+partial drops its ``hx-trigger`` once the run ends, so polling stops after one final refresh.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from algosaas.errors import DomainError
+from algosaas.templatetags.money import inr, inr_signed, lakh, pnl_class
+from execution import selectors
+from execution.forms import BacktestFilterForm, BacktestForm
+from execution.models import Backtest, BacktestStatus, Instrument
+from execution.services.backtests import backtest_bars, backtest_request
+from execution.views.common import INLINE_ERRORS, PAGE_SIZE, epoch, paginate, type_names
+from strategies import selectors as strategy_selectors
+from strategies.models import TIMEFRAME_SECONDS, StrategyStatus
+from strategies.services import strategy_config_snapshot
+from strategies.views import is_htmx
+
+# Chart sizes: a browser draws a few thousand points comfortably, not millions.
+MAX_CANDLES = 1500
+MARKER_TEXT_TRADES = 40
+BACKTEST_TRADES_SHOWN = 500
+
+BACKTEST_POLL = "every 1s"
+
+STAT_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("total_return_pct", "Total return", "pct_signed"),
+    ("final_equity", "Final equity", "inr"),
+    ("cagr_pct", "CAGR", "pct_signed"),
+    ("max_drawdown_pct", "Max drawdown", "pct_signed"),
+    ("max_drawdown_days", "Longest drawdown", "days"),
+    ("volatility_pct", "Volatility (annualised)", "pct"),
+    ("sharpe", "Sharpe ratio", "ratio"),
+    ("sortino", "Sortino ratio", "ratio"),
+    ("trades", "Trades", "int"),
+    ("win_rate_pct", "Win rate", "pct"),
+    ("profit_factor", "Profit factor", "ratio"),
+    ("avg_win", "Average win", "inr_signed"),
+    ("avg_loss", "Average loss", "inr_signed"),
+    ("exposure_pct", "Exposure", "pct"),
+    ("total_charges", "Charges paid", "inr"),
+)
+HEADLINE_STATS = ("total_return_pct", "max_drawdown_pct", "sharpe", "win_rate_pct", "trades")
+COLOURED = {"pct_signed", "inr_signed"}
+
+
+def format_stat(value: Any, kind: str) -> str:
+    """One statistic for people: ``—`` when undefined, rupees, percentages, ratios, days."""
+    if value is None:
+        return "—"
+    if kind == "inr":
+        return inr(value)
+    if kind == "inr_signed":
+        return inr_signed(value)
+    if kind == "pct":
+        return f"{lakh(value, 2)}%"
+    if kind == "pct_signed":
+        sign = "+" if pnl_class(value) == "up" else ""
+        return f"{sign}{lakh(value, 2)}%"
+    if kind == "ratio":
+        return lakh(value, 2)
+    if kind == "days":
+        days = lakh(value, 0)
+        return f"{days} day{'' if days == '1' else 's'}"
+    if kind == "int":
+        return lakh(int(value), 0)
+    return str(value)
+
+
+def stats_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every key of ``stats``, known ones labelled and formatted, any new one shown as is.
+
+    A figure the engine left undefined carries its reason (``stats["notes"]``) as ``note``.
+    """
+    stats = stats or {}
+    notes = stats.get("notes") or {}
+    rows = []
+    for key, label, kind in STAT_ROWS:
+        value = stats.get(key)
+        rows.append(
+            {
+                "key": key,
+                "label": label,
+                "value": format_stat(value, kind),
+                "class": pnl_class(value) if kind in COLOURED else "",
+                "note": notes.get(key, ""),
+            }
+        )
+    known = {key for key, _, _ in STAT_ROWS} | {"notes"}
+    for key in sorted(set(stats) - known):
+        label = key.replace("_", " ").capitalize()
+        rows.append({"key": key, "label": label, "value": format_stat(stats[key], ""), "class": ""})
+    return rows
+
+
+def _downsample(bars, limit: int) -> tuple[np.ndarray, ...]:
+    """OHLC bars merged into at most ``limit`` candles of ``step`` consecutive bars each."""
+    n = len(bars)
+    step = max(1, math.ceil(n / limit))
+    if step == 1:
+        return bars.ts, bars.open, bars.high, bars.low, bars.close, step
+    starts = np.arange(0, n, step)
+    ends = np.minimum(starts + step - 1, n - 1)
+    return (
+        bars.ts[starts],
+        bars.open[starts],
+        np.maximum.reduceat(bars.high, starts),
+        np.minimum.reduceat(bars.low, starts),
+        bars.close[ends],
+        step,
+    )
+
+
+def _price_chart(bt: Backtest, first: datetime, last: datetime, trades: list) -> dict[str, Any]:
+    """Candles of the bars the backtest replayed (downsampled) and buy/sell trade markers."""
+    pinned = copy.copy(bt)  # a run with an open range replays a window that moved since
+    pinned.start = bt.start or first.astimezone(UTC).date()
+    pinned.end = bt.end or last.astimezone(UTC).date()
+    try:
+        bars, _source = backtest_bars(pinned)
+    except (DomainError, Instrument.DoesNotExist, ValueError, KeyError):
+        return {"candles": [], "markers": [], "step": 1}
+    lo = int(np.searchsorted(bars.ts, epoch(first), side="left"))
+    hi = int(np.searchsorted(bars.ts, epoch(last), side="right"))
+    bars = bars.slice(lo, hi)
+    if len(bars) == 0:
+        return {"candles": [], "markers": [], "step": 1}
+    ts, o, h, low, c, step = _downsample(bars, MAX_CANDLES)
+    candles = [
+        [int(t), round(float(a), 4), round(float(b), 4), round(float(d), 4), round(float(e), 4)]
+        for t, a, b, d, e in zip(ts, o, h, low, c, strict=True)
+    ]
+    # One marker per candle and side: a candle that merges many bars may hold many fills.
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
+    for t in trades:
+        long = t.quantity > 0
+        for moment, buy in ((t.entry_ts, long), (t.exit_ts, not long)):
+            i = max(0, int(np.searchsorted(ts, epoch(moment), side="right")) - 1)
+            group = groups.setdefault((int(ts[i]), buy), {"fills": 0, "quantity": 0, "at": set()})
+            group["fills"] += 1
+            group["quantity"] += abs(t.quantity)
+            group["at"].add(moment)  # a reversal's exit and entry are one moment
+    with_text = len(trades) <= MARKER_TEXT_TRADES
+    markers = []
+    for (time_, buy), group in groups.items():
+        if with_text:
+            text = f"{'Buy' if buy else 'Sell'} {group['quantity']}"
+        else:
+            text = str(len(group["at"])) if len(group["at"]) > 1 else ""
+        markers.append(
+            {
+                "time": time_,
+                "buy": buy,
+                "fills": group["fills"],
+                "text": text,
+                "size": len(group["at"]),
+            }
+        )
+    markers.sort(key=lambda m: m["time"])
+    return {"candles": candles, "markers": markers, "step": step}
+
+
+def _backtest_chart_data(bt: Backtest) -> tuple[dict[str, Any], list]:
+    points = list(bt.equity.order_by("ts").values_list("ts", "equity", "drawdown_pct"))
+    trades = list(bt.trades.order_by("seq"))
+    data: dict[str, Any] = {
+        "equity": [[epoch(ts), float(eq), float(dd)] for ts, eq, dd in points],
+        "capital": float(bt.capital),
+        "candles": [],
+        "markers": [],
+        "step": 1,
+    }
+    if points:
+        data.update(_price_chart(bt, points[0][0], points[-1][0], trades))
+    return data, trades
+
+
+def same_config(a: Any, b: Any) -> bool:
+    """Compare two config snapshots; ``"100"`` and ``"100.00"`` are the same allocation."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_config(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_config(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, str) and isinstance(b, str) and a != b:
+        try:
+            return Decimal(a) == Decimal(b)
+        except ArithmeticError:
+            return False
+    return a == b
+
+
+def _backtest_context(bt: Backtest) -> dict[str, Any]:
+    strategy = bt.strategy
+    context: dict[str, Any] = {
+        "bt": bt,
+        "strategy": strategy,
+        "type_name": type_names().get(bt.config.get("strategy_type"), strategy.strategy_type),
+        "instrument": "{exchange}:{symbol}".format(**bt.config["instrument"]),
+        "done": bt.status in (BacktestStatus.COMPLETE, BacktestStatus.FAILED),
+        "poll": BACKTEST_POLL,
+        # Which button to offer; the deploy service decides, and a stale page gets its refusal.
+        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
+        "config_changed": not same_config(strategy_config_snapshot(strategy), bt.config),
+    }
+    interval = TIMEFRAME_SECONDS.get(bt.config.get("timeframe"), 60)
+    context["time_fmt"] = (
+        "d M Y" if interval >= 86400 else ("d M Y, H:i" if interval >= 60 else "d M Y, H:i:s")
+    )
+    if bt.started_at and bt.finished_at:
+        took = (bt.finished_at - bt.started_at).total_seconds()
+        context["took"] = f"{took:.1f} s" if took < 120 else f"{took / 60:.1f} min"
+    if bt.status == BacktestStatus.COMPLETE:
+        chart, trades = _backtest_chart_data(bt)
+        context.update(
+            chart=chart,
+            stats=stats_rows(bt.stats),
+            headline=[r for r in stats_rows(bt.stats) if r["key"] in HEADLINE_STATS],
+            trades=trades[:BACKTEST_TRADES_SHOWN],
+            trade_count=len(trades),
+        )
+    return context
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def backtest_new(request: HttpRequest, pk: int) -> HttpResponse:
+    """The backtest form of one strategy; a valid request goes to its result page."""
+    strategy = strategy_selectors.strategy_get_for_user(user=request.user, strategy_id=pk)
+    form = BacktestForm(request.POST if request.method == "POST" else None, strategy=strategy)
+    if request.method == "POST" and form.is_valid():
+        try:
+            bt = backtest_request(strategy=strategy, user=request.user, **form.service_kwargs)
+        except DomainError as e:
+            inline = form.add_domain_error(e)
+            messages.error(request, f"Not started: {INLINE_ERRORS if inline else e.message}")
+        else:
+            messages.success(request, f"Backtest #{bt.pk} of “{strategy.name}” started.")
+            return redirect("backtest_detail", pk=bt.pk)
+    elif request.method == "POST":
+        messages.error(request, f"Not started: {INLINE_ERRORS}")
+    recent = selectors.backtests_for_user(user=request.user).filter(strategy=strategy)[:6]
+    instrument = strategy.instrument
+    return render(
+        request,
+        "execution/backtest_form.html",
+        {
+            "strategy": strategy,
+            "form": form,
+            "recent": recent,
+            "type_name": type_names().get(strategy.strategy_type, strategy.strategy_type),
+            "stored_bars": selectors.bars_available(
+                instrument=instrument, timeframe=strategy.timeframe
+            ),
+        },
+    )
+
+
+@login_required
+@require_GET
+def backtest_list(request: HttpRequest) -> HttpResponse:
+    filters = BacktestFilterForm(request.GET, user=request.user)
+    queryset = filters.filter(selectors.backtests_for_user(user=request.user))
+    page = paginate(request, queryset, PAGE_SIZE)
+    for bt in page:
+        bt.instrument_label = "{exchange}:{symbol}".format(**bt.config["instrument"])
+        bt.total_return = (bt.stats or {}).get("total_return_pct")
+    context = {"filters": filters, "page": page}
+    if is_htmx(request) and request.headers.get("HX-Target") == "backtest-results":
+        return render(request, "execution/partials/backtest_results.html", context)
+    return render(request, "execution/backtest_list.html", context)
+
+
+@login_required
+@require_GET
+def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    bt = selectors.backtest_get_for_user(user=request.user, backtest_id=pk)
+    return render(request, "execution/backtest_detail.html", _backtest_context(bt))
+
+
+@login_required
+@require_GET
+def backtest_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    """The result body: a progress bar that polls itself until the run ends, then the results."""
+    bt = selectors.backtest_get_for_user(user=request.user, backtest_id=pk)
+    context = _backtest_context(bt)
+    context["oob"] = True
+    return render(request, "execution/partials/backtest_body.html", context)
