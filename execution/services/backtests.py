@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import Any
-
-import time as monotonic_clock
 
 import numpy as np
 import structlog
@@ -273,12 +272,12 @@ def _run(bt: Backtest) -> Backtest:
             prefix=f"bt{bt.pk}",
             close_at_end=bt.close_at_end,
         )
-        last_saved = [0, monotonic_clock.monotonic()]
+        last_saved = [0, monotonic()]
         beat = settings.ALGOSAAS["BACKTEST_LEASE_SECONDS"] / 3
 
         def progress(fraction: float) -> None:
             pct = min(99, int(fraction * 100))
-            now = monotonic_clock.monotonic()
+            now = monotonic()
             if pct >= last_saved[0] + 5 or now - last_saved[1] >= beat:
                 last_saved[:] = [max(pct, last_saved[0]), now]
                 _heartbeat(bt, progress=last_saved[0])
