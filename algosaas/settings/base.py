@@ -265,6 +265,9 @@ ALGOSAAS = {
     # A queued backtest not started within this is sent to the queue again (its task may be lost).
     "BACKTEST_QUEUED_LEASE_SECONDS": env.int("BACKTEST_QUEUED_LEASE_SECONDS", default=60),
     "BACKTEST_MAX_ATTEMPTS": env.int("BACKTEST_MAX_ATTEMPTS", default=3),
+    # An Idempotency-Key whose request died (worker killed) is released after this; longer
+    # than any request lives (gunicorn's worker timeout is 30 s by default).
+    "IDEMPOTENCY_LEASE_SECONDS": env.int("IDEMPOTENCY_LEASE_SECONDS", default=60),
     "DEPLOYMENT_RUNNER": env.str(
         "DEPLOYMENT_RUNNER", default="execution.services.live.PaperRunner"
     ),
