@@ -1,7 +1,15 @@
 """Cross-cutting API infrastructure tables (no domain data)."""
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+
+def idempotency_lease_end() -> datetime:
+    """When an in-flight key is released if its request has not finished (the process died)."""
+    return timezone.now() + timedelta(seconds=settings.ALGOSAAS["IDEMPOTENCY_LEASE_SECONDS"])
 
 
 class IdempotencyKey(models.Model):
@@ -19,6 +27,11 @@ class IdempotencyKey(models.Model):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_body = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(
+        default=idempotency_lease_end,
+        help_text="While in flight: past it the request is presumed dead and the key is taken "
+        "over by the next request with it. Also the token its owner must still hold to finish.",
+    )
 
     class Meta:
         constraints = [

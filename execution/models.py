@@ -123,6 +123,15 @@ class Backtest(models.Model):
         max_length=10, choices=BacktestStatus.choices, default=BacktestStatus.QUEUED
     )
     progress = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="While queued or running: renewed by the live job; past it, the sweeper "
+        "queues the backtest again or fails it.",
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Runs started (a worker that dies mid-run costs one)."
+    )
     bars = models.PositiveIntegerField(default=0)
     stats = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
@@ -132,7 +141,14 @@ class Backtest(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-created_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status__in=["QUEUED", "RUNNING"]),
+                name="backtest_active_lease",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Backtest {self.pk} of {self.strategy_id} ({self.status})"

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_q.tasks import async_task
 
-from execution.services.backtests import backtest_execute
+from execution.services.backtests import backtest_execute, backtests_sweep
 from execution.services.live import deployments_claim_due, deployments_step
 
 
@@ -16,6 +16,11 @@ def backtest_run(backtest_id: int) -> str:
     """Run one backtest (a redelivered task finds it finished and does nothing)."""
     bt = backtest_execute(backtest_id=backtest_id)
     return "skipped" if bt is None else bt.status
+
+
+def sweep_backtests() -> dict[str, int]:
+    """The one schedule that re-queues or fails backtests whose worker or task is gone."""
+    return backtests_sweep()
 
 
 def run_steps(deployment_ids: list[int]) -> dict[str, int]:

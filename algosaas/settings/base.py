@@ -265,6 +265,15 @@ ALGOSAAS = {
     "MAX_RUNNING_DEPLOYMENTS_PER_USER": env.int("MAX_RUNNING_DEPLOYMENTS_PER_USER", default=20),
     "MAX_PAGE_SIZE": env.int("MAX_PAGE_SIZE", default=200),
     "MAX_ACTIVE_BACKTESTS_PER_USER": env.int("MAX_ACTIVE_BACKTESTS_PER_USER", default=5),
+    # A running backtest renews its lease every third of this; one that misses it is dead and
+    # the once-a-minute sweeper re-queues it, so a lost run is noticed within Q_CLUSTER retry.
+    "BACKTEST_LEASE_SECONDS": env.int("BACKTEST_LEASE_SECONDS", default=30),
+    # A queued backtest not started within this is sent to the queue again (its task may be lost).
+    "BACKTEST_QUEUED_LEASE_SECONDS": env.int("BACKTEST_QUEUED_LEASE_SECONDS", default=60),
+    "BACKTEST_MAX_ATTEMPTS": env.int("BACKTEST_MAX_ATTEMPTS", default=3),
+    # An Idempotency-Key whose request died (worker killed) is released after this; longer
+    # than any request lives (gunicorn's worker timeout is 30 s by default).
+    "IDEMPOTENCY_LEASE_SECONDS": env.int("IDEMPOTENCY_LEASE_SECONDS", default=60),
     "DEPLOYMENT_RUNNER": env.str(
         "DEPLOYMENT_RUNNER", default="execution.services.live.PaperRunner"
     ),

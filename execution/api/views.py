@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from algosaas.api.filters import UTCDateTimeField
-from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
+from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_token, idempotent
 from algosaas.api.pagination import PageNumberPagination
 from algosaas.api.schema import ERROR_RESPONSE
 from algosaas.api.viewsets import UserScopedMixin, UserScopedReadOnlyViewSet
@@ -205,13 +205,23 @@ class DeploymentOrdersView(UserScopedMixin, generics.ListCreateAPIView):
             user=request.user, deployment_id=pk, pnl=False
         )
 
+        def client_order_id() -> str | None:
+            token = idempotency_token(request)  # links the order to its Idempotency-Key
+            return None if token is None else f"m{deployment.pk}-{token}"
+
         def place() -> Response:
             body = OrderPlaceSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            order = live.order_place(deployment=deployment, **body.validated_data)
+            order = live.order_place(
+                deployment=deployment, client_order_id=client_order_id(), **body.validated_data
+            )
             return Response(OrderSerializer(order).data, status=status.HTTP_201_CREATED)
 
-        return idempotent(request, place)
+        def placed() -> Response | None:  # a retry after the first request died mid-way
+            order = deployment.orders.filter(client_order_id=client_order_id()).first()
+            return None if order is None else Response(OrderSerializer(order).data, status=201)
+
+        return idempotent(request, place, recover=placed)
 
 
 class OrderViewSet(UserScopedReadOnlyViewSet):

@@ -2,12 +2,19 @@
 
 The job runs the same engine a paper deployment runs, over the whole range in memory, then
 bulk-saves the equity curve (downsampled for very long runs) and the round-trip trades.
+
+A queued or running backtest holds a *lease* (``lease_expires_at``): set when it is queued,
+renewed by the running job with its progress. A worker killed mid-run, or a task the broker
+lost, leaves the lease to expire, and ``backtests_sweep`` (one schedule) queues the backtest
+again or, after ``BACKTEST_MAX_ATTEMPTS`` runs, fails it with the reason. Each run carries its
+attempt number as a fencing token, so a run that lost its lease can no longer write.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from time import monotonic
 from typing import Any
 
 import numpy as np
@@ -15,6 +22,7 @@ import structlog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -44,6 +52,30 @@ SYNTHETIC_DEFAULT_BARS = 5000
 MAX_BARS = 2_000_000
 PAISE = Decimal("0.01")
 
+# (status, trigger) -> next status: the only moves a backtest makes (``_transition``).
+BACKTEST_TRANSITIONS: dict[tuple[str, str], str] = {
+    (BacktestStatus.QUEUED, "start"): BacktestStatus.RUNNING,
+    # a redelivered task takes over a run whose lease expired (its worker died)
+    (BacktestStatus.RUNNING, "start"): BacktestStatus.RUNNING,
+    (BacktestStatus.RUNNING, "complete"): BacktestStatus.COMPLETE,
+    (BacktestStatus.RUNNING, "fail"): BacktestStatus.FAILED,
+    # the sweeper: a dead run goes back to the queue, a queued one whose task is lost is re-sent
+    (BacktestStatus.RUNNING, "requeue"): BacktestStatus.QUEUED,
+    (BacktestStatus.QUEUED, "requeue"): BacktestStatus.QUEUED,
+}
+
+
+class LeaseLost(Exception):
+    """Raised inside a run whose lease was taken over: another attempt owns the backtest now."""
+
+
+def _lease(key: str) -> datetime:
+    return timezone.now() + timedelta(seconds=settings.ALGOSAAS[key])
+
+
+def _live_lease() -> Q:
+    return Q(lease_expires_at__gt=timezone.now())
+
 
 def _day_start(d: date) -> datetime:
     return datetime.combine(d, time.min, tzinfo=UTC)
@@ -70,8 +102,9 @@ def backtest_request(
     # Lock the user's row so two concurrent requests cannot both pass the cap check.
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     cap = settings.ALGOSAAS["MAX_ACTIVE_BACKTESTS_PER_USER"]
+    # Only live work counts: a backtest whose worker or task is gone lets its lease expire.
     active = Backtest.objects.filter(
-        owner=user, status__in=[BacktestStatus.QUEUED, BacktestStatus.RUNNING]
+        _live_lease(), owner=user, status__in=[BacktestStatus.QUEUED, BacktestStatus.RUNNING]
     ).count()
     if active >= cap:
         raise LimitExceeded(f"You already have {active} backtests queued or running; wait for one.")
@@ -86,13 +119,14 @@ def backtest_request(
         commission_pct=commission_pct,
         slippage_bps=slippage_bps,
         close_at_end=close_at_end,
+        lease_expires_at=_lease("BACKTEST_QUEUED_LEASE_SECONDS"),
     )
-    transaction.on_commit(
-        lambda: async_task(
-            "execution.tasks.backtest_run", backtest.pk, task_name=f"backtest-{backtest.pk}"
-        )
-    )
+    transaction.on_commit(lambda: _enqueue(backtest.pk))
     return backtest
+
+
+def _enqueue(backtest_id: int) -> None:
+    async_task("execution.tasks.backtest_run", backtest_id, task_name=f"backtest-{backtest_id}")
 
 
 def backtest_bars(backtest: Backtest) -> tuple[BarSeries, str]:
@@ -130,17 +164,77 @@ def backtest_bars(backtest: Backtest) -> tuple[BarSeries, str]:
     return bars, "synthetic"
 
 
+def _transition(bt: Backtest, trigger: str, **fields: Any) -> bool:
+    """Apply ``trigger`` to a locked backtest through the table; False if the edge is missing."""
+    to = BACKTEST_TRANSITIONS.get((bt.status, trigger))
+    if to is None:
+        logger.info("backtest_transition_refused", backtest_id=bt.pk, status=bt.status, to=trigger)
+        return False
+    logger.info("backtest_transition", backtest_id=bt.pk, frm=bt.status, to=to, trigger=trigger)
+    bt.status = to
+    for name, value in fields.items():
+        setattr(bt, name, value)
+    bt.save(update_fields=["status", *fields])
+    return True
+
+
 def _claim(backtest_id: int) -> Backtest | None:
-    """Mark the backtest RUNNING unless it already finished (a redelivered job is a no-op)."""
+    """Start a queued backtest, or take over a run whose lease expired; None if it is not ours.
+
+    A redelivered task finds a finished backtest, or one another worker runs under a live
+    lease, and does nothing. Each start counts an attempt; past the limit the backtest fails.
+    """
     with transaction.atomic():
         bt = Backtest.objects.select_for_update().filter(pk=backtest_id).first()
-        if bt is None or bt.status in (BacktestStatus.COMPLETE, BacktestStatus.FAILED):
+        if bt is None:
             return None
-        bt.status = BacktestStatus.RUNNING
-        bt.started_at = timezone.now()
-        bt.progress = 0
-        bt.save(update_fields=["status", "started_at", "progress"])
-        return bt
+        now = timezone.now()
+        alive = bt.lease_expires_at is not None and bt.lease_expires_at > now
+        if bt.status == BacktestStatus.RUNNING and alive:
+            return None
+        if bt.status == BacktestStatus.RUNNING and bt.attempts >= _max_attempts():
+            _transition(bt, "fail", error=_dead_reason(bt), finished_at=now, lease_expires_at=None)
+            return None
+        started = _transition(
+            bt,
+            "start",
+            started_at=now,
+            progress=0,
+            attempts=bt.attempts + 1,
+            lease_expires_at=_lease("BACKTEST_LEASE_SECONDS"),
+        )
+        return bt if started else None
+
+
+def _max_attempts() -> int:
+    return settings.ALGOSAAS["BACKTEST_MAX_ATTEMPTS"]
+
+
+def _dead_reason(bt: Backtest) -> str:
+    return (
+        f"The worker running this backtest stopped (killed, timed out or lost) {bt.attempts} "
+        f"time(s), at {bt.progress}% the last time; it is not retried again."
+    )
+
+
+def _heartbeat(bt: Backtest, *, progress: int | None = None) -> None:
+    """Renew the run's lease (and save its progress); raise ``LeaseLost`` if another owns it."""
+    fields: dict[str, Any] = {"lease_expires_at": _lease("BACKTEST_LEASE_SECONDS")}
+    if progress is not None:
+        fields["progress"] = progress
+    owned = Backtest.objects.filter(
+        pk=bt.pk, status=BacktestStatus.RUNNING, attempts=bt.attempts
+    ).update(**fields)
+    if not owned:
+        raise LeaseLost(f"backtest {bt.pk}: attempt {bt.attempts} lost its lease")
+
+
+def _locked_own_run(bt: Backtest) -> Backtest:
+    """Lock the row for this run's final write; raise ``LeaseLost`` if the run is not ours."""
+    row = Backtest.objects.select_for_update().get(pk=bt.pk)
+    if row.status != BacktestStatus.RUNNING or row.attempts != bt.attempts:
+        raise LeaseLost(f"backtest {bt.pk}: attempt {bt.attempts} lost its lease")
+    return row
 
 
 def _to_dt(ts: int | np.integer) -> datetime:
@@ -160,6 +254,11 @@ def backtest_execute(*, backtest_id: int) -> Backtest | None:
     bt = _claim(backtest_id)
     if bt is None:
         return None
+    return _run(bt)
+
+
+def _run(bt: Backtest) -> Backtest:
+    """Run a claimed backtest (``bt.attempts`` is this run's fencing token); return it fresh."""
     try:
         bars, source = backtest_bars(bt)
         if len(bars) < 2:
@@ -173,13 +272,17 @@ def backtest_execute(*, backtest_id: int) -> Backtest | None:
             prefix=f"bt{bt.pk}",
             close_at_end=bt.close_at_end,
         )
-        last_saved = [0]
+        last_saved = [0, monotonic()]
+        beat = settings.ALGOSAAS["BACKTEST_LEASE_SECONDS"] / 3
 
         def progress(fraction: float) -> None:
             pct = min(99, int(fraction * 100))
-            if pct >= last_saved[0] + 5:
-                last_saved[0] = pct
-                Backtest.objects.filter(pk=bt.pk).update(progress=pct)
+            now = monotonic()
+            if pct >= last_saved[0] + 5 or now - last_saved[1] >= beat:
+                last_saved[:] = [max(pct, last_saved[0]), now]
+                _heartbeat(bt, progress=last_saved[0])
+
+        _heartbeat(bt)  # loading the bars may have taken a while
 
         result = Engine(config, stype, bt.config["params"]).run(bars, progress=progress)
         stats = compute_stats(
@@ -191,18 +294,31 @@ def backtest_execute(*, backtest_id: int) -> Backtest | None:
             total_charges=result.state.ledger.total_charges,
         )
         _save_results(bt, result, stats, source=source, n_bars=len(bars))
+    except LeaseLost:
+        logger.warning("backtest_lease_lost", backtest_id=bt.pk, attempt=bt.attempts)
     except Exception as e:  # the job must record every failure, not lose it
         logger.exception("backtest_failed", backtest_id=bt.pk)
         message = e.message if isinstance(e, BacktestInvalid) else f"{type(e).__name__}: {e}"
-        Backtest.objects.filter(pk=bt.pk).update(
-            status=BacktestStatus.FAILED, error=message[:2000], finished_at=timezone.now()
-        )
+        with transaction.atomic():
+            try:
+                row = _locked_own_run(bt)
+            except LeaseLost:
+                logger.warning("backtest_lease_lost", backtest_id=bt.pk, attempt=bt.attempts)
+            else:
+                _transition(
+                    row,
+                    "fail",
+                    error=message[:2000],
+                    finished_at=timezone.now(),
+                    lease_expires_at=None,
+                )
     bt.refresh_from_db()
     return bt
 
 
 @transaction.atomic
 def _save_results(bt: Backtest, result: Any, stats: dict[str, Any], *, source: str, n_bars: int):
+    row = _locked_own_run(bt)  # a run that lost its lease must not write over the new one
     curve = result.equity
     equity = curve.equity
     peak = np.maximum.accumulate(equity)
@@ -245,12 +361,49 @@ def _save_results(bt: Backtest, result: Any, stats: dict[str, Any], *, source: s
         ],
         batch_size=2000,
     )
-    Backtest.objects.filter(pk=bt.pk).update(
-        status=BacktestStatus.COMPLETE,
+    _transition(
+        row,
+        "complete",
         progress=100,
         stats=stats,
         bars=n_bars,
         data_source=source,
         error="",
         finished_at=timezone.now(),
+        lease_expires_at=None,
     )
+
+
+def backtests_sweep(*, limit: int = 500) -> dict[str, int]:
+    """Re-queue or fail the backtests whose lease expired: their worker or their task is gone.
+
+    A dead run goes back to the queue until it has used ``BACKTEST_MAX_ATTEMPTS`` runs, then
+    fails with the reason; a queued backtest whose task was lost (the Redis broker keeps no
+    receipt) is sent again, and the duplicate of a task still waiting finds it taken and skips.
+    """
+    counts = {"requeued": 0, "failed": 0}
+    ids: list[int] = []
+    with transaction.atomic():
+        expired = (
+            Backtest.objects.select_for_update(skip_locked=True)
+            .filter(status__in=[BacktestStatus.QUEUED, BacktestStatus.RUNNING])
+            .exclude(_live_lease())
+            .order_by("lease_expires_at")[:limit]
+        )
+        now = timezone.now()
+        for bt in expired:
+            if bt.status == BacktestStatus.RUNNING and bt.attempts >= _max_attempts():
+                reason = _dead_reason(bt)
+                _transition(bt, "fail", error=reason, finished_at=now, lease_expires_at=None)
+                counts["failed"] += 1
+                continue
+            logger.warning(
+                "backtest_requeued", backtest_id=bt.pk, status=bt.status, attempts=bt.attempts
+            )
+            _transition(
+                bt, "requeue", progress=0, lease_expires_at=_lease("BACKTEST_QUEUED_LEASE_SECONDS")
+            )
+            ids.append(bt.pk)
+            counts["requeued"] += 1
+        transaction.on_commit(lambda: [_enqueue(pk) for pk in ids])
+    return counts

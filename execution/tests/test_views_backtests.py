@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from execution.engine.stats import STAT_KEYS
 from execution.models import Backtest, BacktestStatus, Instrument
@@ -56,6 +58,8 @@ def make_backtest(strategy, **fields) -> Backtest:
         "capital": strategy.capital,
     }
     values.update(fields)
+    if values.get("status") in (BacktestStatus.QUEUED, BacktestStatus.RUNNING, None):
+        values.setdefault("lease_expires_at", timezone.now() + timedelta(minutes=5))  # live work
     return Backtest.objects.create(**values)
 
 

@@ -11,16 +11,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.db import connection
+from django.utils import timezone
+from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from algosaas.api import idempotency
 from algosaas.api.idempotency import _fingerprint
 from algosaas.models import IdempotencyKey
 from execution.models import Backtest, Order
+from execution.services.live import order_place
 from strategies.models import Deployment
 from tests.security.conftest import build_estate, make_strategy
 
@@ -239,3 +244,75 @@ def test_a_key_the_database_cannot_store_is_a_400(user, api_client, key):
     assert response.status_code == 400
     assert "Idempotency-Key" in response.json()["error"]["fields"]
     assert not strategy.backtests.exists()
+
+
+# ------------------------------------------------------------- a request that died mid-way
+
+
+def _dead_request(estate, url: str, body: dict, key: str) -> IdempotencyKey:
+    """The key row a request leaves when its worker is killed: IN_FLIGHT, its lease over."""
+    request = SimpleNamespace(method="POST", path=url, data=body)
+    return IdempotencyKey.objects.create(
+        user=estate.owner,
+        key=key,
+        scope=f"POST {url}",
+        request_hash=_fingerprint(request),
+        expires_at=timezone.now() - timedelta(seconds=1),
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=ids)
+def test_a_key_whose_request_died_is_released_after_its_lease(estate, api_client, endpoint):
+    url = endpoint.url(estate)
+    record = _dead_request(estate, url, endpoint.body, "k-dead")
+    before = endpoint.count(estate)
+
+    retry = api_client.post(url, endpoint.body, format="json", **{HEADER: "k-dead"})
+    assert retry.status_code == endpoint.status, retry.content
+    assert endpoint.count(estate) == before + 1
+    record.refresh_from_db()
+    assert record.state == IdempotencyKey.State.DONE
+    again = api_client.post(url, endpoint.body, format="json", **{HEADER: "k-dead"})
+    assert again["Idempotent-Replayed"] == "true" and again.json()["id"] == retry.json()["id"]
+    assert endpoint.count(estate) == before + 1
+
+
+@pytest.mark.django_db
+def test_a_retry_finds_the_order_its_dead_request_placed(estate, api_client):
+    """The worker died after the order was committed, before the key was marked done."""
+    url = ENDPOINTS[0].url(estate)
+    body = {"side": "BUY", "order_type": "MARKET", "quantity": 1}
+    record = _dead_request(estate, url, body, "k-placed")
+    placed = order_place(
+        deployment=estate.deployment,
+        client_order_id=f"m{estate.deployment.pk}-k{record.pk}",  # the key's link
+        **body,
+    )
+    before = ENDPOINTS[0].count(estate)
+
+    retry = api_client.post(url, body, format="json", **{HEADER: "k-placed"})
+    assert retry.status_code == 201, retry.content
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] == placed.pk
+    assert ENDPOINTS[0].count(estate) == before  # nothing placed twice
+    record.refresh_from_db()
+    assert record.state == IdempotencyKey.State.DONE and record.response_body["id"] == placed.pk
+
+
+@pytest.mark.django_db
+def test_one_request_takes_over_an_expired_key_and_the_dead_one_cannot_finish(estate):
+    url = ENDPOINTS[0].url(estate)
+    record = _dead_request(estate, url, ENDPOINTS[0].body, "k-race")
+    seen_by_a = IdempotencyKey.objects.get(pk=record.pk)
+    seen_by_b = IdempotencyKey.objects.get(pk=record.pk)
+
+    assert idempotency._takeover(seen_by_a) is not None  # compare-and-set on the lease
+    assert idempotency._takeover(seen_by_b) is None  # read the same expired row, lost
+    assert idempotency._takeover(IdempotencyKey.objects.get(pk=record.pk)) is None  # live now
+
+    # the request presumed dead wakes up: its answer and its release are fenced off
+    idempotency._finish(record, Response({"id": 1}, status=201))
+    idempotency._release(record)
+    row = IdempotencyKey.objects.get(pk=record.pk)
+    assert row.state == IdempotencyKey.State.IN_FLIGHT and row.expires_at == seen_by_a.expires_at

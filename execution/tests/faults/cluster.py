@@ -101,10 +101,20 @@ class QCluster:
 
     @classmethod
     def start(
-        cls, workdir: Path, *, workers: int = 4, timeout: int = Q_TIMEOUT, retry: int = Q_RETRY
+        cls,
+        workdir: Path,
+        *,
+        workers: int = 4,
+        timeout: int = Q_TIMEOUT,
+        retry: int = Q_RETRY,
+        env: dict[str, str] | None = None,
     ) -> QCluster:
-        """Start ``manage.py qcluster`` (not sync) on the test database; wait until it runs."""
+        """Start ``manage.py qcluster`` (not sync) on the test database; wait until it runs.
+
+        ``env`` adds environment variables (settings read with django-environ).
+        """
         assert retry > timeout, "a task must never be redelivered while it still runs"
+        extra = env or {}
         env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
         pause_file = workdir / "pause"
         env.update(
@@ -121,7 +131,12 @@ class QCluster:
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
+        env.update(extra)
         log_path = workdir / "qcluster.log"
+        for n in itertools.count(2):  # a restarted cluster keeps the first one's log
+            if not log_path.exists():
+                break
+            log_path = workdir / f"qcluster-{n}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, str(BASE_DIR / "manage.py"), "qcluster"],
@@ -156,6 +171,41 @@ class QCluster:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL every process of the cluster at once (sentinel, pusher, workers, monitor)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def descendants(self) -> list[int]:
+        """The pids of every process under ``manage.py qcluster`` (sentinel, workers, ...)."""
+        out: list[int] = []
+        todo = [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+                kids = [
+                    int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                ]
+                out += kids
+                todo += kids
+        return out
+
+    def busiest(self, sample: float = 1.0) -> int:
+        """The pid of the process that used the most CPU over ``sample`` seconds (a busy worker)."""
+
+        def cpu(pid: int) -> int:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                return 0
+            return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+        pids = self.descendants()
+        before = {pid: cpu(pid) for pid in pids}
+        time.sleep(sample)
+        return max(pids, key=lambda pid: cpu(pid) - before[pid])
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM the cluster (it finishes the tasks in hand), then SIGKILL whatever is left."""
@@ -229,9 +279,12 @@ class DispatchTicker(threading.Thread):
     faster. The cluster runs the real dispatcher task; database errors (a restart) are retried.
     """
 
-    def __init__(self, every: float = DISPATCH_SECONDS):
-        super().__init__(name="dispatch-ticker", daemon=True)
+    def __init__(
+        self, every: float = DISPATCH_SECONDS, func: str = "execution.tasks.dispatch_steps"
+    ):
+        super().__init__(name=f"ticker {func}", daemon=True)
         self.every = every
+        self.func = func
         self.sent = 0
         self.errors = 0
         self._stop_event = threading.Event()
@@ -240,7 +293,7 @@ class DispatchTicker(threading.Thread):
         try:
             while not self._stop_event.is_set():
                 try:
-                    async_task("execution.tasks.dispatch_steps", sync=False, task_name="tick")
+                    async_task(self.func, sync=False, task_name="tick")
                     self.sent += 1
                     wait = self.every
                 except Exception:  # PostgreSQL restarting: reconnect on the next tick

@@ -118,8 +118,8 @@ def ticker() -> Iterator[Callable[[], DispatchTicker]]:
     """Enqueue the dispatcher task every few seconds from a thread; always stopped after."""
     started: list[DispatchTicker] = []
 
-    def start() -> DispatchTicker:
-        t = DispatchTicker()
+    def start(**kwargs) -> DispatchTicker:
+        t = DispatchTicker(**kwargs)
         t.start()
         started.append(t)
         return t

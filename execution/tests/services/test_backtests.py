@@ -356,11 +356,12 @@ def test_active_backtests_are_capped_per_user(user, other_user, goog, settings):
     # the cap is per user
     backtest_request(strategy=make_strategy(other_user, goog), user=other_user)
 
-    # RUNNING still counts; a finished one frees its slot
-    Backtest.objects.filter(pk=first.pk).update(status=BacktestStatus.RUNNING)
+    # RUNNING (a worker claimed it and holds its lease) still counts; a finished one frees its slot
+    claimed = service._claim(first.pk)
+    assert claimed.status == BacktestStatus.RUNNING
     with pytest.raises(LimitExceeded):
         backtest_request(strategy=strategy, user=user)
-    backtest_execute(backtest_id=first.pk)
+    service._run(claimed)
     assert Backtest.objects.get(pk=first.pk).status == BacktestStatus.COMPLETE
     backtest_request(strategy=strategy, user=user)
     assert Backtest.objects.filter(owner=user).count() == 3
