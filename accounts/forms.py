@@ -6,7 +6,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 
-from accounts.services import user_register
+from accounts.services import EMAIL_MAX_LENGTH, EMAIL_TOO_LONG, user_register
 
 
 class SignUpForm(forms.Form):
@@ -39,6 +39,14 @@ class EmailLoginMixin:
     Given ``username=``, django-axes would record every failure under no username at all while
     its lockout check looks them up under the email, so the lockout would never trigger.
     """
+
+    def clean_username(self):
+        # AuthenticationForm sets the field's max_length after the field is built, which adds
+        # no validator; an over-long address reached django-axes' 255-character column (a 500).
+        username = self.cleaned_data["username"]
+        if len(username) > EMAIL_MAX_LENGTH:
+            raise ValidationError(EMAIL_TOO_LONG, code="max_length")
+        return username
 
     def clean(self):
         email = self.cleaned_data.get("username")

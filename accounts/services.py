@@ -11,6 +11,8 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 
 DUPLICATE_EMAIL = "A user with this email address already exists."
+EMAIL_MAX_LENGTH: int = User._meta.get_field("email").max_length
+EMAIL_TOO_LONG = f"Enter an email address of at most {EMAIL_MAX_LENGTH} characters."
 
 
 @transaction.atomic

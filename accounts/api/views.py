@@ -24,7 +24,12 @@ from accounts.api.serializers import (
     login_email,
 )
 from accounts.exceptions import LoginLockedOut
-from accounts.services import user_register, user_update_profile
+from accounts.services import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_TOO_LONG,
+    user_register,
+    user_update_profile,
+)
 from accounts.tokens import BlacklistAwareVerifySerializer, SingleUseRefreshSerializer
 
 logger = structlog.get_logger(__name__)
@@ -63,6 +68,8 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         email = login_email(email) if email else None
         if email and "\x00" in email:  # PostgreSQL cannot look it up: the axes check was a 500
             raise ValidationError({"email": ["Null characters are not allowed."]})
+        if email and len(email) > EMAIL_MAX_LENGTH:  # django-axes' column is 255: a 500 otherwise
+            raise ValidationError({"email": [EMAIL_TOO_LONG]})
         credentials = {settings.AXES_USERNAME_FORM_FIELD: email} if email else None
         if AxesProxyHandler.is_locked(request._request, credentials=credentials):
             logger.warning("login_locked_out", email_domain=str(email).rpartition("@")[2])

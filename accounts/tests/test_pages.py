@@ -289,3 +289,15 @@ def test_password_change_fields_say_what_to_autofill(client, user):
         "new_password2": "new-password",
     }
     assert _input_attrs(html)[""]["value"] == user.email
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/?next=/admin/"])
+def test_login_form_email_longer_than_an_address_can_be_is_a_form_error(client, path):
+    # django-axes stores the attempted username in a 255-character column.
+    email = "a" * 300 + "@example.com"
+
+    response = client.post(path, {"username": email, "password": "whatever-it-is-1"})
+
+    assert response.status_code == 200
+    assert b"at most 254 characters" in response.content
+    assert logged_in_user_id(client) is None
