@@ -1,12 +1,16 @@
-"""Dashboard forms for sign-up and log-in."""
+"""Dashboard forms for sign-up, log-in and password changes."""
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AuthenticationForm,
+    PasswordChangeForm,
+)
 from django.core.exceptions import ValidationError
 
-from accounts.services import EMAIL_MAX_LENGTH, EMAIL_TOO_LONG, user_register
+from accounts.services import EMAIL_MAX_LENGTH, EMAIL_TOO_LONG, user_register, user_set_password
 
 
 class SignUpForm(forms.Form):
@@ -71,3 +75,23 @@ class EmailAuthenticationForm(EmailLoginMixin, AuthenticationForm):
 
 class AdminEmailAuthenticationForm(EmailLoginMixin, AdminAuthenticationForm):
     """The admin's log-in form, with the same lockout-safe authentication."""
+
+
+class PasswordSavedByServiceMixin:
+    """Save through ``user_set_password`` so the change also revokes the user's refresh tokens.
+
+    Django's password forms all save through ``set_password_and_save``; this replaces it.
+    """
+
+    def set_password_and_save(self, user, password_field_name="password1", commit=True):  # noqa: S107
+        usable = self.cleaned_data.get("set_usable_password", True)
+        password = self.cleaned_data[password_field_name] if usable else None
+        return user_set_password(user=user, password=password)
+
+
+class RevokingPasswordChangeForm(PasswordSavedByServiceMixin, PasswordChangeForm):
+    """The dashboard's password change."""
+
+
+class RevokingAdminPasswordChangeForm(PasswordSavedByServiceMixin, AdminPasswordChangeForm):
+    """The admin's "set password" form for an operator."""

@@ -1,4 +1,4 @@
-"""Writes for accounts: registration and the demo user."""
+"""Writes for accounts: registration, passwords and the demo user."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from decimal import Decimal
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts.models import User
 
@@ -30,6 +32,44 @@ def user_register(*, email: str, password: str, name: str = "") -> User:
             return User.objects.create_user(email=email, password=password, name=name)
     except IntegrityError as e:  # a concurrent registration won the race
         raise ValidationError({"email": [DUPLICATE_EMAIL]}) from e
+
+
+@transaction.atomic
+def user_set_password(*, user: User, password: str | None) -> User:
+    """Set ``password`` (``None``: an unusable one) and revoke all the user's refresh tokens.
+
+    Every password change and reset goes through here (the dashboard, the API, the admin), so a
+    thief holding a refresh token loses it the moment the owner changes the password.
+    """
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save(update_fields=["password"])
+    user_revoke_refresh_tokens(user=user)
+    return user
+
+
+def user_change_password(*, user: User, old_password: str, new_password: str) -> User:
+    """Check the current password and the validators, then ``user_set_password``."""
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": ["Your old password was entered incorrectly."]})
+    try:
+        password_validation.validate_password(new_password, user)
+    except ValidationError as e:
+        raise ValidationError({"new_password": e.messages}) from e
+    return user_set_password(user=user, password=new_password)
+
+
+def user_revoke_refresh_tokens(*, user: User) -> int:
+    """Blacklist every unexpired refresh token issued to ``user``; return how many."""
+    live = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    revoked = BlacklistedToken.objects.bulk_create(
+        [BlacklistedToken(token=token) for token in live], ignore_conflicts=True
+    )
+    return len(revoked)
 
 
 def user_update_profile(
@@ -56,6 +96,5 @@ def user_ensure_demo(*, email: str, password: str, name: str = "Demo Trader") ->
     if user is None:
         user = User.objects.create_user(email=email, password=password, name=name)
     elif not user.check_password(password):
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        user_set_password(user=user, password=password)
     return user, created

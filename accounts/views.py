@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
-from accounts.forms import EmailAuthenticationForm, SignUpForm
+from accounts.forms import EmailAuthenticationForm, RevokingPasswordChangeForm, SignUpForm
 
 
 @require_http_methods(["GET", "POST"])
@@ -35,4 +35,5 @@ class LogoutView(auth_views.LogoutView):
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = RevokingPasswordChangeForm
     success_url = reverse_lazy("password_change_done")

@@ -15,11 +15,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.api.serializers import (
     EmailTokenObtainPairSerializer,
     LogoutSerializer,
+    PasswordChangeSerializer,
     RegisterSerializer,
+    TokenPairSerializer,
     UserSerializer,
     login_email,
 )
@@ -27,6 +30,7 @@ from accounts.exceptions import LoginLockedOut
 from accounts.services import (
     EMAIL_MAX_LENGTH,
     EMAIL_TOO_LONG,
+    user_change_password,
     user_register,
     user_update_profile,
 )
@@ -106,6 +110,25 @@ class LogoutView(jwt_views.TokenBlacklistView):
     def post(self, request: Request, *args, **kwargs) -> Response:
         super().post(request, *args, **kwargs)
         return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    """Change the caller's password; every refresh token is revoked and a new pair returned.
+
+    Throttled like log-in: a stolen access token must not become a fast old-password oracle.
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=PasswordChangeSerializer, responses=TokenPairSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_change_password(user=request.user, **serializer.validated_data)
+        logger.info("password_changed", user_id=user.pk)
+        fresh = RefreshToken.for_user(user)
+        return Response(TokenPairSerializer({"access": fresh.access_token, "refresh": fresh}).data)
 
 
 class MeView(APIView):
