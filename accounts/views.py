@@ -1,5 +1,7 @@
 """Dashboard pages for accounts: sign-up, log-in, log-out, password change."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
@@ -9,12 +11,31 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import EmailAuthenticationForm, RevokingPasswordChangeForm, SignUpForm
+from accounts.throttling import throttle_wait, throttled_message
+
+
+def _throttled(
+    request: HttpRequest, template: str, context: dict[str, Any], seconds: int
+) -> HttpResponse:
+    """The form again, unbound (nothing is checked), with a 429 and when to retry."""
+    context = {**context, "throttled": throttled_message(seconds)}
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
+def _refill(data: Any, *fields: str) -> dict[str, Any]:
+    """What the user typed, minus passwords, to show in the re-rendered form."""
+    return {name: data.get(name, "") for name in fields}
 
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("overview")
+    if request.method == "POST" and (wait := throttle_wait(request, scope="register")):
+        form = SignUpForm(initial=_refill(request.POST, "name", "email"))
+        return _throttled(request, "registration/signup.html", {"form": form}, wait)
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.register()
@@ -28,6 +49,13 @@ def signup(request: HttpRequest) -> HttpResponse:
 class LoginView(auth_views.LoginView):
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Spend the "login" throttle (shared with the API) before any password is checked."""
+        if wait := throttle_wait(request, scope="login"):
+            form = self.authentication_form(request, initial=_refill(request.POST, "username"))
+            return _throttled(request, self.template_name, self.get_context_data(form=form), wait)
+        return super().post(request, *args, **kwargs)
 
 
 class LogoutView(auth_views.LogoutView):
