@@ -26,15 +26,20 @@ class SignUpForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False
     )
 
-    def register(self):
-        """Create the account through the service; map its field errors onto the form."""
+    def register(self, *, site_url: str) -> bool:
+        """Start the sign-up through the service; map its field errors onto the form.
+
+        True once the confirmation (or the owner's notice) is mailed: which one, the page
+        must not tell.
+        """
         try:
-            return user_register(**self.cleaned_data)
+            user_register(**self.cleaned_data, site_url=site_url)
         except ValidationError as e:
             for field, messages in e.message_dict.items():
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
-            return None
+            return False
+        return True
 
 
 class EmailLoginMixin:

@@ -11,6 +11,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from accounts.forms import EmailAuthenticationForm, RevokingPasswordChangeForm, SignUpForm
+from accounts.services import user_confirm_email, user_from_confirm_link
 from accounts.throttling import throttle_wait, throttled_message
 
 
@@ -37,13 +38,34 @@ def signup(request: HttpRequest) -> HttpResponse:
         form = SignUpForm(initial=_refill(request.POST, "name", "email"))
         return _throttled(request, "registration/signup.html", {"form": form}, wait)
     form = SignUpForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.register()
+    site_url = request.build_absolute_uri("/")
+    if request.method == "POST" and form.is_valid() and form.register(site_url=site_url):
+        return redirect("signup_sent")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@require_http_methods(["GET"])
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    """The one answer to every accepted sign-up, whether or not the address had an account."""
+    return render(request, "registration/signup_sent.html")
+
+
+@require_http_methods(["GET", "POST"])
+def signup_confirm(request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+    """Confirm the address from the mailed link: a button (POST), so a mail scanner's GET
+    cannot spend the link; then log the new user in."""
+    if request.method == "POST":
+        user = user_confirm_email(uidb64=uidb64, token=token)
         if user is not None:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome to algosaas — your paper account is ready.")
             return redirect("overview")
-    return render(request, "registration/signup.html", {"form": form})
+        valid = False
+    else:
+        valid = user_from_confirm_link(uidb64=uidb64, token=token) is not None
+    return render(
+        request, "registration/signup_confirm.html", {"valid": valid}, status=200 if valid else 400
+    )
 
 
 class LoginView(auth_views.LoginView):

@@ -32,6 +32,12 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", views.landing, name="landing"),
     path("signup/", account_views.signup, name="signup"),
+    path("signup/sent/", account_views.signup_sent, name="signup_sent"),
+    path(
+        "signup/confirm/<str:uidb64>/<str:token>/",
+        account_views.signup_confirm,
+        name="signup_confirm",
+    ),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", account_views.LogoutView.as_view(), name="logout"),
     path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),

@@ -22,6 +22,7 @@ from accounts.api.serializers import (
     LogoutSerializer,
     PasswordChangeSerializer,
     RegisterSerializer,
+    RegistrationAcceptedSerializer,
     TokenPairSerializer,
     UserSerializer,
     login_email,
@@ -39,21 +40,33 @@ from accounts.tokens import BlacklistAwareVerifySerializer, SingleUseRefreshSeri
 logger = structlog.get_logger(__name__)
 
 
+REGISTRATION_ACCEPTED = (
+    "Check your inbox: we sent a message to that address. "
+    "Follow the link in it to finish signing up."
+)
+
+
 class RegisterView(APIView):
-    """Create an account. Throttled per client address."""
+    """Start a sign-up: 202 and a mail, the same whether or not the address has an account.
+
+    The account opens when the link mailed to the address is followed. Throttled per address.
+    """
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "register"
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    @extend_schema(request=RegisterSerializer, responses={202: RegistrationAcceptedSerializer})
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = user_register(**serializer.validated_data)
-        logger.info("user_registered", user_id=user.pk)
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        user = user_register(**serializer.validated_data, site_url=request.build_absolute_uri("/"))
+        if user is not None:
+            logger.info("user_registered", user_id=user.pk)
+        else:
+            logger.info("registration_for_a_taken_email")
+        return Response({"detail": REGISTRATION_ACCEPTED}, status=status.HTTP_202_ACCEPTED)
 
 
 class TokenObtainView(jwt_views.TokenObtainPairView):

@@ -442,8 +442,13 @@ def new_tab(
 
 
 def signed_up(page: Page, *, email: str, password: str, name: str = "") -> None:
-    """Sign up through the form; land on the overview, logged in."""
+    """Sign up through the form, follow the mailed link, confirm; land on the overview.
+
+    The server thread shares this process's test outbox (pytest-django's locmem mail backend).
+    """
     from playwright.sync_api import expect
+
+    from accounts.tests.conftest import mailed_link
 
     page.goto("/signup/")
     if name:
@@ -451,6 +456,9 @@ def signed_up(page: Page, *, email: str, password: str, name: str = "") -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your inbox", level=1)).to_be_visible()
+    page.goto(mailed_link(email))
+    page.get_by_role("button", name="Confirm and open my account").click()
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
 
 
