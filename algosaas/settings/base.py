@@ -251,7 +251,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 from algosaas.contentpolicy import content_security_policy  # noqa: E402
 
-CONTENT_SECURITY_POLICY = content_security_policy(BASE_DIR / "templates")
+CONTENT_SECURITY_POLICY = content_security_policy(BASE_DIR / "templates", BASE_DIR / "static")
 
 # --- Logging -------------------------------------------------------------------------------
 LOG_FORMAT = env.str("LOG_FORMAT", default="console" if DEBUG else "json")

@@ -435,6 +435,10 @@ def new_tab(
         tab = Tab(context.new_page(), label, csp=csp)
         tab.page.on("console", tab.record)
         tab.page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+        tab.page.on(  # which resource a "Failed to load resource" console error was about
+            "response",
+            lambda r: r.status >= 400 and tab.console.append(f"[http {r.status}] {r.url}"),
+        )
         tabs.append(tab)
         return tab
 

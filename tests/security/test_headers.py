@@ -84,6 +84,18 @@ def test_the_500_page_keeps_its_inline_styles_under_the_policy(client):
         assert f"'sha256-{digest}'" in allowed
 
 
+def test_the_charts_attribution_style_is_allowed_by_hash(client):
+    """Lightweight Charts puts one fixed style text in a <style> for its attribution logo."""
+    from algosaas.contentpolicy import CHARTS_JS, injected_style_hashes, source_hash
+
+    charts = Path(settings.BASE_DIR) / "static" / CHARTS_JS
+    hashes = injected_style_hashes(charts)
+    assert len(hashes) == 1  # else the library changed how it injects styles: look again
+    text = re.search(r'innerText="(a#tv-attr-logo[^"]*)"', charts.read_text()).group(1)
+    assert hashes == [source_hash(text)]
+    assert hashes[0] in policy(client.get("/"))["style-src"]
+
+
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>", re.I)
 HANDLER_ATTRIBUTE = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
 STYLE_ATTRIBUTE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.I)
