@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.core.exceptions import ValidationError
 
-from accounts.forms import AdminEmailAuthenticationForm
+from accounts.forms import AdminEmailAuthenticationForm, RevokingAdminPasswordChangeForm
 from accounts.models import User
 from accounts.services import DUPLICATE_EMAIL
 
@@ -41,6 +41,7 @@ class UserEditForm(LowerCaseEmailMixin, UserChangeForm):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     add_form = UserCreationForm
+    change_password_form = RevokingAdminPasswordChangeForm
     form = UserEditForm
     ordering = ["email"]
     list_display = ["email", "name", "is_active", "is_staff", "date_joined", "last_login"]

@@ -1,12 +1,16 @@
-"""Dashboard forms for sign-up and log-in."""
+"""Dashboard forms for sign-up, log-in and password changes."""
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AuthenticationForm,
+    PasswordChangeForm,
+)
 from django.core.exceptions import ValidationError
 
-from accounts.services import user_register
+from accounts.services import EMAIL_MAX_LENGTH, EMAIL_TOO_LONG, user_register, user_set_password
 
 
 class SignUpForm(forms.Form):
@@ -22,15 +26,20 @@ class SignUpForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False
     )
 
-    def register(self):
-        """Create the account through the service; map its field errors onto the form."""
+    def register(self, *, site_url: str) -> bool:
+        """Start the sign-up through the service; map its field errors onto the form.
+
+        True once the confirmation (or the owner's notice) is mailed: which one, the page
+        must not tell.
+        """
         try:
-            return user_register(**self.cleaned_data)
+            user_register(**self.cleaned_data, site_url=site_url)
         except ValidationError as e:
             for field, messages in e.message_dict.items():
                 for message in messages:
                     self.add_error(field if field in self.fields else None, message)
-            return None
+            return False
+        return True
 
 
 class EmailLoginMixin:
@@ -39,6 +48,14 @@ class EmailLoginMixin:
     Given ``username=``, django-axes would record every failure under no username at all while
     its lockout check looks them up under the email, so the lockout would never trigger.
     """
+
+    def clean_username(self):
+        # AuthenticationForm sets the field's max_length after the field is built, which adds
+        # no validator; an over-long address reached django-axes' 255-character column (a 500).
+        username = self.cleaned_data["username"]
+        if len(username) > EMAIL_MAX_LENGTH:
+            raise ValidationError(EMAIL_TOO_LONG, code="max_length")
+        return username
 
     def clean(self):
         email = self.cleaned_data.get("username")
@@ -63,3 +80,23 @@ class EmailAuthenticationForm(EmailLoginMixin, AuthenticationForm):
 
 class AdminEmailAuthenticationForm(EmailLoginMixin, AdminAuthenticationForm):
     """The admin's log-in form, with the same lockout-safe authentication."""
+
+
+class PasswordSavedByServiceMixin:
+    """Save through ``user_set_password`` so the change also revokes the user's refresh tokens.
+
+    Django's password forms all save through ``set_password_and_save``; this replaces it.
+    """
+
+    def set_password_and_save(self, user, password_field_name="password1", commit=True):  # noqa: S107
+        usable = self.cleaned_data.get("set_usable_password", True)
+        password = self.cleaned_data[password_field_name] if usable else None
+        return user_set_password(user=user, password=password)
+
+
+class RevokingPasswordChangeForm(PasswordSavedByServiceMixin, PasswordChangeForm):
+    """The dashboard's password change."""
+
+
+class RevokingAdminPasswordChangeForm(PasswordSavedByServiceMixin, AdminPasswordChangeForm):
+    """The admin's "set password" form for an operator."""

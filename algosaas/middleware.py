@@ -1,4 +1,4 @@
-"""Request guards that must run before any view reads the body."""
+"""Request guards that must run before any view reads the body, and response headers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
+
+API_PREFIX = "/api/"
 
 
 class BodySizeLimitMiddleware:
@@ -37,3 +40,21 @@ class BodySizeLimitMiddleware:
                 status=413,
             )
         return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` on every API answer and every page seen while logged in.
+
+    They carry tokens, orders and balances; no browser cache or proxy may keep them (a shared
+    computer's back button, a caching proxy). Static files are served before this runs.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if request.path.startswith(API_PREFIX) or (user is not None and user.is_authenticated):
+            add_never_cache_headers(response)
+        return response

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
 from algosaas import views
@@ -16,7 +16,8 @@ api_patterns = [
     path("", include("execution.api.urls")),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
 ]
 
 # Under /api/ errors answer in the API's JSON shape, not Django's HTML pages; every other path
@@ -32,6 +33,12 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("", views.landing, name="landing"),
     path("signup/", account_views.signup, name="signup"),
+    path("signup/sent/", account_views.signup_sent, name="signup_sent"),
+    path(
+        "signup/confirm/<str:uidb64>/<str:token>/",
+        account_views.signup_confirm,
+        name="signup_confirm",
+    ),
     path("login/", account_views.LoginView.as_view(), name="login"),
     path("logout/", account_views.LogoutView.as_view(), name="logout"),
     path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),

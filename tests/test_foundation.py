@@ -25,6 +25,7 @@ AUTH_PATHS = {
     "/api/auth/token/verify/": {"post"},
     "/api/auth/logout/": {"post"},
     "/api/auth/me/": {"get", "patch"},
+    "/api/auth/password/": {"post"},
 }
 
 

@@ -23,6 +23,20 @@ class RegisterSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
 
+class RegistrationAcceptedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+    new_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User

@@ -15,36 +15,58 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.api.serializers import (
     EmailTokenObtainPairSerializer,
     LogoutSerializer,
+    PasswordChangeSerializer,
     RegisterSerializer,
+    RegistrationAcceptedSerializer,
+    TokenPairSerializer,
     UserSerializer,
     login_email,
 )
 from accounts.exceptions import LoginLockedOut
-from accounts.services import user_register, user_update_profile
+from accounts.services import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_TOO_LONG,
+    user_change_password,
+    user_register,
+    user_update_profile,
+)
 from accounts.tokens import BlacklistAwareVerifySerializer, SingleUseRefreshSerializer
 
 logger = structlog.get_logger(__name__)
 
 
+REGISTRATION_ACCEPTED = (
+    "Check your inbox: we sent a message to that address. "
+    "Follow the link in it to finish signing up."
+)
+
+
 class RegisterView(APIView):
-    """Create an account. Throttled per client address."""
+    """Start a sign-up: 202 and a mail, the same whether or not the address has an account.
+
+    The account opens when the link mailed to the address is followed. Throttled per address.
+    """
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "register"
 
-    @extend_schema(request=RegisterSerializer, responses={201: UserSerializer})
+    @extend_schema(request=RegisterSerializer, responses={202: RegistrationAcceptedSerializer})
     def post(self, request: Request) -> Response:
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = user_register(**serializer.validated_data)
-        logger.info("user_registered", user_id=user.pk)
-        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        user = user_register(**serializer.validated_data, site_url=request.build_absolute_uri("/"))
+        if user is not None:
+            logger.info("user_registered", user_id=user.pk)
+        else:
+            logger.info("registration_for_a_taken_email")
+        return Response({"detail": REGISTRATION_ACCEPTED}, status=status.HTTP_202_ACCEPTED)
 
 
 class TokenObtainView(jwt_views.TokenObtainPairView):
@@ -63,6 +85,8 @@ class TokenObtainView(jwt_views.TokenObtainPairView):
         email = login_email(email) if email else None
         if email and "\x00" in email:  # PostgreSQL cannot look it up: the axes check was a 500
             raise ValidationError({"email": ["Null characters are not allowed."]})
+        if email and len(email) > EMAIL_MAX_LENGTH:  # django-axes' column is 255: a 500 otherwise
+            raise ValidationError({"email": [EMAIL_TOO_LONG]})
         credentials = {settings.AXES_USERNAME_FORM_FIELD: email} if email else None
         if AxesProxyHandler.is_locked(request._request, credentials=credentials):
             logger.warning("login_locked_out", email_domain=str(email).rpartition("@")[2])
@@ -99,6 +123,25 @@ class LogoutView(jwt_views.TokenBlacklistView):
     def post(self, request: Request, *args, **kwargs) -> Response:
         super().post(request, *args, **kwargs)
         return Response(status=status.HTTP_205_RESET_CONTENT)
+
+
+class PasswordChangeView(APIView):
+    """Change the caller's password; every refresh token is revoked and a new pair returned.
+
+    Throttled like log-in: a stolen access token must not become a fast old-password oracle.
+    """
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(request=PasswordChangeSerializer, responses=TokenPairSerializer)
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_change_password(user=request.user, **serializer.validated_data)
+        logger.info("password_changed", user_id=user.pk)
+        fresh = RefreshToken.for_user(user)
+        return Response(TokenPairSerializer({"access": fresh.access_token, "refresh": fresh}).data)
 
 
 class MeView(APIView):

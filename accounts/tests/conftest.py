@@ -28,6 +28,29 @@ def assert_error_shape(response, status: int, code: str | None = None) -> dict:
     return error
 
 
+def mailed_link(email: str) -> str:
+    """The path of the last link mailed to ``email`` (Django's test outbox)."""
+    import re
+    from urllib.parse import urlsplit
+
+    from django.core import mail
+
+    messages = [m for m in mail.outbox if m.to == [email]]
+    assert messages, f"no mail to {email}"
+    match = re.search(r"https?://\S+", messages[-1].body)
+    assert match, messages[-1].body
+    return urlsplit(match.group(0)).path
+
+
+def confirm_signup(email: str) -> None:
+    """Confirm ``email`` with the link mailed to it, through the service (no request is made:
+    the page itself is tested in test_pages.py)."""
+    from accounts.services import user_confirm_email
+
+    uidb64, token = mailed_link(email).strip("/").split("/")[-2:]
+    assert user_confirm_email(uidb64=uidb64, token=token) is not None
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
 

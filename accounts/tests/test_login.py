@@ -176,3 +176,14 @@ def test_access_token_lifetime_is_the_configured_one(tokens):
 
     lifetime = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds()
     assert claims["exp"] - claims["iat"] == lifetime
+
+
+@pytest.mark.parametrize("length", [255, 256, 300, 5000])
+def test_login_email_longer_than_an_address_can_be_is_a_400_not_a_500(anon_client, length):
+    # django-axes stores the attempted username in a 255-character column.
+    email = "a" * (length - len("@example.com")) + "@example.com"
+
+    response = anon_client.post(TOKEN_URL, {"email": email, "password": "whatever-it-is-1"})
+
+    error = assert_error_shape(response, 400, "invalid")
+    assert list(error["fields"]) == ["email"]

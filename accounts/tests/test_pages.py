@@ -1,9 +1,12 @@
 """Dashboard account pages: sign up, log in, log out, change password, and the login wall."""
 
 import pytest
+from django.core import mail
+from django.utils import timezone
 
 from accounts.models import User
-from tests.factories import TEST_PASSWORD
+from accounts.tests.conftest import mailed_link
+from tests.factories import TEST_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,27 +25,91 @@ def test_signup_page_renders(client):
     assert b'name="password"' in response.content
 
 
-def test_signup_creates_an_account_and_logs_in(client):
+def test_signup_mails_a_link_that_opens_the_account_and_logs_in(client):
     response = client.post(
         "/signup/", {"name": "Asha", "email": "Asha@Example.com", "password": STRONG_PASSWORD}
     )
 
     assert response.status_code == 302
-    assert response["Location"] == "/app/"
+    assert response["Location"] == "/signup/sent/"
+    assert b"Check your inbox" in client.get("/signup/sent/").content
     user = User.objects.get(email="asha@example.com")
     assert user.name == "Asha"
+    assert not user.is_active
+    assert logged_in_user_id(client) is None
+
+    link = mailed_link("asha@example.com")
+    shown = client.get(link)  # a mail scanner's GET spends nothing
+    assert shown.status_code == 200
+    assert b"Confirm and open my account" in shown.content
+    user.refresh_from_db()
+    assert not user.is_active
+    confirmed = client.post(link)
+
+    assert confirmed.status_code == 302
+    assert confirmed["Location"] == "/app/"
+    user.refresh_from_db()
+    assert user.is_active
     assert user.check_password(STRONG_PASSWORD)
     assert logged_in_user_id(client) == str(user.pk)
     assert client.get("/app/").status_code == 200
 
 
-def test_signup_shows_an_error_for_a_duplicate_email(client, user):
-    response = client.post("/signup/", {"email": user.email.upper(), "password": STRONG_PASSWORD})
+def test_a_confirmation_link_works_once(client):
+    client.post("/signup/", {"email": "once@example.com", "password": STRONG_PASSWORD})
+    link = mailed_link("once@example.com")
+    assert client.post(link).status_code == 302
+    client.logout()
 
-    assert response.status_code == 200
-    assert b"already exists" in response.content
+    again = client.post(link)
+
+    assert again.status_code == 400
+    assert b"does not work" in again.content
+    assert logged_in_user_id(client) is None
+
+
+@pytest.mark.parametrize("tamper", ["token", "uid"])
+def test_a_tampered_confirmation_link_opens_nothing(client, tamper):
+    client.post("/signup/", {"email": "t@example.com", "password": STRONG_PASSWORD})
+    _, signup, confirm, uid, token, _ = mailed_link("t@example.com").split("/")
+    other = UserFactory()
+    if tamper == "token":
+        token = token[:-1] + ("a" if token[-1] != "a" else "b")
+    else:
+        from django.utils.encoding import force_bytes
+        from django.utils.http import urlsafe_base64_encode
+
+        uid = urlsafe_base64_encode(force_bytes(other.pk))
+
+    response = client.post(f"/{signup}/{confirm}/{uid}/{token}/")
+
+    assert response.status_code == 400
+    assert not User.objects.get(email="t@example.com").is_active
+    assert logged_in_user_id(client) is None
+
+
+def test_an_operator_deactivated_account_cannot_be_reopened_by_signing_up(client, user):
+    user.is_active = False
+    user.last_login = timezone.now()
+    user.save(update_fields=["is_active", "last_login"])
+
+    client.post("/signup/", {"email": user.email, "password": STRONG_PASSWORD})
+
+    assert "/signup/confirm/" not in mail.outbox[-1].body
+    user.refresh_from_db()
+    assert not user.is_active
+
+
+def test_signup_answers_a_taken_address_like_a_free_one(client, user):
+    taken = client.post("/signup/", {"email": user.email.upper(), "password": STRONG_PASSWORD})
+    free = client.post("/signup/", {"email": "free@example.com", "password": STRONG_PASSWORD})
+
+    assert taken.status_code == free.status_code == 302
+    assert taken["Location"] == free["Location"] == "/signup/sent/"
     assert logged_in_user_id(client) is None
     assert User.objects.filter(email__iexact=user.email).count() == 1
+    assert "tried to sign up" in mail.outbox[0].subject
+    assert mail.outbox[0].to == [user.email]
 
 
 @pytest.mark.parametrize(
@@ -289,3 +356,15 @@ def test_password_change_fields_say_what_to_autofill(client, user):
         "new_password2": "new-password",
     }
     assert _input_attrs(html)[""]["value"] == user.email
+
+
+@pytest.mark.parametrize("path", ["/login/", "/admin/login/?next=/admin/"])
+def test_login_form_email_longer_than_an_address_can_be_is_a_form_error(client, path):
+    # django-axes stores the attempted username in a 255-character column.
+    email = "a" * 300 + "@example.com"
+
+    response = client.post(path, {"username": email, "password": "whatever-it-is-1"})
+
+    assert response.status_code == 200
+    assert b"at most 254 characters" in response.content
+    assert logged_in_user_id(client) is None

@@ -1,41 +1,44 @@
-"""POST /api/auth/register/: creating an account, and every way a request can be refused."""
+"""POST /api/auth/register/: starting a sign-up, confirming it, and every way it is refused."""
 
 import json
 
 import pytest
+from django.core import mail
 
 from accounts.models import User
-from accounts.tests.conftest import REGISTER_URL, assert_error_shape
+from accounts.tests.conftest import REGISTER_URL, assert_error_shape, confirm_signup, mailed_link
 
 pytestmark = pytest.mark.django_db
 
 STRONG_PASSWORD = "violet-kettle-orbit-913"
 
 
-def test_register_creates_user_with_lowercased_email_and_no_password_in_body(anon_client):
+def test_register_creates_an_inactive_user_with_lowercased_email_and_mails_a_link(anon_client):
     response = anon_client.post(
         REGISTER_URL,
         {"email": "  Asha.Rao@Example.COM ", "password": STRONG_PASSWORD, "name": "Asha Rao"},
     )
 
-    assert response.status_code == 201, response.content
-    body = response.json()
-    assert body["email"] == "asha.rao@example.com"
-    assert body["name"] == "Asha Rao"
-    assert body["currency"] == "INR"
-    assert "password" not in body
+    assert response.status_code == 202, response.content
+    assert set(response.json()) == {"detail"}
     assert STRONG_PASSWORD not in response.content.decode()
-    user = User.objects.get(pk=body["id"])
-    assert user.email == "asha.rao@example.com"
+    user = User.objects.get(email="asha.rao@example.com")
+    assert user.name == "Asha Rao"
+    assert user.currency == "INR"
+    assert not user.is_active  # until the address is confirmed
+    assert "/signup/confirm/" in mailed_link("asha.rao@example.com")
     assert user.check_password(STRONG_PASSWORD)
     assert user.password != STRONG_PASSWORD
     assert not user.is_staff
     assert not user.is_superuser
 
 
-def test_registered_user_can_log_in(anon_client):
+def test_registered_user_can_log_in_once_the_address_is_confirmed(anon_client):
     anon_client.post(REGISTER_URL, {"email": "new@example.com", "password": STRONG_PASSWORD})
+    credentials = {"email": "new@example.com", "password": STRONG_PASSWORD}
+    assert anon_client.post("/api/auth/token/", credentials).status_code == 401
 
+    confirm_signup("new@example.com")
     response = anon_client.post(
         "/api/auth/token/", {"email": "new@example.com", "password": STRONG_PASSWORD}
     )
@@ -56,7 +59,7 @@ def test_register_ignores_privilege_fields(anon_client):
         format="json",
     )
 
-    assert response.status_code == 201
+    assert response.status_code == 202
     user = User.objects.get(email="sneaky@example.com")
     assert not user.is_staff
     assert not user.is_superuser
@@ -65,15 +68,70 @@ def test_register_ignores_privilege_fields(anon_client):
 @pytest.mark.parametrize(
     "email", ["trader@example.com", "Trader@Example.com", "TRADER@EXAMPLE.COM"]
 )
-def test_register_duplicate_email_in_any_letter_case_is_refused(anon_client, email):
+def test_a_taken_address_gets_the_same_answer_as_a_free_one_and_its_owner_a_mail(
+    anon_client, email
+):
+    owner = User.objects.create_user(email="trader@example.com", password=STRONG_PASSWORD)
+    free = anon_client.post(REGISTER_URL, {"email": "free@example.com", "password": "x9-" * 5})
+
+    taken = anon_client.post(REGISTER_URL, {"email": email, "password": "other-pass-0042"})
+
+    assert taken.status_code == free.status_code == 202
+    assert taken.json() == free.json()
+    assert taken.headers.keys() == free.headers.keys()
+    assert User.objects.filter(email__iexact="trader@example.com").count() == 1
+    owner.refresh_from_db()
+    assert owner.check_password(STRONG_PASSWORD)  # nothing about the account changed
+    notice = [m for m in mail.outbox if m.to == ["trader@example.com"]]
+    assert len(notice) == 1
+    assert "tried to sign up" in notice[0].subject
+    assert "other-pass-0042" not in notice[0].body
+
+
+def test_taken_and_free_addresses_do_the_same_work(anon_client, monkeypatch):
+    """One password hash and one mail either way, so the response time tells nothing."""
+    from accounts.hashers import FastBCryptSHA256PasswordHasher
+
+    User.objects.create_user(email="trader@example.com", password=STRONG_PASSWORD)
+    hashes = []
+    encode = FastBCryptSHA256PasswordHasher.encode
+    monkeypatch.setattr(
+        FastBCryptSHA256PasswordHasher,
+        "encode",
+        lambda self, *a, **k: hashes.append(1) or encode(self, *a, **k),
+    )
+    work = {}
+    for email in ("trader@example.com", "free@example.com"):
+        hashes.clear()
+        sent = len(mail.outbox)
+        anon_client.post(REGISTER_URL, {"email": email, "password": "other-pass-0042"})
+        work[email] = (len(hashes), len(mail.outbox) - sent)
+
+    assert work["trader@example.com"] == work["free@example.com"] == (1, 1)
+
+
+def test_registering_again_before_confirming_mails_a_fresh_link(anon_client):
+    anon_client.post(REGISTER_URL, {"email": "slow@example.com", "password": STRONG_PASSWORD})
+
+    again = anon_client.post(REGISTER_URL, {"email": "slow@example.com", "password": "x9-" * 5})
+
+    assert again.status_code == 202
+    assert len([m for m in mail.outbox if m.to == ["slow@example.com"]]) == 2
+    confirm_signup("slow@example.com")
+    user = User.objects.get(email="slow@example.com")
+    assert user.is_active
+    assert user.check_password(STRONG_PASSWORD)  # the second attempt changed nothing
+
+
+def test_a_taken_address_with_a_weak_password_is_refused_like_a_free_one(anon_client):
     User.objects.create_user(email="trader@example.com", password=STRONG_PASSWORD)
 
-    response = anon_client.post(REGISTER_URL, {"email": email, "password": STRONG_PASSWORD})
+    taken = anon_client.post(REGISTER_URL, {"email": "trader@example.com", "password": "iloveyou"})
+    free = anon_client.post(REGISTER_URL, {"email": "free@example.com", "password": "iloveyou"})
 
-    error = assert_error_shape(response, 400, "invalid")
-    assert list(error["fields"]) == ["email"]
-    assert "already exists" in error["fields"]["email"][0]
-    assert User.objects.filter(email__iexact="trader@example.com").count() == 1
+    assert taken.status_code == free.status_code == 400
+    assert taken.json() == free.json()
+    assert not mail.outbox
 
 
 @pytest.mark.parametrize(
@@ -158,7 +216,7 @@ def test_register_accepts_a_form_encoded_body(anon_client):
         format="multipart",
     )
 
-    assert response.status_code == 201
+    assert response.status_code == 202
     assert User.objects.filter(email="form@example.com").exists()
 
 

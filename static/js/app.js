@@ -136,11 +136,20 @@
     }
   }
 
+  /* Progress bars carry data-progress; a style attribute in the markup would break the CSP,
+     a width set from script (CSSOM) does not. */
+  function applyProgress(root) {
+    (root || document).querySelectorAll("[data-progress]").forEach(function (el) {
+      el.style.width = el.dataset.progress + "%";
+    });
+  }
+
   document.documentElement.classList.add("js");
   window.algosaas = { toast: toast };
 
   document.addEventListener("DOMContentLoaded", function () {
     armAll(document);
+    applyProgress(document);
     document.querySelectorAll("form").forEach(applySizing);
     document.querySelectorAll("form[data-ticket]").forEach(applyTicket);
   });
@@ -193,6 +202,7 @@
 
   document.addEventListener("htmx:load", function (e) {
     armAll(e.target.parentNode || document);
+    applyProgress(e.target.parentNode || document);
     var form = e.target.closest ? e.target.closest("form") : null;
     applySizing(form);
     if (e.target.querySelectorAll) e.target.querySelectorAll("form[data-ticket]").forEach(applyTicket);

@@ -389,6 +389,17 @@ def browser(monkeypatch) -> Iterator[Browser]:
             connections.close_all()
 
 
+# Every Content-Security-Policy violation in a page is reported to the test (``Tab.csp``).
+CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolation(
+    `${e.effectiveDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`
+    + (e.sample ? ` (${e.sample})` : "")
+  );
+}, true);
+"""
+
+
 @dataclass
 class Tab:
     """One page with its own cookies, and what its console said."""
@@ -397,6 +408,7 @@ class Tab:
     label: str
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # uncaught exceptions in the page
+    csp: list[str] = field(default_factory=list)  # Content-Security-Policy violations
 
     def record(self, msg: ConsoleMessage) -> None:
         self.console.append(f"[{msg.type}] {msg.text}")
@@ -417,9 +429,16 @@ def new_tab(
             base_url=app_server.url, viewport=VIEWPORT, locale="en-IN", timezone_id="Asia/Kolkata"
         )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
-        tab = Tab(context.new_page(), label)
+        csp: list[str] = []
+        context.expose_function("__cspViolation", lambda violation: csp.append(violation))
+        context.add_init_script(CSP_LISTENER)
+        tab = Tab(context.new_page(), label, csp=csp)
         tab.page.on("console", tab.record)
         tab.page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
+        tab.page.on(  # which resource a "Failed to load resource" console error was about
+            "response",
+            lambda r: r.status >= 400 and tab.console.append(f"[http {r.status}] {r.url}"),
+        )
         tabs.append(tab)
         return tab
 
@@ -427,7 +446,12 @@ def new_tab(
     failed = _failed(request)
     for tab in tabs:
         artifacts.path(f"console-{tab.label}.log").write_text(
-            "\n".join(tab.console + [f"[pageerror] {e}" for e in tab.errors]) + "\n"
+            "\n".join(
+                tab.console
+                + [f"[pageerror] {e}" for e in tab.errors]
+                + [f"[csp] {v}" for v in tab.csp]
+            )
+            + "\n"
         )
         if failed:
             with contextlib.suppress(Exception):
@@ -442,8 +466,13 @@ def new_tab(
 
 
 def signed_up(page: Page, *, email: str, password: str, name: str = "") -> None:
-    """Sign up through the form; land on the overview, logged in."""
+    """Sign up through the form, follow the mailed link, confirm; land on the overview.
+
+    The server thread shares this process's test outbox (pytest-django's locmem mail backend).
+    """
     from playwright.sync_api import expect
+
+    from accounts.tests.conftest import mailed_link
 
     page.goto("/signup/")
     if name:
@@ -451,6 +480,9 @@ def signed_up(page: Page, *, email: str, password: str, name: str = "") -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Check your inbox", level=1)).to_be_visible()
+    page.goto(mailed_link(email))
+    page.get_by_role("button", name="Confirm and open my account").click()
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
 
 

@@ -266,6 +266,7 @@ def test_new_user_journey(cluster: Cluster, new_tab, artifacts: Artifacts):
         artifacts.path("timings.txt").write_text(report + "\n")
         print(report)
     assert not tab.errors, f"uncaught errors in the page: {tab.errors}"
+    assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
     console_errors = [line for line in tab.console if line.startswith("[error]")]
     assert not console_errors, f"errors in the browser console: {console_errors}"
 

@@ -150,6 +150,7 @@ WRITE_ENDPOINTS = [
     ("post", "/api/deployments/{deployment}/orders/"),
     ("patch", "/api/orders/{order}/"),
     ("patch", "/api/auth/me/"),
+    ("post", "/api/auth/password/"),
     ("post", "/app/strategies/new/"),
 ]
 

@@ -20,6 +20,7 @@ import structlog
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.tests.conftest import confirm_signup
 from execution.services.live import deployment_step
 from strategies.tests.factories import seeded_instrument
 from tests.security.conftest import STEP_AHEAD
@@ -91,8 +92,9 @@ def journey() -> tuple[list[str], list[bytes]]:
     call("post", "/api/auth/register/", {"email": email, "password": "short"})  # refused
     assert (
         call("post", "/api/auth/register/", {"email": email, "password": PASSWORD}).status_code
-        == 201
+        == 202
     )
+    confirm_signup(email)
     call("post", "/api/auth/token/", {"email": email, "password": WRONG_PASSWORD})  # refused
     tokens = call("post", "/api/auth/token/", {"email": email, "password": PASSWORD}).json()
     rotated = call("post", "/api/auth/token/refresh/", {"refresh": tokens["refresh"]}).json()
