@@ -9,7 +9,8 @@ Conventions, chosen to match backtesting.py / pandas where the strategies are ch
 
 * ``sma`` (and the middle Bollinger band) *is* pandas ``rolling(n).mean()``, computed by pandas,
   so it equals backtesting.py's ``SMA`` bit for bit: NaN until ``n`` values are in the window,
-  NaN whenever the window holds a NaN, exactly the value itself over a constant window.
+  NaN whenever the window holds a NaN, exactly the value itself over a constant window. Its
+  running sum makes the last ulp depend on where the series starts, as ``ema``'s values do.
 * ``ema`` and the Wilder smoothing inside ``rsi`` are seeded with the SMA of the first ``n``
   values (TA-Lib's convention), so values depend on where the series starts.
 * ``crossing`` is a change of sign of ``a - b`` across any run of exactly equal bars, counted on
