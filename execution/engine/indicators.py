@@ -7,22 +7,35 @@ signals on the whole series (see ``strategies.catalog.base.StrategyType``).
 
 Conventions, chosen to match backtesting.py / pandas where the strategies are checked against it:
 
-* ``sma`` follows pandas ``rolling(n).mean()``: NaN until ``n`` values are in the window, NaN
-  whenever the window holds a NaN, and exactly the value itself over a constant window.
+* ``sma`` (and the middle Bollinger band) *is* pandas ``rolling(n).mean()``, computed by pandas,
+  so it equals backtesting.py's ``SMA`` bit for bit: NaN until ``n`` values are in the window,
+  NaN whenever the window holds a NaN, exactly the value itself over a constant window. Its
+  running sum makes the last ulp depend on where the series starts, as ``ema``'s values do.
 * ``ema`` and the Wilder smoothing inside ``rsi`` are seeded with the SMA of the first ``n``
   values (TA-Lib's convention), so values depend on where the series starts.
-* ``crossover`` is backtesting.py's ``a[i-1] < b[i-1] and a[i] > b[i]``.
-
-Ties between two floats computed by different formulas are decided at float resolution; with real
-prices that is as good as any reference implementation.
+* ``crossing`` is a change of sign of ``a - b`` across any run of exactly equal bars, counted on
+  the bar where the new sign appears (backtesting.py's strict ``crossover`` misses a cross through
+  an exact tie; everywhere else the two agree). See ``crossing`` for the whole rule.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from typing import Any
 
-__all__ = ["bollinger", "crossover", "donchian", "ema", "rolling_max", "rolling_min", "rsi", "sma"]
+import numpy as np
+
+__all__ = [
+    "bollinger",
+    "crosses_above",
+    "crosses_below",
+    "crossing",
+    "donchian",
+    "ema",
+    "rolling_max",
+    "rolling_min",
+    "rsi",
+    "sma",
+]
 
 
 def _as_float(x: np.ndarray) -> np.ndarray:
@@ -38,92 +51,27 @@ def _check_period(n: int) -> int:
     return int(n)
 
 
-def _rolling_count(flags: np.ndarray, n: int) -> np.ndarray:
-    """Return, at each ``i >= n-1``, how many of ``flags[i-n+1..i]`` are true (exact integers)."""
-    c = np.empty(len(flags) + 1, dtype=np.int64)
-    c[0] = 0
-    np.cumsum(flags, dtype=np.int64, out=c[1:])
-    return c[n:] - c[:-n]
+def _rolling(x: np.ndarray, n: int) -> Any:
+    """Return pandas' fixed ``n``-bar window over ``x`` (``min_periods=n``).
 
-
-def _rolling_sums(
-    x: np.ndarray, n: int, squares: bool
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Return window sums of ``x - c`` (and of its squares) plus the anchors ``c``, per window end.
-
-    A single cumulative sum over a million bars loses about ``eps * N / n`` of relative precision
-    when windows are differenced. Instead the series is cut into blocks of ``max(8n, 32)`` outputs,
-    each block re-anchored at its first value and summed on its own (with the ``n - 1`` values
-    before it), so the error stays ``~eps * B / n`` whatever the length — and it is still one
-    vectorised cumsum. Returned arrays have ``len(x) - n + 1`` entries (window ends ``n-1..``).
+    pandas is imported here, not at module level: it costs ~0.3 s and only processes that compute
+    indicators need it (the web workers import the catalogue for its schemas alone).
     """
-    m = len(x) - n + 1
-    block = max(8 * n, 32)
-    nblocks = -(-m // block)
-    width = block + n - 1
-    padded = np.zeros(nblocks * block + n - 1)
-    padded[: len(x)] = x
-    # Row b holds the inputs of window ends b*block .. b*block+block-1 (offset by n-1).
-    rows = sliding_window_view(padded, width)[::block]
-    anchors = rows[:, n - 1 : n].copy()  # the window end's own first value: x[b*block + n - 1]
-    centred = rows - anchors
-    c1 = np.zeros((nblocks, width + 1))
-    np.cumsum(centred, axis=1, out=c1[:, 1:])
-    s1 = (c1[:, n : n + block] - c1[:, :block]).reshape(-1)[:m]
-    s2 = None
-    if squares:
-        np.multiply(centred, centred, out=centred)
-        np.cumsum(centred, axis=1, out=c1[:, 1:])
-        s2 = (c1[:, n : n + block] - c1[:, :block]).reshape(-1)[:m]
-    anchor_per_end = np.repeat(anchors[:, 0], block)[:m]
-    return s1, s2, anchor_per_end
+    import pandas as pd
 
-
-def _rolling_moments(
-    x: np.ndarray, n: int, *, with_var: bool
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Rolling mean (and population variance) with pandas' NaN and constant-window rules."""
-    x = _as_float(x)
-    n = _check_period(n)
-    mean = np.full(len(x), np.nan)
-    var = np.full(len(x), np.nan) if with_var else None
-    if len(x) < n:
-        return mean, var
-    if n == 1:
-        mean[:] = np.where(np.isfinite(x), x, np.nan)
-        if var is not None:
-            var[:] = np.where(np.isfinite(x), 0.0, np.nan)
-        return mean, var
-    bad = ~np.isfinite(x)
-    any_bad = bool(bad.any())
-    clean = np.where(bad, 0.0, x) if any_bad else x
-    s1, s2, anchor = _rolling_sums(clean, n, squares=with_var)
-    mu_c = np.divide(s1, n, out=s1)  # in place (s1 is a fresh array): the same values
-    np.add(anchor, mu_c, out=mean[n - 1 :])
-    if var is not None and s2 is not None:
-        var[n - 1 :] = np.maximum(s2 / n - mu_c * mu_c, 0.0)
-    # Constant window: return the value itself and zero spread, exactly (pandas does the same for
-    # the mean), so "close == middle band" on a flat market is not decided by rounding noise.
-    flat = _rolling_count(clean[1:] == clean[:-1], n - 1) == n - 1
-    flat_ends = np.flatnonzero(flat) + n - 1
-    mean[flat_ends] = clean[flat_ends]
-    if var is not None:
-        var[flat_ends] = 0.0
-    if any_bad:
-        has_bad = _rolling_count(bad, n) > 0
-        mean[n - 1 :][has_bad] = np.nan
-        if var is not None:
-            var[n - 1 :][has_bad] = np.nan
-    return mean, var
+    return pd.Series(_as_float(x), copy=False).rolling(_check_period(n))
 
 
 def sma(x: np.ndarray, n: int) -> np.ndarray:
     """Return the simple moving average of the last ``n`` values (NaN for the first ``n-1``).
 
-    Matches pandas ``Series.rolling(n).mean()``, which backtesting.py's ``SMA`` uses, so crossover
-    strategies reproduce its trades. Non-finite inputs make every window containing them NaN.
+    *Is* pandas ``Series.rolling(n).mean()``, which backtesting.py's ``SMA`` uses, bit for bit:
+    its running Kahan sum rounds differently from any other summation, and on prices with few
+    decimals two SMAs are often exactly equal in one formula and an ulp apart in the other, which
+    decides whether a cross happens on that bar. Non-finite inputs make every window holding one
+    NaN; a constant window gives the value itself, exactly.
     """
-    return _rolling_moments(x, n, with_var=False)[0]
+    return _rolling(x, n).mean().to_numpy(dtype=np.float64)
 
 
 def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
@@ -219,11 +167,13 @@ def bollinger(close: np.ndarray, n: int, width: float) -> tuple[np.ndarray, np.n
 
     The deviation is the *population* one (ddof=0), as John Bollinger and TA-Lib define the bands;
     pandas' ``rolling().std()`` defaults to the sample one (ddof=1), which is wider by
-    ``sqrt(n/(n-1))``. NaN for the first ``n-1`` bars.
+    ``sqrt(n/(n-1))``, so it is asked for ``ddof=0``. The middle band is ``sma`` (pandas' rolling
+    mean) and the deviation pandas' rolling variance. NaN for the first ``n-1`` bars.
     """
-    mid, var = _rolling_moments(close, n, with_var=True)
-    assert var is not None  # nosec B101 # type narrowing: with_var=True returns it
-    spread = float(width) * np.sqrt(var)
+    window = _rolling(close, n)
+    mid = window.mean().to_numpy(dtype=np.float64)
+    # pandas' Welford variance: exactly 0 over a constant window, never negative.
+    spread = float(width) * np.sqrt(window.var(ddof=0).to_numpy(dtype=np.float64))
     return mid, mid + spread, mid - spread
 
 
@@ -274,19 +224,48 @@ def donchian(high: np.ndarray, low: np.ndarray, n: int) -> tuple[np.ndarray, np.
     return upper, lower
 
 
-def crossover(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
-    """Return where ``a`` crossed above ``b``: ``a[i-1] < b[i-1] and a[i] > b[i]``.
+def crossing(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """Return, per bar, ``+1`` where ``a`` crossed above ``b``, ``-1`` where below, else ``0``.
 
-    Exactly backtesting.py's ``crossover`` applied at every bar: touching (equal) is not crossing,
-    a cross needs the previous bar strictly below. False at index 0 and wherever a NaN is involved.
-    Either side may be a scalar level (e.g. an RSI threshold).
+    **The crossing rule** (the one place it is decided; ``crosses_above``/``crosses_below``, the
+    catalogue and rule strategies all read it from here): a cross is a change of sign of
+    ``a - b`` across any run of bars where ``a == b`` exactly, counted on the bar where the new
+    sign appears. So ``+, -`` and ``+, 0, 0, -`` are both a cross below, on the ``-`` bar;
+    ``+, 0, +`` (a touch) is no cross, and neither is ``0, -`` with no sign before the tie.
+    A NaN on either side breaks the chain: the first signed bar after a NaN has no previous sign
+    and is not a cross. Causal: bar ``i`` depends on bars ``<= i`` only.
+
+    Why not backtesting.py's ``a[i-1] < b[i-1] and a[i] > b[i]``: on prices with few decimals
+    two averages are often *exactly* equal on a bar, and the strict rule then never sees the cross
+    at all, so a position that should have been closed stays open. Where no bar ties exactly, the
+    two rules agree bar for bar. Either side may be a scalar level (e.g. an RSI threshold).
     """
     a_arr = np.asarray(a, dtype=np.float64)
     b_arr = np.asarray(b, dtype=np.float64)
     length = max(a_arr.size if a_arr.ndim else 0, b_arr.size if b_arr.ndim else 0)
     a_arr = np.broadcast_to(a_arr, (length,))
     b_arr = np.broadcast_to(b_arr, (length,))
-    out = np.zeros(length, dtype=bool)
-    if length > 1:
-        out[1:] = (a_arr[:-1] < b_arr[:-1]) & (a_arr[1:] > b_arr[1:])
+    out = np.zeros(length, dtype=np.int8)
+    if length < 2:
+        return out
+    above = a_arr > b_arr
+    below = a_arr < b_arr
+    # The last bar before i that is not an exact tie: signed, or NaN (which compares neither way).
+    not_tie = ~(a_arr == b_arr)
+    idx = np.arange(length)
+    last = np.maximum.accumulate(np.where(not_tie, idx, -1))
+    prev = np.maximum(last[:-1], 0)
+    seen = last[:-1] >= 0
+    out[1:][above[1:] & seen & below[prev]] = 1
+    out[1:][below[1:] & seen & above[prev]] = -1
     return out
+
+
+def crosses_above(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """Return where ``a`` crossed above ``b``, by ``crossing``'s rule (ties are see-through)."""
+    return crossing(a, b) > 0
+
+
+def crosses_below(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
+    """Return where ``a`` crossed below ``b``, by ``crossing``'s rule (ties are see-through)."""
+    return crossing(a, b) < 0

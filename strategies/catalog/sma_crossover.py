@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from execution.engine.bars import BarSeries
-from execution.engine.indicators import crossover, sma
+from execution.engine.indicators import crossing, sma
 from strategies.catalog._rules import LONG_SHORT, mode_param
 from strategies.catalog.base import NO_SIGNAL, Param, StrategyType
 
@@ -15,13 +15,15 @@ from strategies.catalog.base import NO_SIGNAL, Param, StrategyType
 def crossover_decisions(fast: np.ndarray, slow: np.ndarray, mode: str) -> np.ndarray:
     """Return +1 on a golden cross, -1 (long_short) or 0 (long_only) on a death cross, else NaN.
 
-    The same rule as backtesting.py's ``SmaCross.next``: ``crossover(fast, slow)`` buys,
-    otherwise ``crossover(slow, fast)`` sells; both use strict inequalities, so touching lines
-    do not count as a cross.
+    backtesting.py's ``SmaCross.next`` (a golden cross buys, a death cross sells), with the
+    engine's crossing rule (``execution.engine.indicators.crossing``): touching lines are not a
+    cross, but a cross that passes through bars where both lines are exactly equal is one, on
+    the bar where the fast line is first on the other side.
     """
     out = np.full(len(fast), NO_SIGNAL)
-    out[crossover(slow, fast)] = -1.0 if mode == LONG_SHORT else 0.0
-    out[crossover(fast, slow)] = 1.0
+    side = crossing(fast, slow)
+    out[side < 0] = -1.0 if mode == LONG_SHORT else 0.0
+    out[side > 0] = 1.0
     return out
 
 

@@ -481,7 +481,10 @@ def test_a_run_pauses_the_gc_and_restores_it():
     try:  # a pre-fork freeze stays in effect, even after a big run
         before = gc.get_freeze_count()
         Engine(cfg, get("sma_crossover"), {"fast": 10, "slow": 20}).run(bars(200_000))
-        assert gc.get_freeze_count() == before > 0
+        # Still frozen (an unfreeze would make it 0). A frozen object may still die: the
+        # contextvars node that numpy's errstate (inside pandas' rolling mean) replaces is one.
+        assert before - 8 <= gc.get_freeze_count() <= before
+        assert before > 8
     finally:
         gc.unfreeze()
 

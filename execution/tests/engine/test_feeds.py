@@ -133,7 +133,7 @@ def test_behaves_like_a_market():
     returns = np.diff(np.log(b.close))
     assert 0.05 < returns.std() * np.sqrt(365 * 1440) < 1.0  # annualised volatility
     assert np.mean(b.close[1:] != b.close[:-1]) > 0.5  # the price moves most minutes
-    crosses = ind.crossover(ind.sma(b.close, 10), ind.sma(b.close, 20)).sum()
+    crosses = ind.crosses_above(ind.sma(b.close, 10), ind.sma(b.close, 20)).sum()
     assert 100 < crosses < 2000  # golden crosses at a believable rate, ~1 per 40 bars
     assert np.mean(b.high - b.low) > np.mean(np.abs(b.close - b.open))
 

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -68,6 +69,19 @@ def test_sma_is_precise_over_a_million_bars():
     got = ind.sma(x, 10)
     for i in (9, 123_456, 999_999):
         assert got[i] == pytest.approx(np.mean(x[i - 9 : i + 1]), rel=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 10, 20, 50])
+def test_sma_is_pandas_rolling_mean_bit_for_bit(n):
+    # 4-decimal prices, where exact ties between two SMAs are common: an ulp decides a cross.
+    rng = np.random.default_rng(n)
+    x = np.round(1.1 + np.cumsum(rng.normal(0, 0.0004, 20_000)), 4)
+    x[[100, 5000]] = [np.nan, np.inf]
+    np.testing.assert_array_equal(ind.sma(x, n), pd.Series(x).rolling(n).mean().to_numpy())
+    mid, upper, _ = ind.bollinger(x, n, 2.0)
+    np.testing.assert_array_equal(mid, ind.sma(x, n))
+    std = pd.Series(x).rolling(n).std(ddof=0).to_numpy()
+    np.testing.assert_array_equal(upper - mid == 0, std == 0)
 
 
 def test_sma_nan_and_short_input_follow_pandas():
@@ -212,36 +226,59 @@ def test_donchian_uses_previous_bars_only():
 # --- crossover ---------------------------------------------------------------------------------
 
 
-def test_crossover_strictness():
-    a = np.array([1.0, 3, 2, 2, 3, 1, 3])
-    b = np.array([2.0, 2, 2, 2, 2, 2, 2])
-    # 0->1 crosses; 1->2 and 2->3 touch (equal); 3->4 starts from equal: not a cross;
-    # 5->6 crosses again.
-    assert ind.crossover(a, b).tolist() == [False, True, False, False, False, False, True]
-    assert ind.crossover(b, a).tolist() == [False, False, False, False, False, True, False]
+def test_crossing_by_hand():
+    a = np.array([1.0, 3, 2, 2, 3, 1, 3, 2, 2, 2, 1, 2, 3])
+    b = 2.0
+    # 0->1 crosses above; 1..4 touch 2 and go back up (not a cross); 4->5 crosses below;
+    # 5->6 crosses above; 6 -> ties at 7..9 -> 10 is below: a cross below, counted at 10;
+    # 10 -> tie at 11 -> 12 above: a cross above, counted at 12.
+    assert ind.crossing(a, b).tolist() == [0, 1, 0, 0, 0, -1, 1, 0, 0, 0, -1, 0, 1]
+    assert ind.crosses_above(a, b).tolist() == (ind.crossing(a, b) > 0).tolist()
+    assert ind.crosses_below(b, a).tolist() == ind.crosses_above(a, b).tolist()
 
 
-def test_crossover_nan_scalar_and_edges():
-    a = np.array([np.nan, 1.0, 3.0, np.nan, 3.0])
-    assert ind.crossover(a, 2.0).tolist() == [False, False, True, False, False]
-    assert ind.crossover(2.0, a).tolist() == [False] * 5
-    assert ind.crossover(np.array([]), np.array([])).tolist() == []
-    assert ind.crossover(np.array([5.0]), 1.0).tolist() == [False]
+def test_crossing_nan_scalar_and_edges():
+    a = np.array([np.nan, 1.0, 3.0, np.nan, 3.0, 2.0, 1.0])
+    # NaN breaks the chain: 3 after a NaN has no sign before it; 3 -> tie -> 1 crosses below.
+    assert ind.crossing(a, 2.0).tolist() == [0, 0, 1, 0, 0, 0, -1]
+    assert ind.crossing(2.0, a).tolist() == [0, 0, -1, 0, 0, 0, 1]
+    # a tie run right after the warm-up has no sign before it: not a cross
+    assert ind.crossing(np.array([np.nan, 2.0, 2.0, 3.0]), 2.0).tolist() == [0, 0, 0, 0]
+    assert ind.crossing(np.array([]), np.array([])).tolist() == []
+    assert ind.crossing(np.array([5.0]), 1.0).tolist() == [0]
+
+
+def ref_crossing(a, b):
+    """The rule written out bar by bar: the sign of the last non-tie bar, reset by a NaN."""
+    out, last = [], 0
+    for x, y in zip(a, b, strict=True):
+        if math.isnan(x) or math.isnan(y):
+            out.append(0)
+            last = 0
+            continue
+        sign = int(x > y) - int(x < y)
+        out.append(sign if sign and last == -sign else 0)
+        last = sign or last
+    return out
 
 
 @given(st.lists(st.sampled_from([0.0, 1.0, 2.0, np.nan]), max_size=30), st.data())
-def test_crossover_is_backtesting_py_rule_at_every_bar(values, data):
+def test_crossing_is_a_sign_change_across_ties_at_every_bar(values, data):
     a = np.array(values)
     b = np.array(
         data.draw(
             st.lists(st.sampled_from([0.0, 1.0, 2.0, np.nan]), min_size=len(a), max_size=len(a))
         )
     )
-    got = ind.crossover(a, b)
-    for i in range(len(a)):
-        # backtesting.py evaluates series1[-2] < series2[-2] and series1[-1] > series2[-1].
-        expected = i >= 1 and bool(a[i - 1] < b[i - 1] and a[i] > b[i])
-        assert got[i] == expected
+    got = ind.crossing(a, b)
+    assert got.tolist() == ref_crossing(a, b)
+    for i in range(1, len(a)):
+        # Where the bar before is no exact tie, this is backtesting.py's strict crossover:
+        # series1[-2] < series2[-2] and series1[-1] > series2[-1].
+        if a[i - 1] != b[i - 1]:  # NaN included
+            assert got[i] == int(a[i - 1] < b[i - 1] and a[i] > b[i]) - int(
+                a[i - 1] > b[i - 1] and a[i] < b[i]
+            )
 
 
 # --- causality of every indicator --------------------------------------------------------------

@@ -4,7 +4,8 @@
 crossovers on GOOG (stats and every trade); every expected figure is read from it. A second,
 synthetic data set checks that parity is a property of the rules rather than of GOOG: the same
 service runs on random walks imported as new instruments and is compared with a plain per-bar
-reference implementation of backtesting.py's rules written below.
+reference implementation of backtesting.py's rules written below (with the engine's documented
+crossing rule, which differs from backtesting.py's only through exact ties).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from django.conf import settings
 
@@ -163,9 +164,13 @@ def reference_sma_backtest(
 ) -> RefResult:
     """backtesting.py's SmaCross rules, written out one bar at a time with no shared code.
 
-    * a golden cross (``fast[i-1] < slow[i-1] and fast[i] > slow[i]``, strict: touching is not
-      crossing) at bar i's close asks for a long; a death cross asks for a short (long_short) or
-      flat (long_only); asking for what was last asked changes nothing;
+    * the averages are backtesting.py's: pandas ``rolling(k).mean()`` of the closes, floats;
+    * a golden cross at bar i's close asks for a long; a death cross asks for a short
+      (long_short) or flat (long_only); asking for what was last asked changes nothing. A cross
+      is a change of sign of ``fast - slow`` across any run of bars where the two are exactly
+      equal, counted on the bar with the new sign (touching is not crossing). backtesting.py's
+      strict ``crossover`` sees only the crosses without a tie in between; on prices of a 0.01
+      grid the averages do tie exactly now and then, and there it misses the cross;
     * what is asked at close i happens at open i+1: the opposite position (if any) is closed
       first, then the new one is opened all-in: ``floor(cash / (open * (1 + c)))`` units;
     * commission ``units * price * c`` at entry and again at exit, taken from cash;
@@ -174,17 +179,9 @@ def reference_sma_backtest(
       at the last close has no next open to act on).
     """
     n = len(closes)
-    # Averages in exact arithmetic: on a 0.01 price grid the two SMAs are often exactly equal,
-    # and "touching is not crossing" must not depend on float rounding.
-    prefix = [Fraction(0)]
-    for c in closes:
-        prefix.append(prefix[-1] + Fraction(str(c)))
-
-    def sma(i: int, k: int) -> Fraction | None:
-        return None if i + 1 < k else (prefix[i + 1] - prefix[i + 1 - k]) / k
-
-    def below(a: Fraction | None, b: Fraction | None) -> bool:
-        return a is not None and b is not None and a < b
+    fast_sma = pd.Series(closes, dtype=float).rolling(fast).mean().tolist()
+    slow_sma = pd.Series(closes, dtype=float).rolling(slow).mean().tolist()
+    last_sign = 0  # sign of fast - slow on the last bar where they differed (0: none yet)
 
     pos = 0
     entry_price = entry_comm = 0.0
@@ -216,15 +213,21 @@ def reference_sma_backtest(
                     entry_comm = units * price * commission
                     cash -= pos * price + entry_comm
         equity.append(cash + pos * closes[i])
-        if 0 < i < n - 1:
-            f0, s0, f1, s1 = sma(i - 1, fast), sma(i - 1, slow), sma(i, fast), sma(i, slow)
-            ask = None
-            if below(f0, s0) and below(s1, f1):
-                ask = 1
-            elif below(s0, f0) and below(f1, s1):
-                ask = -1 if mode == "long_short" else 0
-            if ask is not None and ask != wanted:
-                wanted = pending = ask
+        f1, s1 = fast_sma[i], slow_sma[i]
+        if math.isnan(f1) or math.isnan(s1):
+            last_sign = 0
+            continue
+        sign = (f1 > s1) - (f1 < s1)
+        if sign == 0:
+            continue  # a tie: the sign before it carries on
+        ask = None
+        if last_sign == -1 and sign == 1:
+            ask = 1
+        elif last_sign == 1 and sign == -1:
+            ask = -1 if mode == "long_short" else 0
+        last_sign = sign
+        if ask is not None and ask != wanted and i < n - 1:
+            wanted = pending = ask
     if pos != 0:
         close_position(n - 1, opens[n - 1])
         equity[-1] = cash

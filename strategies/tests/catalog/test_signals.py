@@ -33,11 +33,14 @@ def test_crossovers_by_hand(key):
     assert run(key, bars, fast=1, slow=3, mode="long_short") == {4: 1.0, 7: -1.0}
 
 
-def test_sma_crossover_touching_is_not_crossing():
-    # fast (the close) equals the SMA(3) at 3 and moves above at 4: backtesting.py's rule needs
-    # the previous bar strictly below, so no golden cross; same for the way down at 7.
-    bars = bars_from_closes([5, 5, 5, 5, 8, 8, 8, 2, 2, 2])
-    assert run("sma_crossover", bars, fast=1, slow=3, mode="long_short") == {}
+def test_sma_crossover_through_a_tie_is_a_cross_and_a_touch_is_not():
+    # fast (the close) against SMA(3): equal at 2-3 with no side before them, so going above at
+    # 4 is no cross; above at 4-5, equal at 6, below at 7: a cross through the tie, counted at 7
+    # (backtesting.py's strict rule misses it); below at 8, equal at 9, below again at 10: a
+    # touch, not a cross.
+    bars = bars_from_closes([5, 5, 5, 5, 8, 8, 8, 2, 2, 2, 1])
+    assert run("sma_crossover", bars, fast=1, slow=3, mode="long_short") == {7: -1.0}
+    assert run("sma_crossover", bars, fast=1, slow=3, mode="long_only") == {7: 0.0}
 
 
 def test_sma_crossover_on_a_flat_market_never_trades():
