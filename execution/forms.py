@@ -22,7 +22,9 @@ from algosaas.errors import DomainError
 from algosaas.templatetags.money import inr
 from execution.api.serializers import BacktestRequestSerializer, OrderPlaceSerializer
 from execution.engine.orders import WORKING_STATUSES
+from execution.marketdata.ticks import PRICE_PLACES
 from execution.models import (
+    PRICE_DIGITS,
     ChargesChoice,
     CloseAtEnd,
     OrderStatusChoices,
@@ -197,15 +199,15 @@ class OrderTicketForm(RuleCheckedForm):
     price = forms.DecimalField(
         label="Limit price (₹)",
         required=False,
-        max_digits=16,
-        decimal_places=4,
+        max_digits=PRICE_DIGITS,
+        decimal_places=PRICE_PLACES,
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
     )
     trigger_price = forms.DecimalField(
         label="Trigger price (₹)",
         required=False,
-        max_digits=16,
-        decimal_places=4,
+        max_digits=PRICE_DIGITS,
+        decimal_places=PRICE_PLACES,
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
     )
     validity = forms.ChoiceField(

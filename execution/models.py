@@ -65,7 +65,9 @@ class Instrument(models.Model):
             models.CheckConstraint(
                 condition=models.Q(tick_size__gt=0), name="instrument_tick_positive"
             ),
-            models.CheckConstraint(condition=models.Q(lot_size__gte=1), name="instrument_lot_positive"),
+            models.CheckConstraint(
+                condition=models.Q(lot_size__gte=1), name="instrument_lot_positive"
+            ),
         ]
 
     def __str__(self) -> str:

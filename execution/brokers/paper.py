@@ -130,9 +130,20 @@ def _decimals(tick: float) -> int:
     return len(s.split(".")[1]) if "." in s else 0
 
 
+# How far (in ticks) a float may sit from a whole number of ticks and still count as on it:
+# 1e-6 of a tick, widened with the count of ticks, since a float carries ~16 significant digits
+# and a crypto price of 43210.12345678 on a 1e-8 tick is 4.3e12 ticks (±0.0005 in float).
+_TICK_SLACK = 1e-6
+_TICK_SLACK_REL = 4e-15
+
+
+def _tick_slack(k: float) -> float:
+    return _TICK_SLACK + abs(k) * _TICK_SLACK_REL
+
+
 def _on_tick(x: float, tick: float) -> bool:
     k = x / tick
-    return abs(k - round(k)) < 1e-6
+    return abs(k - round(k)) < _tick_slack(k)
 
 
 def _mix64(x: int) -> int:
@@ -714,9 +725,13 @@ class PaperBroker(BrokerAdapter):
         """Round a price to the instrument's tick, up or down (float noise tolerated)."""
         inv = self._inv_tick[symbol]
         if inv:
-            return (math.ceil(p * inv - 1e-6) if up else math.floor(p * inv + 1e-6)) / inv
+            k = p * inv
+            slack = _TICK_SLACK + k * _TICK_SLACK_REL  # _tick_slack, inlined: a hot path
+            return (math.ceil(k - slack) if up else math.floor(k + slack)) / inv
         tick = self.instruments[symbol].tick_size
-        k = math.ceil(p / tick - 1e-6) if up else math.floor(p / tick + 1e-6)
+        k = p / tick
+        slack = _tick_slack(k)
+        k = math.ceil(k - slack) if up else math.floor(k + slack)
         return round(k * tick, self._tick_dec[symbol])
 
     def available_funds(self) -> float:

@@ -2,13 +2,33 @@
 """Prices and ticks to 8 decimal places (FX 0.00001, CDS 0.0025, crypto 1e-8), no zero tick or
 lot, the derivative/FX/crypto exchanges, the Indian segment charge schedules.
 
-Widening a numeric column keeps every stored value exactly; the check constraints hold for the
-seeded and imported instruments (ticks and lots were already validated positive).
+Widening a numeric column keeps every stored value exactly. Before the check constraints, an
+instrument whose tick was truncated to 0.0000 on import (the defect this fixes) gets its
+exchange's default tick, and a zero lot becomes 1; each such repair is printed. Self-contained:
+the defaults are copied here, not imported from app code that may change.
 """
 
 import execution.models
 from decimal import Decimal
 from django.db import migrations, models
+
+
+DEFAULT_TICKS = {
+    "NSE": "0.05", "BSE": "0.05", "NASDAQ": "0.01", "NYSE": "0.01", "SYNTH": "0.05",
+}  # the exchanges that existed before this migration
+FINEST_TICK = "0.00000001"
+
+
+def repair_zero_ticks_and_lots(apps, schema_editor):
+    Instrument = apps.get_model("execution", "Instrument")
+    for inst in Instrument.objects.filter(tick_size__lte=0):
+        inst.tick_size = Decimal(DEFAULT_TICKS.get(inst.exchange, FINEST_TICK))
+        inst.save(update_fields=["tick_size"])
+        print(f"\n  {inst.exchange}:{inst.symbol}: stored tick 0 replaced by {inst.tick_size}")
+    for inst in Instrument.objects.filter(lot_size__lt=1):
+        inst.lot_size = 1
+        inst.save(update_fields=["lot_size"])
+        print(f"\n  {inst.exchange}:{inst.symbol}: stored lot 0 replaced by 1")
 
 
 class Migration(migrations.Migration):
@@ -103,6 +123,7 @@ class Migration(migrations.Migration):
             name='price',
             field=models.DecimalField(decimal_places=8, max_digits=20),
         ),
+        migrations.RunPython(repair_zero_ticks_and_lots, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='instrument',
             constraint=models.CheckConstraint(condition=models.Q(('tick_size__gt', 0)), name='instrument_tick_positive'),
