@@ -5,6 +5,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from algosaas.api.serializers import PlannedRepresentation
 from execution.marketdata.ticks import PRICE_PLACES, PRICE_QUANTUM
@@ -51,7 +52,9 @@ class PriceField(serializers.DecimalField):
 
     def to_representation(self, value: Any) -> Any:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
-        return price_text(number) if self.coerce_to_string else Decimal(price_text(number))
+        text = price_text(number)
+        as_text = getattr(self, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+        return text if as_text else Decimal(text)
 
 
 class PriceColumns:

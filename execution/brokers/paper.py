@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -139,6 +140,11 @@ _TICK_SLACK_REL = 4e-15
 
 def _tick_slack(k: float) -> float:
     return _TICK_SLACK + abs(k) * _TICK_SLACK_REL
+
+
+def _num(x: float) -> str:
+    """A price or tick as its shortest decimal, never in exponent form (1e-05 → 0.00001)."""
+    return f"{Decimal(repr(float(x))).normalize():f}"
 
 
 def _on_tick(x: float, tick: float) -> bool:
@@ -672,14 +678,17 @@ class PaperBroker(BrokerAdapter):
             if o.price is None or not o.price > 0:
                 return f"{o.otype} order needs a positive price"
             if not _on_tick(o.price, tick):
-                return f"price {o.price:g} is not a multiple of the tick size {tick:g}"
+                return f"price {_num(o.price)} is not a multiple of the tick size {_num(tick)}"
         elif o.price is not None:
             return f"{o.otype} order takes no price"
         if o.otype in ("SL", "SL-M"):
             if o.trigger is None or not o.trigger > 0:
                 return f"{o.otype} order needs a positive trigger price"
             if not _on_tick(o.trigger, tick):
-                return f"trigger price {o.trigger:g} is not a multiple of the tick size {tick:g}"
+                return (
+                    f"trigger price {_num(o.trigger)} is not a multiple of the tick size "
+                    f"{_num(tick)}"
+                )
             if o.otype == "SL" and (
                 (o.side == "BUY" and o.price < o.trigger)
                 or (o.side == "SELL" and o.price > o.trigger)
@@ -772,7 +781,7 @@ class PaperBroker(BrokerAdapter):
             if hit is None:
                 return
             o.triggered = True
-            self._apply(o, _TRIGGER, ts, f"triggered at {hit:g}")
+            self._apply(o, _TRIGGER, ts, f"triggered at {hit:.15g}")
             if o.otype == "SL-M":
                 self._fill_up_to(o, self._slip(hit, o, ts), ts)
                 return
@@ -827,12 +836,13 @@ class PaperBroker(BrokerAdapter):
             self._on_fill(fill)
         else:
             self._fills.append(fill)
-        # %-formatting writes exactly what f"{filled} @ {avg:g}" writes, in half the time
+        # %-formatting writes exactly what f"{filled} @ {avg:.15g}" writes, in half the time;
+        # 15 significant digits: a crypto price (43210.12345678) is shown whole, float noise not
         if filled >= o.qty:
-            self._apply(o, _FILL, ts, "filled %s @ %g" % (filled, avg))  # noqa: UP031
+            self._apply(o, _FILL, ts, "filled %s @ %.15g" % (filled, avg))  # noqa: UP031
             self._working.pop(oid, None)  # as ``_finish``
         else:
-            self._apply(o, _FILL_PARTIAL, ts, "filled %s/%s @ %g" % (filled, o.qty, avg))  # noqa: UP031
+            self._apply(o, _FILL_PARTIAL, ts, "filled %s/%s @ %.15g" % (filled, o.qty, avg))  # noqa: UP031
 
     def _apply(self, o: _Order, trigger: str, ts: int, message: str = "") -> None:
         """Move the order through THE transition table and record the event."""

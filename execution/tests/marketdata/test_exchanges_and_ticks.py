@@ -57,18 +57,20 @@ def test_every_schedule_named_by_an_exchange_exists_and_can_be_chosen():
 
 
 def test_only_the_indian_cash_markets_forbid_delivery_short_sales():
-    assert NO_CNC_SHORT_EXCHANGES == {"NSE", "BSE"}
+    assert frozenset({"NSE", "BSE"}) == NO_CNC_SHORT_EXCHANGES
     snapshot = {
         "instrument": {"symbol": "NIFTY24DECFUT", "exchange": "NFO", "tick_size": "0.05",
                        "lot_size": 25},
         "quantity": 25,
     }  # fmt: skip
-    config = engine_config(snapshot=snapshot, capital=Decimal("500000"), charges=ZeroCharges(), prefix="t")
+    config = engine_config(
+        snapshot=snapshot, capital=Decimal("500000"), charges=ZeroCharges(), prefix="t"
+    )
     assert config.instrument.allow_short_cnc
 
 
 def test_an_unknown_exchange_is_named():
-    with pytest.raises(UnknownExchange, match="'MOON'.*NSE, BSE, NFO"):
+    with pytest.raises(UnknownExchange, match=r"'MOON'.*NSE, BSE, NFO"):
         exchange_profile("MOON")
 
 
