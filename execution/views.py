@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from algosaas.errors import DomainError
-from algosaas.templatetags.money import inr, inr_signed, lakh, pnl_class
+from algosaas.templatetags.money import inr, inr_signed, lakh, pnl_class, price
 from execution import selectors
 from execution.engine.orders import WORKING_STATUSES
 from execution.forms import (
@@ -49,6 +49,7 @@ from execution.forms import (
     OrderTicketForm,
     ist_midnight,
 )
+from execution.marketdata.ticks import PRICE_PLACES, price_text
 from execution.models import (
     Backtest,
     BacktestStatus,
@@ -280,7 +281,7 @@ def _price_chart(bt: Backtest, first: datetime, last: datetime, trades: list) ->
         return {"candles": [], "markers": [], "step": 1}
     ts, o, h, low, c, step = _downsample(bars, MAX_CANDLES)
     candles = [
-        [int(t), round(float(a), 4), round(float(b), 4), round(float(d), 4), round(float(e), 4)]
+        [int(t), *(round(float(x), PRICE_PLACES) for x in (a, b, d, e))]
         for t, a, b, d, e in zip(ts, o, h, low, c, strict=True)
     ]
     # One marker per candle and side: a candle that merges many bars may hold many fills.
@@ -626,7 +627,7 @@ def _controls_answer(
 def _placed_text(order: Order) -> tuple[str, str]:
     what = f"{order.side} {lakh(order.quantity)} {order.instrument.symbol} {order.order_type}"
     if order.price is not None:
-        what += f" @ {inr(order.price)}"
+        what += f" @ {price(order.price)}"
     if order.status in ("REJECTED", "DENIED"):
         reason = order.status_message or order.denial_rule or "no reason given"
         return "error", f"Order #{order.pk} ({what}) was {order.status.lower()}: {reason}"
@@ -777,7 +778,8 @@ def _plain(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
-        return format(value, "f")
+        places = -int(value.as_tuple().exponent)
+        return price_text(value) if places == PRICE_PLACES else format(value, "f")
     if isinstance(value, datetime):
         return timezone.localtime(value, IST).isoformat(timespec="seconds")
     return str(value)

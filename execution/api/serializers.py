@@ -8,7 +8,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from algosaas.api.serializers import PlannedRepresentation
-from execution.marketdata.ticks import PRICE_PLACES, PRICE_QUANTUM
+from execution.marketdata.ticks import PRICE_PLACES, PRICE_QUANTUM, price_text
 from execution.models import (
     PRICE_DIGITS,
     Backtest,
@@ -28,18 +28,6 @@ from execution.models import (
 )
 from execution.selectors import deployment_pnl
 from strategies.models import Deployment
-
-_FOUR_PLACES = Decimal("0.0001")
-
-
-def price_text(value: Decimal) -> str:
-    """A stored price or tick as text: four places as always, more only where it has them.
-
-    The columns keep 8 places for FX and crypto ticks; ``100.0000`` stays ``100.0000`` and a
-    price of 1.23456 on a 0.00001 tick reads ``1.23456``, not ``1.23456000`` nor ``1.2346``.
-    """
-    four = value.quantize(_FOUR_PLACES)
-    return f"{four:f}" if four == value else f"{value.normalize():f}"
 
 
 class PriceField(serializers.DecimalField):

@@ -19,6 +19,7 @@ __all__ = [
     "OffTickPrices",
     "bars_on_tick",
     "lot_problem",
+    "price_text",
     "tick_problem",
 ]
 
@@ -27,11 +28,22 @@ PRICE_QUANTUM = Decimal(1).scaleb(-PRICE_PLACES)  # 0.00000001
 TICK_DIGITS = 16  # the column's max_digits: ticks below 10**8
 MAX_TICK = Decimal(10) ** (TICK_DIGITS - PRICE_PLACES)
 MAX_EXAMPLES = 5
+_FOUR_PLACES = Decimal("0.0001")
 _FIELDS = ("open", "high", "low", "close")
 
 
 def _text(value: Decimal) -> str:
     return f"{value:f}"
+
+
+def price_text(value: Decimal) -> str:
+    """A stored price or tick as text: four places as always, more only where it has them.
+
+    The columns keep 8 places for FX and crypto ticks; ``100.0000`` stays ``100.0000`` and a
+    price of 1.23456 on a 0.00001 tick reads ``1.23456``, not ``1.23456000`` nor ``1.2346``.
+    """
+    four = value.quantize(_FOUR_PLACES)
+    return f"{four:f}" if four == value else f"{value.normalize():f}"
 
 
 def tick_problem(tick: Decimal | None) -> str | None:

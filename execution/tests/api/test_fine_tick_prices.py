@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from execution.brokers.base import OrderRequest
 from execution.brokers.paper import PaperBroker
@@ -38,7 +39,7 @@ def _fx_bars() -> list[ParsedBar]:
     ]
 
 
-def test_a_five_decimal_price_round_trips_through_the_engine_and_the_api(user, api_client):
+def test_a_five_decimal_price_round_trips_through_the_engine_and_the_api(user, api_client, client):
     instrument, _ = instrument_get_or_create(
         exchange="FX", symbol="EURUSD", tick_size=Decimal("0.00001")
     )
@@ -77,6 +78,13 @@ def test_a_five_decimal_price_round_trips_through_the_engine_and_the_api(user, a
     assert positions[0]["average_price"] == LIMIT and positions[0]["last_price"] == "1.2350"
     listed = api_client.get("/api/instruments/", {"exchange": "FX"}).json()["results"]
     assert (listed[0]["tick_size"], listed[0]["currency"]) == ("0.00001", "USD")
+
+    # the dashboard shows it too (not rounded to paise), and so does the CSV export
+    client.force_login(user)
+    page = client.get(reverse("deployment_detail", args=[deployment.pk])).content.decode()
+    assert "₹1.23456" in page
+    export = b"".join(client.get(reverse("order_export")).streaming_content).decode()
+    assert f",{LIMIT}," in export and "1.23456000" not in export
 
 
 def test_an_off_tick_price_is_refused_naming_it(user, api_client):
