@@ -781,7 +781,7 @@ class PaperBroker(BrokerAdapter):
             if hit is None:
                 return
             o.triggered = True
-            self._apply(o, _TRIGGER, ts, f"triggered at {hit:.15g}")
+            self._apply(o, _TRIGGER, ts, f"triggered at {hit:g}")
             if o.otype == "SL-M":
                 self._fill_up_to(o, self._slip(hit, o, ts), ts)
                 return
@@ -836,13 +836,12 @@ class PaperBroker(BrokerAdapter):
             self._on_fill(fill)
         else:
             self._fills.append(fill)
-        # %-formatting writes exactly what f"{filled} @ {avg:.15g}" writes, in half the time;
-        # 15 significant digits: a crypto price (43210.12345678) is shown whole, float noise not
+        # %-formatting writes exactly what f"{filled} @ {avg:g}" writes, in half the time
         if filled >= o.qty:
-            self._apply(o, _FILL, ts, "filled %s @ %.15g" % (filled, avg))  # noqa: UP031
+            self._apply(o, _FILL, ts, "filled %s @ %g" % (filled, avg))  # noqa: UP031
             self._working.pop(oid, None)  # as ``_finish``
         else:
-            self._apply(o, _FILL_PARTIAL, ts, "filled %s/%s @ %.15g" % (filled, o.qty, avg))  # noqa: UP031
+            self._apply(o, _FILL_PARTIAL, ts, "filled %s/%s @ %g" % (filled, o.qty, avg))  # noqa: UP031
 
     def _apply(self, o: _Order, trigger: str, ts: int, message: str = "") -> None:
         """Move the order through THE transition table and record the event."""
