@@ -22,6 +22,8 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
+from execution.marketdata.ticks import PRICE_PLACES, price_text
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -30,6 +32,8 @@ def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Decimal):
+        if -int(value.as_tuple().exponent) == PRICE_PLACES:  # a price: the places it has
+            return price_text(value)
         return format(value, "f")  # no exponent: 1E+2 would read as text in some locales
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)

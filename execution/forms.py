@@ -23,7 +23,9 @@ from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr
 from execution.api.serializers import BacktestRequestSerializer, OrderPlaceSerializer
 from execution.engine.orders import WORKING_STATUSES
+from execution.marketdata.ticks import PRICE_PLACES
 from execution.models import (
+    PRICE_DIGITS,
     ChargesChoice,
     CloseAtEnd,
     OrderStatusChoices,
@@ -161,15 +163,15 @@ class OrderTicketForm(RuleCheckedForm):
     price = forms.DecimalField(
         label="Limit price (₹)",
         required=False,
-        max_digits=16,
-        decimal_places=4,
+        max_digits=PRICE_DIGITS,
+        decimal_places=PRICE_PLACES,
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
     )
     trigger_price = forms.DecimalField(
         label="Trigger price (₹)",
         required=False,
-        max_digits=16,
-        decimal_places=4,
+        max_digits=PRICE_DIGITS,
+        decimal_places=PRICE_PLACES,
         widget=forms.NumberInput(attrs={"step": "any", "inputmode": "decimal"}),
     )
     validity = forms.ChoiceField(

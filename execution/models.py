@@ -5,21 +5,41 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from execution.marketdata.exchanges import EXCHANGES
+from execution.marketdata.ticks import PRICE_PLACES, TICK_DIGITS, lot_problem, tick_problem
 
-class Exchange(models.TextChoices):
-    NSE = "NSE", "NSE"
-    BSE = "BSE", "BSE"
-    NASDAQ = "NASDAQ", "NASDAQ"
-    NYSE = "NYSE", "NYSE"
-    SYNTH = "SYNTH", "Synthetic"
+# Built from the one exchange table (currency, charges, default tick live there).
+Exchange = models.TextChoices(  # type: ignore[misc]
+    "Exchange", [(p.code, (p.code, p.label)) for p in EXCHANGES.values()]
+)
+
+# Indian cash markets forbid short sales in delivery (CNC) orders.
+NO_CNC_SHORT_EXCHANGES = frozenset(code for code, p in EXCHANGES.items() if not p.cnc_short)
+
+# Prices: 12 digits before the point and PRICE_PLACES after (FX 1e-5, crypto 1e-8 ticks).
+PRICE_DIGITS = 12 + PRICE_PLACES
 
 
-# Indian exchanges forbid short sales in delivery (CNC) orders.
-NO_CNC_SHORT_EXCHANGES = frozenset({Exchange.NSE, Exchange.BSE})
+def price_field(**kwargs) -> models.DecimalField:
+    """A price column, wide enough for any tick ``Instrument.tick_size`` accepts."""
+    return models.DecimalField(max_digits=PRICE_DIGITS, decimal_places=PRICE_PLACES, **kwargs)
+
+
+def validate_tick_size(value: Decimal) -> None:
+    """Refuse a tick the database would round (to zero, even): name the value."""
+    problem = tick_problem(value)
+    if problem:
+        raise ValidationError(problem, code="tick_size")
+
+
+def validate_lot_size(value: int) -> None:
+    problem = lot_problem(value)
+    if problem:
+        raise ValidationError(problem, code="lot_size")
 
 
 class Instrument(models.Model):
@@ -29,18 +49,25 @@ class Instrument(models.Model):
     symbol = models.CharField(max_length=32)
     name = models.CharField(max_length=120, blank=True)
     tick_size = models.DecimalField(
-        max_digits=10,
-        decimal_places=4,
+        max_digits=TICK_DIGITS,
+        decimal_places=PRICE_PLACES,
         default=Decimal("0.05"),
-        validators=[MinValueValidator(Decimal("0.0001"))],
+        validators=[validate_tick_size],
     )
-    lot_size = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
-    currency = models.CharField(max_length=3, default="INR")
+    lot_size = models.PositiveIntegerField(default=1, validators=[validate_lot_size])
+    currency = models.CharField(max_length=8, default="INR")  # ISO 4217, or USDT and the like
 
     class Meta:
         ordering = ["exchange", "symbol"]
         constraints = [
             models.UniqueConstraint(fields=["exchange", "symbol"], name="instrument_unique"),
+            # the last line of defence: no path stores a zero tick or lot
+            models.CheckConstraint(
+                condition=models.Q(tick_size__gt=0), name="instrument_tick_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(lot_size__gte=1), name="instrument_lot_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -57,10 +84,10 @@ class Bar(models.Model):
     instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="bars")
     timeframe = models.CharField(max_length=4)
     ts = models.DateTimeField()
-    open = models.DecimalField(max_digits=16, decimal_places=4)
-    high = models.DecimalField(max_digits=16, decimal_places=4)
-    low = models.DecimalField(max_digits=16, decimal_places=4)
-    close = models.DecimalField(max_digits=16, decimal_places=4)
+    open = price_field()
+    high = price_field()
+    low = price_field()
+    close = price_field()
     volume = models.BigIntegerField(default=0)
 
     class Meta:
@@ -81,7 +108,13 @@ class BacktestStatus(models.TextChoices):
 
 
 class ChargesChoice(models.TextChoices):
+    """Named schedules of ``execution.engine.charges`` (an exchange's default is in EXCHANGES)."""
+
     INDIA_EQUITY = "india_equity", "Indian equity schedule"
+    INDIA_FUTURES_NSE = "india_futures_nse", "NSE F&O futures schedule"
+    INDIA_FUTURES_BSE = "india_futures_bse", "BSE F&O futures schedule"
+    INDIA_CURRENCY = "india_currency", "NSE currency futures schedule"
+    INDIA_COMMODITY = "india_commodity", "MCX commodity futures schedule"
     NONE = "none", "No charges"
 
 
@@ -108,7 +141,7 @@ class Backtest(models.Model):
     end = models.DateField(null=True, blank=True)
     capital = models.DecimalField(max_digits=16, decimal_places=2)
     charges = models.CharField(
-        max_length=16, choices=ChargesChoice.choices, default=ChargesChoice.INDIA_EQUITY
+        max_length=20, choices=ChargesChoice.choices, default=ChargesChoice.INDIA_EQUITY
     )
     commission_pct = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
     slippage_bps = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
@@ -181,9 +214,9 @@ class BacktestTrade(models.Model):
     side = models.CharField(max_length=5)  # LONG or SHORT
     quantity = models.IntegerField()
     entry_ts = models.DateTimeField()
-    entry_price = models.DecimalField(max_digits=16, decimal_places=4)
+    entry_price = price_field()
     exit_ts = models.DateTimeField()
-    exit_price = models.DecimalField(max_digits=16, decimal_places=4)
+    exit_price = price_field()
     pnl = models.DecimalField(max_digits=18, decimal_places=2)
     charges = models.DecimalField(max_digits=18, decimal_places=2)
 
@@ -245,11 +278,11 @@ class Order(models.Model):
     product = models.CharField(max_length=3)
     validity = models.CharField(max_length=3, choices=ValidityChoices.choices)
     quantity = models.PositiveIntegerField()
-    price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
-    trigger_price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    price = price_field(null=True, blank=True)
+    trigger_price = price_field(null=True, blank=True)
     filled_quantity = models.PositiveIntegerField(default=0)
     pending_quantity = models.PositiveIntegerField(default=0)
-    average_price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    average_price = price_field(null=True, blank=True)
     status = models.CharField(max_length=16, choices=OrderStatusChoices.choices)
     status_message = models.CharField(max_length=500, blank=True)
     broker_status = models.CharField(max_length=64, blank=True)
@@ -306,7 +339,7 @@ class Trade(models.Model):
     fill_id = models.CharField(max_length=80)
     side = models.CharField(max_length=4, choices=SideChoices.choices)
     quantity = models.PositiveIntegerField()
-    price = models.DecimalField(max_digits=16, decimal_places=4)
+    price = price_field()
     charges = models.DecimalField(max_digits=14, decimal_places=2)
     charges_breakdown = models.JSONField(default=dict)
     executed_at = models.DateTimeField()
@@ -329,9 +362,9 @@ class Position(models.Model):
     )
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="+")
     quantity = models.IntegerField(default=0)
-    average_price = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal("0"))
+    average_price = price_field(default=Decimal("0"))
     realised_pnl = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
-    last_price = models.DecimalField(max_digits=16, decimal_places=4, null=True, blank=True)
+    last_price = price_field(null=True, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,4 +1,5 @@
-"""Indian formatting for templates: ``inr`` (₹, lakh grouping), ``lakh``, ``pnl_class``, ``ist``.
+"""Indian formatting for templates: ``inr`` (₹, lakh grouping), ``price``, ``lakh``, ``pnl_class``,
+``ist``.
 
 Indian grouping puts a comma after the last three digits and then after every two
 (``12,34,567.89``). Amounts are rounded half-up, as money is, and never pass through a float:
@@ -81,6 +82,20 @@ def inr(value: Any, places: Any = 2) -> str:
     if number is None:
         return EMPTY
     negative, body = format_indian(number, _places(places, 2))
+    return f"{'-' if negative else ''}{RUPEE}{body}"
+
+
+@register.filter(is_safe=True)
+def price(value: Any) -> str:
+    """A price to its own places, at least two: ``₹1,234.55``, ``₹1.23456`` on an FX tick.
+
+    ``inr`` rounds to paise, right for money but not for a price on a 0.00001 or 1e-8 tick.
+    """
+    number = to_decimal(value)
+    if number is None:
+        return EMPTY
+    places = max(2, -int(number.normalize().as_tuple().exponent))
+    negative, body = format_indian(number, min(places, 10))
     return f"{'-' if negative else ''}{RUPEE}{body}"
 
 

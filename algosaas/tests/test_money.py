@@ -135,3 +135,20 @@ def test_ist_shows_utc_moments_in_kolkata_time():
     assert ist(moment, "H:i:s") == "09:15:00"
     assert ist(date(2026, 1, 15)) == "15 Jan 2026"
     assert ist(None) == "—"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Decimal("1234.55000000"), "₹1,234.55"),  # an NSE price from an 8-place column
+        (Decimal("100.00000000"), "₹100.00"),
+        (Decimal("1.23456000"), "₹1.23456"),  # FX on a 0.00001 tick: not rounded to paise
+        (Decimal("83.25250000"), "₹83.2525"),  # CDS on a 0.0025 tick
+        (Decimal("43210.12345678"), "₹43,210.12345678"),  # crypto on a 1e-8 tick
+        (None, "—"),
+    ],
+)
+def test_price_shows_a_price_to_its_own_places(value, expected):
+    from algosaas.templatetags.money import price
+
+    assert price(value) == expected

@@ -1,12 +1,16 @@
 """Shapes of the execution API."""
 
 from decimal import Decimal
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from algosaas.api.serializers import PlannedRepresentation
+from execution.marketdata.ticks import PRICE_PLACES, PRICE_QUANTUM, price_text
 from execution.models import (
+    PRICE_DIGITS,
     Backtest,
     BacktestEquity,
     BacktestTrade,
@@ -26,7 +30,32 @@ from execution.selectors import deployment_pnl
 from strategies.models import Deployment
 
 
-class InstrumentSerializer(serializers.ModelSerializer):
+class PriceField(serializers.DecimalField):
+    """A price (or tick) column: shown by ``price_text``, read to 8 places."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("max_digits", PRICE_DIGITS)
+        kwargs.setdefault("decimal_places", PRICE_PLACES)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+        text = price_text(number)
+        as_text = getattr(self, "coerce_to_string", api_settings.COERCE_DECIMAL_TO_STRING)
+        return text if as_text else Decimal(text)
+
+
+class PriceColumns:
+    """ModelSerializer mixin: every 8-place decimal column (prices, ticks) is a ``PriceField``."""
+
+    def build_standard_field(self, field_name: str, model_field: Any) -> tuple[type, dict]:
+        field_class, kwargs = super().build_standard_field(field_name, model_field)  # type: ignore[misc]
+        if getattr(model_field, "decimal_places", None) == PRICE_PLACES:
+            field_class = PriceField
+        return field_class, kwargs
+
+
+class InstrumentSerializer(PriceColumns, serializers.ModelSerializer):
     class Meta:
         model = Instrument
         fields = ["id", "exchange", "symbol", "name", "tick_size", "lot_size", "currency"]
@@ -104,7 +133,7 @@ class BacktestEquitySerializer(serializers.ModelSerializer):
         fields = ["ts", "equity", "cash", "drawdown_pct"]
 
 
-class BacktestTradeSerializer(serializers.ModelSerializer):
+class BacktestTradeSerializer(PriceColumns, serializers.ModelSerializer):
     class Meta:
         model = BacktestTrade
         fields = [
@@ -120,7 +149,7 @@ class BacktestTradeSerializer(serializers.ModelSerializer):
         ]
 
 
-class OrderSerializer(PlannedRepresentation, serializers.ModelSerializer):
+class OrderSerializer(PlannedRepresentation, PriceColumns, serializers.ModelSerializer):
     """Kite-like order fields (rendered through a plan: order lists are the hottest read)."""
 
     strategy = serializers.IntegerField(source="deployment.strategy_id", read_only=True)
@@ -159,18 +188,14 @@ class OrderPlaceSerializer(serializers.Serializer):
     side = serializers.ChoiceField(choices=SideChoices.choices)
     order_type = serializers.ChoiceField(choices=OrderTypeChoices.choices)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000_000)
-    price = serializers.DecimalField(
-        max_digits=16,
-        decimal_places=4,
-        min_value=Decimal("0.0001"),
+    price = PriceField(
+        min_value=PRICE_QUANTUM,
         required=False,
         allow_null=True,
         default=None,
     )
-    trigger_price = serializers.DecimalField(
-        max_digits=16,
-        decimal_places=4,
-        min_value=Decimal("0.0001"),
+    trigger_price = PriceField(
+        min_value=PRICE_QUANTUM,
         required=False,
         allow_null=True,
         default=None,
@@ -197,12 +222,8 @@ class OrderPlaceSerializer(serializers.Serializer):
 
 class OrderModifySerializer(serializers.Serializer):
     quantity = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
-    price = serializers.DecimalField(
-        max_digits=16, decimal_places=4, min_value=Decimal("0.0001"), required=False
-    )
-    trigger_price = serializers.DecimalField(
-        max_digits=16, decimal_places=4, min_value=Decimal("0.0001"), required=False
-    )
+    price = PriceField(min_value=PRICE_QUANTUM, required=False)
+    trigger_price = PriceField(min_value=PRICE_QUANTUM, required=False)
 
     def validate(self, attrs):
         if not attrs:
@@ -218,7 +239,7 @@ class OrderEventSerializer(serializers.ModelSerializer):
         fields = ["id", "status", "broker_status", "trigger", "message", "payload", "ts"]
 
 
-class TradeSerializer(serializers.ModelSerializer):
+class TradeSerializer(PriceColumns, serializers.ModelSerializer):
     class Meta:
         model = Trade
         fields = [
@@ -235,7 +256,7 @@ class TradeSerializer(serializers.ModelSerializer):
         ]
 
 
-class PositionSerializer(serializers.ModelSerializer):
+class PositionSerializer(PriceColumns, serializers.ModelSerializer):
     unrealised_pnl = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -130,9 +131,25 @@ def _decimals(tick: float) -> int:
     return len(s.split(".")[1]) if "." in s else 0
 
 
+# How far (in ticks) a float may sit from a whole number of ticks and still count as on it:
+# 1e-6 of a tick, widened with the count of ticks, since a float carries ~16 significant digits
+# and a crypto price of 43210.12345678 on a 1e-8 tick is 4.3e12 ticks (±0.0005 in float).
+_TICK_SLACK = 1e-6
+_TICK_SLACK_REL = 4e-15
+
+
+def _tick_slack(k: float) -> float:
+    return _TICK_SLACK + abs(k) * _TICK_SLACK_REL
+
+
+def _num(x: float) -> str:
+    """A price or tick as its shortest decimal, never in exponent form (1e-05 → 0.00001)."""
+    return f"{Decimal(repr(float(x))).normalize():f}"
+
+
 def _on_tick(x: float, tick: float) -> bool:
     k = x / tick
-    return abs(k - round(k)) < 1e-6
+    return abs(k - round(k)) < _tick_slack(k)
 
 
 def _mix64(x: int) -> int:
@@ -661,14 +678,17 @@ class PaperBroker(BrokerAdapter):
             if o.price is None or not o.price > 0:
                 return f"{o.otype} order needs a positive price"
             if not _on_tick(o.price, tick):
-                return f"price {o.price:g} is not a multiple of the tick size {tick:g}"
+                return f"price {_num(o.price)} is not a multiple of the tick size {_num(tick)}"
         elif o.price is not None:
             return f"{o.otype} order takes no price"
         if o.otype in ("SL", "SL-M"):
             if o.trigger is None or not o.trigger > 0:
                 return f"{o.otype} order needs a positive trigger price"
             if not _on_tick(o.trigger, tick):
-                return f"trigger price {o.trigger:g} is not a multiple of the tick size {tick:g}"
+                return (
+                    f"trigger price {_num(o.trigger)} is not a multiple of the tick size "
+                    f"{_num(tick)}"
+                )
             if o.otype == "SL" and (
                 (o.side == "BUY" and o.price < o.trigger)
                 or (o.side == "SELL" and o.price > o.trigger)
@@ -714,9 +734,13 @@ class PaperBroker(BrokerAdapter):
         """Round a price to the instrument's tick, up or down (float noise tolerated)."""
         inv = self._inv_tick[symbol]
         if inv:
-            return (math.ceil(p * inv - 1e-6) if up else math.floor(p * inv + 1e-6)) / inv
+            k = p * inv
+            slack = _TICK_SLACK + k * _TICK_SLACK_REL  # _tick_slack, inlined: a hot path
+            return (math.ceil(k - slack) if up else math.floor(k + slack)) / inv
         tick = self.instruments[symbol].tick_size
-        k = math.ceil(p / tick - 1e-6) if up else math.floor(p / tick + 1e-6)
+        k = p / tick
+        slack = _tick_slack(k)
+        k = math.ceil(k - slack) if up else math.floor(k + slack)
         return round(k * tick, self._tick_dec[symbol])
 
     def available_funds(self) -> float:

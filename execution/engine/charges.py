@@ -281,8 +281,49 @@ INDIA_EQUITY_RATES: dict[str, Any] = {
 _CRORE = 10_000_000.0
 
 
+def _futures_rates(*, stt_sell: float, exchange_txn: float, stamp_buy: float) -> dict[str, Any]:
+    """An Indian futures schedule: 0.03 % brokerage capped at ₹20 an order, carry or intraday.
+
+    ``CNC`` stands for the carry-forward product (NRML) here: futures charge both alike.
+    """
+    product = {
+        "brokerage_rate": 0.0003,
+        "brokerage_cap": 20.0,
+        "stt_buy": 0.0,
+        "stt_sell": stt_sell,
+        "stamp_buy": stamp_buy,
+    }
+    return {
+        "CNC": dict(product),
+        "MIS": dict(product),
+        "exchange_txn": exchange_txn,
+        "sebi_per_crore": 10.0,
+        "gst": 0.18,
+    }
+
+
+# Futures of the Indian derivative segments (Zerodha-like, from Oct 2024). Options are charged on
+# premium at other rates and are not modelled: instruments carry no option/future type yet.
+INDIA_FUTURES_NSE_RATES = _futures_rates(stt_sell=0.0002, exchange_txn=0.0000173, stamp_buy=0.00002)
+INDIA_FUTURES_BSE_RATES = _futures_rates(stt_sell=0.0002, exchange_txn=0.0, stamp_buy=0.00002)
+# currency futures pay no STT; commodity futures pay CTT (non-agri) where equity pays STT
+INDIA_CURRENCY_RATES = _futures_rates(stt_sell=0.0, exchange_txn=0.0000035, stamp_buy=0.000001)
+INDIA_COMMODITY_RATES = _futures_rates(stt_sell=0.0001, exchange_txn=0.000021, stamp_buy=0.00002)
+
+# The named schedules a backtest or an exchange can ask for; ``none`` is ``ZeroCharges``.
+INDIA_SCHEDULES: dict[str, dict[str, Any]] = {
+    "india_equity": INDIA_EQUITY_RATES,
+    "india_futures_nse": INDIA_FUTURES_NSE_RATES,
+    "india_futures_bse": INDIA_FUTURES_BSE_RATES,
+    "india_currency": INDIA_CURRENCY_RATES,
+    "india_commodity": INDIA_COMMODITY_RATES,
+}
+
+
 class IndiaEquityCharges(ChargesModel):
     """Brokerage, STT, exchange transaction charge, SEBI fee, stamp duty and GST for NSE equity.
+
+    Given another table of ``INDIA_SCHEDULES`` (same shape) it charges that segment instead.
 
     Components are rounded to paise on the order's cumulative value (module docstring), so the
     ₹20 MIS brokerage cap holds per order across partial fills.
@@ -359,6 +400,17 @@ class IndiaEquityCharges(ChargesModel):
         if self.rates is not INDIA_EQUITY_RATES:
             out["rates"] = self.rates
         return out
+
+
+def charges_schedule(name: str) -> ChargesModel:
+    """Return the charges model of a named schedule (``INDIA_SCHEDULES`` or ``none``)."""
+    if name == "none":
+        return ZeroCharges()
+    try:
+        rates = INDIA_SCHEDULES[name]
+    except KeyError:
+        raise ValueError(f"unknown charges schedule {name!r}") from None
+    return IndiaEquityCharges(rates)
 
 
 def charges_from_dict(data: dict[str, Any]) -> ChargesModel:

@@ -38,9 +38,11 @@ class InstrumentSpec:
 
     def __post_init__(self) -> None:
         if not (self.tick_size > 0 and math.isfinite(self.tick_size)):
-            raise ValueError("tick_size must be positive")
+            raise ValueError(f"{self.symbol}: tick_size must be positive, got {self.tick_size!r}")
         if int(self.lot_size) != self.lot_size or self.lot_size < 1:
-            raise ValueError("lot_size must be a positive integer")
+            raise ValueError(
+                f"{self.symbol}: lot_size must be a positive integer, got {self.lot_size!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return {

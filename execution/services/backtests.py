@@ -32,6 +32,7 @@ from execution.engine.feeds import synthetic_bars
 from execution.engine.runner import Engine
 from execution.engine.stats import compute_stats
 from execution.exceptions import BacktestInvalid
+from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
     Backtest,
     BacktestEquity,
@@ -246,7 +247,8 @@ def _money(x: float) -> Decimal:
 
 
 def _price(x: float) -> Decimal:
-    return Decimal(repr(float(x))).quantize(Decimal("0.0001"))
+    """A fill price back to Decimal: its shortest repr is the tick-rounded decimal, kept exact."""
+    return Decimal(repr(float(x))).quantize(PRICE_QUANTUM)
 
 
 def backtest_execute(*, backtest_id: int) -> Backtest | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from execution.engine.charges import ChargesModel, FlatCommission, IndiaEquityCharges, ZeroCharges
+from execution.engine.charges import ChargesModel, FlatCommission, charges_schedule
 from execution.engine.config import CloseAtEnd, EngineConfig, InstrumentSpec
 from execution.engine.orders import Product
 from execution.engine.risk import RiskLimits
@@ -16,10 +16,10 @@ from execution.models import NO_CNC_SHORT_EXCHANGES
 
 
 def charges_model(*, charges: str, commission_pct: Decimal | float | None) -> ChargesModel:
-    """A flat commission, when given, replaces the charges schedule."""
+    """A flat commission, when given, replaces the charges schedule (a ``ChargesChoice``)."""
     if commission_pct is not None:
         return FlatCommission(float(commission_pct))
-    return ZeroCharges() if charges == "none" else IndiaEquityCharges()
+    return charges_schedule(charges)
 
 
 _COUNT_LIMITS = frozenset({"max_order_quantity", "max_open_orders", "max_orders_per_minute"})

@@ -34,6 +34,7 @@ from execution.engine.orders import TERMINAL_STATUSES, OrderType, Side, order_ne
 from execution.engine.runner import Engine, RiskDenied, new_state
 from execution.engine.state import OrderRecord, RunResult
 from execution.marketdata.sources import ReplaySource, SyntheticSource, synthetic_key
+from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
     DeploymentState,
     EquitySnapshot,
@@ -56,7 +57,7 @@ from strategies.services import strategy_fail
 logger = structlog.get_logger(__name__)
 
 PAISE = Decimal("0.01")
-PRICE = Decimal("0.0001")
+PRICE = PRICE_QUANTUM  # the price columns' 8 places: a price on any stored tick is kept exact
 # Indicators see at most this many bars; exact for windowed indicators (SMA, Bollinger,
 # Donchian), and long past convergence for the recursive ones (EMA, RSI).
 MAX_HISTORY_BARS = 20_000

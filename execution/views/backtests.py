@@ -23,6 +23,7 @@ from algosaas.errors import DomainError
 from algosaas.templatetags.money import inr, inr_signed, lakh, pnl_class
 from execution import selectors
 from execution.forms import BacktestFilterForm, BacktestForm
+from execution.marketdata.ticks import PRICE_PLACES
 from execution.models import Backtest, BacktestStatus, Instrument
 from execution.services.backtests import backtest_bars, backtest_request
 from execution.views.common import INLINE_ERRORS, PAGE_SIZE, epoch, paginate, type_names
@@ -142,7 +143,7 @@ def _price_chart(bt: Backtest, first: datetime, last: datetime, trades: list) ->
         return {"candles": [], "markers": [], "step": 1}
     ts, o, h, low, c, step = _downsample(bars, MAX_CANDLES)
     candles = [
-        [int(t), round(float(a), 4), round(float(b), 4), round(float(d), 4), round(float(e), 4)]
+        [int(t), *(round(float(x), PRICE_PLACES) for x in (a, b, d, e))]
         for t, a, b, d, e in zip(ts, o, h, low, c, strict=True)
     ]
     # One marker per candle and side: a candle that merges many bars may hold many fills.

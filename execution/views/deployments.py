@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from algosaas.errors import DomainError
-from algosaas.templatetags.money import inr, lakh
+from algosaas.templatetags.money import lakh, price
 from execution import selectors
 from execution.engine.orders import WORKING_STATUSES
 from execution.forms import DeploymentFilterForm, OrderTicketForm
@@ -230,7 +230,7 @@ def _controls_answer(
 def _placed_text(order: Order) -> tuple[str, str]:
     what = f"{order.side} {lakh(order.quantity)} {order.instrument.symbol} {order.order_type}"
     if order.price is not None:
-        what += f" @ {inr(order.price)}"
+        what += f" @ {price(order.price)}"
     if order.status in ("REJECTED", "DENIED"):
         reason = order.status_message or order.denial_rule or "no reason given"
         return "error", f"Order #{order.pk} ({what}) was {order.status.lower()}: {reason}"

@@ -109,9 +109,10 @@ def test_decimal_patterns_require_a_digit(schema):
     import re
 
     pattern = schema["components"]["schemas"]["OrderPlaceRequest"]["properties"]["price"]["pattern"]
-    for good in ("1", "1.5", "0.0001", ".5", "123456789012.1234"):
+    # prices take 8 places (FX 0.00001, crypto 1e-8 ticks), not 9
+    for good in ("1", "1.5", "0.0001", ".5", "123456789012.1234", "1.23456", "0.00000001"):
         assert re.match(pattern, good), good
-    for bad in ("", "-", ".", "1.23456", "abc"):
+    for bad in ("", "-", ".", "1.234567891", "abc"):
         assert not re.match(pattern, bad), bad
 
 

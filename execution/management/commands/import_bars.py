@@ -2,11 +2,13 @@
 
 from decimal import Decimal, InvalidOperation
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from execution.marketdata.csvbars import CsvFormatError
-from execution.models import Exchange
+from execution.marketdata.exchanges import EXCHANGES
+from execution.marketdata.ticks import OffTickPrices, PriceRoundsToZero
 from execution.services.marketdata import bars_import_csv, instrument_get_or_create
 from strategies.models import Timeframe
 
@@ -16,50 +18,95 @@ def _decimal(value: str) -> Decimal:
         result = Decimal(value)
     except InvalidOperation:
         raise CommandError(f"Not a number: {value!r}") from None
+    if not result.is_finite():
+        raise CommandError(f"Not a number: {value!r}")
     if result <= 0:
         raise CommandError(f"Must be positive: {value!r}")
     return result
 
 
+def _messages(error: ValidationError) -> str:
+    if hasattr(error, "error_dict"):
+        return " ".join(
+            f"--{field.replace('_', '-')}: {' '.join(ValidationError(e).messages)}"
+            for field, e in error.error_dict.items()
+        )
+    return " ".join(error.messages)
+
+
 class Command(BaseCommand):
     help = (
         "Import OHLCV bars from a CSV with a date/datetime first column and Open, High, Low, "
-        "Close, Volume columns (any letter case). Creates the instrument if missing; "
-        "re-importing the same file adds nothing."
+        "Close, Volume columns (any letter case). Creates the instrument if missing, with the "
+        "exchange's default tick and currency unless given; re-importing the same file adds "
+        "nothing. Prices must sit on the instrument's tick unless --round-to-tick."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("symbol")
         parser.add_argument("path")
-        parser.add_argument("--exchange", required=True)
+        parser.add_argument(
+            "--exchange", required=True, help=f"One of: {', '.join(EXCHANGES)} (any case)."
+        )
         parser.add_argument("--timeframe", required=True, choices=Timeframe.values)
-        parser.add_argument("--tick-size", type=_decimal)
+        parser.add_argument(
+            "--tick-size", type=_decimal, help="At most 8 decimal places (crypto: 0.00000001)."
+        )
         parser.add_argument("--lot-size", type=int)
         parser.add_argument("--currency")
+        parser.add_argument(
+            "--round-to-tick",
+            action="store_true",
+            help="Round prices off the tick to the nearest tick (reported) instead of refusing.",
+        )
 
     def handle(
-        self, *args, symbol, path, exchange, timeframe, tick_size, lot_size, currency, **options
+        self,
+        *args,
+        symbol,
+        path,
+        exchange,
+        timeframe,
+        tick_size,
+        lot_size,
+        currency,
+        round_to_tick,
+        **options,
     ):
         if lot_size is not None and lot_size < 1:
-            raise CommandError("--lot-size must be at least 1")
-        if exchange.upper() not in Exchange.values:
-            raise CommandError(f"--exchange must be one of: {', '.join(Exchange.values)}")
+            raise CommandError(f"--lot-size must be at least 1, got {lot_size}")
+        if exchange.upper() not in EXCHANGES:
+            raise CommandError(f"--exchange must be one of: {', '.join(EXCHANGES)}")
         # One transaction: a file that cannot be imported leaves no new, empty instrument behind.
         with transaction.atomic():
-            instrument, created = instrument_get_or_create(
-                exchange=exchange,
-                symbol=symbol,
-                tick_size=tick_size,
-                lot_size=lot_size,
-                currency=currency,
-            )
             try:
-                added = bars_import_csv(instrument=instrument, timeframe=timeframe, path=path)
+                instrument, created = instrument_get_or_create(
+                    exchange=exchange,
+                    symbol=symbol,
+                    tick_size=tick_size,
+                    lot_size=lot_size,
+                    currency=currency,
+                )
+            except ValidationError as e:
+                raise CommandError(_messages(e)) from None
+            try:
+                result = bars_import_csv(
+                    instrument=instrument,
+                    timeframe=timeframe,
+                    path=path,
+                    round_to_tick=round_to_tick,
+                )
             except FileNotFoundError:
                 raise CommandError(f"No such file: {path}") from None
-            except CsvFormatError as e:
+            except (CsvFormatError, OffTickPrices, PriceRoundsToZero) as e:
                 raise CommandError(f"{path}: {e}") from None
         verb = "Created" if created else "Found"
+        tick = f"{instrument.tick_size.normalize():f}"
+        rounded = f" Rounded {result.rounded} price(s) to the tick {tick}." * bool(result.rounded)
         self.stdout.write(
-            self.style.SUCCESS(f"{verb} {instrument}; imported {added} new {timeframe} bars.")
+            self.style.SUCCESS(
+                f"{verb} {instrument} (tick {tick}, lot "
+                f"{instrument.lot_size}, {instrument.currency}); imported {result.added} new "
+                f"{timeframe} bars.{rounded}"
+            )
         )

@@ -8,11 +8,13 @@ from hypothesis import strategies as st
 
 from execution.engine.charges import (
     INDIA_EQUITY_RATES,
+    INDIA_SCHEDULES,
     ChargesBreakdown,
     FlatCommission,
     IndiaEquityCharges,
     ZeroCharges,
     charges_from_dict,
+    charges_schedule,
 )
 
 INDIA = IndiaEquityCharges()
@@ -128,3 +130,41 @@ def test_models_round_trip_through_json(model):
 def test_breakdown_round_trips():
     c = INDIA.compute("SELL", "MIS", 10, 99.5)
     assert ChargesBreakdown.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+# --- the Indian derivative segments (futures), by name -------------------------------------
+# NSE futures, value 10,00,000 (50 x 20,000): brokerage min(0.03% = 300, 20) = 20 (the cap);
+#   STT 0.02% sell = 200; exchange 0.00173% = 17.30; SEBI 10/crore = 1.00; stamp 0.002% buy = 20;
+#   GST 18% of (20 + 17.30 + 1.00) = 6.894 -> 6.89
+# BSE futures: no exchange transaction charge; GST 18% of 21.00 = 3.78
+# NSE currency futures, 1000 x 83.25 = 83,250: brokerage 24.975 -> cap 20; no STT; exchange
+#   0.00035% = 0.291 -> 0.29; SEBI 0.083 -> 0.08; stamp 0.0001% = 0.08; GST 18% of 20.37 -> 3.67
+# MCX, 100 x 6,500 = 6,50,000: brokerage 20; CTT 0.01% sell = 65; exchange 0.0021% = 13.65;
+#   SEBI 0.65; GST 18% of 34.30 = 6.174 -> 6.17
+@pytest.mark.parametrize(
+    ("schedule", "side", "qty", "price", "expected"),
+    [
+        ("india_futures_nse", "SELL", 50, 20000.0, (20.0, 200.0, 17.30, 1.0, 0.0, 6.89, 245.19)),
+        ("india_futures_nse", "BUY", 50, 20000.0, (20.0, 0.0, 17.30, 1.0, 20.0, 6.89, 65.19)),
+        ("india_futures_bse", "SELL", 50, 20000.0, (20.0, 200.0, 0.0, 1.0, 0.0, 3.78, 224.78)),
+        ("india_currency", "BUY", 1000, 83.25, (20.0, 0.0, 0.29, 0.08, 0.08, 3.67, 24.12)),
+        ("india_commodity", "SELL", 100, 6500.0, (20.0, 65.0, 13.65, 0.65, 0.0, 6.17, 105.47)),
+    ],
+)
+@pytest.mark.parametrize("product", ["CNC", "MIS"])  # carry (NRML) and intraday alike
+def test_segment_schedules_against_hand_computed_notes(
+    schedule, side, qty, price, expected, product
+):
+    model = charges_schedule(schedule)
+    assert parts(model.compute(side, product, qty, price)) == expected
+    again = charges_from_dict(json.loads(json.dumps(model.to_dict())))
+    assert parts(again.compute(side, product, qty, price)) == expected
+
+
+def test_every_named_schedule_builds_and_unknown_names_are_refused():
+    assert isinstance(charges_schedule("none"), ZeroCharges)
+    assert set(INDIA_SCHEDULES) >= {"india_equity", "india_futures_nse", "india_commodity"}
+    for name in INDIA_SCHEDULES:
+        assert charges_schedule(name).compute("BUY", "MIS", 10, 100.0).total > 0
+    with pytest.raises(ValueError, match="unknown charges schedule 'moon'"):
+        charges_schedule("moon")

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
@@ -17,6 +18,7 @@ from django.db import connection, transaction
 from algosaas.errors import LimitExceeded
 from execution import tasks
 from execution.exceptions import BacktestInvalid
+from execution.marketdata.csvbars import ParsedBar
 from execution.models import (
     Backtest,
     BacktestEquity,
@@ -26,6 +28,7 @@ from execution.models import (
 )
 from execution.services import backtests as service
 from execution.services.backtests import MAX_EQUITY_POINTS, backtest_execute, backtest_request
+from execution.services.marketdata import bars_import, instrument_get_or_create
 from strategies.services import strategy_create, strategy_update
 from strategies.tests.factories import ensure_seeded_instruments, seeded_instrument
 
@@ -436,3 +439,47 @@ def test_concurrent_requests_cannot_both_pass_the_cap(user, settings, monkeypatc
     t2.join(5)
     assert outcome == {"second": "refused"}
     assert Backtest.objects.filter(owner=user).count() == 1
+
+
+# ------------------------------------------------------------------ ticks finer than 4 places
+
+
+def _fx_walk(instrument: Instrument, n: int = 300) -> list:
+    """Daily bars of a 5-decimal random walk, every price on the 0.00001 tick."""
+    rng = np.random.default_rng(7)
+    tick = Decimal("0.00001")
+    bars, price = [], 1.10000
+    for i in range(n):
+        o = price
+        c = o * float(np.exp(rng.normal(0, 0.006)))
+        hi = max(o, c) * (1 + abs(rng.normal(0, 0.002)))
+        lo = min(o, c) * (1 - abs(rng.normal(0, 0.002)))
+        o_, h_, l_, c_ = (Decimal(repr(x)).quantize(tick) for x in (o, hi, lo, c))
+        bars.append(
+            ParsedBar(
+                datetime.fromtimestamp(1_700_000_000 + i * 86_400, UTC).replace(hour=0),
+                o_, max(h_, o_, c_), min(l_, o_, c_), c_, 1_000_000,
+            )
+        )  # fmt: skip
+        price = float(c_)
+    bars_import(instrument=instrument, timeframe="1d", bars=bars)
+    return bars
+
+
+@pytest.mark.parametrize("charges", ["none", "india_currency"])
+def test_a_backtest_on_a_five_decimal_tick_keeps_its_prices(user, run, charges):
+    """The defect: a 0.00001 tick stored as 0.0000 failed every backtest on the instrument."""
+    instrument, _ = instrument_get_or_create(
+        exchange="CDS", symbol="EURINR", tick_size=Decimal("0.00001")
+    )
+    bars = _fx_walk(instrument)
+    strategy = make_strategy(user, instrument, params={"fast": 5, "slow": 20, "mode": "long_short"})
+    bt = run(strategy, charges=charges)
+    assert bt.status == BacktestStatus.COMPLETE, bt.error
+    trades = list(bt.trades.all())
+    assert len(trades) >= 5
+    prices = {p for b in bars for p in (b.open, b.close)}
+    fills = [p for t in trades for p in (t.entry_price, t.exit_price)]
+    assert all(p in prices for p in fills)  # market orders fill at an open (or the last close)
+    assert any(p.normalize().as_tuple().exponent == -5 for p in fills)  # all five places kept
+    assert (sum(t.charges for t in trades) > 0) is (charges != "none")

@@ -259,7 +259,7 @@ def _import(tmp_path: Path, symbol: str, rows) -> Instrument:
         exchange="NYSE", symbol=symbol, tick_size=Decimal("0.01"), currency="USD"
     )
     assert created
-    assert bars_import_csv(instrument=instrument, timeframe="1d", path=path) == len(rows)
+    assert bars_import_csv(instrument=instrument, timeframe="1d", path=path).added == len(rows)
     return instrument
 
 
