@@ -34,7 +34,7 @@ def repair_zero_ticks_and_lots(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('execution', '0008_equity_recorded_at'),
+        ('execution', '0009_backtest_lease'),
     ]
 
     operations = [
