@@ -181,11 +181,12 @@ def test_htmx_partials_repeat_no_id(user, estate):
 
 def test_toasts_are_a_polite_live_region_of_status_messages(client):
     """A message arrives as a toast: announced politely, with a labelled close button."""
-    response = client.post(
-        reverse("signup"),
-        {"email": "toast@example.com", "password": "violet-kettle-orbit-913"},
-        follow=True,
+    from accounts.tests.conftest import mailed_link
+
+    client.post(
+        reverse("signup"), {"email": "toast@example.com", "password": "violet-kettle-orbit-913"}
     )
+    response = client.post(mailed_link("toast@example.com"), follow=True)  # confirm: welcome
     tags = elements(response.content.decode())
     box = [attrs for _, attrs in tags if attrs.get("id") == "toasts"]
     assert box and box[0]["aria-live"] == "polite"
