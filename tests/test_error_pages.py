@@ -11,8 +11,10 @@ import pytest
 from django.template import loader
 from django.test import Client, override_settings
 from django.urls import path
+from rest_framework.views import APIView
 
 from algosaas import urls as project_urls
+from algosaas.api.errors import exception_handler
 from strategies.tests.factories import StrategyFactory
 
 pytestmark = pytest.mark.django_db
@@ -93,3 +95,36 @@ def test_the_500_page_renders_without_any_context():
     assert "Something went wrong on our side" in html
     assert "{%" not in html and "{{" not in html
     assert "<style>" in html  # its own styles: no static-files lookup that could fail too
+
+
+class _Broken(APIView):
+    """A DRF view with a bug: DRF hands the exception to the API's own handler."""
+
+    permission_classes: list = []
+
+    def get(self, request):
+        raise RuntimeError("a secret detail")
+
+
+def test_the_api_exception_handler_answers_an_unexpected_error_itself():
+    """The handler renders the JSON 500; it once called a name that did not exist and crashed,
+    which only Django's handler500 hid."""
+    response = exception_handler(RuntimeError("a secret detail"), {"view": None})
+    assert response.status_code == 500
+    assert response.data == {
+        "error": {
+            "code": "server_error",
+            "message": "Something went wrong on our side.",
+            "fields": {},
+        }
+    }
+
+
+def test_a_drf_view_that_fails_answers_the_json_500_without_reaching_handler500(rf):
+    request = rf.get("/api/broken/")
+    response = _Broken.as_view()(request)  # raises if the handler itself fails
+    response.render()
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("application/json")
+    assert response.data["error"]["code"] == "server_error"
+    assert b"a secret detail" not in response.content
