@@ -49,7 +49,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it turns Django's own non-JSON error answers under /api/ into the JSON shape.
+    "algosaas.middleware.ApiErrorShapeMiddleware",
     "algosaas.middleware.BodySizeLimitMiddleware",
+    "algosaas.middleware.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
