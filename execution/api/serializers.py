@@ -5,7 +5,8 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from algosaas.api.serializers import PlannedRepresentation
+from algosaas import bounds
+from algosaas.api.serializers import ModelSerializer, PlannedRepresentation, Serializer
 from execution.models import (
     Backtest,
     BacktestEquity,
@@ -26,19 +27,23 @@ from execution.selectors import deployment_pnl
 from strategies.models import Deployment
 
 
-class InstrumentSerializer(serializers.ModelSerializer):
+class InstrumentSerializer(ModelSerializer):
     class Meta:
         model = Instrument
         fields = ["id", "exchange", "symbol", "name", "tick_size", "lot_size", "currency"]
 
 
-class BacktestRequestSerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, allow_null=True, default=None)
-    end = serializers.DateField(required=False, allow_null=True, default=None)
+class BacktestRequestSerializer(Serializer):
+    start = serializers.DateField(
+        required=False, allow_null=True, default=None, validators=bounds.DATE.validators()
+    )
+    end = serializers.DateField(
+        required=False, allow_null=True, default=None, validators=bounds.DATE.validators()
+    )
     capital = serializers.DecimalField(
         max_digits=16,
         decimal_places=2,
-        min_value=Decimal("1000.00"),
+        **bounds.CAPITAL.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -48,8 +53,7 @@ class BacktestRequestSerializer(serializers.Serializer):
     commission_pct = serializers.DecimalField(
         max_digits=6,
         decimal_places=4,
-        min_value=Decimal("0"),
-        max_value=Decimal("10"),
+        **bounds.COMMISSION_PCT.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -58,8 +62,7 @@ class BacktestRequestSerializer(serializers.Serializer):
     slippage_bps = serializers.DecimalField(
         max_digits=8,
         decimal_places=2,
-        min_value=Decimal("0"),
-        max_value=Decimal("1000"),
+        **bounds.SLIPPAGE_BPS.field_kwargs(),
         required=False,
         default=Decimal("0"),
     )
@@ -71,7 +74,7 @@ class BacktestRequestSerializer(serializers.Serializer):
     )
 
 
-class BacktestSerializer(serializers.ModelSerializer):
+class BacktestSerializer(ModelSerializer):
     class Meta:
         model = Backtest
         fields = [
@@ -98,13 +101,13 @@ class BacktestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BacktestEquitySerializer(serializers.ModelSerializer):
+class BacktestEquitySerializer(ModelSerializer):
     class Meta:
         model = BacktestEquity
         fields = ["ts", "equity", "cash", "drawdown_pct"]
 
 
-class BacktestTradeSerializer(serializers.ModelSerializer):
+class BacktestTradeSerializer(ModelSerializer):
     class Meta:
         model = BacktestTrade
         fields = [
@@ -120,7 +123,7 @@ class BacktestTradeSerializer(serializers.ModelSerializer):
         ]
 
 
-class OrderSerializer(PlannedRepresentation, serializers.ModelSerializer):
+class OrderSerializer(PlannedRepresentation, ModelSerializer):
     """Kite-like order fields (rendered through a plan: order lists are the hottest read)."""
 
     strategy = serializers.IntegerField(source="deployment.strategy_id", read_only=True)
@@ -155,14 +158,14 @@ class OrderSerializer(PlannedRepresentation, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class OrderPlaceSerializer(serializers.Serializer):
+class OrderPlaceSerializer(Serializer):
     side = serializers.ChoiceField(choices=SideChoices.choices)
     order_type = serializers.ChoiceField(choices=OrderTypeChoices.choices)
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    quantity = serializers.IntegerField(**bounds.QUANTITY.field_kwargs())
     price = serializers.DecimalField(
         max_digits=16,
         decimal_places=4,
-        min_value=Decimal("0.0001"),
+        **bounds.PRICE.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -170,7 +173,7 @@ class OrderPlaceSerializer(serializers.Serializer):
     trigger_price = serializers.DecimalField(
         max_digits=16,
         decimal_places=4,
-        min_value=Decimal("0.0001"),
+        **bounds.PRICE.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -195,13 +198,13 @@ class OrderPlaceSerializer(serializers.Serializer):
         return attrs
 
 
-class OrderModifySerializer(serializers.Serializer):
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
+class OrderModifySerializer(Serializer):
+    quantity = serializers.IntegerField(**bounds.QUANTITY.field_kwargs(), required=False)
     price = serializers.DecimalField(
-        max_digits=16, decimal_places=4, min_value=Decimal("0.0001"), required=False
+        max_digits=16, decimal_places=4, **bounds.PRICE.field_kwargs(), required=False
     )
     trigger_price = serializers.DecimalField(
-        max_digits=16, decimal_places=4, min_value=Decimal("0.0001"), required=False
+        max_digits=16, decimal_places=4, **bounds.PRICE.field_kwargs(), required=False
     )
 
     def validate(self, attrs):
@@ -212,13 +215,13 @@ class OrderModifySerializer(serializers.Serializer):
         return attrs
 
 
-class OrderEventSerializer(serializers.ModelSerializer):
+class OrderEventSerializer(ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ["id", "status", "broker_status", "trigger", "message", "payload", "ts"]
 
 
-class TradeSerializer(serializers.ModelSerializer):
+class TradeSerializer(ModelSerializer):
     class Meta:
         model = Trade
         fields = [
@@ -235,7 +238,7 @@ class TradeSerializer(serializers.ModelSerializer):
         ]
 
 
-class PositionSerializer(serializers.ModelSerializer):
+class PositionSerializer(ModelSerializer):
     unrealised_pnl = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
 
@@ -254,13 +257,13 @@ class PositionSerializer(serializers.ModelSerializer):
         ]
 
 
-class EquityPointSerializer(serializers.ModelSerializer):
+class EquityPointSerializer(ModelSerializer):
     class Meta:
         model = EquitySnapshot
         fields = ["ts", "cash", "position_value", "equity"]
 
 
-class DeploymentDetailSerializer(serializers.ModelSerializer):
+class DeploymentDetailSerializer(ModelSerializer):
     """A deployment with its live P&L (realised, unrealised, charges, equity)."""
 
     strategy_name = serializers.CharField(source="strategy.name", read_only=True)
