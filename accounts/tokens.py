@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import RefreshToken, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import User
+from algosaas.api.serializers import JSONTypedInput
 
 
 def refresh_token_spend(token: RefreshToken, *, user: User) -> None:
@@ -36,7 +37,7 @@ def refresh_token_spend(token: RefreshToken, *, user: User) -> None:
         raise InvalidToken("Token is blacklisted")
 
 
-class SingleUseRefreshSerializer(TokenRefreshSerializer):
+class SingleUseRefreshSerializer(JSONTypedInput, TokenRefreshSerializer):
     """Rotate a refresh token: the old one is spent once, a new pair is issued."""
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
@@ -51,7 +52,7 @@ class SingleUseRefreshSerializer(TokenRefreshSerializer):
         return {"access": str(new.access_token), "refresh": str(new)}
 
 
-class BlacklistAwareVerifySerializer(TokenVerifySerializer):
+class BlacklistAwareVerifySerializer(JSONTypedInput, TokenVerifySerializer):
     """Verify a token; a blacklisted one is invalid (401) like an expired or forged one.
 
     SimpleJWT answers 400 for a blacklisted token but 401 for every other dead token, so a

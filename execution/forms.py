@@ -19,6 +19,7 @@ from django import forms
 from django.db.models import QuerySet
 from rest_framework import serializers
 
+from algosaas import bounds
 from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr
 from execution.api.serializers import BacktestRequestSerializer, OrderPlaceSerializer
@@ -70,9 +71,14 @@ class RuleCheckedForm(ServiceForm):
 
 class DateInput(forms.DateInput):
     input_type = "date"
+    # The browser's date picker offers the days the app accepts.
+    limits = {
+        "min": f"{bounds.DATE.min:%Y-%m-%d}",
+        "max": f"{bounds.DATE.max:%Y-%m-%d}",
+    }
 
     def __init__(self, attrs: dict[str, Any] | None = None):
-        super().__init__(attrs=attrs, format="%Y-%m-%d")
+        super().__init__(attrs={**self.limits, **(attrs or {})}, format="%Y-%m-%d")
 
 
 class BacktestForm(RuleCheckedForm):
@@ -234,10 +240,16 @@ class OrderFilterForm(forms.Form):
         choices=[("", "Any source"), ("strategy", "Strategy"), ("manual", "Manual")],
     )
     date_from = forms.DateField(
-        required=False, label="From", widget=DateInput(attrs={"aria-label": "From date"})
+        required=False,
+        label="From",
+        widget=DateInput(attrs={"aria-label": "From date"}),
+        validators=bounds.DATE.validators(),
     )
     date_to = forms.DateField(
-        required=False, label="To", widget=DateInput(attrs={"aria-label": "To date"})
+        required=False,
+        label="To",
+        widget=DateInput(attrs={"aria-label": "To date"}),
+        validators=bounds.DATE.validators(),
     )
 
     def __init__(self, data: Mapping[str, Any] | None = None, *, user, **kwargs):

@@ -16,6 +16,7 @@ from django import forms
 from django.db import models
 from django.urls import reverse
 
+from algosaas import bounds
 from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr, lakh
 from strategies import catalog
@@ -114,8 +115,7 @@ class StrategyForm(ServiceForm):
     quantity = forms.IntegerField(
         label="Quantity (units per entry)",
         required=False,
-        min_value=1,
-        max_value=10_000_000,
+        **bounds.QUANTITY.field_kwargs(),
         help_text="Fixed units per entry; a multiple of the instrument's lot size.",
     )
     allocation_pct = forms.DecimalField(
@@ -123,8 +123,7 @@ class StrategyForm(ServiceForm):
         required=False,
         max_digits=5,
         decimal_places=2,
-        min_value=Decimal("0.01"),
-        max_value=Decimal("100"),
+        **bounds.PERCENT.field_kwargs(),
         initial=Decimal("100"),
         help_text="Share of available equity per entry, in whole units, charges included.",
     )
@@ -133,7 +132,7 @@ class StrategyForm(ServiceForm):
         label="Capital (₹)",
         max_digits=16,
         decimal_places=2,
-        min_value=Decimal("1000.00"),
+        **bounds.CAPITAL.field_kwargs(),
         help_text="Starting capital of each deployment.",
     )
 

@@ -11,8 +11,11 @@ import pytest
 from django.template import loader
 from django.test import Client, override_settings
 from django.urls import path
+from django.views.decorators.http import require_GET
+from rest_framework.views import APIView
 
 from algosaas import urls as project_urls
+from algosaas.api.errors import exception_handler
 from strategies.tests.factories import StrategyFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,6 +29,7 @@ def _boom(request):
 urlpatterns = [
     path("app/boom/", _boom),
     path("api/boom/", _boom),
+    path("api/get-only/", require_GET(_boom)),
     *project_urls.urlpatterns,
 ]
 handler404 = project_urls.handler404
@@ -93,3 +97,66 @@ def test_the_500_page_renders_without_any_context():
     assert "Something went wrong on our side" in html
     assert "{%" not in html and "{{" not in html
     assert "<style>" in html  # its own styles: no static-files lookup that could fail too
+
+
+class _Broken(APIView):
+    """A DRF view with a bug: DRF hands the exception to the API's own handler."""
+
+    permission_classes: list = []
+
+    def get(self, request):
+        raise RuntimeError("a secret detail")
+
+
+def test_the_api_exception_handler_answers_an_unexpected_error_itself():
+    """The handler renders the JSON 500; it once called a name that did not exist and crashed,
+    which only Django's handler500 hid."""
+    response = exception_handler(RuntimeError("a secret detail"), {"view": None})
+    assert response.status_code == 500
+    assert response.data == {
+        "error": {
+            "code": "server_error",
+            "message": "Something went wrong on our side.",
+            "fields": {},
+        }
+    }
+
+
+def test_a_drf_view_that_fails_answers_the_json_500_without_reaching_handler500(rf):
+    request = rf.get("/api/broken/")
+    response = _Broken.as_view()(request)  # raises if the handler itself fails
+    response.render()
+    assert response.status_code == 500
+    assert response["Content-Type"].startswith("application/json")
+    assert response.data["error"]["code"] == "server_error"
+    assert b"a secret detail" not in response.content
+
+
+@override_settings(DEBUG=True)
+@pytest.mark.parametrize("url", ["/api/orders/0.5/", "/api/nothing-here/", "/api/strategies/x/y/"])
+def test_an_unrouted_api_path_is_json_in_debug_too(api_client, url):
+    """With DEBUG on, Django answers a 404 with its technical page, not ``handler404``."""
+    assert_json_error(api_client.get(url, HTTP_ACCEPT="text/html"), 404, "not_found")
+
+
+@override_settings(DEBUG=True, ROOT_URLCONF=__name__)
+def test_an_unexpected_error_under_the_api_is_json_in_debug_too(user):
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.get("/api/boom/", HTTP_ACCEPT="text/html")
+    assert_json_error(response, 500, "server_error")
+    assert b"a bug" not in response.content
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_a_method_django_refuses_under_the_api_is_json_with_its_allow_header(client):
+    response = client.post("/api/get-only/")
+    assert_json_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET"
+
+
+@override_settings(DEBUG=True)
+def test_pages_outside_the_api_keep_django_s_debug_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -3,9 +3,11 @@
 from typing import Any
 
 from rest_framework import serializers
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.serializers import TokenBlacklistSerializer, TokenObtainPairSerializer
 
 from accounts.models import User
+from algosaas import bounds
+from algosaas.api.serializers import JSONTypedInput, ModelSerializer, Serializer
 
 
 def login_email(value: Any) -> str:
@@ -17,38 +19,39 @@ def login_email(value: Any) -> str:
     return str(value).strip().lower()
 
 
-class RegisterSerializer(serializers.Serializer):
+class RegisterSerializer(Serializer):
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
     name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
 
 
-class RegistrationAcceptedSerializer(serializers.Serializer):
+class RegistrationAcceptedSerializer(Serializer):
     detail = serializers.CharField()
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(Serializer):
     old_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
     new_password = serializers.CharField(write_only=True, max_length=128, trim_whitespace=False)
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
 
 
-class UserSerializer(serializers.ModelSerializer):
+class UserSerializer(ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "email", "name", "date_joined", "paper_capital", "currency"]
         read_only_fields = ["id", "email", "date_joined", "currency"]
+        extra_kwargs = {"paper_capital": bounds.CAPITAL.field_kwargs()}
 
 
-class LogoutSerializer(serializers.Serializer):
-    refresh = serializers.CharField()
+class LogoutSerializer(JSONTypedInput, TokenBlacklistSerializer):
+    """A refresh token to blacklist."""
 
 
-class EmailTokenObtainPairSerializer(TokenObtainPairSerializer):
+class EmailTokenObtainPairSerializer(JSONTypedInput, TokenObtainPairSerializer):
     """Email and password for a token pair; the email is matched in any letter case."""
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:

@@ -119,6 +119,8 @@ class TokenVerifyView(jwt_views.TokenVerifyView):
 class LogoutView(jwt_views.TokenBlacklistView):
     """Blacklist a refresh token so it can never be spent again."""
 
+    serializer_class = LogoutSerializer
+
     @extend_schema(request=LogoutSerializer, responses={205: None})
     def post(self, request: Request, *args, **kwargs) -> Response:
         super().post(request, *args, **kwargs)

@@ -16,6 +16,7 @@ from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from algosaas.errors import DomainError
 
@@ -65,10 +66,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled_api_exception", exc_type=type(exc).__name__)
-        return Response(
-            _server_error_body(),
-            status=status.HTTP_500_INTERNAL_server_error_body(),
-        )
+        set_rollback()
+        return Response(_server_error_body(), status=status.HTTP_500_INTERNAL_SERVER_ERROR)
 
     assert isinstance(exc, exceptions.APIException)  # nosec B101 # type narrowing only
     detail = exc.detail

@@ -21,17 +21,51 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from drf_spectacular.openapi import AutoSchema
+from django.core.validators import MaxValueValidator, MinValueValidator
+from drf_spectacular import openapi
 from drf_spectacular.plumbing import ComponentRegistry
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenViewBase
 
+from algosaas.api.filters import MAX_ID
 from algosaas.api.idempotency import HEADER as IDEMPOTENCY_HEADER
+from algosaas.api.serializers import Serializer
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's inspector, plus the range of an object id, a decimal string or a date.
+
+    JSON Schema bounds only numbers (``minimum``/``maximum``, which integers and floats get);
+    a decimal sent as a string and a date say their range in their description instead.
+    """
+
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        if isinstance(field, serializers.PrimaryKeyRelatedField) and field.pk_field is None:
+            meta.update(minimum=1, maximum=MAX_ID)  # an object id: a BigAutoField's range
+        if isinstance(field, serializers.DecimalField | serializers.DateField):
+            sentence = range_sentence(field)
+            if sentence:
+                meta["description"] = " ".join(filter(None, [meta.get("description"), sentence]))
+        return meta
+
+
+def range_sentence(field: serializers.Field) -> str:
+    """``"From 1000.00 to 100000000000.00."`` for a field with value-range validators."""
+    low = [v.limit_value for v in field.validators if isinstance(v, MinValueValidator)]
+    high = [v.limit_value for v in field.validators if isinstance(v, MaxValueValidator)]
+    if low and high:
+        return f"From {max(low)} to {min(high)}."
+    if low:
+        return f"At least {max(low)}."
+    if high:
+        return f"At most {min(high)}."
+    return ""
+
+
+class ErrorDetailSerializer(Serializer):
     code = serializers.CharField(
         help_text="Stable machine-readable code: invalid, not_authenticated, not_found, "
         "conflict, limit_exceeded, throttled, idempotency_key_reused, ..."
@@ -49,7 +83,7 @@ class ErrorDetailSerializer(serializers.Serializer):
     rule = serializers.CharField(required=False, help_text="On a risk denial: the rule.")
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(Serializer):
     """The one error shape of the API: ``{"error": {"code", "message", "fields"}}``."""
 
     error = ErrorDetailSerializer()
@@ -75,7 +109,7 @@ UNSAFE = {"post", "put", "patch", "delete"}
 def _error_components() -> dict[str, Any]:
     """The OpenAPI schemas of ``ErrorSerializer`` and its nested parts, as drf-spectacular maps
     them."""
-    inspector = AutoSchema()
+    inspector = openapi.AutoSchema()
     inspector.registry = ComponentRegistry()
     inspector.method = "GET"
     inspector.view = APIView()

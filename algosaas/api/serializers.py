@@ -1,12 +1,87 @@
-"""Serializer building blocks shared by the apps."""
+"""Serializer building blocks shared by the apps: the strictly typed base serializers every
+API serializer derives from, and the planned read-only representation."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from django.db import models
-from rest_framework import relations
+from django.utils.datastructures import MultiValueDict
+from rest_framework import fields, relations, serializers
+from rest_framework.exceptions import ValidationError
+
+# What each kind of field takes from a JSON body: the JSON type its schema documents, plus the
+# Python type it produces (a form or a service passes that straight through, already parsed).
+# Order matters: a subclass before its base (a DecimalField is no IntegerField, but a
+# MultipleChoiceField is a ChoiceField).
+_JSON_TYPES: tuple[tuple[type[fields.Field], tuple[type, ...], str], ...] = (
+    (fields.BooleanField, (bool,), "Must be true or false."),
+    (fields.IntegerField, (int,), "Must be an integer."),
+    (fields.FloatField, (int, float), "Must be a number."),
+    (fields.DecimalField, (str, Decimal), 'Must be a decimal number in a string, such as "12.50".'),
+    (fields.MultipleChoiceField, (list,), "Must be a list."),
+    (fields.ChoiceField, (str,), "Must be a string."),
+    (fields.DateTimeField, (str, datetime.datetime), "Must be a date-time in a string."),
+    (fields.DateField, (str, datetime.date), "Must be a date in a string."),
+    (fields.CharField, (str,), "Must be a string."),
+    (relations.PrimaryKeyRelatedField, (int,), "Must be an integer id."),
+)
+
+
+def json_type_error(field: fields.Field, value: Any) -> str | None:
+    """Why ``value`` is not of the JSON type ``field`` documents, or ``None`` when it is.
+
+    ``null`` is the field's own business (``allow_null``); ``true`` is no integer although
+    Python says it is one.
+    """
+    if value is None:
+        return None
+    for kind, types, message in _JSON_TYPES:
+        if isinstance(field, kind):
+            if isinstance(value, bool) and bool not in types:
+                return message
+            return None if isinstance(value, types) else message
+    return None
+
+
+class JSONTypedInput:
+    """Refuse a JSON body's value whose type differs from the one the schema documents.
+
+    DRF coerces: ``{"name": 84285976}`` was stored as ``"84285976"``, ``"5"`` and ``5.0`` as
+    the integer 5, ``"true"`` as a boolean. A JSON client sends typed values, so a mistyped one
+    is a bug on its side and gets a 400 naming the field. Form bodies (the browsable API, a
+    multipart upload) arrive as a ``QueryDict`` of strings and keep DRF's parsing.
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        errors = {}
+        if isinstance(data, Mapping) and not isinstance(data, MultiValueDict):
+            for field in self._writable_fields:  # type: ignore[attr-defined]
+                if field.field_name in data:
+                    message = json_type_error(field, data[field.field_name])
+                    if message:
+                        errors[field.field_name] = [message]
+        try:
+            value = super().to_internal_value(data)  # type: ignore[misc]
+        except ValidationError as exc:
+            if errors and isinstance(exc.detail, dict):
+                raise ValidationError({**exc.detail, **errors}) from None
+            raise
+        if errors:
+            raise ValidationError(errors)
+        return value
+
+
+class Serializer(JSONTypedInput, serializers.Serializer):
+    """The base of every API serializer that is not a model serializer."""
+
+
+class ModelSerializer(JSONTypedInput, serializers.ModelSerializer):
+    """The base of every API model serializer."""
+
 
 Getter = Callable[[Any], Any]
 Step = tuple[str, Getter, Callable[[Any], Any]]

@@ -7,8 +7,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from algosaas.api.serializers import PlannedRepresentation
-from execution.marketdata.ticks import PRICE_PLACES, PRICE_QUANTUM, price_text
+from algosaas import bounds
+from algosaas.api.serializers import ModelSerializer, PlannedRepresentation, Serializer
+from execution.marketdata.ticks import PRICE_PLACES, price_text
 from execution.models import (
     PRICE_DIGITS,
     Backtest,
@@ -55,19 +56,23 @@ class PriceColumns:
         return field_class, kwargs
 
 
-class InstrumentSerializer(PriceColumns, serializers.ModelSerializer):
+class InstrumentSerializer(PriceColumns, ModelSerializer):
     class Meta:
         model = Instrument
         fields = ["id", "exchange", "symbol", "name", "tick_size", "lot_size", "currency"]
 
 
-class BacktestRequestSerializer(serializers.Serializer):
-    start = serializers.DateField(required=False, allow_null=True, default=None)
-    end = serializers.DateField(required=False, allow_null=True, default=None)
+class BacktestRequestSerializer(Serializer):
+    start = serializers.DateField(
+        required=False, allow_null=True, default=None, validators=bounds.DATE.validators()
+    )
+    end = serializers.DateField(
+        required=False, allow_null=True, default=None, validators=bounds.DATE.validators()
+    )
     capital = serializers.DecimalField(
         max_digits=16,
         decimal_places=2,
-        min_value=Decimal("1000.00"),
+        **bounds.CAPITAL.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -77,8 +82,7 @@ class BacktestRequestSerializer(serializers.Serializer):
     commission_pct = serializers.DecimalField(
         max_digits=6,
         decimal_places=4,
-        min_value=Decimal("0"),
-        max_value=Decimal("10"),
+        **bounds.COMMISSION_PCT.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -87,8 +91,7 @@ class BacktestRequestSerializer(serializers.Serializer):
     slippage_bps = serializers.DecimalField(
         max_digits=8,
         decimal_places=2,
-        min_value=Decimal("0"),
-        max_value=Decimal("1000"),
+        **bounds.SLIPPAGE_BPS.field_kwargs(),
         required=False,
         default=Decimal("0"),
     )
@@ -100,7 +103,7 @@ class BacktestRequestSerializer(serializers.Serializer):
     )
 
 
-class BacktestSerializer(serializers.ModelSerializer):
+class BacktestSerializer(ModelSerializer):
     class Meta:
         model = Backtest
         fields = [
@@ -127,13 +130,13 @@ class BacktestSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class BacktestEquitySerializer(serializers.ModelSerializer):
+class BacktestEquitySerializer(ModelSerializer):
     class Meta:
         model = BacktestEquity
         fields = ["ts", "equity", "cash", "drawdown_pct"]
 
 
-class BacktestTradeSerializer(PriceColumns, serializers.ModelSerializer):
+class BacktestTradeSerializer(PriceColumns, ModelSerializer):
     class Meta:
         model = BacktestTrade
         fields = [
@@ -149,7 +152,7 @@ class BacktestTradeSerializer(PriceColumns, serializers.ModelSerializer):
         ]
 
 
-class OrderSerializer(PlannedRepresentation, PriceColumns, serializers.ModelSerializer):
+class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
     """Kite-like order fields (rendered through a plan: order lists are the hottest read)."""
 
     strategy = serializers.IntegerField(source="deployment.strategy_id", read_only=True)
@@ -184,18 +187,18 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, serializers.ModelSeri
         read_only_fields = fields
 
 
-class OrderPlaceSerializer(serializers.Serializer):
+class OrderPlaceSerializer(Serializer):
     side = serializers.ChoiceField(choices=SideChoices.choices)
     order_type = serializers.ChoiceField(choices=OrderTypeChoices.choices)
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000_000)
+    quantity = serializers.IntegerField(**bounds.QUANTITY.field_kwargs())
     price = PriceField(
-        min_value=PRICE_QUANTUM,
+        **bounds.PRICE.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
     )
     trigger_price = PriceField(
-        min_value=PRICE_QUANTUM,
+        **bounds.PRICE.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -220,10 +223,10 @@ class OrderPlaceSerializer(serializers.Serializer):
         return attrs
 
 
-class OrderModifySerializer(serializers.Serializer):
-    quantity = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False)
-    price = PriceField(min_value=PRICE_QUANTUM, required=False)
-    trigger_price = PriceField(min_value=PRICE_QUANTUM, required=False)
+class OrderModifySerializer(Serializer):
+    quantity = serializers.IntegerField(**bounds.QUANTITY.field_kwargs(), required=False)
+    price = PriceField(**bounds.PRICE.field_kwargs(), required=False)
+    trigger_price = PriceField(**bounds.PRICE.field_kwargs(), required=False)
 
     def validate(self, attrs):
         if not attrs:
@@ -233,13 +236,13 @@ class OrderModifySerializer(serializers.Serializer):
         return attrs
 
 
-class OrderEventSerializer(serializers.ModelSerializer):
+class OrderEventSerializer(ModelSerializer):
     class Meta:
         model = OrderEvent
         fields = ["id", "status", "broker_status", "trigger", "message", "payload", "ts"]
 
 
-class TradeSerializer(PriceColumns, serializers.ModelSerializer):
+class TradeSerializer(PriceColumns, ModelSerializer):
     class Meta:
         model = Trade
         fields = [
@@ -256,7 +259,7 @@ class TradeSerializer(PriceColumns, serializers.ModelSerializer):
         ]
 
 
-class PositionSerializer(PriceColumns, serializers.ModelSerializer):
+class PositionSerializer(PriceColumns, ModelSerializer):
     unrealised_pnl = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
 
@@ -275,13 +278,13 @@ class PositionSerializer(PriceColumns, serializers.ModelSerializer):
         ]
 
 
-class EquityPointSerializer(serializers.ModelSerializer):
+class EquityPointSerializer(ModelSerializer):
     class Meta:
         model = EquitySnapshot
         fields = ["ts", "cash", "position_value", "equity"]
 
 
-class DeploymentDetailSerializer(serializers.ModelSerializer):
+class DeploymentDetailSerializer(ModelSerializer):
     """A deployment with its live P&L (realised, unrealised, charges, equity)."""
 
     strategy_name = serializers.CharField(source="strategy.name", read_only=True)

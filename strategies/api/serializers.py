@@ -7,30 +7,30 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from algosaas import bounds
+from algosaas.api.serializers import ModelSerializer, Serializer
 from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
 
 
-class RiskLimitsSerializer(serializers.Serializer):
+class RiskLimitsSerializer(Serializer):
     """Per-strategy limits that tighten the user's defaults; every one optional."""
 
-    max_order_quantity = serializers.IntegerField(min_value=1, required=False)
+    max_order_quantity = serializers.IntegerField(**bounds.QUANTITY.field_kwargs(), required=False)
     max_order_value = serializers.DecimalField(
-        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), required=False
+        max_digits=16, decimal_places=2, **bounds.MONEY_LIMIT.field_kwargs(), required=False
     )
     max_position_value = serializers.DecimalField(
-        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), required=False
+        max_digits=16, decimal_places=2, **bounds.MONEY_LIMIT.field_kwargs(), required=False
     )
-    max_open_orders = serializers.IntegerField(min_value=1, required=False)
-    max_orders_per_minute = serializers.IntegerField(min_value=1, required=False)
+    max_open_orders = serializers.IntegerField(**bounds.OPEN_ORDERS.field_kwargs(), required=False)
+    max_orders_per_minute = serializers.IntegerField(
+        **bounds.ORDERS_PER_MINUTE.field_kwargs(), required=False
+    )
     max_daily_loss = serializers.DecimalField(
-        max_digits=16, decimal_places=2, min_value=Decimal("0.01"), required=False
+        max_digits=16, decimal_places=2, **bounds.MONEY_LIMIT.field_kwargs(), required=False
     )
     price_band_pct = serializers.DecimalField(
-        max_digits=5,
-        decimal_places=2,
-        min_value=Decimal("0.01"),
-        max_value=Decimal("100"),
-        required=False,
+        max_digits=5, decimal_places=2, **bounds.PERCENT.field_kwargs(), required=False
     )
 
     def to_internal_value(self, data):
@@ -56,7 +56,7 @@ class ParamsField(serializers.JSONField):
         return data
 
 
-class StrategySerializer(serializers.ModelSerializer):
+class StrategySerializer(ModelSerializer):
     strategy_type = serializers.CharField(max_length=64)
     params = ParamsField(required=False, default=dict)
     # The related model comes from the FK, so strategies never imports execution.
@@ -66,13 +66,12 @@ class StrategySerializer(serializers.ModelSerializer):
     timeframe = serializers.ChoiceField(choices=Timeframe.choices, default=Timeframe.D1)
     product = serializers.ChoiceField(choices=Product.choices, default=Product.CNC)
     quantity = serializers.IntegerField(
-        min_value=1, max_value=10_000_000, allow_null=True, required=False, default=None
+        **bounds.QUANTITY.field_kwargs(), allow_null=True, required=False, default=None
     )
     allocation_pct = serializers.DecimalField(
         max_digits=5,
         decimal_places=2,
-        min_value=Decimal("0.01"),
-        max_value=Decimal("100"),
+        **bounds.PERCENT.field_kwargs(),
         allow_null=True,
         required=False,
         default=None,
@@ -80,7 +79,7 @@ class StrategySerializer(serializers.ModelSerializer):
     capital = serializers.DecimalField(
         max_digits=16,
         decimal_places=2,
-        min_value=Decimal("1000.00"),
+        **bounds.CAPITAL.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -130,15 +129,14 @@ class StrategySerializer(serializers.ModelSerializer):
         return data
 
 
-class DeploySerializer(serializers.Serializer):
+class DeploySerializer(Serializer):
     feed = serializers.ChoiceField(
         choices=["synthetic", "replay"],
         default="synthetic",
         help_text="synthetic: the live synthetic market; replay: the instrument's stored bars.",
     )
     seconds_per_bar = serializers.FloatField(
-        min_value=0.5,
-        max_value=3600,
+        **bounds.SECONDS_PER_BAR.field_kwargs(),
         required=False,
         allow_null=True,
         default=None,
@@ -146,11 +144,11 @@ class DeploySerializer(serializers.Serializer):
     )
 
 
-class StopSerializer(serializers.Serializer):
+class StopSerializer(Serializer):
     square_off = serializers.BooleanField(default=False)
 
 
-class StrategyEventSerializer(serializers.ModelSerializer):
+class StrategyEventSerializer(ModelSerializer):
     actor = serializers.CharField(source="actor_label", read_only=True)
 
     class Meta:
@@ -167,7 +165,7 @@ class StrategyEventSerializer(serializers.ModelSerializer):
         ]
 
 
-class DeploymentSerializer(serializers.ModelSerializer):
+class DeploymentSerializer(ModelSerializer):
     class Meta:
         model = Deployment
         fields = [
@@ -184,7 +182,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
         ]
 
 
-class StrategyTypeSerializer(serializers.Serializer):
+class StrategyTypeSerializer(Serializer):
     key = serializers.CharField()
     name = serializers.CharField()
     description = serializers.CharField()

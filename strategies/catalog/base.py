@@ -47,7 +47,7 @@ class Param:
     choices: tuple[str, ...] = field(default_factory=tuple)
 
     def clean(self, value: Any) -> Any:
-        """Return ``value`` coerced to this parameter's type, or raise ``ValueError``."""
+        """Return ``value`` if it has this parameter's type and range, else raise ``ValueError``."""
         if self.kind == "bool":
             if not isinstance(value, bool):
                 raise ValueError("Must be true or false.")
@@ -56,23 +56,18 @@ class Param:
             if value not in self.choices:
                 raise ValueError(f"Must be one of: {', '.join(self.choices)}.")
             return value
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"Must be a{'n integer' if self.kind == 'int' else ' number'}.")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError("Must be a number.") from None
-        if not math.isfinite(number):
+        # Typed as the schema says: a JSON string ("2") or a float for an integer (2.0) is
+        # refused, not coerced; the dashboard's form parses its text into numbers first.
+        integer = self.kind == "int"
+        if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+            raise ValueError("Must be an integer." if integer else "Must be a number.")
+        if isinstance(value, float) and not math.isfinite(value):
             raise ValueError("Must be a finite number.")
-        if self.kind == "int":
-            if number != int(number):
-                raise ValueError("Must be an integer.")
-            number = int(number)
-        if self.min is not None and number < self.min:
+        if self.min is not None and value < self.min:
             raise ValueError(f"Must be at least {_fmt(self.min)}.")
-        if self.max is not None and number > self.max:
+        if self.max is not None and value > self.max:
             raise ValueError(f"Must be at most {_fmt(self.max)}.")
-        return number
+        return value if integer else float(value)
 
     def json_schema(self) -> dict[str, Any]:
         """Describe this parameter as a JSON-schema property (also drives the dashboard form)."""

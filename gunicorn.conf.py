@@ -1,0 +1,23 @@
+"""Gunicorn's settings, read automatically by ``gunicorn algosaas.wsgi`` run from this directory.
+
+Request-size limits: gunicorn answers anything beyond its own limits with an HTML 414/431 the
+app never sees, so the app's own bounds sit below them and answer in the API's JSON shape
+(``algosaas.middleware.RequestLimitsMiddleware``). Raising gunicorn's limits from its defaults
+(4094-byte request line, 8190-byte header field) lets the app speak first:
+
+=====================================  ==========  =========================================
+what                                    gunicorn    the app (JSON under /api/)
+=====================================  ==========  =========================================
+request line (method, path, query)      8190        query string 4096 characters -> 400
+one query parameter's name or value     (line)      1024 characters -> 400 naming it
+one header field (name + value)         16384       8192 bytes -> 431 naming the header
+=====================================  ==========  =========================================
+
+8190 is the largest request line gunicorn accepts. A request past gunicorn's limits (a
+request line over 8190 bytes, a header over 16 KiB) still gets gunicorn's plain answer.
+``tests/test_request_limits.py`` checks the app's numbers stay below these.
+"""
+
+limit_request_line = 8190
+limit_request_field_size = 16384
+limit_request_fields = 100  # gunicorn's default, stated so the three limits read together
