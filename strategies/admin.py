@@ -43,9 +43,22 @@ class StrategyAdmin(admin.ModelAdmin):
     # Configuration changes go through the API or the dashboard (strategy_update enforces the
     # rules); operators see everything and act through the lifecycle actions.
     readonly_fields = [
-        "owner", "name", "strategy_type", "params", "instrument", "timeframe", "quantity",
-        "allocation_pct", "product", "capital", "risk_limits", "status", "status_reason",
-        "created_at", "updated_at", "archived_at",
+        "owner",
+        "name",
+        "strategy_type",
+        "params",
+        "instrument",
+        "timeframe",
+        "quantity",
+        "allocation_pct",
+        "product",
+        "capital",
+        "risk_limits",
+        "status",
+        "status_reason",
+        "created_at",
+        "updated_at",
+        "archived_at",
     ]
     inlines = [StrategyEventInline]
     actions = ["stop_selected"]

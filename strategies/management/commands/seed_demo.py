@@ -62,9 +62,10 @@ class Command(BaseCommand):
     def handle(self, *args, email: str, password: str, no_deploy: bool, **options):
         user, created = user_ensure_demo(email=email, password=password)
         instrument_model = Strategy._meta.get_field("instrument").related_model
-        for name, key, params, (exchange, symbol), tf, sizing, product, capital, deploy in (
-            DEMO_STRATEGIES
-        ):
+        for name, key, params, (
+            exchange,
+            symbol,
+        ), tf, sizing, product, capital, deploy in DEMO_STRATEGIES:
             strategy = Strategy.objects.filter(owner=user, name=name).first()
             if strategy is None:
                 strategy = strategy_create(
