@@ -1,0 +1,149 @@
+"""Manual orders on a running paper deployment: place, cancel and modify between steps.
+
+Each runs in one transaction holding the deployment's live-state row lock, through the same
+engine (risk gate, paper broker) the step runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from algosaas.errors import Conflict, DomainError
+from execution.brokers.base import InvalidOrderState, OrderNotFound, OrderRejected
+from execution.engine.runner import RiskDenied
+from execution.models import DeploymentState, LivePhase, Order
+from execution.services.live import _engine, _feed_now, _lock_live, _save_manual
+from strategies.models import Deployment, DeploymentStatus
+
+
+class DeploymentNotLive(Conflict):
+    """Raised when a deployment no longer trades (stopped, failed or squaring off): HTTP 409."""
+
+    code = "deployment_not_running"
+
+
+class OrderNotOpen(Conflict):
+    """Raised when cancelling or modifying an order that is already final: HTTP 409."""
+
+    code = "order_not_open"
+
+
+class OrderDenied(DomainError):
+    """Raised when the risk gate refuses a modification (HTTP 422 with the rule)."""
+
+    status_code = 422
+    code = "risk_denied"
+
+
+def _live_for_orders(deployment: Deployment) -> DeploymentState:
+    live = _lock_live(deployment)
+    if (
+        live is None
+        or live.phase != LivePhase.RUNNING
+        or deployment.status != DeploymentStatus.RUNNING
+    ):
+        raise DeploymentNotLive(
+            "This deployment is not running; orders can only be placed on a running one.",
+            current_state=deployment.status,
+        )
+    return live
+
+
+@transaction.atomic
+def order_place(
+    *,
+    deployment: Deployment,
+    side: str,
+    order_type: str,
+    quantity: int,
+    price: Decimal | None = None,
+    trigger_price: Decimal | None = None,
+    validity: str = "DAY",
+    product: str | None = None,
+    client_order_id: str | None = None,
+) -> Order:
+    """Place a manual order through the risk gate and the paper broker; it fills on later bars.
+
+    "Later" means bars that open after the order is placed (``_feed_now``): a MARKET order
+    fills at the next bar's open, never at the open of the bar in progress or of bars that
+    closed since the last step.
+
+    A refused order is still recorded (REJECTED by the broker or DENIED by the risk gate, with
+    the reason), as a broker's order book would show it.
+    """
+    live = _live_for_orders(deployment)
+    engine = _engine(live)
+    cid = client_order_id or f"m{deployment.pk}-{uuid.uuid4().hex[:20]}"
+    now_ts = int(timezone.now().timestamp())
+    res = engine.submit_order(
+        client_order_id=cid,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        price=None if price is None else float(price),
+        trigger_price=None if trigger_price is None else float(trigger_price),
+        product=product,
+        validity=validity,
+        now_ts=now_ts,
+        feed_ts=_feed_now(live, now_ts),
+    )
+    rows = _save_manual(live, engine, [res.order], res.events, source="manual")
+    return rows[res.order.client_order_id]
+
+
+@transaction.atomic
+def order_cancel(*, order: Order) -> Order:
+    """Cancel an open order (409 if it is already final)."""
+    live = _live_for_orders(order.deployment)
+    engine = _engine(live)
+    try:
+        res = engine.cancel_order(order.client_order_id, now_ts=int(timezone.now().timestamp()))
+    except (InvalidOrderState, OrderNotFound) as e:
+        raise OrderNotOpen(
+            f"The order is {order.status} and can no longer be cancelled.",
+            current_state=order.status,
+        ) from e
+    _save_manual(live, engine, [res.order], res.events)
+    order.refresh_from_db()
+    return order
+
+
+@transaction.atomic
+def order_modify(
+    *,
+    order: Order,
+    quantity: int | None = None,
+    price: Decimal | None = None,
+    trigger_price: Decimal | None = None,
+) -> Order:
+    """Change an open order's quantity, price or trigger (409 if final, 422 if risk refuses)."""
+    live = _live_for_orders(order.deployment)
+    engine = _engine(live)
+    now_ts = int(timezone.now().timestamp())
+    try:
+        res = engine.modify_order(
+            order.client_order_id,
+            now_ts=now_ts,
+            feed_ts=_feed_now(live, now_ts),
+            quantity=quantity,
+            price=None if price is None else float(price),
+            trigger_price=None if trigger_price is None else float(trigger_price),
+        )
+    except (InvalidOrderState, OrderNotFound) as e:
+        raise OrderNotOpen(
+            f"The order is {order.status} and can no longer be modified.",
+            current_state=order.status,
+        ) from e
+    except RiskDenied as e:
+        raise OrderDenied(e.denial.message, rule=e.denial.rule) from e
+    except (OrderRejected, ValueError) as e:  # off tick, not above the filled part, funds
+        sent = {"quantity": quantity, "price": price, "trigger_price": trigger_price}
+        named = [f for f, v in sent.items() if v is not None] or ["quantity"]
+        raise DomainError(str(e), fields={f: [str(e)] for f in named}) from e
+    _save_manual(live, engine, [res.order], res.events)
+    order.refresh_from_db()
+    return order
