@@ -7,6 +7,7 @@ engine (risk gate, paper broker) the step runs.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
@@ -16,7 +17,15 @@ from algosaas.errors import Conflict, DomainError
 from execution.brokers.base import InvalidOrderState, OrderNotFound, OrderRejected
 from execution.engine.runner import RiskDenied
 from execution.models import DeploymentState, LivePhase, Order
-from execution.services.live import _engine, _feed_now, _lock_live, _save_manual
+from execution.services.live import (
+    _advance,
+    _engine,
+    _fail_strategy,
+    _feed_now,
+    _lock_live,
+    _save_manual,
+    _write,
+)
 from strategies.models import Deployment, DeploymentStatus
 
 
@@ -95,14 +104,51 @@ def order_place(
     return rows[res.order.client_order_id]
 
 
-@transaction.atomic
+def _catch_up(deployment: Deployment, now: datetime) -> None:
+    """Process the bars that closed since the last step, as the step would, in their own commit.
+
+    A cancel or a modification takes effect only on bars opening after it; the bars that had
+    closed before it but that the (late) step had not processed yet belong to the order's old
+    terms, so they are processed first: a fill the old terms made there is kept. The result is
+    the step's own (the same engine over the same bars), so it commits even if the change is
+    then refused (the order filled meanwhile: 409).
+    """
+    halted = None
+    with transaction.atomic():
+        live = _lock_live(deployment)
+        if (
+            live is None
+            or live.phase != LivePhase.RUNNING
+            or deployment.status != DeploymentStatus.RUNNING
+        ):
+            return  # the change itself is refused (``_live_for_orders``)
+        adv = _advance(live, now)
+        if adv.result is None:
+            return  # the step is not behind: nothing to write
+        _write([adv], now)
+        halted = adv.halted
+    if halted:  # as after a step: the lifecycle change follows the commit
+        _fail_strategy(deployment.pk, halted)
+
+
 def order_cancel(*, order: Order) -> Order:
-    """Cancel an open order (409 if it is already final)."""
+    """Cancel an open order (409 if it is already final).
+
+    Bars the late step had not processed yet are processed first (``_catch_up``).
+    """
+    now = timezone.now()
+    _catch_up(order.deployment, now)
+    return _order_cancel(order=order, now=now)
+
+
+@transaction.atomic
+def _order_cancel(*, order: Order, now: datetime) -> Order:
     live = _live_for_orders(order.deployment)
     engine = _engine(live)
     try:
-        res = engine.cancel_order(order.client_order_id, now_ts=int(timezone.now().timestamp()))
+        res = engine.cancel_order(order.client_order_id, now_ts=int(now.timestamp()))
     except (InvalidOrderState, OrderNotFound) as e:
+        order.refresh_from_db()
         raise OrderNotOpen(
             f"The order is {order.status} and can no longer be cancelled.",
             current_state=order.status,
@@ -112,7 +158,6 @@ def order_cancel(*, order: Order) -> Order:
     return order
 
 
-@transaction.atomic
 def order_modify(
     *,
     order: Order,
@@ -120,10 +165,30 @@ def order_modify(
     price: Decimal | None = None,
     trigger_price: Decimal | None = None,
 ) -> Order:
-    """Change an open order's quantity, price or trigger (409 if final, 422 if risk refuses)."""
+    """Change an open order's quantity, price or trigger (409 if final, 422 if risk refuses).
+
+    The new terms meet only bars that open after the change; the bars the late step had not
+    processed yet are processed first, under the old terms (``_catch_up``).
+    """
+    now = timezone.now()
+    _catch_up(order.deployment, now)
+    return _order_modify(
+        order=order, now=now, quantity=quantity, price=price, trigger_price=trigger_price
+    )
+
+
+@transaction.atomic
+def _order_modify(
+    *,
+    order: Order,
+    now: datetime,
+    quantity: int | None,
+    price: Decimal | None,
+    trigger_price: Decimal | None,
+) -> Order:
     live = _live_for_orders(order.deployment)
     engine = _engine(live)
-    now_ts = int(timezone.now().timestamp())
+    now_ts = int(now.timestamp())
     try:
         res = engine.modify_order(
             order.client_order_id,
@@ -134,6 +199,7 @@ def order_modify(
             trigger_price=None if trigger_price is None else float(trigger_price),
         )
     except (InvalidOrderState, OrderNotFound) as e:
+        order.refresh_from_db()
         raise OrderNotOpen(
             f"The order is {order.status} and can no longer be modified.",
             current_state=order.status,

@@ -27,6 +27,7 @@ from execution.tests.live.conftest import (
     assert_books,
     assert_event_chains,
     bar_ts,
+    counts,
     deploy,
     future_bars,
     live_of,
@@ -309,3 +310,64 @@ def test_on_a_replay_an_order_placed_mid_bar_fills_at_the_next_replayed_open(use
     assert int(fill.executed_at.timestamp()) == int(history.ts[6])
     assert (order.status, order.average_price) == ("COMPLETE", Decimal("106"))
     assert_books(deployment)
+
+
+# ----------------------------------------------------------------------------- a late step
+
+
+def _clock_at(monkeypatch, ts: int) -> None:
+    monkeypatch.setattr(
+        "execution.services.live.timezone.now", lambda: datetime.fromtimestamp(ts, UTC)
+    )
+
+
+@pytest.mark.parametrize("change", ["modify", "cancel"])
+def test_a_change_after_bars_the_late_step_missed_keeps_the_fill_of_the_old_terms(
+    deployment, monkeypatch, change
+):
+    """Bar ``j`` trades through the resting limit and closes; the step is late. A change that
+    comes then meets only later bars, so bar ``j`` is processed first, under the old terms."""
+    step(deployment, 2)
+    price, j = _dip(deployment, 2)
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=price
+    )
+    _clock_at(monkeypatch, bar_ts(deployment, j + 1) + 2)  # bar j closed, not stepped
+
+    with pytest.raises(OrderNotOpen) as err:
+        if change == "modify":
+            order_modify(order=order, price=Decimal("100"))
+        else:
+            order_cancel(order=order)
+
+    assert err.value.extra["current_state"] == "COMPLETE"
+    order.refresh_from_db()
+    expected = min(price, _open(deployment, j))
+    assert (order.status, order.filled_quantity, order.average_price) == ("COMPLETE", 5, expected)
+    assert _history(order) == [("PENDING", ""), ("OPEN", "ACCEPT"), ("COMPLETE", "FILL")]
+    fill = Trade.objects.get(order=order)
+    assert int(fill.executed_at.timestamp()) == bar_ts(deployment, j)
+    live = live_of(deployment)
+    assert live.cursor_ts == bar_ts(deployment, j)  # the late bars were stepped, bar j+1 not
+    before = counts(deployment)
+    assert step(deployment, j).status == "idle"  # the step finds them done
+    assert counts(deployment) == before
+    assert step(deployment, j + 1).bars == 1
+    assert_event_chains(deployment)
+    assert_books(deployment)
+
+
+def test_a_change_when_the_step_is_not_behind_applies_at_once(deployment, monkeypatch):
+    step(deployment, 2)
+    price, _j = _dip(deployment, 2)
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("100")
+    )
+    _clock_at(monkeypatch, bar_ts(deployment, 3) + 2)  # bar 2 stepped, bar 3 in progress
+    before = counts(deployment)
+
+    modified = order_modify(order=order, price=price)
+
+    assert (modified.status, modified.price) == ("OPEN", price)
+    assert live_of(deployment).cursor_ts == bar_ts(deployment, 2)
+    assert counts(deployment)["equity"] == before["equity"]  # no bar processed by the change
