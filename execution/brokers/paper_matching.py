@@ -170,6 +170,14 @@ class Matching:
         if after is not None:
             self._after[o.oid] = int(after)
 
+    def release(self, order_id: str) -> None:
+        """Let a held order (placed between bars, ``_hold``) meet the current bar after all.
+
+        For a driver that knows no later bar will ever open: the close-out of an ended replay
+        fills the stop's square-off at the last bar's close instead of replacing it.
+        """
+        self._after.pop(order_id, None)
+
     def _held(self, o: _Order, ts: int) -> bool:
         """Whether bar ``ts`` opened before ``o`` was placed (or last modified) between bars."""
         after = self._after.get(o.oid)

@@ -469,22 +469,51 @@ class Engine(ManualOrders, RiskChecks, RunResults):
     def _close_at_end(
         self, mode: str, ts: int, open_: float, close: float, reason: str = "backtest ended"
     ) -> None:
-        """Square off what is still open after the last bar (backtests, ``close_out``)."""
+        """Square off what is still open after the last bar (backtests, ``close_out``).
+
+        A square-off leg of this run still working (a stop's, ``leg_id(ts, "sq")``, that no
+        later bar will fill) is not replaced: it fills here, so one order closes the position.
+        """
         st = self.state
         br = st.broker
+        q = st.ledger.qty(self._symbol)
+        keep = [o.broker_order_id for o in self._working_orders() if self._closes(o, q)]
         br.clock = ts
         try:
             for o in self._working_orders():
-                br.cancel_order(o.broker_order_id, reason=reason)
+                if o.broker_order_id not in keep:
+                    br.cancel_order(o.broker_order_id, reason=reason)
         finally:
             br.clock = None
-        q = st.ledger.qty(self._symbol)
         if q == 0:
             return
         price = close if mode == "close" else open_
         br.begin_bar(self._symbol, ts, price, price, price, price, 1e18)
-        self._leg(ts, "sq", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
+        if keep:
+            for oid in keep:
+                br.release(oid)
+            br.fill_open()
+            q = st.ledger.qty(self._symbol)
+        if q != 0:
+            self._leg(ts, "sq", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
         br.match_bar()
+
+    def _closes(self, o: BrokerOrder, q: int) -> bool:
+        """Whether ``o`` is this run's square-off market leg, reducing position ``q`` to 0 or
+        towards it."""
+        cid = o.client_order_id
+        return (
+            q != 0
+            and cid.startswith(f"{self._prefix}-")
+            and cid.endswith("-sq")
+            and o.order_type == OrderType.MARKET
+            and str(o.side) == (_SELL if q > 0 else _BUY)
+            and o.pending_quantity <= abs(q)
+        )
+
+    def leg_id(self, ts: int, leg: str) -> str:
+        """The client order id of this run's leg ``leg`` at bar ``ts`` (``x``, ``e``, ``sq``)."""
+        return f"{self._prefix}-{ts}-{leg}"
 
 
 def _items(arr: np.ndarray, dtype: type[np.generic]) -> memoryview:

@@ -30,9 +30,11 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
     """Cancel open orders; with ``square_off``, place a market order closing the position.
 
     Runs inside the stop transaction, after any step in flight commits (the row lock waits).
-    The square-off order fills at the next bar's open, in the next step. On a replay that has
-    released its last bar there is no next bar: the position is closed at once, at the last
-    bar's close, after the bars released since the last step are played out.
+    The square-off order (``{prefix}-{cursor}-sq``, the engine's own leg format) fills at the
+    next bar's open, in the next step. On a replay that has released its last bar there is no
+    next bar: the position is closed at once, at the last bar's close, after the bars released
+    since the last step are played out; a square-off already working is filled there, not
+    replaced (``Engine.close_out``).
     """
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
@@ -52,7 +54,7 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
         return
     if square_off and qty:
         res = engine.submit_order(
-            client_order_id=f"d{deployment.pk}-sq-{engine.state.cursor}",
+            client_order_id=engine.leg_id(engine.state.cursor, "sq"),
             side=Side.SELL if qty > 0 else Side.BUY,
             order_type=OrderType.MARKET,
             quantity=abs(qty),
