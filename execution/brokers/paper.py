@@ -134,6 +134,13 @@ class PaperBroker(OrderBook, Matching, FundsChecks, BrokerAdapter):
         self.feed_clock: int | None = None
         # broker order id -> bar time: the order meets only bars opening after it (``_hold``)
         self._after: dict[str, int] = {}
+        # the records the orders were loaded from (``from_state`` with ``orders``), to tell
+        # which changed; and, for a partial load, what the orders it did not load add up to
+        self._loaded: dict[str, dict[str, Any]] = {}
+        self._partial = False
+        self._base_count = 0
+        self._base_reserved = 0.0
+        self._base_selling: dict[str, int] = {}
         self._tick_dec = {s: _decimals(i.tick_size) for s, i in self.instruments.items()}
         # ticks like 0.05 or 0.01 are 1/n: k / n is then exactly the float of the decimal price
         self._inv_tick = {
@@ -264,21 +271,16 @@ class PaperBroker(OrderBook, Matching, FundsChecks, BrokerAdapter):
             return self.clock
         return self._last_ts or 0
 
-    def to_state(self) -> dict[str, Any]:
+    def to_state(self, *, book: bool = True) -> dict[str, Any]:
         """Return the whole broker as a JSON-safe dict (drain events and fills first).
 
         Terminal orders beyond the newest ``order_history_limit`` are dropped: the database
         keeps them, and the deterministic client ids of old bars are never sent again.
+
+        With ``book=False`` the orders are left out (their driver stores each one apart, from
+        ``changed_records``) and the state carries instead what a partial load needs of the
+        working orders it does not hold (``_book_summary``).
         """
-        keep: list[_Order] = []
-        terminal = 0
-        for o in reversed(self._orders.values()):
-            if o.status in _TERMINAL:
-                terminal += 1
-                if terminal > self.order_history_limit:
-                    continue
-            keep.append(o)
-        keep.reverse()
         state = {
             "config": {
                 "instruments": [i.to_dict() for i in self.instruments.values()],
@@ -292,23 +294,48 @@ class PaperBroker(OrderBook, Matching, FundsChecks, BrokerAdapter):
                 "id_prefix": self.id_prefix,
             },
             "account": self.account.to_dict(),
-            "orders": [o.to_dict() for o in keep],
-            "working": list(self._working),
-            "products": dict(self._products),
-            "seq": self._seq,
-            "last_ts": self._last_ts,
-            "last_price": dict(self._last_price),
         }
+        if book:
+            keep: list[_Order] = []
+            terminal = 0
+            for o in reversed(self._orders.values()):
+                if o.status in _TERMINAL:
+                    terminal += 1
+                    if terminal > self.order_history_limit:
+                        continue
+                keep.append(o)
+            keep.reverse()
+            state["orders"] = [o.to_dict() for o in keep]
+            state["working"] = list(self._working)
+        else:
+            state["book"] = self._book_summary()
+        state["products"] = dict(self._products)
+        state["seq"] = self._seq
+        state["last_ts"] = self._last_ts
+        state["last_price"] = dict(self._last_price)
         # only while some working order still waits for a bar after it (rare: manual orders
-        # between steps), so a run without any has exactly the state it always had
+        # between steps), so a run without any has exactly the state it always had; without
+        # the book, each order's own record carries it (``changed_records``)
         after = {oid: t for oid, t in self._after.items() if oid in self._working}
-        if after:
+        if after and book:
             state["after"] = after
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> PaperBroker:
-        """Rebuild a broker from ``to_state()`` output (after a JSON round trip)."""
+    def from_state(
+        cls,
+        state: dict[str, Any],
+        orders: Iterable[dict[str, Any]] | None = None,
+        *,
+        partial: bool = False,
+    ) -> PaperBroker:
+        """Rebuild a broker from ``to_state()`` output (after a JSON round trip).
+
+        A state written with ``book=False`` takes its orders from ``orders`` (records as
+        ``changed_records`` gave them, oldest first): every working one, or with ``partial``
+        only those a call will touch (a manual order's), the others then counted from the
+        state's summary (``working_count``, ``available_funds``, the CNC sell check).
+        """
         cfg = state["config"]
         b = cls(
             [InstrumentSpec.from_dict(i) for i in cfg["instruments"]],
@@ -323,17 +350,44 @@ class PaperBroker(OrderBook, Matching, FundsChecks, BrokerAdapter):
             id_prefix=cfg["id_prefix"],
         )
         b.account = Ledger.from_dict(state["account"])
-        for d in state["orders"]:
-            o = _Order.from_dict(d)
-            b._orders[o.oid] = o
-            b._by_cid[o.cid] = o.oid
-        b._working = {oid: b._orders[oid] for oid in state["working"]}
+        if "orders" in state:
+            for d in state["orders"]:
+                o = _Order.from_dict(d)
+                b._orders[o.oid] = o
+                b._by_cid[o.cid] = o.oid
+            b._working = {oid: b._orders[oid] for oid in state["working"]}
+        else:
+            for d in orders or ():
+                o = _Order.from_dict(d)
+                b._orders[o.oid] = o
+                b._by_cid[o.cid] = o.oid
+                b._loaded[o.oid] = d
+                if o.status not in _TERMINAL:
+                    b._working[o.oid] = o
+                    if d.get("after") is not None:
+                        b._after[o.oid] = int(d["after"])
+            if partial:
+                b._partial = True
+                b._set_base(state["book"])
         b._products = dict(state["products"])
         b._seq = int(state["seq"])
         b._last_ts = state["last_ts"]
         b._last_price = {k: float(v) for k, v in state["last_price"].items()}
-        b._after = {oid: int(t) for oid, t in state.get("after", {}).items()}
+        b._after.update({oid: int(t) for oid, t in state.get("after", {}).items()})
         return b
+
+    def changed_records(self) -> list[dict[str, Any]]:
+        """Return the records of the orders created or changed since ``from_state``, oldest
+        first: what a driver storing each order apart (``to_state(book=False)``) must write."""
+        loaded, after = self._loaded, self._after
+        out = []
+        for o in self._orders.values():
+            d = o.to_dict()
+            # the bar time a working order waits for (``_hold``) travels with it
+            d["after"] = after.get(o.oid) if o.status not in _TERMINAL else None
+            if d != loaded.get(o.oid):
+                out.append(d)
+        return out
 
 
 __all__ = ["RAW_STATUS", "PaperBroker"]

@@ -143,6 +143,7 @@ class OrderBook:
     _seq: int
     _bar: tuple[int, float, float, float, float, float] | None
     _events: list[OrderEvent]
+    _base_count: int
     id_prefix: str
 
     def order_status(self, order_id: str) -> BrokerOrder:
@@ -165,10 +166,11 @@ class OrderBook:
         return [self._snapshot(o) for o in self._working.values()]
 
     def has_working(self) -> bool:
-        return bool(self._working)
+        return bool(self._working) or self._base_count > 0
 
     def working_count(self) -> int:
-        return len(self._working)
+        """How many orders are working (with a partial load, those it did not load too)."""
+        return len(self._working) + self._base_count
 
     def working_market(self, symbol: str) -> list[tuple[str, str, str, int]]:
         """Return ``(broker order id, client order id, side, unfilled quantity)`` of each

@@ -7,6 +7,7 @@ working orders and its last prices, and knows the tick and slippage rules prices
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from execution.brokers.base import Funds
 from execution.brokers.paper_book import _OTYPE, _PRODUCT, _SIDE, _VALIDITY, _Order
@@ -39,6 +40,9 @@ class FundsChecks:
     _last_price: dict[str, float]
     _tick_dec: dict[str, int]
     _inv_tick: dict[str, int]
+    _base_count: int
+    _base_reserved: float
+    _base_selling: dict[str, int]
 
     def funds(self) -> Funds:
         """Return cash, what new orders may use, and what working orders/shorts block."""
@@ -59,7 +63,31 @@ class FundsChecks:
                 avail += 2 * p.qty * p.last_price
         for w in self._working.values():
             avail -= (w.qty - w.filled) * w.reserve
+        if self._base_reserved:  # a partial load: the working orders it did not load
+            avail -= self._base_reserved
         return avail
+
+    def _book_summary(self) -> dict[str, Any]:
+        """What the working orders add up to, for a partial load (``from_state``)."""
+        reserved = self._base_reserved
+        selling = dict(self._base_selling)
+        for w in self._working.values():
+            reserved += (w.qty - w.filled) * w.reserve
+            if w.side == "SELL" and w.product == "CNC":
+                selling[w.symbol] = selling.get(w.symbol, 0) + w.qty - w.filled
+        return {
+            "working": self._base_count + len(self._working),
+            "reserved": reserved,
+            "cnc_selling": selling,
+        }
+
+    def _set_base(self, summary: dict[str, Any]) -> None:
+        """Count the working orders a partial load did not load: the summary less the loaded."""
+        mine = self._book_summary()  # of the loaded ones (the base is still zero)
+        self._base_count = int(summary["working"]) - mine["working"]
+        self._base_reserved = float(summary["reserved"]) - mine["reserved"]
+        theirs = summary["cnc_selling"]
+        self._base_selling = {s: int(q) - mine["cnc_selling"].get(s, 0) for s, q in theirs.items()}
 
     def _check(self, o: _Order) -> str | None:
         """Return why the order must be rejected, or None; sets its funds reservation."""
@@ -88,7 +116,7 @@ class FundsChecks:
         pos = self.account.qty(symbol)
         remaining = o.qty - o.filled
         if side == "SELL" and product == "CNC" and not spec.allow_short_cnc:
-            selling = sum(
+            selling = self._base_selling.get(symbol, 0) + sum(
                 w.qty - w.filled
                 for w in self._working.values()
                 if w.symbol == symbol and w.side == "SELL" and w.product == "CNC"

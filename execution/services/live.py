@@ -18,7 +18,7 @@ import contextlib
 import importlib
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ from execution.engine.bars import BarSeries
 from execution.engine.charges import IndiaEquityCharges
 from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine, new_state
-from execution.engine.state import OrderRecord, RunResult
+from execution.engine.state import EngineState, OrderRecord, RunResult
 from execution.marketdata.sources import ReplaySource, SyntheticSource, synthetic_key
 from execution.models import (
     DeploymentState,
@@ -48,11 +48,13 @@ from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import engine_config
 from execution.services.live_persist import (
+    _book,
     _dt,
     _instrument_ref,
     _ManualRun,
     _persist,
     _persist_ledgers,
+    _save_books,
 )
 from strategies import catalog
 from strategies.exceptions import InvalidTransition
@@ -144,7 +146,7 @@ def deployment_start_live(
         replay_origin_ts=origin,
         history_start_ts=history_start,
         engine_config=config.to_dict(),
-        engine_state=state.to_dict(),
+        engine_state=state.to_dict(book=False),
         cursor_ts=state.cursor,
         next_due_at=_dt(next_due),
     )
@@ -188,14 +190,25 @@ def _feed_now(live: DeploymentState, now_ts: int) -> int:
     return int(ts[min(source.released(now_ts), len(ts) - 1)])
 
 
-def _engine(live: DeploymentState, *, trading: bool = True) -> Engine:
+def _engine(
+    live: DeploymentState, *, trading: bool = True, cids: list[str] | None = None
+) -> Engine:
+    """The deployment's engine from its saved state and the paper broker's order records.
+
+    A step (and a stop) loads every working order. With ``cids`` only the orders with those
+    client ids are loaded (a manual call's own order, if it exists): the others are counted
+    from the state's summary, so the call costs the same however many orders are open.
+    """
     snap = live.deployment.config
     strategy = catalog.get(snap["strategy_type"]) if trading else _NoSignals
+    state = EngineState.from_dict(
+        live.engine_state, _book(live, cids=cids), partial=cids is not None
+    )
     engine = Engine(
         EngineConfig.from_dict(live.engine_config),
         strategy,
         snap["params"] if trading else {},
-        state=live.engine_state,
+        state=state,
     )
     if not trading:
         # A decision the strategy took at the last close before the stop must not become an
@@ -269,6 +282,7 @@ class _Advance:
     result: RunResult | None = None
     halted: str | None = None
     restated: int | None = None  # a bar whose equity point the result writes again
+    book: list[dict[str, Any]] = field(default_factory=list)  # order records to write
 
 
 # What a step changes on ``DeploymentState``; an idle step moves only ``next_due_at``.
@@ -331,7 +345,7 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
     engine = _engine(live, trading=trading)
     result = engine.close_out(bars, reason=REPLAY_ENDED) if closing else engine.run(bars)
     state = result.state
-    live.engine_state = state.to_dict()
+    live.engine_state = state.to_dict(book=False)
     live.cursor_ts = state.cursor
     live.steps += 1
     live.bars_processed += result.bars_processed
@@ -346,7 +360,8 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
     )
     # with no bar left to process, the close is booked on the last one: its point is restated
     restated = cursor if closing and fresh <= 0 else None
-    return _Advance(live, outcome, result, result.halted_reason if trading else None, restated)
+    halted = result.halted_reason if trading else None
+    return _Advance(live, outcome, result, halted, restated, state.broker.changed_records())
 
 
 def _replay_ended(live: DeploymentState, now_ts: int, source: Any = None) -> bool:
@@ -366,6 +381,7 @@ def _write(advances: list[_Advance], now: datetime) -> None:
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
     _persist_ledgers(stepped)
+    _save_books([(a.live, a.book) for a in stepped])
     bulk_update_rows(
         DeploymentState, [a.live for a in advances if a.result is None], ["next_due_at"]
     )
@@ -430,8 +446,9 @@ def _save_manual(
     rows = _persist(
         deployment, _instrument_ref(deployment), _ManualRun(records, events, []), source=source
     )
-    live.engine_state = engine.state.to_dict()
+    live.engine_state = engine.state.to_dict(book=False)
     live.save(update_fields=["engine_state", "phase"])
+    _save_books([(live, engine.state.broker.changed_records())])
     return rows
 
 

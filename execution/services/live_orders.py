@@ -85,7 +85,7 @@ def order_place(
     the reason), as a broker's order book would show it.
     """
     live = _live_for_orders(deployment)
-    engine = _engine(live)
+    engine = _engine(live, cids=[client_order_id] if client_order_id else [])
     cid = client_order_id or f"m{deployment.pk}-{uuid.uuid4().hex[:20]}"
     now_ts = int(timezone.now().timestamp())
     res = engine.submit_order(
@@ -144,7 +144,7 @@ def order_cancel(*, order: Order) -> Order:
 @transaction.atomic
 def _order_cancel(*, order: Order, now: datetime) -> Order:
     live = _live_for_orders(order.deployment)
-    engine = _engine(live)
+    engine = _engine(live, cids=[order.client_order_id])
     try:
         res = engine.cancel_order(order.client_order_id, now_ts=int(now.timestamp()))
     except (InvalidOrderState, OrderNotFound) as e:
@@ -187,7 +187,7 @@ def _order_modify(
     trigger_price: Decimal | None,
 ) -> Order:
     live = _live_for_orders(order.deployment)
-    engine = _engine(live)
+    engine = _engine(live, cids=[order.client_order_id])
     now_ts = int(now.timestamp())
     try:
         res = engine.modify_order(

@@ -11,9 +11,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from execution.engine.orders import order_next_status
+from execution.engine.orders import TERMINAL_STATUSES, order_next_status
 from execution.engine.state import OrderRecord
-from execution.models import EquitySnapshot, Instrument, Order, OrderEvent, Position, Trade
+from execution.models import (
+    DeploymentState,
+    EquitySnapshot,
+    Instrument,
+    Order,
+    OrderEvent,
+    PaperOrderRecord,
+    Position,
+    Trade,
+)
 from execution.services.bulk import bulk_update_rows
 from strategies.models import Deployment
 
@@ -195,3 +204,44 @@ class _ManualRun:
     orders: list[OrderRecord]
     events: list[Any]
     fills: list[Any]
+
+
+_FINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
+
+
+def _book(live: DeploymentState, *, cids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The paper broker's order records to load: every working one, or those of ``cids``."""
+    broker = live.engine_state["broker"]
+    if "orders" in broker:  # saved before the book had its rows: the state holds every order
+        return []
+    if cids is not None:
+        if not cids:
+            return []
+        rows = PaperOrderRecord.objects.filter(live=live, client_order_id__in=cids)
+    elif broker["book"]["working"]:
+        rows = PaperOrderRecord.objects.filter(live=live, working=True)
+    else:
+        return []
+    return list(rows.order_by("broker_order_id").values_list("record", flat=True))
+
+
+def _save_books(books: list[tuple[DeploymentState, list[dict[str, Any]]]]) -> None:
+    """Write the order records that changed (``PaperBroker.changed_records``), in one query."""
+    rows = [
+        PaperOrderRecord(
+            live=live,
+            broker_order_id=r["oid"],
+            client_order_id=r["cid"],
+            working=r["status"] not in _FINAL,
+            record=r,
+        )
+        for live, records in books
+        for r in records
+    ]
+    if rows:
+        PaperOrderRecord.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["live", "broker_order_id"],
+            update_fields=["client_order_id", "working", "record"],
+        )

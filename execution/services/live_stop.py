@@ -22,7 +22,7 @@ from execution.services.live import (
     _save_manual,
     _write,
 )
-from execution.services.live_persist import _instrument_ref, _ManualRun, _persist
+from execution.services.live_persist import _instrument_ref, _ManualRun, _persist, _save_books
 from strategies.models import Deployment
 
 
@@ -48,7 +48,8 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
     if square_off and qty and _replay_ended(live, now_ts):
         run = _ManualRun(records, events, [])
         _persist(deployment, _instrument_ref(deployment), run, source="strategy")
-        live.engine_state = engine.state.to_dict()
+        live.engine_state = engine.state.to_dict(book=False)
+        _save_books([(live, engine.state.broker.changed_records())])  # the step loads them
         live.phase = LivePhase.SQUARING_OFF
         _write([_advance(live, now)], now)  # the close-out a step would make, ends DONE
         return

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from execution.marketdata.csvbars import ParsedBar
 from execution.models import Order, Trade
@@ -371,3 +373,46 @@ def test_a_change_when_the_step_is_not_behind_applies_at_once(deployment, monkey
     assert (modified.status, modified.price) == ("OPEN", price)
     assert live_of(deployment).cursor_ts == bar_ts(deployment, 2)
     assert counts(deployment)["equity"] == before["equity"]  # no bar processed by the change
+
+
+# ----------------------------------------------------------------------------- the order book
+
+
+def _written(fn) -> tuple[int, list[str]]:
+    """Bytes of SQL (parameters included) ``fn`` sends, and the statements themselves."""
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    return sum(len(q) for q in sqls), sqls
+
+
+def test_a_manual_request_reads_and_writes_only_the_orders_it_touches(deployment):
+    """The broker's order book is not the engine state: a request's cost does not grow with
+    the deployment's open orders (the engine state holds only what they add up to)."""
+    step(deployment, 2)
+
+    def rest():
+        return order_place(
+            deployment=deployment, side="BUY", order_type="LIMIT", quantity=1, price=Decimal("1")
+        )
+
+    first = rest()
+    one, _ = _written(rest)
+    for _ in range(30):
+        rest()
+    many, sqls = _written(rest)
+    target = rest()
+    cancel, _ = _written(lambda: order_cancel(order=first))
+    modify, _ = _written(lambda: order_modify(order=target, price=Decimal("1.05")))
+
+    assert abs(many - one) < 200, (one, many)  # not ~30 order records more
+    assert all(first.broker_order_id not in q for q in sqls)  # another order: not touched
+    state = live_of(deployment).engine_state
+    assert "orders" not in state["broker"] and state["broker"]["book"]["working"] == 34 - 1
+    assert max(cancel, modify) < 2 * one
+    # the working orders are all there for the next step: the first one's bar trades through
+    live = live_of(deployment)
+    records = live.paper_orders.filter(working=True).values_list("client_order_id", flat=True)
+    assert len(records) == 33 and first.client_order_id not in set(records)
+    modified = live.paper_orders.get(client_order_id=target.client_order_id).record
+    assert (modified["price"], modified["status"]) == (1.05, "OPEN")
