@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from execution.engine.state import EngineState
 from execution.marketdata.csvbars import ParsedBar
 from execution.models import Order, Trade
 from execution.selectors import bar_series
@@ -416,3 +417,35 @@ def test_a_manual_request_reads_and_writes_only_the_orders_it_touches(deployment
     assert len(records) == 33 and first.client_order_id not in set(records)
     modified = live.paper_orders.get(client_order_id=target.client_order_id).record
     assert (modified["price"], modified["status"]) == (1.05, "OPEN")
+
+
+def test_a_state_saved_with_its_orders_inside_is_moved_to_rows_on_its_next_write(deployment):
+    """Deployments running before the book had rows keep every order in their engine state."""
+    step(deployment, 2)
+    resting = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=1, price=Decimal("1")
+    )
+    live = live_of(deployment)
+    records = list(live.paper_orders.values_list("record", flat=True))
+    old = EngineState.from_dict(live.engine_state, records).to_dict()  # the former layout
+    held = [o["cid"] for o in old["broker"]["orders"]]
+    assert resting.client_order_id in held
+    live.engine_state = old
+    live.save(update_fields=["engine_state"])
+    live.paper_orders.all().delete()
+
+    order_cancel(order=resting)
+
+    live = live_of(deployment)
+    assert "orders" not in live.engine_state["broker"]
+    assert live.engine_state["broker"]["book"]["working"] == 0
+    assert sorted(live.paper_orders.values_list("client_order_id", flat=True)) == sorted(held)
+    row = live.paper_orders.get(client_order_id=resting.client_order_id)
+    assert (row.client_order_id, row.working, row.record["status"]) == (
+        resting.client_order_id,
+        False,
+        "CANCELLED",
+    )
+    resting.refresh_from_db()
+    assert resting.status == "CANCELLED"
+    assert_event_chains(deployment)
