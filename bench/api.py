@@ -17,6 +17,11 @@ scenario for ``--seconds`` and prints requests/s, p50/p99 latency and errors:
 
 Each endpoint's throughput is also printed as a share of the ceiling. Targets: every endpoint at
 ≥ 50 % of the ceiling, p99 < 100 ms at 50 clients, zero errors. Nothing here is a test.
+
+``--open-orders 0,100,1000`` runs the scenarios once per level, after topping up the resting
+orders of each client's running deployment to that many (through the live service's own engine
+and writes), so the cost of a manual order can be read against the size of the order book.
+``--db-name`` names the scratch database (default ``algosaas_bench_api``).
 """
 
 from __future__ import annotations
@@ -87,6 +92,34 @@ for n in range(100_000):
         status=status, broker_status=status, created_at=at, updated_at=at))
 Order.objects.bulk_create(rows, batch_size=5000)
 print(json.dumps(clients))
+"""
+
+
+# Tops the running deployments of the first ``n`` clients up to ``target`` resting LIMIT orders.
+PRELOAD = r"""
+import json, sys
+import django
+django.setup()
+from django.db import transaction
+from django.utils import timezone
+from execution.services import live
+from strategies.models import Deployment
+
+clients, target, n = json.load(open(sys.argv[1])), int(sys.argv[2]), int(sys.argv[3])
+now_ts = int(timezone.now().timestamp())
+for c in clients[:n]:
+    with transaction.atomic():
+        deployment = Deployment.objects.get(pk=c["deployment"])
+        state = live._lock_live(deployment)
+        engine = live._engine(state)
+        records, events = [], []
+        for k in range(engine.state.broker.working_count(), target):
+            res = engine.submit_order(
+                client_order_id=f"bench-{deployment.pk}-{k}", side="BUY", order_type="LIMIT",
+                quantity=1, price=1.0, now_ts=now_ts)
+            records.append(res.order)
+            events.extend(res.events)
+        live._save_manual(state, engine, records, events, source="manual")
 """
 
 
@@ -212,8 +245,11 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--scenarios", default="ceiling,orders,strategy,deploy_stop,order")
+    parser.add_argument("--open-orders", default="0")
+    parser.add_argument("--db-name", default=DB_NAME)
     parser.add_argument("--client", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    db_name = args.db_name
     if args.client:
         port, path, scenario, seconds, n = args.client
         client_main(int(port), path, scenario, float(seconds), int(n))
@@ -221,11 +257,11 @@ def main() -> None:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL server (any database; a fresh one is made).")
-    _psql(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _psql(base, f"CREATE DATABASE {DB_NAME}")
+    _psql(base, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+    _psql(base, f"CREATE DATABASE {db_name}")
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=_db_url(base, DB_NAME),
+        DATABASE_URL=_db_url(base, db_name),
         DJANGO_SETTINGS_MODULE="algosaas.settings.base",
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(50),
@@ -261,29 +297,36 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        results = {}
         print(f"gunicorn: {workers} workers; {args.clients} clients; {args.seconds:g} s each")
         header = ("req/s", "p50 ms", "p99 ms", "errors", "/ceil")
-        print(f"{'scenario':>12} " + " ".join(f"{h:>8}" for h in header))
-        for scenario in args.scenarios.split(","):
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.api", "--client", str(port), str(clients_file),
-                 scenario, str(args.seconds), str(args.clients)],
-                cwd=ROOT, env=env, check=True, capture_output=True, text=True,
-            )  # fmt: skip
-            r = json.loads(out.stdout.strip().splitlines()[-1])
-            results[scenario] = r
-            ceiling = results.get("ceiling", r)["rps"] or 1
-            print(
-                f"{scenario:>12} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p99_ms']:>8.1f} "
-                f"{r['errors']:>8} {r['rps'] / ceiling:>8.2f}",
-                flush=True,
-            )
+        print(f"{'open':>6} {'scenario':>12} " + " ".join(f"{h:>8}" for h in header))
+        for level in [int(x) for x in args.open_orders.split(",")]:
+            if level:
+                subprocess.run(
+                    [sys.executable, "-c", PRELOAD, str(clients_file), str(level),
+                     str(args.clients)],
+                    cwd=ROOT, env=env, check=True,
+                )  # fmt: skip
+            results = {}
+            for scenario in args.scenarios.split(","):
+                out = subprocess.run(
+                    [sys.executable, "-m", "bench.api", "--client", str(port),
+                     str(clients_file), scenario, str(args.seconds), str(args.clients)],
+                    cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                r = json.loads(out.stdout.strip().splitlines()[-1])
+                results[scenario] = r
+                ceiling = results.get("ceiling", r)["rps"] or 1
+                print(
+                    f"{level:>6} {scenario:>12} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} "
+                    f"{r['p99_ms']:>8.1f} {r['errors']:>8} {r['rps'] / ceiling:>8.2f}",
+                    flush=True,
+                )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
         clients_file.unlink(missing_ok=True)
-        _psql(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        _psql(base, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
 
 
 if __name__ == "__main__":

@@ -452,3 +452,36 @@ class DeploymentState(models.Model):
 
     def __str__(self) -> str:
         return f"live state of deployment {self.deployment_id}"
+
+
+class PaperOrderRecord(models.Model):
+    """The paper broker's record of one order of a live deployment: its order book, by row.
+
+    Kept apart from the engine state (``DeploymentState.engine_state``, which holds only what
+    the working orders add up to) so that a manual order, cancel or modification reads and
+    writes the rows of the orders it touches, not the whole book; a step loads the working ones.
+    """
+
+    live = models.ForeignKey(DeploymentState, on_delete=models.CASCADE, related_name="paper_orders")
+    broker_order_id = models.CharField(max_length=64)
+    client_order_id = models.CharField(max_length=64)
+    working = models.BooleanField()
+    record = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["live", "broker_order_id"], name="paper_order_unique_broker_id"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["live", "client_order_id"], name="paper_order_client_id"),
+            models.Index(
+                fields=["live", "broker_order_id"],
+                condition=models.Q(working=True),
+                name="paper_order_working",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"paper order {self.broker_order_id} of deployment {self.live_id}"

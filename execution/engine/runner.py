@@ -28,32 +28,24 @@ with ``ts <= state.cursor`` are skipped.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
-from operator import attrgetter
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 import numpy as np
 
-from execution.brokers.base import (
-    BrokerOrder,
-    Fill,
-    OrderEvent,
-    OrderNotFound,
-    OrderRequest,
-)
+from execution.brokers.base import BrokerOrder, Fill, OrderEvent, OrderRequest
 from execution.brokers.paper import PaperBroker
 from execution.engine.bars import BarSeries
 from execution.engine.config import CloseAtEnd, EngineConfig
-from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
-from execution.engine.risk import Denial, OrderIntent, RiskGate
+from execution.engine.guard import RiskChecks
+from execution.engine.manual import ManualOrders, ManualResult, RiskDenied
+from execution.engine.orders import OrderType, Side, Validity
+from execution.engine.results import RunResults, _gc_paused, _hold
+from execution.engine.risk import RiskGate
 from execution.engine.state import (
     ClosedTrade,
     EngineState,
     EquityCurve,
-    OrderRecord,
     RunResult,
     TradeTracker,
 )
@@ -66,27 +58,10 @@ class SignalSource(Protocol):
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray: ...
 
 
-class RiskDenied(Exception):
-    """Raised when a manual modification is refused by the risk gate (no order is created)."""
-
-    def __init__(self, denial: Denial):
-        super().__init__(f"{denial.rule}: {denial.message}")
-        self.denial = denial
-
-
-@dataclass(slots=True)
-class ManualResult:
-    """What a manual order call produced: the order's record and its new events."""
-
-    order: OrderRecord
-    events: list[OrderEvent]
-
-
 # the engine's legs name their side as the broker records it (plain strings hash and compare
 # fast; ``Side`` members go only into what the engine hands out)
 _BUY = str(Side.BUY)
 _SELL = str(Side.SELL)
-_CLIENT_ORDER_ID = attrgetter("client_order_id")
 
 
 def new_state(config: EngineConfig) -> EngineState:
@@ -116,11 +91,13 @@ def new_state(config: EngineConfig) -> EngineState:
     )
 
 
-class Engine:
+class Engine(ManualOrders, RiskChecks, RunResults):
     """Runs one strategy on one instrument through the risk gate, the paper broker and a ledger.
 
     Build it from a config, a strategy type and its parameters, and optionally a saved state
     (``EngineState`` or its ``to_dict()``); call ``run(bars)``; save ``result.state.to_dict()``.
+    This module holds the bar loop and the strategy's legs; manual orders are in ``manual``,
+    risk checks and halts in ``guard``, the assembly of a run's result in ``results``.
     """
 
     def __init__(
@@ -192,13 +169,6 @@ class Engine:
             if st.cursor is None or st.cursor < last_ts:
                 return self._run(bars, None, "close", end_reason=reason)
             return self._close_processed(bars, reason)
-
-    def _start_run(self) -> None:
-        """Fresh collections for one run's output; the tracker resumes the open round trip."""
-        self._events = []
-        self._fills = []
-        self._trades = []
-        self._tracker = TradeTracker(self.state.open_trade)
 
     def _close_processed(self, bars: BarSeries, reason: str) -> RunResult:
         """``close_out`` when the last bar is the cursor: the end of ``_run``, with no bar left."""
@@ -365,129 +335,7 @@ class Engine:
         )
         return self._result(curve, m, mark)
 
-    # ------------------------------------------------------------------ manual orders
-
-    def submit_order(
-        self,
-        *,
-        client_order_id: str,
-        side: Side | str,
-        order_type: OrderType | str,
-        quantity: int,
-        price: float | None = None,
-        trigger_price: float | None = None,
-        product: Product | str | None = None,
-        validity: Validity | str = Validity.DAY,
-        now_ts: int,
-        feed_ts: int | None = None,
-    ) -> ManualResult:
-        """Send a user's order through the risk gate to the paper broker (idempotent on id).
-
-        The order is placed between steps, so it meets only bars that open after ``feed_ts``,
-        the feed's time at the call (default ``now_ts``: the synthetic feed stamps bars with
-        wall time; a replay passes its own clock): a MARKET order fills at the open of the first
-        of them, never at the open of a bar that had started before the order existed, even
-        when that bar is still to be processed by the next step. Strategy legs are placed
-        inside a bar and are unaffected.
-        """
-        st = self.state
-        br = st.broker
-        self._events = []
-        if client_order_id in st.denied:
-            return ManualResult(OrderRecord.from_dict(st.denied[client_order_id]), [])
-        req = OrderRequest(
-            client_order_id,
-            self._symbol,
-            Side(side),
-            OrderType(order_type),
-            int(quantity),
-            Product(product or self.config.product),
-            Validity(validity),
-            price,
-            trigger_price,
-        )
-        try:
-            existing = br.order_by_client_id(client_order_id)
-        except OrderNotFound:
-            existing = None
-        if existing is not None:
-            return ManualResult(OrderRecord.from_broker(existing), [])
-        denial = None
-        if st.halted_reason is not None:
-            denial = Denial("halted", f"the run is halted: {st.halted_reason}")
-        else:
-            denial = self._check(req, now_ts)
-        if denial is not None:
-            rec = self._deny(req, now_ts, denial)
-            return ManualResult(rec, self._take_events())
-        br.clock = now_ts
-        br.feed_clock = now_ts if feed_ts is None else feed_ts
-        try:
-            bo = br.place_order(req)
-        finally:
-            br.clock = br.feed_clock = None
-        self.gate.record(now_ts)
-        return ManualResult(OrderRecord.from_broker(bo), self._take_events())
-
-    def cancel_order(self, client_order_id: str, *, now_ts: int) -> ManualResult:
-        """Cancel a working order by our id (``InvalidOrderState`` if it is final)."""
-        br = self.state.broker
-        self._events = []
-        oid = br.order_by_client_id(client_order_id).broker_order_id
-        br.clock = now_ts
-        try:
-            bo = br.cancel_order(oid)
-        finally:
-            br.clock = None
-        return ManualResult(OrderRecord.from_broker(bo), self._take_events())
-
-    def modify_order(
-        self,
-        client_order_id: str,
-        *,
-        now_ts: int,
-        quantity: int | None = None,
-        price: float | None = None,
-        trigger_price: float | None = None,
-        feed_ts: int | None = None,
-    ) -> ManualResult:
-        """Change a working order; ``RiskDenied`` if the new values break a risk rule.
-
-        As for ``submit_order``, the new terms meet only bars that open after ``feed_ts``.
-        """
-        br = self.state.broker
-        self._events = []
-        cur = br.order_by_client_id(client_order_id)
-        req = OrderRequest(
-            client_order_id,
-            cur.symbol,
-            cur.side,
-            cur.order_type,
-            int(quantity if quantity is not None else cur.quantity) - cur.filled_quantity,
-            cur.product,
-            cur.validity,
-            price if price is not None else cur.price,
-            trigger_price if trigger_price is not None else cur.trigger_price,
-        )
-        denial = self._check(req, now_ts, open_orders_offset=-1)
-        if denial is not None:
-            raise RiskDenied(denial)
-        br.clock = now_ts
-        br.feed_clock = now_ts if feed_ts is None else feed_ts
-        try:
-            bo = br.modify_order(
-                cur.broker_order_id, quantity=quantity, price=price, trigger_price=trigger_price
-            )
-        finally:
-            br.clock = br.feed_clock = None
-        return ManualResult(OrderRecord.from_broker(bo), self._take_events())
-
     # ------------------------------------------------------------------ internals
-
-    def _take_events(self) -> list[OrderEvent]:
-        self._events.extend(self.state.broker.drain_events())
-        out, self._events = self._events, []
-        return out
 
     def _on_fill(self, f: Fill) -> None:
         """Book a fill in the ledger and the round-trip tracker as the broker makes it."""
@@ -618,237 +466,54 @@ class Engine:
         if self._rate_limited:
             self.gate.record(ts)
 
-    def _check(self, req: OrderRequest, now_ts: int, open_orders_offset: int = 0) -> Denial | None:
-        if not self._check_orders:
-            return None
-        br = self.state.broker
-        ref = br.market_price_estimate(req.symbol, req.side) or br.last_price(req.symbol) or 0.0
-        return self.gate.check(
-            OrderIntent(
-                side=str(req.side),
-                quantity=req.quantity,
-                order_type=str(req.order_type),
-                price=req.price,
-                ref_price=float(ref),
-                position_qty=self.state.ledger.qty(req.symbol),
-                open_orders=br.working_count() + open_orders_offset,
-                now_ts=int(now_ts),
-            )
-        )
-
-    def _deny(self, req: OrderRequest, ts: int, denial: Denial) -> OrderRecord:
-        rec = OrderRecord(
-            req.client_order_id,
-            None,
-            req.symbol,
-            str(req.side),
-            str(req.order_type),
-            str(req.product),
-            str(req.validity),
-            req.quantity,
-            req.price,
-            req.trigger_price,
-            str(OrderStatus.DENIED),
-            "",
-            denial.message,
-            0,
-            0,
-            0.0,
-            ts,
-            ts,
-            denial.rule,
-        )
-        self.state.denied[req.client_order_id] = rec.to_dict()
-        self._denials += 1
-        self._events.append(
-            OrderEvent(req.client_order_id, None, OrderStatus.DENIED, "", denial.message, ts, "")
-        )
-        return rec
-
-    def _halt(self, ts: int, denial: Denial) -> None:
-        """Stop trading for good: record why, cancel working orders, drop the pending action."""
-        st = self.state
-        br = st.broker
-        st.halted_reason = f"{denial.rule}: {denial.message}"
-        st.pending = False
-        br.clock = ts
-        try:
-            for o in self._working_orders():
-                br.cancel_order(o.broker_order_id, reason=f"run halted ({denial.rule})")
-        finally:
-            br.clock = None
-
-    def _day_ids(self, ts: np.ndarray, start: int) -> np.ndarray:
-        cal = self.config.calendar
-        offset = cal.day_offset(int(ts[start])) if cal is not None else 0
-        return (ts[start:] + offset) // 86400
-
-    def _slow_daily_loss(self, ts: int, day: int, equity: float) -> None:
-        st = self.state
-        if st.day != day:
-            st.day = day
-            st.day_start_equity = st.last_equity
-        st.last_equity = equity
-        denial = self.gate.daily_loss(st.day_start_equity, equity)
-        if denial is not None:
-            self._halt(ts, denial)
-
-    def _quiet_daily_loss(
-        self,
-        a: int,
-        b: int,
-        closes: np.ndarray,
-        ts_arr: np.ndarray,
-        day_ids: np.ndarray,
-        limit: float,
-    ) -> int | None:
-        """Daily-loss check over bars [a, b) where cash and position are constant.
-
-        Return the index of the bar at which the run halted, if it did.
-        """
-        st = self.state
-        led = st.ledger
-        start = len(ts_arr) - len(day_ids)
-        eq = led.cash + led.qty(self._symbol) * closes[a:b]
-        days = day_ids[a - start : b - start]
-        prev_eq = np.empty_like(eq)
-        prev_eq[0] = st.last_equity
-        prev_eq[1:] = eq[:-1]
-        prev_day = np.empty_like(days)
-        prev_day[0] = st.day if st.day is not None else days[0] - 1
-        prev_day[1:] = days[:-1]
-        new_day = days != prev_day
-        ref = np.where(new_day, prev_eq, np.nan)
-        if not new_day[0]:
-            ref[0] = st.day_start_equity
-        idx = np.where(~np.isnan(ref), np.arange(len(ref)), 0)
-        np.maximum.accumulate(idx, out=idx)
-        ref = ref[idx]
-        breach = np.flatnonzero(ref - eq >= limit)
-        k = int(breach[0]) if len(breach) else len(eq) - 1
-        st.day = int(days[k])
-        st.day_start_equity = float(ref[k])
-        st.last_equity = float(eq[k])
-        if len(breach):
-            denial = self.gate.daily_loss(st.day_start_equity, st.last_equity)
-            if denial is not None:
-                self._halt(int(ts_arr[a + k]), denial)
-                return a + k
-        return None
-
     def _close_at_end(
         self, mode: str, ts: int, open_: float, close: float, reason: str = "backtest ended"
     ) -> None:
-        """Square off what is still open after the last bar (backtests, ``close_out``)."""
+        """Square off what is still open after the last bar (backtests, ``close_out``).
+
+        A square-off leg of this run still working (a stop's, ``leg_id(ts, "sq")``, that no
+        later bar will fill) is not replaced: it fills here, so one order closes the position.
+        """
         st = self.state
         br = st.broker
+        q = st.ledger.qty(self._symbol)
+        keep = [o.broker_order_id for o in self._working_orders() if self._closes(o, q)]
         br.clock = ts
         try:
             for o in self._working_orders():
-                br.cancel_order(o.broker_order_id, reason=reason)
+                if o.broker_order_id not in keep:
+                    br.cancel_order(o.broker_order_id, reason=reason)
         finally:
             br.clock = None
-        q = st.ledger.qty(self._symbol)
         if q == 0:
             return
         price = close if mode == "close" else open_
         br.begin_bar(self._symbol, ts, price, price, price, price, 1e18)
-        self._leg(ts, "sq", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
+        if keep:
+            for oid in keep:
+                br.release(oid)
+            br.fill_open()
+            q = st.ledger.qty(self._symbol)
+        if q != 0:
+            self._leg(ts, "sq", _SELL if q > 0 else _BUY, abs(q), reduce_only=True)
         br.match_bar()
 
-    def _result(self, curve: EquityCurve, m: int, mark: tuple[int, int] | None = None) -> RunResult:
-        """Collect the run's output. ``mark``: the broker's ``order_count()`` and ``_denials``
-        when the run began, given only if no order was working then."""
-        st = self.state
-        self._events.extend(st.broker.drain_events())
-        events = self._events
-        br = st.broker
-        # every order with an event in this run, in the order of its first event
-        if mark is not None and mark[1] == self._denials:
-            # Nothing was working when the run began and nothing was denied in it, so every
-            # event is a broker's event of an order placed in the run (only working orders
-            # change, and none can work again once final), and each order's first event is the
-            # PENDING its placement records: the orders placed since the mark, in their order.
-            return self._run_result(br.order_rows_since(mark[0], OrderRecord), curve, m)
-        cids = dict.fromkeys(map(_CLIENT_ORDER_ID, events))
-        denied = st.denied
-        if denied.keys().isdisjoint(cids.keys()):  # all at the broker: rows in one pass
-            orders = br.order_rows(cids, OrderRecord)
-        else:
-            orders = [
-                OrderRecord.from_dict(denied[cid])
-                if cid in denied
-                else OrderRecord(*br.order_row(cid))
-                for cid in cids
-            ]
-        return self._run_result(orders, curve, m)
-
-    def _run_result(self, orders: list[OrderRecord], curve: EquityCurve, m: int) -> RunResult:
-        st = self.state
-        return RunResult(
-            orders=orders,
-            events=self._events,
-            fills=self._fills,
-            equity=curve,
-            trades=self._trades,
-            state=st,
-            bars_processed=m,
-            halted_reason=st.halted_reason,
+    def _closes(self, o: BrokerOrder, q: int) -> bool:
+        """Whether ``o`` is this run's square-off market leg, reducing position ``q`` to 0 or
+        towards it."""
+        cid = o.client_order_id
+        return (
+            q != 0
+            and cid.startswith(f"{self._prefix}-")
+            and cid.endswith("-sq")
+            and o.order_type == OrderType.MARKET
+            and str(o.side) == (_SELL if q > 0 else _BUY)
+            and o.pending_quantity <= abs(q)
         )
 
-
-# A run that leaves at least this many new objects (a backtest: a handful per order) moves them
-# to the oldest GC generation when it ends (``_gc_paused``).
-_PROMOTE_AFTER = 50_000
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC during a run; then move a big run's objects to the oldest generation.
-
-    Every order leaves a handful of small objects (events, fills, records) that live as long as
-    the run's result. With the GC on, young collections would rescan all of them again and
-    again for nothing, so it is paused. When it resumes, the next two young collections would
-    still scan each of them once more before it reaches the oldest generation; after a big run
-    ``gc.freeze()`` followed by ``gc.unfreeze()`` moves every tracked object there at once (the
-    documented effect of ``unfreeze``), which skips only those two scans: cyclic garbage is
-    still found by the next full collection. Small runs (live steps) leave the GC's
-    generations alone, and so does a run when the caller had paused the GC or something is
-    frozen (a pre-fork ``gc.freeze()`` must stay in effect).
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_count()[0] >= _PROMOTE_AFTER and gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
-
-
-def _hold(
-    at_k: list[int], at_cash: list[float], at_qty: list[int], m: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cash and position for each of ``m`` bars from the values recorded at processed bars.
-
-    Cash and position only change on processed bars, so a bar holds the values of the last
-    record at or before it. ``at_k`` is non-decreasing and starts with 0 (the state before the
-    run); of several records at one ``k`` the last counts, and a record with a NaN cash counts
-    only at ``k == 0`` — exactly what a full NaN-initialised array written at each record and
-    forward-filled over its NaNs gives, without the per-bar arrays.
-    """
-    k = np.asarray(at_k, dtype=np.int64)
-    cash = np.asarray(at_cash, dtype=np.float64)
-    qty = np.asarray(at_qty, dtype=np.float64)
-    keep = np.ones(len(k), dtype=bool)
-    keep[:-1] = k[1:] != k[:-1]
-    keep &= (k == 0) | ~np.isnan(cash)
-    k = k[keep]
-    lengths = np.diff(k, append=m)
-    return np.repeat(cash[keep], lengths), np.repeat(qty[keep], lengths)
+    def leg_id(self, ts: int, leg: str) -> str:
+        """The client order id of this run's leg ``leg`` at bar ``ts`` (``x``, ``e``, ``sq``)."""
+        return f"{self._prefix}-{ts}-{leg}"
 
 
 def _items(arr: np.ndarray, dtype: type[np.generic]) -> memoryview:
@@ -891,6 +556,7 @@ __all__ = [
     "ManualResult",
     "RiskDenied",
     "SignalSource",
+    "_hold",
     "new_state",
     "run_backtest",
 ]

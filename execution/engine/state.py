@@ -7,6 +7,7 @@ round-tripped through JSON in between gives exactly the same orders, fills and e
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,8 +227,12 @@ class EngineState:
 
     DENIED_HISTORY = 1000
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-safe dict (``json.dumps`` works on it as is)."""
+    def to_dict(self, *, book: bool = True) -> dict[str, Any]:
+        """Return a JSON-safe dict (``json.dumps`` works on it as is).
+
+        ``book=False``: without the broker's orders, which the caller stores one by one
+        (``PaperBroker.to_state``, ``changed_records``).
+        """
         denied = self.denied
         if len(denied) > self.DENIED_HISTORY:
             denied = dict(list(denied.items())[-self.DENIED_HISTORY :])
@@ -245,14 +250,21 @@ class EngineState:
             "last_equity": self.last_equity,
             "denied": denied,
             "ledger": self.ledger.to_dict(),
-            "broker": self.broker.to_state(),
+            "broker": self.broker.to_state(book=book),
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EngineState:
+    def from_dict(
+        cls,
+        d: dict[str, Any],
+        orders: Iterable[dict[str, Any]] | None = None,
+        *,
+        partial: bool = False,
+    ) -> EngineState:
+        """Rebuild a state from ``to_dict()`` (``orders``, ``partial``: see ``from_state``)."""
         return cls(
             ledger=Ledger.from_dict(d["ledger"]),
-            broker=PaperBroker.from_state(d["broker"]),
+            broker=PaperBroker.from_state(d["broker"], orders, partial=partial),
             cursor=d["cursor"],
             target=float(d["target"]),
             pending=bool(d["pending"]),

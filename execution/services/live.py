@@ -1,4 +1,4 @@
-"""Paper trading live: start a deployment, step it bar by bar, stop it, place manual orders.
+"""Paper trading live: start a deployment and step it bar by bar.
 
 A step (``deployment_step``) runs in ONE transaction holding the deployment's ``DeploymentState``
 row lock (``skip_locked``): it loads the engine state, runs the same engine a backtest runs over
@@ -6,17 +6,20 @@ the bars that closed since the cursor, and writes the cursor, orders, order even
 positions and equity points together, or nothing. A duplicate or redelivered step finds the row
 locked (and skips) or the cursor already past its bars (and does nothing). Client order ids are
 deterministic per deployment, bar and leg, under a unique constraint.
+
+Manual orders are in ``live_orders``, stop and square-off in ``live_stop``, the writing of a
+run's rows in ``live_persist``; their public names are importable from here too (lazily: those
+modules build on this one).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import time
-import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -25,16 +28,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from algosaas.errors import Conflict, DomainError
-from execution.brokers.base import InvalidOrderState, OrderNotFound, OrderRejected
+from algosaas.errors import DomainError
 from execution.engine.bars import BarSeries
 from execution.engine.charges import IndiaEquityCharges
 from execution.engine.config import EngineConfig
-from execution.engine.orders import TERMINAL_STATUSES, OrderType, Side, order_next_status
-from execution.engine.runner import Engine, RiskDenied, new_state
-from execution.engine.state import OrderRecord, RunResult
+from execution.engine.runner import Engine, new_state
+from execution.engine.state import EngineState, OrderRecord, RunResult
 from execution.marketdata.sources import ReplaySource, SyntheticSource, synthetic_key
-from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
     DeploymentState,
     EquitySnapshot,
@@ -42,13 +42,20 @@ from execution.models import (
     Instrument,
     LivePhase,
     Order,
-    OrderEvent,
     Position,
-    Trade,
 )
 from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import engine_config
+from execution.services.live_persist import (
+    _book,
+    _dt,
+    _instrument_ref,
+    _ManualRun,
+    _persist,
+    _persist_ledgers,
+    _save_books,
+)
 from strategies import catalog
 from strategies.exceptions import InvalidTransition
 from strategies.models import TIMEFRAME_SECONDS, Deployment, DeploymentStatus
@@ -56,35 +63,16 @@ from strategies.services import strategy_fail
 
 logger = structlog.get_logger(__name__)
 
-PAISE = Decimal("0.01")
-PRICE = PRICE_QUANTUM  # the price columns' 8 places: a price on any stored tick is kept exact
-# Indicators see at most this many bars; exact for windowed indicators (SMA, Bollinger,
-# Donchian), and long past convergence for the recursive ones (EMA, RSI).
+# Indicators see at most this many bars: enough for windowed indicators (SMA, Bollinger,
+# Donchian) to see every bar they need, and long past convergence for the recursive ones (EMA,
+# RSI). pandas' running sum makes an SMA's last ulp depend on where the window starts, which
+# can only matter on a bar where two averages tie exactly.
 MAX_HISTORY_BARS = 20_000
 # A claimed deployment whose step has not run by then is claimed again (a lost task).
 CLAIM_LEASE = timedelta(seconds=30)
 MAX_STEP_FAILURES = 3
 # Why a replay's close-out cancels an order still working after its last bar.
 REPLAY_ENDED = "the replay has ended: no bar is left to fill it"
-
-
-class DeploymentNotLive(Conflict):
-    """Raised when a deployment no longer trades (stopped, failed or squaring off): HTTP 409."""
-
-    code = "deployment_not_running"
-
-
-class OrderNotOpen(Conflict):
-    """Raised when cancelling or modifying an order that is already final: HTTP 409."""
-
-    code = "order_not_open"
-
-
-class OrderDenied(DomainError):
-    """Raised when the risk gate refuses a modification (HTTP 422 with the rule)."""
-
-    status_code = 422
-    code = "risk_denied"
 
 
 class _NoSignals:
@@ -102,18 +90,6 @@ class StepOutcome:
     bars: int = 0
     orders: int = 0
     fills: int = 0
-
-
-def _dt(ts: int | float) -> datetime:
-    return datetime.fromtimestamp(int(ts), tz=UTC)
-
-
-def _money(x: float) -> Decimal:
-    return Decimal(repr(float(x))).quantize(PAISE)
-
-
-def _price(x: float | None) -> Decimal | None:
-    return None if x is None else Decimal(repr(float(x))).quantize(PRICE)
 
 
 # ----------------------------------------------------------------------------- start
@@ -172,7 +148,7 @@ def deployment_start_live(
         replay_origin_ts=origin,
         history_start_ts=history_start,
         engine_config=config.to_dict(),
-        engine_state=state.to_dict(),
+        engine_state=state.to_dict(book=False),
         cursor_ts=state.cursor,
         next_due_at=_dt(next_due),
     )
@@ -216,14 +192,25 @@ def _feed_now(live: DeploymentState, now_ts: int) -> int:
     return int(ts[min(source.released(now_ts), len(ts) - 1)])
 
 
-def _engine(live: DeploymentState, *, trading: bool = True) -> Engine:
+def _engine(
+    live: DeploymentState, *, trading: bool = True, cids: list[str] | None = None
+) -> Engine:
+    """The deployment's engine from its saved state and the paper broker's order records.
+
+    A step (and a stop) loads every working order. With ``cids`` only the orders with those
+    client ids are loaded (a manual call's own order, if it exists): the others are counted
+    from the state's summary, so the call costs the same however many orders are open.
+    """
     snap = live.deployment.config
     strategy = catalog.get(snap["strategy_type"]) if trading else _NoSignals
+    state = EngineState.from_dict(
+        live.engine_state, _book(live, cids=cids), partial=cids is not None
+    )
     engine = Engine(
         EngineConfig.from_dict(live.engine_config),
         strategy,
         snap["params"] if trading else {},
-        state=live.engine_state,
+        state=state,
     )
     if not trading:
         # A decision the strategy took at the last close before the stop must not become an
@@ -297,6 +284,7 @@ class _Advance:
     result: RunResult | None = None
     halted: str | None = None
     restated: int | None = None  # a bar whose equity point the result writes again
+    book: list[dict[str, Any]] = field(default_factory=list)  # order records to write
 
 
 # What a step changes on ``DeploymentState``; an idle step moves only ``next_due_at``.
@@ -359,7 +347,7 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
     engine = _engine(live, trading=trading)
     result = engine.close_out(bars, reason=REPLAY_ENDED) if closing else engine.run(bars)
     state = result.state
-    live.engine_state = state.to_dict()
+    live.engine_state = state.to_dict(book=False)
     live.cursor_ts = state.cursor
     live.steps += 1
     live.bars_processed += result.bars_processed
@@ -374,7 +362,8 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
     )
     # with no bar left to process, the close is booked on the last one: its point is restated
     restated = cursor if closing and fresh <= 0 else None
-    return _Advance(live, outcome, result, result.halted_reason if trading else None, restated)
+    halted = result.halted_reason if trading else None
+    return _Advance(live, outcome, result, halted, restated, state.broker.changed_records())
 
 
 def _replay_ended(live: DeploymentState, now_ts: int, source: Any = None) -> bool:
@@ -394,6 +383,7 @@ def _write(advances: list[_Advance], now: datetime) -> None:
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
     _persist_ledgers(stepped)
+    _save_books([(a.live, a.book) for a in stepped])
     bulk_update_rows(
         DeploymentState, [a.live for a in advances if a.result is None], ["next_due_at"]
     )
@@ -434,167 +424,7 @@ def _fail_strategy(deployment_id: int, reason: str) -> None:
     logger.warning("deployment_failed", deployment_id=deployment_id, reason=reason)
 
 
-# ----------------------------------------------------------------------------- persistence
-
-
-def _check_chain(start: str | None, events: list[Any], final: str) -> None:
-    """Replay the status changes through the order transition table before writing them."""
-    status = start
-    for ev in events:
-        if not ev.trigger:  # creation: PENDING, or DENIED by our risk gate
-            if status is not None:
-                raise ValueError(f"order {ev.client_order_id} created twice")
-            status = ev.status
-            continue
-        status = order_next_status(status, ev.trigger)
-    if status != final:
-        raise ValueError(f"order status {status} from events differs from {final}")
-
-
-def _persist(
-    deployment: Deployment, instrument: Instrument, result: Any, *, source: str
-) -> dict[str, Order]:
-    """Write one run's orders, events and fills (caller's transaction); its orders by client id."""
-    events_by_cid: dict[str, list[Any]] = {}
-    for ev in result.events:
-        events_by_cid.setdefault(ev.client_order_id, []).append(ev)
-    cids = [r.client_order_id for r in result.orders]
-    rows = {  # through the related manager, so each row knows its deployment without a query
-        o.client_order_id: o for o in deployment.orders.filter(client_order_id__in=cids)
-    }
-    for rec in result.orders:
-        row = rows.get(rec.client_order_id)
-        evs = events_by_cid.get(rec.client_order_id, [])
-        _check_chain(row.status if row else None, evs, rec.status)
-        fields = _order_fields(rec)
-        if row is None:
-            rows[rec.client_order_id] = Order.objects.create(
-                deployment=deployment,
-                instrument=instrument,
-                client_order_id=rec.client_order_id,
-                source=source,
-                created_at=_dt(rec.created_ts),
-                **fields,
-            )
-        else:
-            for k, v in fields.items():
-                setattr(row, k, v)
-            row.save(update_fields=list(fields))
-    OrderEvent.objects.bulk_create(
-        [
-            OrderEvent(
-                order=rows[ev.client_order_id],
-                status=str(ev.status),
-                broker_status=ev.raw_status,
-                trigger=ev.trigger,
-                message=ev.message[:500],
-                payload=ev.payload or {},
-                ts=_dt(ev.ts),
-            )
-            for ev in result.events
-        ]
-    )
-    fills = getattr(result, "fills", [])
-    if fills:
-        Trade.objects.bulk_create(
-            [
-                Trade(
-                    deployment=deployment,
-                    order=rows[f.client_order_id],
-                    fill_id=f.fill_id,
-                    side=str(f.side),
-                    quantity=f.quantity,
-                    price=_price(f.price),
-                    charges=_money(f.charges.total),
-                    charges_breakdown=f.charges.to_dict(),
-                    executed_at=_dt(f.ts),
-                )
-                for f in fills
-            ]
-        )
-    return rows
-
-
-def _order_fields(rec: OrderRecord) -> dict[str, Any]:
-    return {
-        "broker_order_id": rec.broker_order_id or "",
-        "side": rec.side,
-        "order_type": rec.order_type,
-        "product": rec.product,
-        "validity": rec.validity,
-        "quantity": rec.quantity,
-        "price": _price(rec.price),
-        "trigger_price": _price(rec.trigger_price),
-        "filled_quantity": rec.filled_quantity,
-        "pending_quantity": rec.pending_quantity,
-        "average_price": _price(rec.average_price) if rec.filled_quantity else None,
-        "status": rec.status,
-        "status_message": (rec.message or "")[:500],
-        "broker_status": rec.raw_status or "",
-        "denial_rule": rec.denial_rule or "",
-        "updated_at": _dt(rec.updated_ts),
-    }
-
-
-def _instrument_ref(deployment: Deployment) -> Instrument:
-    """The deployment's instrument as a foreign-key reference (no query: the id is in config)."""
-    inst = deployment.config["instrument"]
-    return Instrument(pk=inst["id"], exchange=inst["exchange"], symbol=inst["symbol"])
-
-
-def _persist_ledgers(stepped: list[_Advance]) -> None:
-    """Update each deployment's position and append its equity points, in bulk."""
-    if not stepped:
-        return
-    positions = {
-        p.deployment_id: p
-        for p in Position.objects.filter(deployment_id__in=[a.live.pk for a in stepped])
-    }
-    updates: list[Position] = []
-    creates: list[Position] = []
-    points: list[EquitySnapshot] = []
-    for adv in stepped:
-        deployment = adv.live.deployment
-        instrument = _instrument_ref(deployment)
-        result = adv.result
-        pos = result.state.ledger.position(instrument.symbol)
-        curve = result.equity
-        values = {
-            "quantity": pos.qty,
-            "average_price": _price(pos.avg_price) if pos.qty else Decimal("0"),
-            "realised_pnl": _money(pos.realised_pnl),
-            "last_price": _price(pos.last_price) if pos.last_price else None,
-            "updated_at": _dt(curve.ts[-1]) if len(curve) else None,
-        }
-        row = positions.get(deployment.pk)
-        if row is None:
-            creates.append(Position(deployment=deployment, instrument=instrument, **values))
-        else:
-            for field, value in values.items():
-                setattr(row, field, value)
-            updates.append(row)
-        points.extend(
-            EquitySnapshot(
-                deployment=deployment,
-                ts=_dt(curve.ts[i]),
-                cash=_money(curve.cash[i]),
-                position_value=_money(curve.equity[i] - curve.cash[i]),
-                equity=_money(curve.equity[i]),
-            )
-            for i in range(len(curve))
-        )
-    bulk_update_rows(Position, updates, _POSITION_FIELDS)
-    if creates:
-        Position.objects.bulk_create(creates)
-    # A (deployment, ts) pair already written would violate the unique constraint and roll
-    # the whole step back: no bar is ever processed twice.
-    EquitySnapshot.objects.bulk_create(points, batch_size=2000)
-
-
-_POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "updated_at"]
-
-
-# ----------------------------------------------------------------------------- stop / fail
+# ----------------------------------------------------------------------------- for manual calls
 
 
 def _lock_live(deployment: Deployment) -> DeploymentState | None:
@@ -605,76 +435,6 @@ def _lock_live(deployment: Deployment) -> DeploymentState | None:
     return live
 
 
-def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
-    """Cancel open orders; with ``square_off``, place a market order closing the position.
-
-    Runs inside the stop transaction, after any step in flight commits (the row lock waits).
-    The square-off order fills at the next bar's open, in the next step. On a replay that has
-    released its last bar there is no next bar: the position is closed at once, at the last
-    bar's close, after the bars released since the last step are played out.
-    """
-    live = _lock_live(deployment)
-    if live is None or live.phase == LivePhase.DONE:
-        return
-    engine = _engine(live, trading=False)
-    now = timezone.now()
-    now_ts = int(now.timestamp())
-    records, events = _cancel_working(engine, now_ts)
-    live.phase = LivePhase.DONE
-    qty = engine.state.ledger.qty(deployment.config["instrument"]["symbol"])
-    if square_off and qty and _replay_ended(live, now_ts):
-        run = _ManualRun(records, events, [])
-        _persist(deployment, _instrument_ref(deployment), run, source="strategy")
-        live.engine_state = engine.state.to_dict()
-        live.phase = LivePhase.SQUARING_OFF
-        _write([_advance(live, now)], now)  # the close-out a step would make, ends DONE
-        return
-    if square_off and qty:
-        res = engine.submit_order(
-            client_order_id=f"d{deployment.pk}-sq-{engine.state.cursor}",
-            side=Side.SELL if qty > 0 else Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=abs(qty),
-            now_ts=now_ts,
-            feed_ts=_feed_now(live, now_ts),
-        )
-        records.append(res.order)
-        events.extend(res.events)
-        if res.order.status not in TERMINAL_STATUSES:
-            live.phase = LivePhase.SQUARING_OFF
-    _save_manual(live, engine, records, events)
-
-
-def deployment_halt_live(deployment: Deployment) -> None:
-    """Cancel the open orders of a deployment that went to ERROR; it trades no more."""
-    live = _lock_live(deployment)
-    if live is None or live.phase == LivePhase.DONE:
-        return
-    engine = _engine(live, trading=False)
-    records, events = _cancel_working(engine, int(timezone.now().timestamp()))
-    live.phase = LivePhase.DONE
-    _save_manual(live, engine, records, events)
-
-
-def _cancel_working(engine: Engine, now_ts: int) -> tuple[list[OrderRecord], list[Any]]:
-    records: list[OrderRecord] = []
-    events: list[Any] = []
-    for order in engine.state.broker.orders():
-        if order.status in TERMINAL_STATUSES:
-            continue
-        res = engine.cancel_order(order.client_order_id, now_ts=now_ts)
-        records.append(res.order)
-        events.extend(res.events)
-    return records, events
-
-
-@dataclass
-class _ManualRun:
-    orders: list[OrderRecord]
-    events: list[Any]
-    fills: list[Any]
-
-
 def _save_manual(
     live: DeploymentState,
     engine: Engine,
@@ -683,126 +443,15 @@ def _save_manual(
     *,
     source: str = "strategy",
 ) -> dict[str, Order]:
+    """Write a manual call's orders and events and the engine's new state (caller's lock)."""
     deployment = live.deployment
     rows = _persist(
         deployment, _instrument_ref(deployment), _ManualRun(records, events, []), source=source
     )
-    live.engine_state = engine.state.to_dict()
+    live.engine_state = engine.state.to_dict(book=False)
     live.save(update_fields=["engine_state", "phase"])
+    _save_books([(live, engine.state.broker.changed_records())])
     return rows
-
-
-# ----------------------------------------------------------------------------- manual orders
-
-
-def _live_for_orders(deployment: Deployment) -> DeploymentState:
-    live = _lock_live(deployment)
-    if (
-        live is None
-        or live.phase != LivePhase.RUNNING
-        or deployment.status != DeploymentStatus.RUNNING
-    ):
-        raise DeploymentNotLive(
-            "This deployment is not running; orders can only be placed on a running one.",
-            current_state=deployment.status,
-        )
-    return live
-
-
-@transaction.atomic
-def order_place(
-    *,
-    deployment: Deployment,
-    side: str,
-    order_type: str,
-    quantity: int,
-    price: Decimal | None = None,
-    trigger_price: Decimal | None = None,
-    validity: str = "DAY",
-    product: str | None = None,
-    client_order_id: str | None = None,
-) -> Order:
-    """Place a manual order through the risk gate and the paper broker; it fills on later bars.
-
-    "Later" means bars that open after the order is placed (``_feed_now``): a MARKET order
-    fills at the next bar's open, never at the open of the bar in progress or of bars that
-    closed since the last step.
-
-    A refused order is still recorded (REJECTED by the broker or DENIED by the risk gate, with
-    the reason), as a broker's order book would show it.
-    """
-    live = _live_for_orders(deployment)
-    engine = _engine(live)
-    cid = client_order_id or f"m{deployment.pk}-{uuid.uuid4().hex[:20]}"
-    now_ts = int(timezone.now().timestamp())
-    res = engine.submit_order(
-        client_order_id=cid,
-        side=side,
-        order_type=order_type,
-        quantity=quantity,
-        price=None if price is None else float(price),
-        trigger_price=None if trigger_price is None else float(trigger_price),
-        product=product,
-        validity=validity,
-        now_ts=now_ts,
-        feed_ts=_feed_now(live, now_ts),
-    )
-    rows = _save_manual(live, engine, [res.order], res.events, source="manual")
-    return rows[res.order.client_order_id]
-
-
-@transaction.atomic
-def order_cancel(*, order: Order) -> Order:
-    """Cancel an open order (409 if it is already final)."""
-    live = _live_for_orders(order.deployment)
-    engine = _engine(live)
-    try:
-        res = engine.cancel_order(order.client_order_id, now_ts=int(timezone.now().timestamp()))
-    except (InvalidOrderState, OrderNotFound) as e:
-        raise OrderNotOpen(
-            f"The order is {order.status} and can no longer be cancelled.",
-            current_state=order.status,
-        ) from e
-    _save_manual(live, engine, [res.order], res.events)
-    order.refresh_from_db()
-    return order
-
-
-@transaction.atomic
-def order_modify(
-    *,
-    order: Order,
-    quantity: int | None = None,
-    price: Decimal | None = None,
-    trigger_price: Decimal | None = None,
-) -> Order:
-    """Change an open order's quantity, price or trigger (409 if final, 422 if risk refuses)."""
-    live = _live_for_orders(order.deployment)
-    engine = _engine(live)
-    now_ts = int(timezone.now().timestamp())
-    try:
-        res = engine.modify_order(
-            order.client_order_id,
-            now_ts=now_ts,
-            feed_ts=_feed_now(live, now_ts),
-            quantity=quantity,
-            price=None if price is None else float(price),
-            trigger_price=None if trigger_price is None else float(trigger_price),
-        )
-    except (InvalidOrderState, OrderNotFound) as e:
-        raise OrderNotOpen(
-            f"The order is {order.status} and can no longer be modified.",
-            current_state=order.status,
-        ) from e
-    except RiskDenied as e:
-        raise OrderDenied(e.denial.message, rule=e.denial.rule) from e
-    except (OrderRejected, ValueError) as e:  # off tick, not above the filled part, funds
-        sent = {"quantity": quantity, "price": price, "trigger_price": trigger_price}
-        named = [f for f, v in sent.items() if v is not None] or ["quantity"]
-        raise DomainError(str(e), fields={f: [str(e)] for f in named}) from e
-    _save_manual(live, engine, [res.order], res.events)
-    order.refresh_from_db()
-    return order
 
 
 # ----------------------------------------------------------------------------- dispatch
@@ -835,7 +484,47 @@ class PaperRunner:
         )
 
     def on_stop(self, deployment: Deployment, *, square_off: bool) -> None:
-        deployment_stop_live(deployment, square_off=square_off)
+        _lazy("deployment_stop_live")(deployment, square_off=square_off)
 
     def on_fail(self, deployment: Deployment, *, reason: str) -> None:
-        deployment_halt_live(deployment)
+        _lazy("deployment_halt_live")(deployment)
+
+
+# Names of the modules built on this one, importable from here as before the split. They are
+# looked up on first use (PEP 562): those modules import this one, so importing them at the top
+# would be circular.
+_REEXPORTS = {
+    "DeploymentNotLive": "execution.services.live_orders",
+    "OrderDenied": "execution.services.live_orders",
+    "OrderNotOpen": "execution.services.live_orders",
+    "order_cancel": "execution.services.live_orders",
+    "order_modify": "execution.services.live_orders",
+    "order_place": "execution.services.live_orders",
+    "deployment_halt_live": "execution.services.live_stop",
+    "deployment_stop_live": "execution.services.live_stop",
+}
+
+
+def _lazy(name: str) -> Any:
+    return getattr(importlib.import_module(_REEXPORTS[name]), name)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _REEXPORTS:
+        return _lazy(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CLAIM_LEASE",
+    "MAX_HISTORY_BARS",
+    "MAX_STEP_FAILURES",
+    "REPLAY_ENDED",
+    "PaperRunner",
+    "StepOutcome",
+    "deployment_start_live",
+    "deployment_step",
+    "deployments_claim_due",
+    "deployments_step",
+    *_REEXPORTS,
+]

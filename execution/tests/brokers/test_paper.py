@@ -459,3 +459,52 @@ def test_the_wait_survives_a_json_round_trip_and_leaves_no_trace_after(br):
     bar(b, T0 + 180, 99.0, 100.0, 98.0, 99.0)
     assert [(f.ts, f.price) for f in b.fills()] == [(T0 + 180, 99.0)]
     assert "after" not in b.to_state()
+
+
+# ---------------------------------------------------------------- the book stored by order
+
+
+def _stored(b):
+    """``b`` as a driver storing each order apart keeps it: state and records (JSON)."""
+    state = json.loads(json.dumps(b.to_state(book=False)))
+    records = json.loads(json.dumps(b.changed_records()))
+    return state, records
+
+
+def test_a_partial_load_counts_the_orders_it_did_not_load():
+    b = make(instruments=[SPEC], starting_cash=10_000.0)
+    bar(b, T0, 100.0, 100.5, 99.5, 100.0)
+    b.submit(req("long", qty=30))
+    bar(b, T0 + 60, 100.0, 100.5, 99.5, 100.0)  # 30 held
+    for k in range(5):
+        b.submit(req(f"r{k}", otype="LIMIT", qty=10, price=90.0))
+    b.submit(req("s", side="SELL", otype="LIMIT", qty=20, price=120.0, product=Product.CNC))
+    state, records = _stored(b)
+    assert "orders" not in state and state["book"]["working"] == 6
+
+    one = [r for r in records if r["cid"] == "r0"]
+    p = PaperBroker.from_state(state, one, partial=True)
+    full = PaperBroker.from_state(state, [r for r in records if r["status"] == "OPEN"])
+
+    assert p.working_count() == full.working_count() == b.working_count() == 6
+    assert p.available_funds() == pytest.approx(b.available_funds(), abs=1e-6)
+    assert full.available_funds() == b.available_funds()
+    # the CNC sell check sees the 20 the unloaded order already sells of the 30 held
+    p.clock = T0 + 90
+    assert status_of(p.place_order(req("s2", side="SELL", otype="LIMIT", qty=20, price=120.0,
+                                       product=Product.CNC))) == S.REJECTED  # fmt: skip
+    # funds: the unloaded orders' reservations still count
+    too_much = int(p.available_funds() // 90.0) + 10
+    assert status_of(p.place_order(req("big", otype="LIMIT", qty=too_much, price=90.0))) == (
+        S.REJECTED
+    )
+    # only what the partial load created or changed is written back; the summary follows
+    p.cancel_order(p.order_by_client_id("r0").broker_order_id)
+    state2, written = _stored(p)
+    assert sorted(r["cid"] for r in written) == ["big", "r0", "s2"]
+    assert state2["book"]["working"] == 5
+    assert state2["book"]["cnc_selling"] == {"ACME": 20}
+
+
+def status_of(order):
+    return order.status

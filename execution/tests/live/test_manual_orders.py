@@ -10,7 +10,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from execution.engine.state import EngineState
 from execution.marketdata.csvbars import ParsedBar
 from execution.models import Order, Trade
 from execution.selectors import bar_series
@@ -27,6 +30,7 @@ from execution.tests.live.conftest import (
     assert_books,
     assert_event_chains,
     bar_ts,
+    counts,
     deploy,
     future_bars,
     live_of,
@@ -309,3 +313,139 @@ def test_on_a_replay_an_order_placed_mid_bar_fills_at_the_next_replayed_open(use
     assert int(fill.executed_at.timestamp()) == int(history.ts[6])
     assert (order.status, order.average_price) == ("COMPLETE", Decimal("106"))
     assert_books(deployment)
+
+
+# ----------------------------------------------------------------------------- a late step
+
+
+def _clock_at(monkeypatch, ts: int) -> None:
+    monkeypatch.setattr(
+        "execution.services.live.timezone.now", lambda: datetime.fromtimestamp(ts, UTC)
+    )
+
+
+@pytest.mark.parametrize("change", ["modify", "cancel"])
+def test_a_change_after_bars_the_late_step_missed_keeps_the_fill_of_the_old_terms(
+    deployment, monkeypatch, change
+):
+    """Bar ``j`` trades through the resting limit and closes; the step is late. A change that
+    comes then meets only later bars, so bar ``j`` is processed first, under the old terms."""
+    step(deployment, 2)
+    price, j = _dip(deployment, 2)
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=price
+    )
+    _clock_at(monkeypatch, bar_ts(deployment, j + 1) + 2)  # bar j closed, not stepped
+
+    with pytest.raises(OrderNotOpen) as err:
+        if change == "modify":
+            order_modify(order=order, price=Decimal("100"))
+        else:
+            order_cancel(order=order)
+
+    assert err.value.extra["current_state"] == "COMPLETE"
+    order.refresh_from_db()
+    expected = min(price, _open(deployment, j))
+    assert (order.status, order.filled_quantity, order.average_price) == ("COMPLETE", 5, expected)
+    assert _history(order) == [("PENDING", ""), ("OPEN", "ACCEPT"), ("COMPLETE", "FILL")]
+    fill = Trade.objects.get(order=order)
+    assert int(fill.executed_at.timestamp()) == bar_ts(deployment, j)
+    live = live_of(deployment)
+    assert live.cursor_ts == bar_ts(deployment, j)  # the late bars were stepped, bar j+1 not
+    before = counts(deployment)
+    assert step(deployment, j).status == "idle"  # the step finds them done
+    assert counts(deployment) == before
+    assert step(deployment, j + 1).bars == 1
+    assert_event_chains(deployment)
+    assert_books(deployment)
+
+
+def test_a_change_when_the_step_is_not_behind_applies_at_once(deployment, monkeypatch):
+    step(deployment, 2)
+    price, _j = _dip(deployment, 2)
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("100")
+    )
+    _clock_at(monkeypatch, bar_ts(deployment, 3) + 2)  # bar 2 stepped, bar 3 in progress
+    before = counts(deployment)
+
+    modified = order_modify(order=order, price=price)
+
+    assert (modified.status, modified.price) == ("OPEN", price)
+    assert live_of(deployment).cursor_ts == bar_ts(deployment, 2)
+    assert counts(deployment)["equity"] == before["equity"]  # no bar processed by the change
+
+
+# ----------------------------------------------------------------------------- the order book
+
+
+def _written(fn) -> tuple[int, list[str]]:
+    """Bytes of SQL (parameters included) ``fn`` sends, and the statements themselves."""
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    sqls = [q["sql"] for q in ctx.captured_queries]
+    return sum(len(q) for q in sqls), sqls
+
+
+def test_a_manual_request_reads_and_writes_only_the_orders_it_touches(deployment):
+    """The broker's order book is not the engine state: a request's cost does not grow with
+    the deployment's open orders (the engine state holds only what they add up to)."""
+    step(deployment, 2)
+
+    def rest():
+        return order_place(
+            deployment=deployment, side="BUY", order_type="LIMIT", quantity=1, price=Decimal("1")
+        )
+
+    first = rest()
+    one, _ = _written(rest)
+    for _ in range(30):
+        rest()
+    many, sqls = _written(rest)
+    target = rest()
+    cancel, _ = _written(lambda: order_cancel(order=first))
+    modify, _ = _written(lambda: order_modify(order=target, price=Decimal("1.05")))
+
+    assert abs(many - one) < 200, (one, many)  # not ~30 order records more
+    assert all(first.broker_order_id not in q for q in sqls)  # another order: not touched
+    state = live_of(deployment).engine_state
+    assert "orders" not in state["broker"] and state["broker"]["book"]["working"] == 34 - 1
+    assert max(cancel, modify) < 2 * one
+    # the working orders are all there for the next step: the first one's bar trades through
+    live = live_of(deployment)
+    records = live.paper_orders.filter(working=True).values_list("client_order_id", flat=True)
+    assert len(records) == 33 and first.client_order_id not in set(records)
+    modified = live.paper_orders.get(client_order_id=target.client_order_id).record
+    assert (modified["price"], modified["status"]) == (1.05, "OPEN")
+
+
+def test_a_state_saved_with_its_orders_inside_is_moved_to_rows_on_its_next_write(deployment):
+    """Deployments running before the book had rows keep every order in their engine state."""
+    step(deployment, 2)
+    resting = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=1, price=Decimal("1")
+    )
+    live = live_of(deployment)
+    records = list(live.paper_orders.values_list("record", flat=True))
+    old = EngineState.from_dict(live.engine_state, records).to_dict()  # the former layout
+    held = [o["cid"] for o in old["broker"]["orders"]]
+    assert resting.client_order_id in held
+    live.engine_state = old
+    live.save(update_fields=["engine_state"])
+    live.paper_orders.all().delete()
+
+    order_cancel(order=resting)
+
+    live = live_of(deployment)
+    assert "orders" not in live.engine_state["broker"]
+    assert live.engine_state["broker"]["book"]["working"] == 0
+    assert sorted(live.paper_orders.values_list("client_order_id", flat=True)) == sorted(held)
+    row = live.paper_orders.get(client_order_id=resting.client_order_id)
+    assert (row.client_order_id, row.working, row.record["status"]) == (
+        resting.client_order_id,
+        False,
+        "CANCELLED",
+    )
+    resting.refresh_from_db()
+    assert resting.status == "CANCELLED"
+    assert_event_chains(deployment)

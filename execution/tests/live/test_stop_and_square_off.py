@@ -120,8 +120,8 @@ def test_square_off_closes_the_position_at_the_next_open(deployment, strategy, p
     orders_at_stop = Order.objects.filter(deployment=deployment).count()
     resting.refresh_from_db()
     assert resting.status == "CANCELLED"
-    square = Order.objects.get(deployment=deployment, client_order_id__contains="-sq-")
-    assert square.client_order_id == f"d{deployment.pk}-sq-{stop_cursor}"
+    square = Order.objects.get(deployment=deployment, client_order_id__endswith="-sq")
+    assert square.client_order_id == f"d{deployment.pk}-{stop_cursor}-sq"  # the legs' format
     assert (square.order_type, square.quantity) == ("MARKET", abs(held))
     assert square.side == ("SELL" if held > 0 else "BUY")
     assert square.status == "OPEN"

@@ -1,0 +1,248 @@
+"""Writing a live run's output: orders, their events, fills, positions and equity points.
+
+Used by the step (``live``), manual orders (``live_orders``) and stop (``live_stop``), always
+inside their transaction. Money leaves the engine's floats here, as ``Decimal``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from execution.engine.orders import TERMINAL_STATUSES, order_next_status
+from execution.engine.state import OrderRecord
+from execution.marketdata.ticks import PRICE_QUANTUM
+from execution.models import (
+    DeploymentState,
+    EquitySnapshot,
+    Instrument,
+    Order,
+    OrderEvent,
+    PaperOrderRecord,
+    Position,
+    Trade,
+)
+from execution.services.bulk import bulk_update_rows
+from strategies.models import Deployment
+
+PAISE = Decimal("0.01")
+PRICE = PRICE_QUANTUM  # the price columns' 8 places: a price on any stored tick is kept exact
+
+
+def _dt(ts: int | float) -> datetime:
+    return datetime.fromtimestamp(int(ts), tz=UTC)
+
+
+def _money(x: float) -> Decimal:
+    return Decimal(repr(float(x))).quantize(PAISE)
+
+
+def _price(x: float | None) -> Decimal | None:
+    return None if x is None else Decimal(repr(float(x))).quantize(PRICE)
+
+
+def _check_chain(start: str | None, events: list[Any], final: str) -> None:
+    """Replay the status changes through the order transition table before writing them."""
+    status = start
+    for ev in events:
+        if not ev.trigger:  # creation: PENDING, or DENIED by our risk gate
+            if status is not None:
+                raise ValueError(f"order {ev.client_order_id} created twice")
+            status = ev.status
+            continue
+        status = order_next_status(status, ev.trigger)
+    if status != final:
+        raise ValueError(f"order status {status} from events differs from {final}")
+
+
+def _persist(
+    deployment: Deployment, instrument: Instrument, result: Any, *, source: str
+) -> dict[str, Order]:
+    """Write one run's orders, events and fills (caller's transaction); its orders by client id."""
+    events_by_cid: dict[str, list[Any]] = {}
+    for ev in result.events:
+        events_by_cid.setdefault(ev.client_order_id, []).append(ev)
+    cids = [r.client_order_id for r in result.orders]
+    rows = {  # through the related manager, so each row knows its deployment without a query
+        o.client_order_id: o for o in deployment.orders.filter(client_order_id__in=cids)
+    }
+    for rec in result.orders:
+        row = rows.get(rec.client_order_id)
+        evs = events_by_cid.get(rec.client_order_id, [])
+        _check_chain(row.status if row else None, evs, rec.status)
+        fields = _order_fields(rec)
+        if row is None:
+            rows[rec.client_order_id] = Order.objects.create(
+                deployment=deployment,
+                instrument=instrument,
+                client_order_id=rec.client_order_id,
+                source=source,
+                created_at=_dt(rec.created_ts),
+                **fields,
+            )
+        else:
+            for k, v in fields.items():
+                setattr(row, k, v)
+            row.save(update_fields=list(fields))
+    OrderEvent.objects.bulk_create(
+        [
+            OrderEvent(
+                order=rows[ev.client_order_id],
+                status=str(ev.status),
+                broker_status=ev.raw_status,
+                trigger=ev.trigger,
+                message=ev.message[:500],
+                payload=ev.payload or {},
+                ts=_dt(ev.ts),
+            )
+            for ev in result.events
+        ]
+    )
+    fills = getattr(result, "fills", [])
+    if fills:
+        Trade.objects.bulk_create(
+            [
+                Trade(
+                    deployment=deployment,
+                    order=rows[f.client_order_id],
+                    fill_id=f.fill_id,
+                    side=str(f.side),
+                    quantity=f.quantity,
+                    price=_price(f.price),
+                    charges=_money(f.charges.total),
+                    charges_breakdown=f.charges.to_dict(),
+                    executed_at=_dt(f.ts),
+                )
+                for f in fills
+            ]
+        )
+    return rows
+
+
+def _order_fields(rec: OrderRecord) -> dict[str, Any]:
+    return {
+        "broker_order_id": rec.broker_order_id or "",
+        "side": rec.side,
+        "order_type": rec.order_type,
+        "product": rec.product,
+        "validity": rec.validity,
+        "quantity": rec.quantity,
+        "price": _price(rec.price),
+        "trigger_price": _price(rec.trigger_price),
+        "filled_quantity": rec.filled_quantity,
+        "pending_quantity": rec.pending_quantity,
+        "average_price": _price(rec.average_price) if rec.filled_quantity else None,
+        "status": rec.status,
+        "status_message": (rec.message or "")[:500],
+        "broker_status": rec.raw_status or "",
+        "denial_rule": rec.denial_rule or "",
+        "updated_at": _dt(rec.updated_ts),
+    }
+
+
+def _instrument_ref(deployment: Deployment) -> Instrument:
+    """The deployment's instrument as a foreign-key reference (no query: the id is in config)."""
+    inst = deployment.config["instrument"]
+    return Instrument(pk=inst["id"], exchange=inst["exchange"], symbol=inst["symbol"])
+
+
+def _persist_ledgers(stepped: list[Any]) -> None:
+    """Update each deployment's position and append its equity points, in bulk."""
+    if not stepped:
+        return
+    positions = {
+        p.deployment_id: p
+        for p in Position.objects.filter(deployment_id__in=[a.live.pk for a in stepped])
+    }
+    updates: list[Position] = []
+    creates: list[Position] = []
+    points: list[EquitySnapshot] = []
+    for adv in stepped:
+        deployment = adv.live.deployment
+        instrument = _instrument_ref(deployment)
+        result = adv.result
+        pos = result.state.ledger.position(instrument.symbol)
+        curve = result.equity
+        values = {
+            "quantity": pos.qty,
+            "average_price": _price(pos.avg_price) if pos.qty else Decimal("0"),
+            "realised_pnl": _money(pos.realised_pnl),
+            "last_price": _price(pos.last_price) if pos.last_price else None,
+            "updated_at": _dt(curve.ts[-1]) if len(curve) else None,
+        }
+        row = positions.get(deployment.pk)
+        if row is None:
+            creates.append(Position(deployment=deployment, instrument=instrument, **values))
+        else:
+            for field, value in values.items():
+                setattr(row, field, value)
+            updates.append(row)
+        points.extend(
+            EquitySnapshot(
+                deployment=deployment,
+                ts=_dt(curve.ts[i]),
+                cash=_money(curve.cash[i]),
+                position_value=_money(curve.equity[i] - curve.cash[i]),
+                equity=_money(curve.equity[i]),
+            )
+            for i in range(len(curve))
+        )
+    bulk_update_rows(Position, updates, _POSITION_FIELDS)
+    if creates:
+        Position.objects.bulk_create(creates)
+    # A (deployment, ts) pair already written would violate the unique constraint and roll
+    # the whole step back: no bar is ever processed twice.
+    EquitySnapshot.objects.bulk_create(points, batch_size=2000)
+
+
+_POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "updated_at"]
+
+
+@dataclass
+class _ManualRun:
+    orders: list[OrderRecord]
+    events: list[Any]
+    fills: list[Any]
+
+
+_FINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
+
+
+def _book(live: DeploymentState, *, cids: list[str] | None = None) -> list[dict[str, Any]]:
+    """The paper broker's order records to load: every working one, or those of ``cids``."""
+    broker = live.engine_state["broker"]
+    if "orders" in broker:  # saved before the book had its rows: the state holds every order
+        return []
+    if cids is not None:
+        if not cids:
+            return []
+        rows = PaperOrderRecord.objects.filter(live=live, client_order_id__in=cids)
+    elif broker["book"]["working"]:
+        rows = PaperOrderRecord.objects.filter(live=live, working=True)
+    else:
+        return []
+    return list(rows.order_by("broker_order_id").values_list("record", flat=True))
+
+
+def _save_books(books: list[tuple[DeploymentState, list[dict[str, Any]]]]) -> None:
+    """Write the order records that changed (``PaperBroker.changed_records``), in one query."""
+    rows = [
+        PaperOrderRecord(
+            live=live,
+            broker_order_id=r["oid"],
+            client_order_id=r["cid"],
+            working=r["status"] not in _FINAL,
+            record=r,
+        )
+        for live, records in books
+        for r in records
+    ]
+    if rows:
+        PaperOrderRecord.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["live", "broker_order_id"],
+            update_fields=["client_order_id", "working", "record"],
+        )
