@@ -160,3 +160,33 @@ def test_pages_outside_the_api_keep_django_s_debug_404(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert response["Content-Type"].startswith("text/html")
+
+
+def test_favicon_ico_leads_to_the_app_icon(client):
+    """Pages without a <link rel="icon"> (the API's) made browsers log a 404 for /favicon.ico."""
+    from django.contrib.staticfiles import finders
+
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
+    assert finders.find("img/favicon.svg")
+
+
+@pytest.mark.django_db
+def test_the_api_root_lists_the_auth_routes_and_the_docs(client):
+    response = client.get("/api/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200  # a map of links, open to anyone: it shows no one's data
+    links = response.json()
+    for key, url in {
+        "auth/token": "/api/auth/token/",
+        "auth/register": "/api/auth/register/",
+        "auth/token/refresh": "/api/auth/token/refresh/",
+        "docs": "/api/docs/",
+        "schema": "/api/schema/",
+        "strategies": "/api/strategies/",
+        "orders": "/api/orders/",
+    }.items():
+        assert links[key].endswith(url), key
+    page = client.get("/api/", HTTP_ACCEPT="text/html").content.decode()
+    assert "The default basic root view for DefaultRouter" not in page
+    assert "Get a token pair" in page

@@ -78,3 +78,18 @@ def test_public_pages_swagger_and_admin_run_under_the_policy(new_tab):
     assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
     assert not logged_in_admin.csp, f"Content-Security-Policy violations: {logged_in_admin.csp}"
     assert not tab.errors + logged_in_admin.errors
+
+
+def test_the_browsable_api_root_maps_the_api_and_loads_every_file(new_tab):
+    """/api/ said "The default basic root view for DefaultRouter", left out /api/auth/… and the
+    docs, and the browser's request for /favicon.ico was a 404 (its only console error)."""
+    tab = new_tab("api-client")
+    user = UserFactory()
+    logged_in(tab.page, email=user.email, password=TEST_PASSWORD)
+    tab.page.goto("/api/")
+    expect(tab.page.get_by_text("Get a token pair")).to_be_visible()
+    for link in ("/api/auth/token/", "/api/auth/register/", "/api/docs/", "/api/strategies/"):
+        expect(tab.page.locator(f'a[href$="{link}"]').first).to_be_visible()
+    tab.page.wait_for_load_state("networkidle")
+    assert not [line for line in tab.console if line.startswith("[http 4")], tab.console
+    assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
