@@ -45,6 +45,7 @@ run: seed
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 test: lint
 	@command -v chromium >/dev/null || echo "make test: no chromium on PATH, so the browser tests" \
