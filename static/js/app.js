@@ -163,6 +163,13 @@
     if (e.target.form && e.target.name === "quantity") applyTicket(e.target.form);
   });
 
+  // <form data-confirm="…">: ask before a plain (non-htmx) form submits; the CSP allows no
+  // onsubmit attribute, and htmx's hx-confirm covers only the requests htmx makes.
+  document.addEventListener("submit", function (e) {
+    var question = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) e.preventDefault();
+  });
+
   // HX-Trigger: {"toast": {...}} — htmx fires a "toast" event that bubbles to the document.
   document.addEventListener("toast", function (e) {
     var d = e.detail || {};

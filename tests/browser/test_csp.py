@@ -93,3 +93,48 @@ def test_the_browsable_api_root_maps_the_api_and_loads_every_file(new_tab):
     tab.page.wait_for_load_state("networkidle")
     assert not [line for line in tab.console if line.startswith("[http 4")], tab.console
     assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
+
+
+def test_deploying_a_changed_configuration_asks_first(new_tab):
+    """The confirm was an onsubmit attribute, which the policy blocks: it deployed unasked."""
+    from execution.models import Backtest, BacktestStatus
+    from strategies.models import StrategyStatus
+    from strategies.services import strategy_config_snapshot
+    from strategies.tests.factories import StrategyFactory
+
+    user = UserFactory()
+    strategy = StrategyFactory(owner=user, name="Changed since")
+    bt = Backtest.objects.create(
+        owner=user,
+        strategy=strategy,
+        config=strategy_config_snapshot(strategy),
+        capital=strategy.capital,
+        status=BacktestStatus.COMPLETE,
+        progress=100,
+        stats={},
+    )
+    strategy.params = {**strategy.params, "slow": strategy.params["slow"] + 5}
+    strategy.save()
+
+    tab = new_tab("trader")
+    page = tab.page
+    logged_in(page, email=user.email, password=TEST_PASSWORD)
+    asked: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.goto(f"/app/backtests/{bt.pk}/")
+    page.once("dialog", lambda d: answer(d, accept=False))
+    page.get_by_role("button", name="Deploy this configuration").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Backtest #{bt.pk}")
+    assert asked == ["The strategy changed after this backtest. Deploy its current configuration?"]
+    strategy.refresh_from_db()
+    assert strategy.status == StrategyStatus.INACTIVE
+
+    page.once("dialog", lambda d: answer(d, accept=True))
+    page.get_by_role("button", name="Deploy this configuration").click()
+    expect(page.locator("#head-badge")).to_have_text("Running")
+    assert len(asked) == 2
+    assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"

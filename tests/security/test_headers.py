@@ -97,7 +97,8 @@ def test_the_charts_attribution_style_is_allowed_by_hash(client):
 
 
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>", re.I)
-HANDLER_ATTRIBUTE = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.I)
+# ``\s`` or ``}``: an attribute right after a template tag ({% if x %}onsubmit=…) counts too.
+HANDLER_ATTRIBUTE = re.compile(r"<[a-z][^>]*[\s}]on[a-z]+\s*=", re.I)
 STYLE_ATTRIBUTE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.I)
 JS_URL = re.compile(r"(href|src|action)\s*=\s*[\"']?\s*javascript:", re.I)
 EVAL_ATTRIBUTES = re.compile(r"\s(hx-on[:\w-]*|hx-vars)\s*=|hx-vals\s*=\s*[\"']\s*js:", re.I)
