@@ -10,6 +10,11 @@ urlpatterns = [
     path("app/backtests/", views.backtest_list, name="backtest_list"),
     path("app/backtests/<int:pk>/", views.backtest_detail, name="backtest_detail"),
     path("app/backtests/<int:pk>/progress/", views.backtest_progress, name="backtest_progress"),
+    path(
+        "app/backtests/<int:pk>/trades.csv",
+        views.backtest_trades_export,
+        name="backtest_trades_export",
+    ),
     path("app/deployments/", views.deployment_list, name="deployment_list"),
     path("app/deployments/<int:pk>/", views.deployment_detail, name="deployment_detail"),
     path("app/deployments/<int:pk>/live/", views.deployment_live, name="deployment_live"),

@@ -6,6 +6,7 @@ synchronously when the request's transaction commits.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from datetime import timedelta
@@ -362,3 +363,69 @@ def test_list_queries_do_not_grow_with_backtests(owner_client, strategy, goog, u
         body = owner_client.get(reverse("backtest_list")).content.decode()
     assert body.count('class="mini-progress"') == 10
     assert len(two.captured_queries) == len(twelve.captured_queries)
+
+
+def _with_trades(strategy, n: int) -> Backtest:
+    from datetime import UTC, datetime, timedelta
+
+    from execution.models import BacktestTrade
+
+    bt = make_backtest(strategy, status=BacktestStatus.COMPLETE, progress=100, stats={})
+    t0 = datetime(2012, 1, 2, 3, 45, tzinfo=UTC)
+    BacktestTrade.objects.bulk_create(
+        BacktestTrade(
+            backtest=bt,
+            seq=i,
+            side="LONG" if i % 2 else "SHORT",
+            quantity=10,
+            entry_ts=t0 + timedelta(days=i),
+            entry_price=Decimal("100.05"),
+            exit_ts=t0 + timedelta(days=i, hours=5),
+            exit_price=Decimal("99.90"),
+            charges=Decimal("1.25"),
+            pnl=Decimal("-2.75") if i % 3 else Decimal("4.10"),
+        )
+        for i in range(1, n + 1)
+    )
+    return bt
+
+
+def test_the_trades_table_is_paged_and_its_pager_swaps_only_the_table(owner_client, strategy):
+    """194 round trips used to render at once; now 50 a page, the pager fetching its section."""
+    bt = _with_trades(strategy, 120)
+    url = reverse("backtest_detail", args=[bt.pk])
+    body = owner_client.get(url).content.decode()
+    table = body[body.index('id="bt-trades"') :]
+    assert table.count("<tr>") == 1 + 50  # header + one page
+    assert "1\u201350 of 120" in table and "Page 1 of 3" in table
+
+    part = owner_client.get(url, {"page": 3}, HTTP_HX_TARGET="bt-trades", **HTMX)
+    section = part.content.decode()
+    assert section.lstrip().startswith("<section") and 'id="bt-trades"' in section
+    assert section.count("<tr>") == 1 + 20 and "101\u2013120 of 120" in section
+    assert "bt-chart-data" not in section  # only the table, not the page
+
+
+def test_the_trades_export_has_every_round_trip_as_numbers(owner_client, other_user, strategy):
+    from django.test import Client
+
+    bt = _with_trades(strategy, 120)
+    body = owner_client.get(reverse("backtest_detail", args=[bt.pk])).content.decode()
+    export = reverse("backtest_trades_export", args=[bt.pk])
+    assert f'href="{export}"' in body
+
+    response = owner_client.get(export)
+    assert response["Content-Disposition"] == f'attachment; filename="backtest-{bt.pk}-trades.csv"'
+    rows = list(csv.reader(b"".join(response.streaming_content).decode().splitlines()))
+    assert rows[0] == [
+        "seq", "side", "quantity", "entry_time_ist", "entry_price",
+        "exit_time_ist", "exit_price", "charges", "pnl",
+    ]  # fmt: skip
+    assert len(rows) == 121
+    assert rows[1] == [
+        "1", "LONG", "10", "2012-01-03T09:15:00+05:30", "100.0500",
+        "2012-01-03T14:15:00+05:30", "99.9000", "1.25", "-2.75",
+    ]  # fmt: skip
+    other = Client()
+    other.force_login(other_user)
+    assert other.get(export).status_code == 404  # someone else's backtest

@@ -15,6 +15,7 @@ from execution.views.backtests import (
     backtest_list,
     backtest_new,
     backtest_progress,
+    backtest_trades_export,
     format_stat,
     stats_rows,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "backtest_list",
     "backtest_new",
     "backtest_progress",
+    "backtest_trades_export",
     "deployment_detail",
     "deployment_equity",
     "deployment_list",

@@ -15,14 +15,17 @@ from typing import Any
 import numpy as np
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from algosaas.csv_export import csv_download
 from algosaas.errors import DomainError
 from algosaas.templatetags.money import inr, inr_signed, lakh, pnl_class
 from execution import selectors
-from execution.forms import BacktestFilterForm, BacktestForm
+from execution.forms import IST, BacktestFilterForm, BacktestForm
 from execution.marketdata.ticks import PRICE_PLACES
 from execution.models import Backtest, BacktestStatus, Instrument
 from execution.services.backtests import backtest_bars, backtest_request
@@ -35,7 +38,7 @@ from strategies.views import is_htmx
 # Chart sizes: a browser draws a few thousand points comfortably, not millions.
 MAX_CANDLES = 1500
 MARKER_TEXT_TRADES = 40
-BACKTEST_TRADES_SHOWN = 500
+TRADES_PAGE_SIZE = 50
 
 BACKTEST_POLL = "every 1s"
 
@@ -205,7 +208,7 @@ def same_config(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _backtest_context(bt: Backtest) -> dict[str, Any]:
+def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[str, Any]:
     strategy = bt.strategy
     context: dict[str, Any] = {
         "bt": bt,
@@ -231,9 +234,11 @@ def _backtest_context(bt: Backtest) -> dict[str, Any]:
             chart=chart,
             stats=stats_rows(bt.stats),
             headline=[r for r in stats_rows(bt.stats) if r["key"] in HEADLINE_STATS],
-            trades=trades[:BACKTEST_TRADES_SHOWN],
             trade_count=len(trades),
         )
+        page = Paginator(trades, TRADES_PAGE_SIZE).get_page(trades_page)
+        context.update(trades=page.object_list, trades_page=page)
+        context.update()
     return context
 
 
@@ -289,8 +294,47 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The result page; the trades table's pager asks for its own section only (htmx)."""
     bt = selectors.backtest_get_for_user(user=request.user, backtest_id=pk)
-    return render(request, "execution/backtest_detail.html", _backtest_context(bt))
+    context = _backtest_context(bt, trades_page=request.GET.get("page"))
+    if is_htmx(request) and request.headers.get("HX-Target") == "bt-trades":
+        return render(request, "execution/partials/backtest_trades.html", context)
+    return render(request, "execution/backtest_detail.html", context)
+
+
+TRADE_CSV_COLUMNS = (
+    "seq",
+    "side",
+    "quantity",
+    "entry_time_ist",
+    "entry_price",
+    "exit_time_ist",
+    "exit_price",
+    "charges",
+    "pnl",
+)
+
+
+@login_required
+@require_GET
+def backtest_trades_export(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """Every round trip of one backtest as CSV, streamed (times in IST, money as numbers)."""
+    bt = selectors.backtest_get_for_user(user=request.user, backtest_id=pk)
+    rows = (
+        (
+            t.seq,
+            t.side,
+            t.quantity,
+            timezone.localtime(t.entry_ts, IST),
+            t.entry_price,
+            timezone.localtime(t.exit_ts, IST),
+            t.exit_price,
+            t.charges,
+            t.pnl,
+        )
+        for t in bt.trades.order_by("seq").iterator(chunk_size=2000)
+    )
+    return csv_download(f"backtest-{bt.pk}-trades.csv", TRADE_CSV_COLUMNS, rows)
 
 
 @login_required

@@ -68,6 +68,7 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "backtest_new": {"pk": "strategy"},
     "backtest_detail": {"pk": "backtest"},
     "backtest_progress": {"pk": "backtest"},
+    "backtest_trades_export": {"pk": "backtest"},
     "deployment_detail": {"pk": "deployment"},
     "deployment_live": {"pk": "deployment"},
     "deployment_equity": {"pk": "deployment"},
