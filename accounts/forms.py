@@ -88,7 +88,12 @@ class PasswordSavedByServiceMixin:
     Django's password forms all save through ``set_password_and_save``; this replaces it.
     """
 
-    def set_password_and_save(self, user, password_field_name="password1", commit=True):  # noqa: S107
+    def set_password_and_save(  # nosec B107 # a field's name in Django's signature
+        self,
+        user,
+        password_field_name="password1",  # noqa: S107
+        commit=True,
+    ):
         usable = self.cleaned_data.get("set_usable_password", True)
         password = self.cleaned_data[password_field_name] if usable else None
         return user_set_password(user=user, password=password)
