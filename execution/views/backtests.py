@@ -221,25 +221,32 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "config_changed": not same_config(strategy_config_snapshot(strategy), bt.config),
     }
-    interval = TIMEFRAME_SECONDS.get(bt.config.get("timeframe"), 60)
-    context["time_fmt"] = (
-        "d M Y" if interval >= 86400 else ("d M Y, H:i" if interval >= 60 else "d M Y, H:i:s")
-    )
+    context["time_fmt"] = _time_fmt(bt)
     if bt.started_at and bt.finished_at:
         took = (bt.finished_at - bt.started_at).total_seconds()
         context["took"] = f"{took:.1f} s" if took < 120 else f"{took / 60:.1f} min"
     if bt.status == BacktestStatus.COMPLETE:
         chart, trades = _backtest_chart_data(bt)
+        stats = stats_rows(bt.stats)
         context.update(
             chart=chart,
-            stats=stats_rows(bt.stats),
-            headline=[r for r in stats_rows(bt.stats) if r["key"] in HEADLINE_STATS],
-            trade_count=len(trades),
+            stats=stats,
+            headline=[r for r in stats if r["key"] in HEADLINE_STATS],
+            **_trades_context(trades, trades_page),
         )
-        page = Paginator(trades, TRADES_PAGE_SIZE).get_page(trades_page)
-        context.update(trades=page.object_list, trades_page=page)
-        context.update()
     return context
+
+
+def _time_fmt(bt: Backtest) -> str:
+    """How precisely the run's times are shown: to the day, the minute or the second."""
+    interval = TIMEFRAME_SECONDS.get(bt.config.get("timeframe"), 60)
+    return "d M Y" if interval >= 86400 else ("d M Y, H:i" if interval >= 60 else "d M Y, H:i:s")
+
+
+def _trades_context(trades: Any, page_number: str | None) -> dict[str, Any]:
+    """One page of round trips (a list or a queryset) and the count of all of them."""
+    page = Paginator(trades, TRADES_PAGE_SIZE).get_page(page_number)
+    return {"trades": page.object_list, "trades_page": page, "trade_count": page.paginator.count}
 
 
 @login_required
@@ -296,10 +303,15 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
 def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The result page; the trades table's pager asks for its own section only (htmx)."""
     bt = selectors.backtest_get_for_user(user=request.user, backtest_id=pk)
-    context = _backtest_context(bt, trades_page=request.GET.get("page"))
+    page = request.GET.get("page")
     if is_htmx(request) and request.headers.get("HX-Target") == "bt-trades":
+        # Only the table: one page of trades, without the charts' equity and bars.
+        context = {"bt": bt, "time_fmt": _time_fmt(bt)}
+        context.update(_trades_context(bt.trades.order_by("seq"), page))
         return render(request, "execution/partials/backtest_trades.html", context)
-    return render(request, "execution/backtest_detail.html", context)
+    return render(
+        request, "execution/backtest_detail.html", _backtest_context(bt, trades_page=page)
+    )
 
 
 TRADE_CSV_COLUMNS = (
