@@ -86,6 +86,11 @@ class StrategySerializer(ModelSerializer):
         help_text="Starting capital of its deployments; defaults to your paper capital.",
     )
     risk_limits = RiskLimitsSerializer(required=False, default=dict)
+    currency = serializers.CharField(
+        source="instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
 
     class Meta:
         model = Strategy
@@ -100,6 +105,7 @@ class StrategySerializer(ModelSerializer):
             "allocation_pct",
             "product",
             "capital",
+            "currency",
             "risk_limits",
             "status",
             "status_reason",
@@ -166,6 +172,12 @@ class StrategyEventSerializer(ModelSerializer):
 
 
 class DeploymentSerializer(ModelSerializer):
+    currency = serializers.CharField(
+        source="config.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
+
     class Meta:
         model = Deployment
         fields = [
@@ -174,6 +186,7 @@ class DeploymentSerializer(ModelSerializer):
             "number",
             "status",
             "capital",
+            "currency",
             "config",
             "started_at",
             "stopped_at",
