@@ -78,7 +78,14 @@ class BacktestRequestSerializer(Serializer):
         default=None,
         help_text="Defaults to the strategy's capital.",
     )
-    charges = serializers.ChoiceField(choices=ChargesChoice.choices, default="india_equity")
+    charges = serializers.ChoiceField(
+        choices=ChargesChoice.choices,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Defaults to the exchange's: india_equity on NSE/BSE; elsewhere none, with a "
+        "0.01 % flat commission unless commission_pct is given.",
+    )
     commission_pct = serializers.DecimalField(
         max_digits=6,
         decimal_places=4,

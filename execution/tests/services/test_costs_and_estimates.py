@@ -122,3 +122,31 @@ def test_no_charges_estimate_nothing_and_mis_has_no_comparison(user):
     strategy = StrategyFactory(owner=user, timeframe="1m", product="MIS")
     est = round_trip_estimate(strategy=strategy, charges="none")
     assert est.total == Decimal("0.00") and est.mis_total is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("symbol", "charges", "commission"),
+    [("GOOG", "none", Decimal("0.0100")), ("RELIANCE", "india_equity", None)],
+)
+def test_a_backtest_without_costs_gets_its_exchanges(
+    user, symbol, charges, commission, django_capture_on_commit_callbacks
+):
+    from execution.services.backtests import backtest_request
+
+    strategy = StrategyFactory(owner=user, instrument=seeded_instrument(symbol))
+    with django_capture_on_commit_callbacks(execute=False):
+        bt = backtest_request(strategy=strategy, user=user)
+    bt.refresh_from_db()
+    assert (bt.charges, bt.commission_pct) == (charges, commission)
+
+
+@pytest.mark.django_db
+def test_a_commission_given_for_a_nasdaq_backtest_is_kept(user, django_capture_on_commit_callbacks):
+    from execution.services.backtests import backtest_request
+
+    strategy = StrategyFactory(owner=user, instrument=seeded_instrument("GOOG"))
+    with django_capture_on_commit_callbacks(execute=False):
+        bt = backtest_request(strategy=strategy, user=user, commission_pct=Decimal("0.2"))
+    bt.refresh_from_db()
+    assert (bt.charges, bt.commission_pct) == ("none", Decimal("0.2000"))
