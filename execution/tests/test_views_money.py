@@ -77,9 +77,19 @@ def test_the_backtest_form_of_a_nasdaq_strategy_defaults_to_a_flat_commission_in
 def test_the_defaults_of_a_nasdaq_form_queue_a_flat_commission_backtest(
     owner_client, goog, django_capture_on_commit_callbacks
 ):
-    data = {"capital": "", "commission_pct": "0.01", "slippage_bps": "0", "close_at_end": "close"}
+    """Submitting the form as it comes (every field at its default) runs without Indian charges."""
+    url = reverse("backtest_new", args=[goog.pk])
+    form = owner_client.get(url).context["form"]
+    data = {}
+    for field in form:
+        value = field.value()
+        if isinstance(value, bool):
+            if value:
+                data[field.name] = "on"
+        elif value is not None:
+            data[field.name] = str(value)
     with django_capture_on_commit_callbacks(execute=False):
-        response = owner_client.post(reverse("backtest_new", args=[goog.pk]), data)
+        response = owner_client.post(url, data)
     assert response.status_code == 302
     bt = Backtest.objects.get()
     assert (bt.charges, bt.commission_pct) == ("none", Decimal("0.0100"))
@@ -137,18 +147,20 @@ def strategy_data(**overrides) -> dict:
     return data
 
 
-@pytest.mark.parametrize(
-    ("timeframe", "product", "saved"),
-    [("1m", "", "MIS"), ("1d", "", "CNC"), ("1m", "CNC", "CNC"), ("1d", "MIS", "MIS")],
-)
-def test_a_strategy_without_a_chosen_product_gets_its_timeframes_default(
-    owner_client, timeframe, product, saved
+@pytest.mark.parametrize(("timeframe", "default"), [("1m", "MIS"), ("5s", "MIS"), ("1d", "CNC")])
+def test_a_strategy_gets_its_timeframes_product_unless_one_is_chosen(
+    owner_client, timeframe, default
 ):
+    url = reverse("strategies:create")
+    response = owner_client.post(url, strategy_data(name="Default", timeframe=timeframe))
+    assert response.status_code == 302, response.context["form"].errors
+    assert Strategy.objects.get(name="Default").product == default
+    chosen = "CNC" if default == "MIS" else "MIS"  # the user's explicit choice wins
     response = owner_client.post(
-        reverse("strategies:create"), strategy_data(timeframe=timeframe, product=product)
+        url, strategy_data(name="Chosen", timeframe=timeframe, product=chosen)
     )
     assert response.status_code == 302, response.context["form"].errors
-    assert Strategy.objects.get(name="Scalper").product == saved
+    assert Strategy.objects.get(name="Chosen").product == chosen
 
 
 def test_the_strategy_form_wires_the_product_to_the_timeframe(owner_client):
