@@ -1,10 +1,11 @@
 """Money in the instrument's currency, costs that fit it (issue 17, item 4), in a real browser.
 
-A NASDAQ:GOOG backtest shows dollars (server-rendered stats and the charts' JS legends alike), an
-NSE one rupees with lakh grouping. GOOG's backtest form leaves the Indian-charges box unticked
-and defaults to a flat commission, and shows the estimated charges per round trip, which follows
-the capital typed in. The strategy form defaults the product to MIS when a 1-minute timeframe
-is chosen, and keeps a product the user picked. The backtests run inline (test settings).
+The overview totals rupees and dollars apart. A NASDAQ:GOOG backtest shows dollars (in the
+server-rendered stats and in the charts' JS legends alike), an NSE one rupees with lakh
+grouping. GOOG's backtest form leaves the Indian-charges box unticked, defaults to a flat
+commission, and shows the estimated charges per round trip, which follow the capital typed in.
+The strategy form defaults the product to MIS when a 1-minute timeframe is chosen, and keeps a
+product the user picked. The backtests run inline (test settings).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ EMAIL = "dollar.rupee@example.com"
 def runs() -> dict[str, int]:
     from execution.models import Backtest, BacktestStatus
     from execution.services.backtests import backtest_request
+    from strategies import services
     from strategies.tests.factories import StrategyFactory, seeded_instrument
     from tests.factories import UserFactory
 
@@ -65,6 +67,8 @@ def runs() -> dict[str, int]:
         )
         assert Backtest.objects.get(pk=bt.pk).status == BacktestStatus.COMPLETE
         ids[key] = bt.pk
+    for strategy in (goog, nse):  # one running deployment in each currency
+        services.strategy_deploy(strategy=strategy, actor=owner)
     return ids
 
 
@@ -77,6 +81,12 @@ def _legend(page: Page, chart: str) -> str:
 def test_money_and_costs_fit_the_instrument(runs, new_tab, artifacts: Artifacts):
     page = new_tab().page
     logged_in(page, email=EMAIL, password=TEST_PASSWORD)
+
+    # The overview never adds rupees to dollars: one total per currency.
+    equity = page.locator('[data-tile="total-equity"]')
+    expect(equity).to_contain_text("₹10,00,000.00")
+    expect(equity).to_contain_text("$10,000.00")
+    artifacts.shot(page, "overview totals per currency")
 
     # A NASDAQ backtest: dollars in the stats and in both charts' legends, no rupee anywhere.
     page.goto(f"/app/backtests/{runs['goog_bt']}/")
