@@ -62,9 +62,13 @@ class RuleStrategy(StrategyType):
 
     @classmethod
     def validate_params(cls, raw: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Return the canonical document or raise ``ParamsInvalid`` keyed by field path."""
+        """Return the canonical document or raise ``ParamsInvalid`` keyed by field path.
+
+        No document at all (``None`` or ``{}``) gets the template, as the other types get their
+        defaults; a document that is given must be complete.
+        """
         try:
-            return schema.to_json(schema.parse_document({} if raw is None else raw))
+            return schema.to_json(schema.parse_document(raw or GOLDEN_CROSS))
         except schema.RuleInvalid as e:
             raise ParamsInvalid(e.errors) from None
 

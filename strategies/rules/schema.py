@@ -162,6 +162,11 @@ class _Checker:
     def fail(self, path: Path, message: str) -> None:
         self.problems.append((path, message))
 
+    def unknown(self, path: Path, key: Any, where: str = "") -> None:
+        """Report an unknown key on its parent: a key can be any string, a path cannot."""
+        name = repr(str(key)) if len(str(key)) <= 40 else repr(str(key)[:40]) + "..."
+        self.fail(path, f"Unknown field {name}{where}.")
+
     def document(self, raw: Any) -> RuleDocument | None:
         if not isinstance(raw, Mapping):
             self.fail((), "Must be an object.")
@@ -176,7 +181,7 @@ class _Checker:
             return None
         for key in raw:
             if key not in (*SECTIONS, "exits"):
-                self.fail((str(key),), "Unknown field.")
+                self.unknown((), key)
         self.exits(raw.get("exits"))
         parsed: dict[str, Condition | None] = {}
         for name in SECTIONS:
@@ -202,7 +207,7 @@ class _Checker:
             return
         for key, value in raw.items():
             if key not in EXIT_KEYS:
-                self.fail(("exits", str(key)), "Unknown field.")
+                self.unknown(("exits",), key)
             elif value is not None:
                 self.fail(("exits", key), NOT_YET)
 
@@ -215,7 +220,7 @@ class _Checker:
             return self.group(raw, groups, path, depth)
         for key in raw:
             if key not in ("left", "op", "right"):
-                self.fail((*path, str(key)), "Unknown field.")
+                self.unknown(path, key)
         op = raw.get("op")
         if op not in OPERATORS:
             self.fail((*path, "op"), f"Must be one of: {', '.join(OPERATORS)}.")
@@ -265,7 +270,7 @@ class _Checker:
         if kind == "price":
             for key in raw:
                 if key not in ("price", "offset"):
-                    self.fail((*path, str(key)), "Unknown field.")
+                    self.unknown(path, key)
             if raw["price"] not in PRICE_FIELDS:
                 self.fail((*path, "price"), f"Must be one of: {', '.join(PRICE_FIELDS)}.")
                 return None
@@ -278,7 +283,7 @@ class _Checker:
         names = {a.name for a in spec}
         for key in raw:
             if key not in names and key not in ("indicator", "offset"):
-                self.fail((*path, str(key)), f"Unknown field for {name}.")
+                self.unknown(path, key, f" for {name}")
         args = [self.arg(a, raw.get(a.name), (*path, a.name)) for a in spec]
         if offset is None or any(a is None for a in args):
             return None
@@ -290,7 +295,7 @@ class _Checker:
     def const(self, raw: Mapping, path: Path) -> Const | None:
         for key in raw:
             if key != "const":
-                self.fail((*path, str(key)), "Unknown field.")
+                self.unknown(path, key)
         value = raw["const"]
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail((*path, "const"), "Must be a number.")
