@@ -36,6 +36,7 @@ from strategies.rules.schema import (
 )
 
 MAX_TEXT = 4000  # characters
+MAX_PARENS = 16  # parentheses inside parentheses (groups nest only schema.MAX_DEPTH deep)
 
 GRAMMAR = r"""
 start: condition                -> single
@@ -188,12 +189,16 @@ def parse_text(text: str) -> Parsed:
             [TextError(1, MAX_TEXT + 1, f"The text is {len(text):,} characters; "
                        f"the limit is {MAX_TEXT:,}.")]
         )  # fmt: skip
+    _check_nesting(text)
     try:
         tree = _PARSER.parse(text)
     except UnexpectedInput as e:
         raise TextInvalid([_syntax_error(e, text)]) from None
     builder = _ToJson()
-    kind, raw = builder.transform(tree)
+    try:
+        kind, raw = builder.transform(tree)
+    except RecursionError:  # a safety net: _check_nesting keeps trees shallow
+        raise TextInvalid([TextError(1, 1, "The rule nests too deep.")]) from None
     if builder.errors:
         raise TextInvalid(builder.errors)
     try:
@@ -206,6 +211,27 @@ def parse_text(text: str) -> Parsed:
         raise TextInvalid(
             [_locate(raw, path, message, builder.positions) for path, message in e.paths]
         ) from None
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse parentheses nested past ``MAX_PARENS`` before parsing, naming where.
+
+    Groups may nest only ``schema.MAX_DEPTH`` deep anyway; without this a few thousand
+    characters of parentheses would exhaust the recursion of the tree walk.
+    """
+    depth = 0
+    line, column = 1, 0
+    for ch in text:
+        column += 1
+        if ch == "\n":
+            line, column = line + 1, 0
+        elif ch == "(":
+            depth += 1
+            if depth > MAX_PARENS:
+                message = f"Parentheses nest more than {MAX_PARENS} deep (the nesting limit)."
+                raise TextInvalid([TextError(line, column, message)])
+        elif ch == ")":
+            depth -= 1
 
 
 def _syntax_error(e: UnexpectedInput, text: str) -> TextError:

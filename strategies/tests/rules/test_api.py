@@ -94,6 +94,8 @@ def test_parse_a_condition_and_a_document(api_client):
         ("entry_long: close > 1\nexit_long: rsi(1) < 5", 2, 12, "exit_long.left.period"),
         ("close > bogus(3)", 1, 9, "Unknown name 'bogus'"),
         ("close ~ 3", 1, 7, "Unexpected character '~'"),
+        ("(" * 17 + "close > 1" + ")" * 17, 1, 17, "nesting limit"),
+        ("close > 1" + " or close > 1" * 16, 1, 1, "At most 16 conditions in a group."),
     ],
 )
 def test_parse_errors_name_line_and_column(api_client, text, line, column, words):
