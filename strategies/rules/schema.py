@@ -322,7 +322,10 @@ class _Checker:
         if isinstance(raw, bool) or not isinstance(raw, int if integer else int | float):
             self.fail(path, "Must be an integer." if integer else "Must be a number.")
             return None
-        if (isinstance(raw, float) and not math.isfinite(raw)) or raw < arg.min:
+        if isinstance(raw, float) and not math.isfinite(raw):
+            self.fail(path, "Must be a finite number.")
+            return None
+        if raw < arg.min:
             self.fail(path, f"Must be at least {_fmt(arg.min)}.")
             return None
         if raw > arg.max:

@@ -315,3 +315,16 @@ def document_text(doc: RuleDocument) -> str:
         for name in SECTIONS
         if getattr(doc, name) is not None
     )
+
+
+def section_texts(raw: Any) -> list[tuple[str, str]]:
+    """``[(section, condition text), ...]`` of a stored document, for a page to show.
+
+    Raises ``RuleInvalid`` if ``raw`` is not a valid document.
+    """
+    doc = schema.parse_document(raw)
+    return [
+        (name, condition_text(getattr(doc, name)))
+        for name in SECTIONS
+        if getattr(doc, name) is not None
+    ]
