@@ -241,7 +241,8 @@ def _syntax_error(e: UnexpectedInput, text: str) -> TextError:
         return TextError(len(lines), len(lines[-1]) + 1, "Unexpected end of the rule.")
     if isinstance(e, UnexpectedCharacters):
         return TextError(e.line, e.column, f"Unexpected character {text[e.pos_in_stream]!r}.")
-    assert isinstance(e, UnexpectedToken)
+    if not isinstance(e, UnexpectedToken):
+        return TextError(e.line, e.column, "The rule cannot be read here.")
     expected = sorted(_describe(t) for t in e.accepts or e.expected)
     got = repr(str(e.token))
     return TextError(e.line, e.column, f"Unexpected {got}; expected {', '.join(expected)}.")
