@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from importlib import import_module
 
 import pytest
+from django.apps import apps
 
 from execution.models import BacktestStatus, Instrument
 from execution.services.backtests import backtest_request
 from strategies.rules.text import parse_text
 from strategies.services import strategy_create
+from strategies.tests.factories import ensure_seeded_instruments
 
 pytestmark = pytest.mark.django_db
+
+
+def _goog() -> Instrument:
+    """GOOG with its daily bars, put back if a flush elsewhere in the suite removed them."""
+    ensure_seeded_instruments()
+    goog = Instrument.objects.get(exchange="NASDAQ", symbol="GOOG")
+    if not goog.bars.exists():
+        import_module("execution.migrations.0004_load_goog_bars").load(apps, None)
+    return goog
 
 
 def _strategy(user, **config):
     return strategy_create(
         owner=user,
-        instrument=Instrument.objects.get(exchange="NASDAQ", symbol="GOOG"),
+        instrument=_goog(),
         timeframe="1d",
         allocation_pct=Decimal("100"),
         capital=Decimal("10000"),
