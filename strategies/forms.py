@@ -89,7 +89,7 @@ def param_field(param: Param) -> forms.Field:
 
 
 def type_choices() -> list[tuple[str, str]]:
-    return [(t.key, t.name) for t in catalog.all_types()]
+    return [(t.key, t.name) for t in catalog.all_types() if t.dashboard_form]
 
 
 class StrategyForm(ServiceForm):
