@@ -29,6 +29,7 @@ from execution.models import (
     PRICE_DIGITS,
     ChargesChoice,
     CloseAtEnd,
+    OrderRoleChoices,
     OrderStatusChoices,
     OrderTypeChoices,
     SideChoices,
@@ -239,6 +240,11 @@ class OrderFilterForm(forms.Form):
         required=False,
         choices=[("", "Any source"), ("strategy", "Strategy"), ("manual", "Manual")],
     )
+    role = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any role"), *OrderRoleChoices.choices],
+        widget=forms.Select(attrs={"aria-label": "Role"}),
+    )
     date_from = forms.DateField(
         required=False,
         label="From",
@@ -272,6 +278,8 @@ class OrderFilterForm(forms.Form):
             queryset = queryset.filter(deployment__strategy=data["strategy"])
         if data.get("source"):
             queryset = queryset.filter(source=data["source"])
+        if data.get("role"):
+            queryset = queryset.filter(role=data["role"])
         if data.get("date_from"):
             queryset = queryset.filter(created_at__gte=ist_midnight(data["date_from"]))
         if data.get("date_to"):

@@ -181,6 +181,7 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
             "broker_status",
             "denial_rule",
             "source",
+            "role",
             "created_at",
             "updated_at",
         ]

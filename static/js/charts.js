@@ -26,7 +26,15 @@
   // Money axes always show paise: a run that moves ₹3 on ₹5,00,000 still gets distinct labels
   // (whole rupees printed every tick as "₹5,00,000"). Ticks are multiples of minMove (0.01).
   function inr(v) { return rupees.format(v); }
-  function pct(v) { return (v > 0 ? "+" : "") + v.toFixed(2) + "%"; }
+  // Two decimals, or two significant digits below 0.01 %: a loss of ₹21.95 on ₹10 lakh reads
+  // -0.0022 %, never "-0.00%"; a value that is exactly zero reads 0.00 %.
+  function pctDigits(v) {
+    var a = Math.abs(v);
+    if (!isFinite(v) || a === 0) return "0.00";
+    var places = a >= 0.01 ? 2 : Math.min(20, 1 - Math.floor(Math.log10(a)));
+    return (v < 0 ? "-" : "") + a.toFixed(places);
+  }
+  function pct(v) { return (v > 0 ? "+" : "") + pctDigits(v) + "%"; }
   function ist(t) { return t + IST; }
 
   function readData(el) {
@@ -128,7 +136,7 @@
         span(fmtTime(ist(p[0]), false), "t"),
         span("Equity " + inr(p[1]), ""),
         span(pct(ret), ret >= 0 ? "up" : "down"),
-        span("Drawdown " + p[2].toFixed(2) + "%", p[2] < 0 ? "down" : "")
+        span("Drawdown " + pctDigits(p[2]) + "%", p[2] < 0 ? "down" : "")
       );
     }
     var index = {};

@@ -50,6 +50,7 @@ ORDER_FIELDS = {
     "broker_status",
     "denial_rule",
     "source",
+    "role",
     "created_at",
     "updated_at",
 }
