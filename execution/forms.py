@@ -55,15 +55,28 @@ class RuleCheckedForm(ServiceForm):
         return cleaned
 
     def clean(self) -> dict[str, Any]:
+        """Check the fields that parsed against the rules, even when others did not.
+
+        The serializer's cross-field rules (``CrossFieldChecks``) run whenever the fields they
+        compare are valid, so a bad capital and an end before the start show together. A field
+        that failed to parse keeps its own error; the serializer's view of it (missing, or a
+        rule that needs it) is left out.
+        """
         cleaned = super().clean()
-        if self.errors:  # parse errors first; the rules only see well-formed values
-            return cleaned
+        failed = set(self.errors)
         data = {k: v for k, v in self.serializer_data(cleaned).items() if v is not None}
         checked = self.serializer_class(data=data)
         if checked.is_valid():
-            self.service_kwargs = dict(checked.validated_data)
-        else:
-            self.place_errors(checked.errors)
+            if not failed:
+                self.service_kwargs = dict(checked.validated_data)
+            return cleaned
+        self.place_errors(
+            {
+                name: messages
+                for name, messages in checked.errors.items()
+                if self.field_map.get(name, name) not in failed
+            }
+        )
         return cleaned
 
 

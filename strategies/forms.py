@@ -199,6 +199,23 @@ class StrategyForm(ServiceForm):
             "capital": strategy.capital,
         }
 
+    def clean(self) -> dict[str, Any]:
+        """Add the type's cross-field errors (fast >= slow…) whatever else is wrong.
+
+        The service checks them too, but it only runs on a valid form: without this a user
+        fixing a blank name met the fast/slow refusal in a second round.
+        """
+        cleaned = super().clean()
+        if self.stype is not None:
+            params = {
+                name.removeprefix(PARAM_PREFIX): value
+                for name, value in cleaned.items()
+                if name.startswith(PARAM_PREFIX)
+            }
+            cross = self.stype.cross_errors(params)
+            self.place_errors({"params": {name: [msg] for name, msg in cross.items()}})
+        return cleaned
+
     # --- rendering helpers -------------------------------------------------------------------
 
     @property

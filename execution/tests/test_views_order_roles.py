@@ -1,4 +1,4 @@
-"""Order lists read right: each leg's role, broker order types, percentages that never hide a loss."""
+"""Order lists read right: leg roles, broker order types, percentages that show a small loss."""
 
 from __future__ import annotations
 

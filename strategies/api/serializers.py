@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from algosaas import bounds
-from algosaas.api.serializers import ModelSerializer, Serializer
+from algosaas.api.serializers import CrossFieldChecks, ModelSerializer, Serializer
+from strategies import catalog
 from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
 
 
@@ -56,7 +58,7 @@ class ParamsField(serializers.JSONField):
         return data
 
 
-class StrategySerializer(ModelSerializer):
+class StrategySerializer(CrossFieldChecks, ModelSerializer):
     strategy_type = serializers.CharField(max_length=64)
     params = ParamsField(required=False, default=dict)
     # The related model comes from the FK, so strategies never imports execution.
@@ -121,6 +123,27 @@ class StrategySerializer(ModelSerializer):
         if self.partial:  # PATCH: no defaults may overwrite what the client did not send
             for field in self.fields.values():
                 field.default = serializers.empty
+
+    # A valid request goes to the service, which checks the parameters (``_validate``).
+    cross_checks_when_valid = False
+
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The parameters' errors (fast >= slow…) beside the other fields' errors.
+
+        Judged only when the type is known: sent and valid, or the edited strategy's.
+        """
+        key = attrs.get("strategy_type")
+        if key is None and self.instance is not None and "strategy_type" not in self.initial_data:
+            key = self.instance.strategy_type
+        if key is None or "params" not in attrs:
+            return {}
+        try:
+            catalog.get(key).validate_params(attrs["params"])
+        except catalog.UnknownStrategyType:
+            return {}
+        except catalog.ParamsInvalid as e:
+            return {"params": e.errors}
+        return {}
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
