@@ -22,11 +22,13 @@ def test_signup_page_shows_a_bad_email_and_a_weak_password_at_once(client):
     assert not User.objects.exists()
 
 
-def test_signup_page_judges_similarity_with_a_valid_email(client):
+def test_signup_page_judges_similarity_with_a_valid_email_beside_a_bad_name(client):
     response = client.post(
-        "/signup/", {"email": "kettlewhistle@example.com", "password": "kettlewhistle"}
+        "/signup/",
+        {"email": "kettlewhistle@example.com", "password": "kettlewhistle", "name": "x" * 151},
     )
     errors = response.context["form"].errors
+    assert set(errors) == {"name", "password"}
     assert any("too similar" in e for e in errors["password"]), errors
 
 

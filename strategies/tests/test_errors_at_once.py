@@ -20,9 +20,7 @@ def test_catalogue_reports_a_bad_parameter_and_the_cross_rule_together():
         catalog.get("sma_crossover").validate_params({"fast": 30, "slow": 20, "mode": "sideways"})
     assert set(caught.value.errors) == {"mode", "fast"}
     assert caught.value.errors["fast"] == [FAST_SLOW]
-
-
-def test_a_cross_rule_waits_for_the_parameters_it_compares():
+    # A rule waits for the parameters it compares: "ten" is no period to compare.
     with pytest.raises(catalog.ParamsInvalid) as caught:
         catalog.get("sma_crossover").validate_params({"fast": "ten", "slow": 20})
     assert caught.value.errors == {"fast": ["Must be an integer."]}
