@@ -22,6 +22,7 @@ from algosaas.templatetags.money import inr, lakh
 from strategies import catalog
 from strategies.catalog.base import Param
 from strategies.models import Product, Strategy, StrategyStatus, Timeframe
+from strategies.services import lot_size_errors
 
 PARAM_PREFIX = "param_"
 
@@ -200,7 +201,7 @@ class StrategyForm(ServiceForm):
         }
 
     def clean(self) -> dict[str, Any]:
-        """Add the type's cross-field errors (fast >= slow…) whatever else is wrong.
+        """Add the cross-field errors (fast >= slow, whole lots) whatever else is wrong.
 
         The service checks them too, but it only runs on a valid form: without this a user
         fixing a blank name met the fast/slow refusal in a second round.
@@ -214,6 +215,12 @@ class StrategyForm(ServiceForm):
             }
             cross = self.stype.cross_errors(params)
             self.place_errors({"params": {name: [msg] for name, msg in cross.items()}})
+        if cleaned.get("sizing") == Sizing.QUANTITY:
+            self.place_errors(
+                lot_size_errors(
+                    quantity=cleaned.get("quantity"), instrument=cleaned.get("instrument")
+                )
+            )
         return cleaned
 
     # --- rendering helpers -------------------------------------------------------------------

@@ -12,6 +12,7 @@ from algosaas import bounds
 from algosaas.api.serializers import CrossFieldChecks, ModelSerializer, Serializer
 from strategies import catalog
 from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
+from strategies.services import lot_size_errors
 
 
 class RiskLimitsSerializer(Serializer):
@@ -128,22 +129,31 @@ class StrategySerializer(CrossFieldChecks, ModelSerializer):
     cross_checks_when_valid = False
 
     def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """The parameters' errors (fast >= slow…) beside the other fields' errors.
+        """The parameters' errors (fast >= slow…) and whole lots beside the other fields' errors.
 
-        Judged only when the type is known: sent and valid, or the edited strategy's.
+        Each is judged when the fields it reads are valid: sent, or the edited strategy's.
         """
-        key = attrs.get("strategy_type")
-        if key is None and self.instance is not None and "strategy_type" not in self.initial_data:
-            key = self.instance.strategy_type
+        errors: dict[str, Any] = lot_size_errors(
+            quantity=attrs.get("quantity"), instrument=self._current(attrs, "instrument")
+        )
+        key = self._current(attrs, "strategy_type")
         if key is None or "params" not in attrs:
-            return {}
+            return errors
         try:
             catalog.get(key).validate_params(attrs["params"])
         except catalog.UnknownStrategyType:
-            return {}
+            pass
         except catalog.ParamsInvalid as e:
-            return {"params": e.errors}
-        return {}
+            errors["params"] = e.errors
+        return errors
+
+    def _current(self, attrs: dict[str, Any], name: str) -> Any:
+        """``name`` as this request leaves it: sent and valid, else (not sent) the instance's."""
+        if name in attrs:
+            return attrs[name]
+        if self.instance is not None and name not in self.initial_data:
+            return getattr(self.instance, name)
+        return None
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

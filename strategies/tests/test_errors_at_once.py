@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from execution.models import Instrument
 from strategies import catalog
 from strategies.models import Strategy
 from strategies.tests.api.test_strategies_api import URL, error, payload, post
@@ -71,3 +72,21 @@ def test_api_patch_checks_params_against_the_strategys_own_type(api_client, user
     fields = error(response)["fields"]
     assert set(fields) == {"capital", "params"}
     assert fields["params"] == {"fast": [FAST_SLOW]}
+
+
+def test_form_and_api_report_whole_lots_beside_a_blank_name(client, api_client, user):
+    lot = Instrument.objects.create(exchange="NSE", symbol="LOTTY", lot_size=50)
+    client.force_login(user)
+    response = client.post(
+        reverse("strategies:create"),
+        form_data(name="", instrument=lot.pk, sizing="quantity", quantity="75"),
+    )
+    errors = response.context["form"].errors
+    assert set(errors) == {"name", "quantity"}
+    assert errors["quantity"] == ["Must be a multiple of the lot size (50)."]
+
+    body = payload(name="", instrument=lot.pk, quantity=75, allocation_pct=None)
+    fields = error(post(api_client, URL, body))["fields"]
+    assert set(fields) == {"name", "quantity"}
+    assert fields["quantity"] == ["Must be a multiple of the lot size (50)."]
+    assert not Strategy.objects.exists()
