@@ -31,6 +31,7 @@ from execution.models import (
     PRICE_DIGITS,
     ChargesChoice,
     CloseAtEnd,
+    OrderRoleChoices,
     OrderStatusChoices,
     OrderTypeChoices,
     SideChoices,
@@ -56,15 +57,28 @@ class RuleCheckedForm(ServiceForm):
         return cleaned
 
     def clean(self) -> dict[str, Any]:
+        """Check the fields that parsed against the rules, even when others did not.
+
+        The serializer's cross-field rules (``CrossFieldChecks``) run whenever the fields they
+        compare are valid, so a bad capital and an end before the start show together. A field
+        that failed to parse keeps its own error; the serializer's view of it (missing, or a
+        rule that needs it) is left out.
+        """
         cleaned = super().clean()
-        if self.errors:  # parse errors first; the rules only see well-formed values
-            return cleaned
+        failed = set(self.errors)
         data = {k: v for k, v in self.serializer_data(cleaned).items() if v is not None}
         checked = self.serializer_class(data=data)
         if checked.is_valid():
-            self.service_kwargs = dict(checked.validated_data)
-        else:
-            self.place_errors(checked.errors)
+            if not failed:
+                self.service_kwargs = dict(checked.validated_data)
+            return cleaned
+        self.place_errors(
+            {
+                name: messages
+                for name, messages in checked.errors.items()
+                if self.field_map.get(name, name) not in failed
+            }
+        )
         return cleaned
 
 
@@ -307,6 +321,11 @@ class OrderFilterForm(forms.Form):
         required=False,
         choices=[("", "Any source"), ("strategy", "Strategy"), ("manual", "Manual")],
     )
+    role = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any role"), *OrderRoleChoices.choices],
+        widget=forms.Select(attrs={"aria-label": "Role"}),
+    )
     date_from = forms.DateField(
         required=False,
         label="From",
@@ -340,6 +359,8 @@ class OrderFilterForm(forms.Form):
             queryset = queryset.filter(deployment__strategy=data["strategy"])
         if data.get("source"):
             queryset = queryset.filter(source=data["source"])
+        if data.get("role"):
+            queryset = queryset.filter(role=data["role"])
         if data.get("date_from"):
             queryset = queryset.filter(created_at__gte=ist_midnight(data["date_from"]))
         if data.get("date_to"):

@@ -23,6 +23,7 @@ from algosaas.templatetags.money import inr, lakh
 from strategies import catalog
 from strategies.catalog.base import Param
 from strategies.models import TIMEFRAME_SECONDS, Product, Strategy, StrategyStatus, Timeframe
+from strategies.services import lot_size_errors
 
 PARAM_PREFIX = "param_"
 
@@ -224,6 +225,29 @@ class StrategyForm(ServiceForm):
             "product": strategy.product,
             "capital": strategy.capital,
         }
+
+    def clean(self) -> dict[str, Any]:
+        """Add the cross-field errors (fast >= slow, whole lots) whatever else is wrong.
+
+        The service checks them too, but it only runs on a valid form: without this a user
+        fixing a blank name met the fast/slow refusal in a second round.
+        """
+        cleaned = super().clean()
+        if self.stype is not None:
+            params = {
+                name.removeprefix(PARAM_PREFIX): value
+                for name, value in cleaned.items()
+                if name.startswith(PARAM_PREFIX)
+            }
+            cross = self.stype.cross_errors(params)
+            self.place_errors({"params": {name: [msg] for name, msg in cross.items()}})
+        if cleaned.get("sizing") == Sizing.QUANTITY:
+            self.place_errors(
+                lot_size_errors(
+                    quantity=cleaned.get("quantity"), instrument=cleaned.get("instrument")
+                )
+            )
+        return cleaned
 
     # --- rendering helpers -------------------------------------------------------------------
 

@@ -120,7 +120,10 @@ def _save(
     request: HttpRequest, form: StrategyForm, save: Callable[..., Strategy]
 ) -> Strategy | None:
     """Call ``save`` with the form's input; on a refusal map it onto the form and toast it."""
-    if request.method != "POST" or not form.is_valid():
+    if request.method != "POST":
+        return None
+    if not form.is_valid():  # the form's own checks, the type's cross-field rules included
+        messages.error(request, INLINE_ERRORS)
         return None
     try:
         return save(**form.service_kwargs())

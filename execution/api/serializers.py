@@ -8,7 +8,12 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from algosaas import bounds
-from algosaas.api.serializers import ModelSerializer, PlannedRepresentation, Serializer
+from algosaas.api.serializers import (
+    CrossFieldChecks,
+    ModelSerializer,
+    PlannedRepresentation,
+    Serializer,
+)
 from execution.marketdata.ticks import PRICE_PLACES, price_text
 from execution.models import (
     PRICE_DIGITS,
@@ -28,6 +33,7 @@ from execution.models import (
     ValidityChoices,
 )
 from execution.selectors import deployment_pnl
+from execution.validation import backtest_request_errors
 from strategies.models import Deployment
 
 
@@ -62,7 +68,7 @@ class InstrumentSerializer(PriceColumns, ModelSerializer):
         fields = ["id", "exchange", "symbol", "name", "tick_size", "lot_size", "currency"]
 
 
-class BacktestRequestSerializer(Serializer):
+class BacktestRequestSerializer(CrossFieldChecks, Serializer):
     start = serializers.DateField(
         required=False, allow_null=True, default=None, validators=bounds.DATE.validators()
     )
@@ -108,6 +114,9 @@ class BacktestRequestSerializer(Serializer):
         help_text="Close a position still open after the last bar at its close (default), or at "
         "its open as backtesting.py 0.6 does.",
     )
+
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return backtest_request_errors(attrs)
 
 
 class BacktestSerializer(ModelSerializer):
@@ -201,13 +210,14 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
             "broker_status",
             "denial_rule",
             "source",
+            "role",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
 
 
-class OrderPlaceSerializer(Serializer):
+class OrderPlaceSerializer(CrossFieldChecks, Serializer):
     side = serializers.ChoiceField(choices=SideChoices.choices)
     order_type = serializers.ChoiceField(choices=OrderTypeChoices.choices)
     quantity = serializers.IntegerField(**bounds.QUANTITY.field_kwargs())
@@ -226,21 +236,28 @@ class OrderPlaceSerializer(Serializer):
     validity = serializers.ChoiceField(choices=ValidityChoices.choices, default="DAY")
     product = serializers.ChoiceField(choices=["CNC", "MIS"], required=False, default=None)
 
-    def validate(self, attrs):
-        """Shape rules of a Kite order (which prices each type needs), named by field."""
-        kind = attrs["order_type"]
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Shape rules of a Kite order (which prices each type needs), named by field.
+
+        A price that did not parse is absent from ``attrs`` (one not sent is ``None``): its
+        rule waits for it.
+        """
+        kind = attrs.get("order_type")
         errors = {}
-        if kind in ("LIMIT", "SL") and attrs.get("price") is None:
-            errors["price"] = [f"A {kind} order needs a price."]
-        if kind in ("MARKET", "SL-M") and attrs.get("price") is not None:
-            errors["price"] = [f"A {kind} order takes no price."]
-        if kind in ("SL", "SL-M") and attrs.get("trigger_price") is None:
-            errors["trigger_price"] = [f"A {kind} order needs a trigger price."]
-        if kind in ("MARKET", "LIMIT") and attrs.get("trigger_price") is not None:
-            errors["trigger_price"] = [f"A {kind} order takes no trigger price."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
+        if kind is None:
+            return errors
+        price, trigger = attrs.get("price"), attrs.get("trigger_price")
+        if "price" in attrs:
+            if kind in ("LIMIT", "SL") and price is None:
+                errors["price"] = [f"A {kind} order needs a price."]
+            if kind in ("MARKET", "SL-M") and price is not None:
+                errors["price"] = [f"A {kind} order takes no price."]
+        if "trigger_price" in attrs:
+            if kind in ("SL", "SL-M") and trigger is None:
+                errors["trigger_price"] = [f"A {kind} order needs a trigger price."]
+            if kind in ("MARKET", "LIMIT") and trigger is not None:
+                errors["trigger_price"] = [f"A {kind} order takes no trigger price."]
+        return errors
 
 
 class OrderModifySerializer(Serializer):

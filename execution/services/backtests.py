@@ -43,6 +43,7 @@ from execution.models import (
 )
 from execution.selectors import bar_series, bars_available
 from execution.services.engine_setup import charges_model, engine_config
+from execution.validation import backtest_range_errors
 from strategies import catalog
 from strategies.models import TIMEFRAME_SECONDS, Strategy
 from strategies.services import strategy_config_snapshot
@@ -106,10 +107,9 @@ def backtest_request(
         charges = default.charges
         if commission_pct is None:
             commission_pct = default.commission_pct
-    if start is not None and end is not None and start > end:
-        raise BacktestInvalid(
-            "end: must not be before start.", fields={"end": ["Must not be before start."]}
-        )
+    range_errors = backtest_range_errors(start=start, end=end)
+    if range_errors:
+        raise BacktestInvalid("end: must not be before start.", fields=range_errors)
     # Lock the user's row so two concurrent requests cannot both pass the cap check.
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     cap = settings.ALGOSAAS["MAX_ACTIVE_BACKTESTS_PER_USER"]

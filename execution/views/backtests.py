@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from algosaas.csv_export import csv_download
 from algosaas.errors import DomainError
 from algosaas.templatetags.money import format_money, lakh, pnl_class
+from algosaas.templatetags.percent import pct, pct_signed
 from execution import selectors
 from execution.forms import IST, BacktestFilterForm, BacktestForm, ChargesEstimateForm
 from execution.marketdata.ticks import PRICE_PLACES
@@ -74,10 +75,9 @@ def format_stat(value: Any, kind: str, currency: str = "INR") -> str:
     if kind == "inr_signed":
         return format_money(value, currency, signed=True)
     if kind == "pct":
-        return f"{lakh(value, 2)}%"
+        return pct(value)
     if kind == "pct_signed":
-        sign = "+" if pnl_class(value) == "up" else ""
-        return f"{sign}{lakh(value, 2)}%"
+        return pct_signed(value)
     if kind == "ratio":
         return lakh(value, 2)
     if kind == "days":

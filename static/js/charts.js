@@ -37,7 +37,15 @@
     }
     return function (v) { return f.format(v); };
   }
-  function pct(v) { return (v > 0 ? "+" : "") + v.toFixed(2) + "%"; }
+  // Two decimals, or two significant digits below 0.01 %: a loss of ₹21.95 on ₹10 lakh reads
+  // -0.0022 %, never "-0.00%"; a value that is exactly zero reads 0.00 %.
+  function pctDigits(v) {
+    var a = Math.abs(v);
+    if (!isFinite(v) || a === 0) return "0.00";
+    var places = a >= 0.01 ? 2 : Math.min(20, 1 - Math.floor(Math.log10(a)));
+    return (v < 0 ? "-" : "") + a.toFixed(places);
+  }
+  function pct(v) { return (v > 0 ? "+" : "") + pctDigits(v) + "%"; }
   function ist(t) { return t + IST; }
 
   function readData(el) {
@@ -140,7 +148,7 @@
         span(fmtTime(ist(p[0]), false), "t"),
         span("Equity " + inr(p[1]), ""),
         span(pct(ret), ret >= 0 ? "up" : "down"),
-        span("Drawdown " + p[2].toFixed(2) + "%", p[2] < 0 ? "down" : "")
+        span("Drawdown " + pctDigits(p[2]) + "%", p[2] < 0 ? "down" : "")
       );
     }
     var index = {};

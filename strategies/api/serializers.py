@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from algosaas import bounds
-from algosaas.api.serializers import ModelSerializer, Serializer
+from algosaas.api.serializers import CrossFieldChecks, ModelSerializer, Serializer
+from strategies import catalog
 from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
 from strategies.rules import schema as rule_schema
 from strategies.rules.text import MAX_TEXT
+from strategies.services import lot_size_errors
 
 
 class RiskLimitsSerializer(Serializer):
@@ -58,7 +61,7 @@ class ParamsField(serializers.JSONField):
         return data
 
 
-class StrategySerializer(ModelSerializer):
+class StrategySerializer(CrossFieldChecks, ModelSerializer):
     strategy_type = serializers.CharField(max_length=64)
     params = ParamsField(required=False, default=dict)
     # The related model comes from the FK, so strategies never imports execution.
@@ -129,6 +132,36 @@ class StrategySerializer(ModelSerializer):
         if self.partial:  # PATCH: no defaults may overwrite what the client did not send
             for field in self.fields.values():
                 field.default = serializers.empty
+
+    # A valid request goes to the service, which checks the parameters (``_validate``).
+    cross_checks_when_valid = False
+
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The parameters' errors (fast >= slow…) and whole lots beside the other fields' errors.
+
+        Each is judged when the fields it reads are valid: sent, or the edited strategy's.
+        """
+        errors: dict[str, Any] = lot_size_errors(
+            quantity=attrs.get("quantity"), instrument=self._current(attrs, "instrument")
+        )
+        key = self._current(attrs, "strategy_type")
+        if key is None or "params" not in attrs:
+            return errors
+        try:
+            catalog.get(key).validate_params(attrs["params"])
+        except catalog.UnknownStrategyType:
+            pass
+        except catalog.ParamsInvalid as e:
+            errors["params"] = e.errors
+        return errors
+
+    def _current(self, attrs: dict[str, Any], name: str) -> Any:
+        """``name`` as this request leaves it: sent and valid, else (not sent) the instance's."""
+        if name in attrs:
+            return attrs[name]
+        if self.instance is not None and name not in self.initial_data:
+            return getattr(self.instance, name)
+        return None
 
     def to_representation(self, instance):
         data = super().to_representation(instance)

@@ -51,6 +51,7 @@ ORDER_FIELDS = {
     "broker_status",
     "denial_rule",
     "source",
+    "role",
     "created_at",
     "updated_at",
 }
