@@ -197,6 +197,8 @@ def test_orders_show_each_instruments_currency(owner_client, user, goog, relianc
             deployment=deployment,
             instrument=strategy.instrument,
             client_order_id=f"m-{strategy.pk}",
+            role="manual",
+            source="manual",
             side="BUY",
             order_type="LIMIT",
             product="CNC",

@@ -66,6 +66,7 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "strategies:delete": {"pk": "strategy"},
     # Dashboard: execution
     "backtest_new": {"pk": "strategy"},
+    "backtest_estimate": {"pk": "strategy"},
     "backtest_detail": {"pk": "backtest"},
     "backtest_progress": {"pk": "backtest"},
     "backtest_trades_export": {"pk": "backtest"},
