@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from execution.engine.charges import (
     ChargesModel,
@@ -20,6 +17,7 @@ from execution.engine.charges import (
 )
 from execution.engine.orders import Product
 from execution.engine.risk import RiskLimits
+from execution.engine.session import SessionCalendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,48 +54,6 @@ class InstrumentSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InstrumentSpec:
         return cls(**d)
-
-
-@dataclass(frozen=True, slots=True)
-class SessionCalendar:
-    """A real exchange's trading day: DAY orders expire at ``close`` local time.
-
-    A broker or engine configured without a calendar models the synthetic 24-hour market, where
-    DAY orders never expire and days for the daily-loss limit are UTC days (ARCHITECTURE §6).
-    """
-
-    tz: str = "Asia/Kolkata"
-    open: str = "09:15"
-    close: str = "15:30"
-
-    def session_day(self, ts: int) -> int:
-        """Return the local calendar day (days since 1970-01-01) of the instant ``ts``."""
-        return int((ts + _utc_offset(self.tz, int(ts) // 86400)) // 86400)
-
-    def session_close_ts(self, day: int) -> int:
-        """Return the epoch second at which local day ``day``'s session closes."""
-        hh, mm = (int(x) for x in self.close.split(":"))
-        local = datetime(1970, 1, 1) + timedelta(days=day)
-        aware = datetime.combine(local.date(), time(hh, mm), tzinfo=ZoneInfo(self.tz))
-        return int(aware.timestamp())
-
-    def day_offset(self, ts: int) -> int:
-        """Return the UTC offset (seconds) used to cut days around ``ts``."""
-        return _utc_offset(self.tz, int(ts) // 86400)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tz": self.tz, "open": self.open, "close": self.close}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> SessionCalendar | None:
-        return cls(**d) if d else None
-
-
-@lru_cache(maxsize=4096)
-def _utc_offset(tz: str, utc_day: int) -> int:
-    moment = datetime.fromtimestamp(utc_day * 86400 + 43200, tz=UTC)
-    off = moment.astimezone(ZoneInfo(tz)).utcoffset()
-    return int(off.total_seconds()) if off is not None else 0
 
 
 CloseAtEnd = Literal["none", "close", "last_open"]
