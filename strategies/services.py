@@ -40,6 +40,10 @@ TRADING_FIELDS = (
     "risk_limits",
 )
 NAME_TAKEN = "You already have a strategy with this name."
+MIS_ON_DAILY = (
+    "MIS (intraday) needs an intraday timeframe: MIS positions are squared off before each"
+    " session's close. Choose a timeframe under 1 day, or CNC (delivery)."
+)
 
 
 def _validate(config: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +70,10 @@ def _validate(config: dict[str, Any]) -> dict[str, Any]:
     instrument = config.get("instrument")
     if has_qty and instrument is not None and config["quantity"] % instrument.lot_size:
         errors["quantity"] = [f"Must be a multiple of the lot size ({instrument.lot_size})."]
+    if config.get("product") == "MIS" and config.get("timeframe", "1d") == "1d":
+        # an intraday position is squared off before each close (15:20 IST): daily bars
+        # have no time of day to do it at
+        errors["product"] = [MIS_ON_DAILY]
     if errors:
         raise StrategyInvalid(_first_error(errors), fields=errors)
     return config
@@ -237,7 +245,7 @@ def strategy_transition(
     return strategy, event
 
 
-FEEDS = ("synthetic", "replay")
+FEEDS = ("synthetic", "nse_hours", "replay")
 
 
 @transaction.atomic
