@@ -41,8 +41,8 @@ TRADING_FIELDS = (
 )
 NAME_TAKEN = "You already have a strategy with this name."
 MIS_ON_DAILY = (
-    "MIS (intraday) needs an intraday timeframe: MIS positions are squared off before each"
-    " session's close. Choose a timeframe under 1 day, or CNC (delivery)."
+    "MIS (intraday) needs an intraday timeframe: MIS positions are squared off before every"
+    " session closes. Choose a timeframe under 1 day, or CNC (delivery)."
 )
 
 
