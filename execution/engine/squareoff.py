@@ -23,13 +23,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from execution.engine.orders import Product, Side
+from execution.engine.risk import Denial
 from execution.engine.session import SessionCalendar, _utc_offset
 
 if TYPE_CHECKING:
     from execution.engine.config import EngineConfig
     from execution.engine.state import EngineState
 
-__all__ = ["MisOnDailyBars", "MisPlan", "MisSquareOff", "mis_plan"]
+__all__ = ["MisOnDailyBars", "MisPlan", "MisSquareOff", "mis_cutoff_denial", "mis_plan"]
 
 DAY_SECONDS = 86_400
 
@@ -115,3 +116,22 @@ class MisSquareOff:
         br.match_bar()
         # the strategy's target stands: re-enter at the next session's first bar
         st.pending = st.target != 0 and st.halted_reason is None
+
+
+def mis_cutoff_denial(config: EngineConfig, product: str, ts: int) -> Denial | None:
+    """Refuse a new MIS order between the square-off time and the close (as brokers do).
+
+    Such an order would open a position after the day's square-off and carry it overnight.
+    Before the open (or after the close) it waits for the next session, and is accepted.
+    """
+    cal = config.calendar
+    if cal is None or str(product) != Product.MIS:
+        return None
+    day = cal.session_day(ts)
+    if cal.squareoff_ts(day) <= ts < cal.session_close_ts(day):
+        return Denial(
+            "mis_cutoff",
+            f"MIS orders are closed from {cal.squareoff} until the session ends"
+            f" ({cal.close}, {cal.tz}); use CNC or wait for the next session.",
+        )
+    return None

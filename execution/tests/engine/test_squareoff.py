@@ -132,3 +132,46 @@ def test_mis_on_daily_bars_is_refused():
     daily = make_bars([100, 101, 102], t0=ist(21, 0, 0), step=86_400)
     with pytest.raises(MisOnDailyBars, match="intraday"):
         Engine(config(Product.MIS), Scripted({0: 1.0})).run(daily)
+
+
+@pytest.mark.parametrize("cuts", [(1,), (74, 75, 76, 150), (37, 111, 260, 300, 374)])
+def test_live_steps_in_chunks_square_off_exactly_as_one_backtest(cuts):
+    """A live deployment runs the engine over the bars closed since its cursor, step by step."""
+    bars = nse_bars()
+    strategy = Scripted({0: 1.0, 100: -1.0, 200: 0.0, 230: 1.0})
+    cfg = config(Product.MIS, allocation_pct=50.0, quantity=None)
+    whole = Engine(cfg, strategy).run(bars)
+    state, orders, fills = None, {}, []
+    for stop in (*cuts, len(bars)):
+        r = Engine(cfg, strategy, state=state).run(bars.slice(0, stop))
+        state = r.state.to_dict()
+        orders.update({o.client_order_id: o for o in r.orders})
+        fills += r.fills
+    assert [(f.client_order_id, f.ts, f.price, f.quantity) for f in fills] == [
+        (f.client_order_id, f.ts, f.price, f.quantity) for f in whole.fills
+    ]
+    assert orders == {o.client_order_id: o for o in whole.orders}
+    assert len(mis_fills(whole)) == len(TRADING_DAYS) - 1  # flat on the 23rd's square-off
+
+
+def test_new_mis_orders_are_refused_between_the_cut_and_the_close():
+    bars = nse_bars()
+    eng = Engine(config(Product.MIS), Scripted({}))
+    eng.run(bars.slice(0, 70))  # up to 15:05 on the 21st
+
+    def place(cid, ts, product=None):
+        return eng.submit_order(
+            client_order_id=cid,
+            side="BUY",
+            order_type="MARKET",
+            quantity=1,
+            product=product,
+            now_ts=ts,
+        ).order
+
+    late = place("m-late", ist(21, 15, 22))
+    assert (late.status, late.denial_rule) == (OrderStatus.DENIED, "mis_cutoff")
+    assert "15:20" in late.message
+    assert place("m-cnc", ist(21, 15, 22), product="CNC").status == OrderStatus.OPEN
+    assert place("m-early", ist(21, 15, 10)).status == OrderStatus.OPEN
+    assert place("m-after", ist(21, 15, 31)).status == OrderStatus.OPEN  # for the next session
