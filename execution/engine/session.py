@@ -78,8 +78,16 @@ def exchange_holidays(library_code: str) -> frozenset[date]:
     return frozenset(found | extra)
 
 
+@lru_cache(maxsize=8)
+def _holiday_days(library_code: str) -> np.ndarray:
+    """The holidays as sorted day numbers (days since 1970-01-01), for ``in_session``."""
+    days = sorted((h - _EPOCH).days for h in exchange_holidays(library_code))
+    return np.array(days, dtype=np.int64)
+
+
 def _hm(text: str) -> time:
-    hh, mm = (int(x) for x in text.split(":"))
+    """``"HH:MM"`` as a time (ValueError otherwise)."""
+    hh, mm = (int(x) for x in str(text).split(":"))
     return time(hh, mm)
 
 
@@ -106,6 +114,16 @@ class SessionCalendar:
     pre_open: str = "09:00"
     squareoff: str = "15:20"
     holidays: str | None = None
+
+    def __post_init__(self) -> None:
+        try:
+            times = [_hm(t) for t in (self.pre_open, self.open, self.squareoff, self.close)]
+        except ValueError:
+            raise ValueError(
+                "session times must be HH:MM (pre_open, open, squareoff, close)"
+            ) from None
+        if not times[0] <= times[1] < times[2] <= times[3]:
+            raise ValueError("need pre_open <= open < squareoff <= close")
 
     # -- days ------------------------------------------------------------------------------
 
@@ -193,11 +211,7 @@ class SessionCalendar:
         dow = (days + 3) % 7  # 1970-01-01 was a Thursday (weekday 3)
         ok = in_hours & (dow < 5)
         if self.holidays is not None:
-            hol = np.array(
-                sorted((h - _EPOCH).days for h in exchange_holidays(self.holidays)),
-                dtype=np.int64,
-            )
-            ok &= ~np.isin(days, hol)
+            ok &= ~np.isin(days, _holiday_days(self.holidays))
         return ok
 
     # -- persistence -----------------------------------------------------------------------

@@ -99,3 +99,9 @@ def test_session_only_drops_bars_outside_hours_weekends_and_holidays(nse):
 
 def test_calendar_round_trips_through_json(nse):
     assert SessionCalendar.from_dict(nse.to_dict()) == nse
+
+
+@pytest.mark.parametrize("squareoff", ["3pm", "15:45", "09:00"])
+def test_a_square_off_time_outside_the_session_is_refused(squareoff):
+    with pytest.raises(ValueError, match=r"squareoff|HH:MM"):
+        calendar_for("NSE", squareoff=squareoff)
