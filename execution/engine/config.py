@@ -71,6 +71,9 @@ class EngineConfig:
     bar's close; ``"last_open"`` at the last bar's open, which is what backtesting.py 0.6's
     ``finalize_trades=True`` does (it re-runs its broker over the last bar); ``"none"`` leaves it
     open (live steps).
+
+    ``calendar`` is the exchange session the bars follow (DAY expiry at its close; MIS squared
+    off at its ``squareoff`` time, which needs ``bar_seconds`` or at least two bars to infer it).
     """
 
     instrument: InstrumentSpec
@@ -87,6 +90,7 @@ class EngineConfig:
     calendar: SessionCalendar | None = None
     client_order_prefix: str = "bt"
     close_at_end: CloseAtEnd = "none"
+    bar_seconds: int | None = None  # the bars' length; inferred from the bars when not given
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.allocation_pct is None):
@@ -124,6 +128,7 @@ class EngineConfig:
             "calendar": self.calendar.to_dict() if self.calendar else None,
             "client_order_prefix": self.client_order_prefix,
             "close_at_end": self.close_at_end,
+            "bar_seconds": self.bar_seconds,
         }
 
     @classmethod

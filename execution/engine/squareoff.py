@@ -45,10 +45,11 @@ class MisPlan:
     ``due_ts[i]`` is the time stamped on bar ``i``'s square-off leg (the bar's close time).
     """
 
-    def __init__(self, calendar: SessionCalendar, ts: np.ndarray):
+    def __init__(self, calendar: SessionCalendar, ts: np.ndarray, interval: int | None = None):
         ts = np.asarray(ts, dtype=np.int64)
         n = len(ts)
-        interval = bar_interval(ts)
+        if interval is None:
+            interval = bar_interval(ts)
         if interval >= DAY_SECONDS:
             raise MisOnDailyBars(
                 "MIS (intraday) needs intraday bars: daily bars have no square-off time"
@@ -85,7 +86,7 @@ def mis_plan(config: EngineConfig, ts: np.ndarray) -> MisPlan | None:
     """The square-off plan of a run, or ``None`` (CNC, or no exchange calendar: no square-off)."""
     if config.product != Product.MIS or config.calendar is None or len(ts) == 0:
         return None
-    return MisPlan(config.calendar, ts)
+    return MisPlan(config.calendar, ts, config.bar_seconds)
 
 
 class MisSquareOff:

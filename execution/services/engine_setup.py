@@ -16,6 +16,7 @@ from execution.engine.orders import Product
 from execution.engine.risk import RiskLimits
 from execution.engine.session import SessionCalendar, calendar_for
 from execution.models import NO_CNC_SHORT_EXCHANGES
+from strategies.models import TIMEFRAME_SECONDS
 
 
 def charges_model(*, charges: str, commission_pct: Decimal | float | None) -> ChargesModel:
@@ -90,4 +91,5 @@ def engine_config(
         client_order_prefix=prefix,
         close_at_end=close_at_end,
         calendar=calendar,
+        bar_seconds=TIMEFRAME_SECONDS.get(snapshot.get("timeframe", "")),
     )

@@ -175,3 +175,16 @@ def test_new_mis_orders_are_refused_between_the_cut_and_the_close():
     assert place("m-cnc", ist(21, 15, 22), product="CNC").status == OrderStatus.OPEN
     assert place("m-early", ist(21, 15, 10)).status == OrderStatus.OPEN
     assert place("m-after", ist(21, 15, 31)).status == OrderStatus.OPEN  # for the next session
+
+
+def test_a_step_of_one_bar_knows_its_length_from_the_config():
+    """A live step may see a single new bar: its length comes from the config, not a guess."""
+    bars = synthetic_bars(
+        instrument_key="NSE:ACME", interval_s=5, start_ts=ist(21, 15, 18), end_ts=ist(21, 15, 20)
+    )
+    eng = Engine(config(Product.MIS, bar_seconds=5), Scripted({0: 1.0}))
+    eng.run(bars.slice(0, 12))  # 15:18:00-15:18:55: long from 15:18:05
+    r = eng.run(bars.slice(12, 13))  # 15:19:00-15:19:05 alone: not the square-off bar
+    assert mis_fills(r) == [] and r.equity.position[-1] == 10
+    r = eng.run(bars.slice(13))  # the 15:19:55 bar closes at 15:20
+    assert [f.ts for f in mis_fills(r)] == [ist(21, 15, 20)]
