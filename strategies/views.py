@@ -24,8 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from algosaas.errors import DomainError
 from strategies import catalog, selectors, services
-from strategies.forms import StopForm, StrategyFilterForm, StrategyForm
+from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
 from strategies.models import Strategy, StrategyStatus
+from strategies.rules import text as rule_text
+from strategies.rules.schema import RuleInvalid
 
 PAGE_SIZE = 20
 EVENTS_SHOWN = 100
@@ -65,6 +67,15 @@ def _params_summary(strategy: Strategy) -> list[dict[str, Any]]:
         stype = catalog.get(strategy.strategy_type)
     except catalog.UnknownStrategyType:
         return [{"label": k, "value": v, "help": ""} for k, v in strategy.params.items()]
+    if not stype.dashboard_form:  # a rule document: one row per section, in the text form
+        try:
+            sections = rule_text.section_texts(strategy.params)
+        except RuleInvalid:
+            sections = [(k, str(v)) for k, v in strategy.params.items()]
+        return [
+            {"label": choice_label(k), "value": v, "help": "", "is_default": False}
+            for k, v in sections
+        ]
     return [
         {
             "label": p.label or p.name,

@@ -78,7 +78,14 @@ class BacktestRequestSerializer(Serializer):
         default=None,
         help_text="Defaults to the strategy's capital.",
     )
-    charges = serializers.ChoiceField(choices=ChargesChoice.choices, default="india_equity")
+    charges = serializers.ChoiceField(
+        choices=ChargesChoice.choices,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Defaults to the exchange's: india_equity on NSE/BSE; elsewhere none, with a "
+        "0.01 % flat commission unless commission_pct is given.",
+    )
     commission_pct = serializers.DecimalField(
         max_digits=6,
         decimal_places=4,
@@ -104,6 +111,12 @@ class BacktestRequestSerializer(Serializer):
 
 
 class BacktestSerializer(ModelSerializer):
+    currency = serializers.CharField(
+        source="config.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
+
     class Meta:
         model = Backtest
         fields = [
@@ -114,6 +127,7 @@ class BacktestSerializer(ModelSerializer):
             "start",
             "end",
             "capital",
+            "currency",
             "charges",
             "commission_pct",
             "slippage_bps",
@@ -156,6 +170,11 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
     """Kite-like order fields (rendered through a plan: order lists are the hottest read)."""
 
     strategy = serializers.IntegerField(source="deployment.strategy_id", read_only=True)
+    currency = serializers.CharField(
+        source="instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
 
     class Meta:
         model = Order
@@ -166,6 +185,7 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
             "deployment",
             "strategy",
             "instrument",
+            "currency",
             "side",
             "order_type",
             "product",
@@ -243,6 +263,12 @@ class OrderEventSerializer(ModelSerializer):
 
 
 class TradeSerializer(PriceColumns, ModelSerializer):
+    currency = serializers.CharField(
+        source="order.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
+
     class Meta:
         model = Trade
         fields = [
@@ -253,6 +279,7 @@ class TradeSerializer(PriceColumns, ModelSerializer):
             "side",
             "quantity",
             "price",
+            "currency",
             "charges",
             "charges_breakdown",
             "executed_at",
@@ -262,6 +289,11 @@ class TradeSerializer(PriceColumns, ModelSerializer):
 class PositionSerializer(PriceColumns, ModelSerializer):
     unrealised_pnl = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    currency = serializers.CharField(
+        source="instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
 
     class Meta:
         model = Position
@@ -269,6 +301,7 @@ class PositionSerializer(PriceColumns, ModelSerializer):
             "id",
             "instrument",
             "symbol",
+            "currency",
             "quantity",
             "average_price",
             "last_price",
@@ -288,6 +321,11 @@ class DeploymentDetailSerializer(ModelSerializer):
     """A deployment with its live P&L (realised, unrealised, charges, equity)."""
 
     strategy_name = serializers.CharField(source="strategy.name", read_only=True)
+    currency = serializers.CharField(
+        source="config.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
     pnl = serializers.SerializerMethodField()
     # Null until the deployment has live state (and last_step_at until its first step).
     feed = serializers.CharField(source="live.feed", read_only=True, default=None, allow_null=True)
@@ -310,6 +348,7 @@ class DeploymentDetailSerializer(ModelSerializer):
             "number",
             "status",
             "capital",
+            "currency",
             "config",
             "started_at",
             "stopped_at",

@@ -33,6 +33,7 @@ from execution.engine.runner import Engine
 from execution.engine.session import session_only
 from execution.engine.stats import compute_stats
 from execution.exceptions import BacktestInvalid
+from execution.marketdata.exchanges import charges_default
 from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
     Backtest,
@@ -91,12 +92,21 @@ def backtest_request(
     start: date | None = None,
     end: date | None = None,
     capital: Decimal | None = None,
-    charges: str = "india_equity",
+    charges: str | None = None,
     commission_pct: Decimal | None = None,
     slippage_bps: Decimal = Decimal("0"),
     close_at_end: str = "close",
 ) -> Backtest:
-    """Queue a backtest of ``strategy`` as configured now; the job starts after commit."""
+    """Queue a backtest of ``strategy`` as configured now; the job starts after commit.
+
+    Without ``charges`` the costs are the exchange's default (``charges_default``): Indian
+    equity charges on NSE/BSE, a flat commission (unless one is given) elsewhere.
+    """
+    if charges is None:
+        default = charges_default(strategy.instrument.exchange)
+        charges = default.charges
+        if commission_pct is None:
+            commission_pct = default.commission_pct
     if start is not None and end is not None and start > end:
         raise BacktestInvalid(
             "end: must not be before start.", fields={"end": ["Must not be before start."]}

@@ -10,6 +10,8 @@ from rest_framework import serializers
 from algosaas import bounds
 from algosaas.api.serializers import ModelSerializer, Serializer
 from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
+from strategies.rules import schema as rule_schema
+from strategies.rules.text import MAX_TEXT
 
 
 class RiskLimitsSerializer(Serializer):
@@ -86,6 +88,11 @@ class StrategySerializer(ModelSerializer):
         help_text="Starting capital of its deployments; defaults to your paper capital.",
     )
     risk_limits = RiskLimitsSerializer(required=False, default=dict)
+    currency = serializers.CharField(
+        source="instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
 
     class Meta:
         model = Strategy
@@ -100,6 +107,7 @@ class StrategySerializer(ModelSerializer):
             "allocation_pct",
             "product",
             "capital",
+            "currency",
             "risk_limits",
             "status",
             "status_reason",
@@ -170,6 +178,12 @@ class StrategyEventSerializer(ModelSerializer):
 
 
 class DeploymentSerializer(ModelSerializer):
+    currency = serializers.CharField(
+        source="config.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
+
     class Meta:
         model = Deployment
         fields = [
@@ -178,6 +192,7 @@ class DeploymentSerializer(ModelSerializer):
             "number",
             "status",
             "capital",
+            "currency",
             "config",
             "started_at",
             "stopped_at",
@@ -191,3 +206,32 @@ class StrategyTypeSerializer(Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     params_schema = serializers.DictField()
+
+
+@extend_schema_field(rule_schema.document_schema())
+class RuleDocumentField(serializers.JSONField):
+    """A rule document (the ``rules`` type's params), documented with its full JSON schema."""
+
+
+@extend_schema_field(rule_schema.condition_schema())
+class RuleConditionField(serializers.JSONField):
+    """One rule condition: a comparison or an all/any group."""
+
+
+class RuleParseRequestSerializer(Serializer):
+    text = serializers.CharField(
+        max_length=MAX_TEXT,
+        trim_whitespace=False,
+        help_text=(
+            "One condition (sma(20) crosses_above sma(50) and rsi(14) < 60) or a document "
+            "of 'section: condition' lines (entry_long, exit_long, entry_short, exit_short)."
+        ),
+    )
+
+
+class RuleParseSerializer(Serializer):
+    text = serializers.CharField(help_text="The rule printed back in its canonical form.")
+    document = RuleDocumentField(
+        required=False, help_text="Set when the text held sections: the rules type's params."
+    )
+    condition = RuleConditionField(required=False, help_text="Set when the text was one condition.")

@@ -105,6 +105,8 @@ class StrategyType:
     name: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
+    # False for a type whose parameters the dashboard's scalar form cannot edit (``rules``).
+    dashboard_form: ClassVar[bool] = True
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
