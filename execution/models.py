@@ -427,7 +427,8 @@ class EquitySnapshot(models.Model):
 
 
 class Feed(models.TextChoices):
-    SYNTHETIC = "synthetic", "Synthetic live feed"
+    SYNTHETIC = "synthetic", "Synthetic live feed (around the clock)"
+    NSE_HOURS = "nse_hours", "Synthetic live feed (NSE hours)"
     REPLAY = "replay", "Historical replay"
 
 

@@ -40,6 +40,10 @@ TRADING_FIELDS = (
     "risk_limits",
 )
 NAME_TAKEN = "You already have a strategy with this name."
+MIS_ON_DAILY = (
+    "MIS (intraday) needs an intraday timeframe: MIS positions are squared off before every"
+    " session closes. Choose a timeframe under 1 day, or CNC (delivery)."
+)
 
 
 def _validate(config: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +70,10 @@ def _validate(config: dict[str, Any]) -> dict[str, Any]:
     errors.update(
         lot_size_errors(quantity=config.get("quantity"), instrument=config.get("instrument"))
     )
+    if config.get("product") == "MIS" and config.get("timeframe", "1d") == "1d":
+        # an intraday position is squared off before each close (15:20 IST): daily bars
+        # have no time of day to do it at
+        errors["product"] = [MIS_ON_DAILY]
     if errors:
         raise StrategyInvalid(_first_error(errors), fields=errors)
     return config
@@ -244,7 +252,7 @@ def strategy_transition(
     return strategy, event
 
 
-FEEDS = ("synthetic", "replay")
+FEEDS = ("synthetic", "nse_hours", "replay")
 
 
 @transaction.atomic

@@ -53,3 +53,18 @@ def test_seed_demo_user_is_not_staff():
     assert not demo.is_staff
     assert not demo.is_superuser
     assert demo.password.startswith("bcrypt_sha256$")
+
+
+def test_seed_demo_runs_nse_intraday_on_nse_hours_and_the_live_demo_around_the_clock():
+    from execution.models import DeploymentState, Feed
+
+    seed_demo()
+
+    feeds = {
+        live.deployment.strategy.instrument.symbol: (live.feed, live.engine_config["calendar"])
+        for live in DeploymentState.objects.select_related("deployment__strategy__instrument")
+    }
+    feed, calendar = feeds["INFY"]
+    assert feed == Feed.NSE_HOURS
+    assert calendar["tz"] == "Asia/Kolkata" and calendar["squareoff"] == "15:20"
+    assert feeds["RELIANCE"] == (Feed.SYNTHETIC, None)  # the demo trades at any hour

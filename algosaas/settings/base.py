@@ -302,4 +302,6 @@ ALGOSAAS = {
     # 85 s: django-q2 checks schedules every ~30 s, so consecutive dispatchers overlap and
     # no bar waits for the next minute's dispatcher.
     "DISPATCH_SECONDS": env.int("DISPATCH_SECONDS", default=85),
+    # When intraday (MIS) positions on an exchange session are squared off, local time (IST).
+    "MIS_SQUAREOFF": env.str("MIS_SQUAREOFF", default="15:20"),
 }

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from execution.engine.charges import (
     ChargesModel,
@@ -20,6 +17,7 @@ from execution.engine.charges import (
 )
 from execution.engine.orders import Product
 from execution.engine.risk import RiskLimits
+from execution.engine.session import SessionCalendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,48 +56,6 @@ class InstrumentSpec:
         return cls(**d)
 
 
-@dataclass(frozen=True, slots=True)
-class SessionCalendar:
-    """A real exchange's trading day: DAY orders expire at ``close`` local time.
-
-    A broker or engine configured without a calendar models the synthetic 24-hour market, where
-    DAY orders never expire and days for the daily-loss limit are UTC days (ARCHITECTURE §6).
-    """
-
-    tz: str = "Asia/Kolkata"
-    open: str = "09:15"
-    close: str = "15:30"
-
-    def session_day(self, ts: int) -> int:
-        """Return the local calendar day (days since 1970-01-01) of the instant ``ts``."""
-        return int((ts + _utc_offset(self.tz, int(ts) // 86400)) // 86400)
-
-    def session_close_ts(self, day: int) -> int:
-        """Return the epoch second at which local day ``day``'s session closes."""
-        hh, mm = (int(x) for x in self.close.split(":"))
-        local = datetime(1970, 1, 1) + timedelta(days=day)
-        aware = datetime.combine(local.date(), time(hh, mm), tzinfo=ZoneInfo(self.tz))
-        return int(aware.timestamp())
-
-    def day_offset(self, ts: int) -> int:
-        """Return the UTC offset (seconds) used to cut days around ``ts``."""
-        return _utc_offset(self.tz, int(ts) // 86400)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"tz": self.tz, "open": self.open, "close": self.close}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> SessionCalendar | None:
-        return cls(**d) if d else None
-
-
-@lru_cache(maxsize=4096)
-def _utc_offset(tz: str, utc_day: int) -> int:
-    moment = datetime.fromtimestamp(utc_day * 86400 + 43200, tz=UTC)
-    off = moment.astimezone(ZoneInfo(tz)).utcoffset()
-    return int(off.total_seconds()) if off is not None else 0
-
-
 CloseAtEnd = Literal["none", "close", "last_open"]
 
 
@@ -115,6 +71,9 @@ class EngineConfig:
     bar's close; ``"last_open"`` at the last bar's open, which is what backtesting.py 0.6's
     ``finalize_trades=True`` does (it re-runs its broker over the last bar); ``"none"`` leaves it
     open (live steps).
+
+    ``calendar`` is the exchange session the bars follow (DAY expiry at its close; MIS squared
+    off at its ``squareoff`` time, which needs ``bar_seconds`` or at least two bars to infer it).
     """
 
     instrument: InstrumentSpec
@@ -131,6 +90,7 @@ class EngineConfig:
     calendar: SessionCalendar | None = None
     client_order_prefix: str = "bt"
     close_at_end: CloseAtEnd = "none"
+    bar_seconds: int | None = None  # the bars' length; inferred from the bars when not given
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.allocation_pct is None):
@@ -168,6 +128,7 @@ class EngineConfig:
             "calendar": self.calendar.to_dict() if self.calendar else None,
             "client_order_prefix": self.client_order_prefix,
             "close_at_end": self.close_at_end,
+            "bar_seconds": self.bar_seconds,
         }
 
     @classmethod

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from execution.brokers.base import OrderEvent, OrderNotFound, OrderRequest
 from execution.engine.orders import OrderType, Product, Side, Validity
 from execution.engine.risk import Denial
+from execution.engine.squareoff import mis_cutoff_denial
 from execution.engine.state import OrderRecord
 
 
@@ -81,7 +82,10 @@ class ManualOrders:
         if st.halted_reason is not None:
             denial = Denial("halted", f"the run is halted: {st.halted_reason}")
         else:
-            denial = self._check(req, now_ts)
+            feed_now = now_ts if feed_ts is None else feed_ts
+            denial = mis_cutoff_denial(self.config, req.product, feed_now) or self._check(
+                req, now_ts
+            )
         if denial is not None:
             rec = self._deny(req, now_ts, denial)
             return ManualResult(rec, self._take_events())

@@ -22,8 +22,8 @@ On that per-order path a market leg is placed and filled at the open in one brok
 each of these says in its docstring why the outputs are the same.
 
 Client order ids are deterministic, ``f"{prefix}-{bar_ts}-{leg}"`` (leg ``x`` exit, ``e`` entry,
-``sq`` final square-off), so re-running a bar can never create a second order for it, and bars
-with ``ts <= state.cursor`` are skipped.
+``sq`` final square-off, ``mis`` the daily MIS square-off of ``squareoff``), so re-running a bar
+can never create a second order for it, and bars with ``ts <= state.cursor`` are skipped.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from execution.engine.manual import ManualOrders, ManualResult, RiskDenied
 from execution.engine.orders import OrderType, Side, Validity
 from execution.engine.results import RunResults, _gc_paused, _hold
 from execution.engine.risk import RiskGate
+from execution.engine.squareoff import MisSquareOff, mis_plan
 from execution.engine.state import (
     ClosedTrade,
     EngineState,
@@ -91,7 +92,7 @@ def new_state(config: EngineConfig) -> EngineState:
     )
 
 
-class Engine(ManualOrders, RiskChecks, RunResults):
+class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
     """Runs one strategy on one instrument through the risk gate, the paper broker and a ledger.
 
     Build it from a config, a strategy type and its parameters, and optionally a saved state
@@ -248,6 +249,7 @@ class Engine(ManualOrders, RiskChecks, RunResults):
 
         nd = len(dec_idx)
         p = 0
+        sq = mis_plan(self.config, ts_arr)  # MIS on an exchange calendar: the daily square-off
         step = max(1, m // 100)
         next_report = start + step
         i = start
@@ -257,11 +259,18 @@ class Engine(ManualOrders, RiskChecks, RunResults):
         br.attach(self._events, self._on_fill)
         try:
             while i < n:
-                if not st.pending and not br.has_working():
+                if (
+                    not st.pending
+                    and not br.has_working()
+                    and (sq is None or not sq.due[i] or led.qty(sym) == 0)
+                ):
                     # Quiet stretch: nothing can trade before the next decision bar (included:
-                    # its decision only becomes an order at the following open).
+                    # its decision only becomes an order at the following open), nor before
+                    # the next square-off bar while a position is held.
                     was_halted = st.halted_reason is not None
                     nxt = n if was_halted or p >= nd else dec_idx[p] + 1
+                    if sq is not None and led.qty(sym) != 0:
+                        nxt = min(nxt, sq.next_due(i))
                     halt_at = None
                     if day_ids is not None and not was_halted:
                         halt_at = self._quiet_daily_loss(
@@ -279,9 +288,11 @@ class Engine(ManualOrders, RiskChecks, RunResults):
                     ts = ts_at[i]
                     c = closes_at[i]
                     br.begin_bar(sym, ts, opens[i], highs[i], lows[i], c, vols[i])
-                    if st.pending:
+                    if st.pending and (sq is None or not sq.blocked[i]):
                         self._rebalance(ts)
                     br.match_bar()
+                    if sq is not None and sq.due[i]:
+                        self._mis_square_off(int(sq.due_ts[i]), c)
                     if not shared:  # the broker has marked its account to this close
                         led.mark(sym, c)
                     k = i - start

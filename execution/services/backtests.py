@@ -30,6 +30,7 @@ from algosaas.errors import LimitExceeded
 from execution.engine.bars import BarSeries
 from execution.engine.feeds import synthetic_bars
 from execution.engine.runner import Engine
+from execution.engine.session import session_only
 from execution.engine.stats import compute_stats
 from execution.exceptions import BacktestInvalid
 from execution.marketdata.exchanges import charges_default
@@ -42,7 +43,7 @@ from execution.models import (
     Instrument,
 )
 from execution.selectors import bar_series, bars_available
-from execution.services.engine_setup import charges_model, engine_config
+from execution.services.engine_setup import charges_model, engine_config, session_calendar
 from execution.validation import backtest_range_errors
 from strategies import catalog
 from strategies.models import TIMEFRAME_SECONDS, Strategy
@@ -145,17 +146,19 @@ def backtest_bars(backtest: Backtest) -> tuple[BarSeries, str]:
 
     Stored bars are used whenever the instrument has any at the timeframe (``start``/``end`` are
     inclusive dates). Otherwise the synthetic feed provides the range, or, with no range given,
-    the last 5,000 bars that closed before now.
+    the last 5,000 bars that closed before now. Intraday bars of an exchange with a session
+    calendar (NSE, BSE) keep only the bars inside its sessions: none outside 09:15-15:30 IST,
+    on weekends or on holidays (a range with no session in it has no bars).
     """
     inst = backtest.config["instrument"]
     timeframe = backtest.config["timeframe"]
+    calendar = session_calendar(exchange=inst["exchange"], timeframe=timeframe)
     instrument = Instrument.objects.get(pk=inst["id"])
     start = _day_start(backtest.start) if backtest.start else None
     end = _day_start(backtest.end) + timedelta(days=1) if backtest.end else None
     if bars_available(instrument=instrument, timeframe=timeframe):
-        return bar_series(
-            instrument=instrument, timeframe=timeframe, start=start, end=end
-        ), "stored"
+        stored = bar_series(instrument=instrument, timeframe=timeframe, start=start, end=end)
+        return session_only(stored, calendar), "stored"
     interval = TIMEFRAME_SECONDS[timeframe]
     now = int(timezone.now().timestamp()) // interval * interval
     end_ts = min(int(end.timestamp()) if end else now, now)
@@ -165,13 +168,25 @@ def backtest_bars(backtest: Backtest) -> tuple[BarSeries, str]:
             f"The range holds more than {MAX_BARS:,} bars; shorten it.",
             fields={"start": [f"Range too long for a {timeframe} backtest."]},
         )
-    bars = synthetic_bars(
-        instrument_key=f"{inst['exchange']}:{inst['symbol']}",
-        interval_s=interval,
-        start_ts=start_ts,
-        end_ts=end_ts,
-        tick_size=float(inst["tick_size"]),
-    )
+
+    def synthetic(first: int) -> BarSeries:
+        bars = synthetic_bars(
+            instrument_key=f"{inst['exchange']}:{inst['symbol']}",
+            interval_s=interval,
+            start_ts=first,
+            end_ts=end_ts,
+            tick_size=float(inst["tick_size"]),
+        )
+        return session_only(bars, calendar)
+
+    bars = synthetic(start_ts)
+    if calendar is not None and start is None:
+        # the last 5,000 bars *in session*: reach back over nights, weekends and holidays
+        span = end_ts - start_ts
+        while len(bars) < SYNTHETIC_DEFAULT_BARS and span < 60 * 86_400:
+            span *= 2
+            bars = synthetic(end_ts - span)
+        bars = bars.slice(max(0, len(bars) - SYNTHETIC_DEFAULT_BARS))
     return bars, "synthetic"
 
 
@@ -283,6 +298,9 @@ def _run(bt: Backtest) -> Backtest:
             slippage_bps=bt.slippage_bps,
             prefix=f"bt{bt.pk}",
             close_at_end=bt.close_at_end,
+            calendar=session_calendar(
+                exchange=bt.config["instrument"]["exchange"], timeframe=bt.config["timeframe"]
+            ),
         )
         last_saved = [0, monotonic()]
         beat = settings.ALGOSAAS["BACKTEST_LEASE_SECONDS"] / 3

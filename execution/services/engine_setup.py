@@ -8,12 +8,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 from execution.engine.charges import ChargesModel, FlatCommission, charges_schedule
 from execution.engine.config import CloseAtEnd, EngineConfig, InstrumentSpec
 from execution.engine.orders import Product
 from execution.engine.risk import RiskLimits
+from execution.engine.session import SessionCalendar, calendar_for
 from execution.marketdata.exchanges import charges_default
 from execution.models import NO_CNC_SHORT_EXCHANGES
+from strategies.models import TIMEFRAME_SECONDS
 
 
 def charges_model(*, charges: str, commission_pct: Decimal | float | None) -> ChargesModel:
@@ -47,6 +51,17 @@ def risk_limits(raw: dict[str, Any] | None) -> RiskLimits:
     )
 
 
+def session_calendar(*, exchange: str, timeframe: str) -> SessionCalendar | None:
+    """The exchange session intraday bars of ``exchange`` follow, or ``None`` (around the clock).
+
+    Daily bars carry no time of day, so they get none; the MIS square-off time is the
+    ``ALGOSAAS["MIS_SQUAREOFF"]`` setting (local time, default 15:20).
+    """
+    if timeframe == "1d":
+        return None
+    return calendar_for(exchange, squareoff=settings.ALGOSAAS["MIS_SQUAREOFF"])
+
+
 def engine_config(
     *,
     snapshot: dict[str, Any],
@@ -57,8 +72,13 @@ def engine_config(
     close_at_end: CloseAtEnd = "none",
     seed: int = 0,
     volume_share: float | None = None,
+    calendar: SessionCalendar | None = None,
 ) -> EngineConfig:
-    """Build the engine's configuration from a strategy snapshot (``strategy_config_snapshot``)."""
+    """Build the engine's configuration from a strategy snapshot (``strategy_config_snapshot``).
+
+    ``calendar`` is the session the bars follow (``session_calendar``): with one, DAY orders
+    expire at its close and MIS positions are squared off; without, the market never closes.
+    """
     inst = snapshot["instrument"]
     allocation = snapshot.get("allocation_pct")
     return EngineConfig(
@@ -80,4 +100,6 @@ def engine_config(
         risk=risk_limits(snapshot.get("risk_limits")),
         client_order_prefix=prefix,
         close_at_end=close_at_end,
+        calendar=calendar,
+        bar_seconds=TIMEFRAME_SECONDS.get(snapshot.get("timeframe", "")),
     )

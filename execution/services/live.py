@@ -32,6 +32,7 @@ from algosaas.errors import DomainError
 from execution.engine.bars import BarSeries
 from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine, new_state
+from execution.engine.session import SessionCalendar, calendar_for, session_only
 from execution.engine.state import EngineState, OrderRecord, RunResult
 from execution.marketdata.sources import ReplaySource, SyntheticSource, synthetic_key
 from execution.models import (
@@ -45,7 +46,11 @@ from execution.models import (
 )
 from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
-from execution.services.engine_setup import default_charges_model, engine_config
+from execution.services.engine_setup import (
+    default_charges_model,
+    engine_config,
+    session_calendar,
+)
 from execution.services.live_persist import (
     _book,
     _dt,
@@ -109,21 +114,21 @@ def deployment_start_live(
     snap = deployment.config
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
+    calendar = _feed_calendar(feed, snap)
     config = engine_config(
         snapshot=snap,
         capital=deployment.capital,
         charges=default_charges_model(snap["instrument"]["exchange"]),
         prefix=f"d{deployment.pk}",
         seed=deployment.pk,
+        calendar=calendar,
     )
     state = new_state(config)
     now_ts = int((now or timezone.now()).timestamp())
     warmup = max(int(stype.warmup(snap["params"])), 1) * 3 + 10
     if feed == Feed.REPLAY:
         spb = float(seconds_per_bar or settings.ALGOSAAS["REPLAY_SECONDS_PER_BAR"])
-        history = bar_series(
-            instrument=Instrument(pk=snap["instrument"]["id"]), timeframe=snap["timeframe"]
-        )
+        history = _replay_history(snap, calendar)
         if len(history) == 0:
             raise DomainError(
                 "This instrument has no stored bars to replay at this timeframe.",
@@ -133,9 +138,9 @@ def deployment_start_live(
         next_due = now_ts + spb
         origin: int | None = now_ts
     else:
-        source = _synthetic(snap, interval)
+        source = _synthetic(snap, interval, calendar)
         state.cursor = source.last_closed_open(now_ts)
-        history_start = state.cursor - warmup * interval
+        history_start = state.cursor - source.warmup_span(warmup)
         next_due = source.next_close_after(state.cursor)
         origin, spb = None, None
     Position.objects.create(deployment=deployment, instrument=_instrument_ref(deployment))
@@ -153,23 +158,45 @@ def deployment_start_live(
     )
 
 
-def _synthetic(snap: dict[str, Any], interval: int) -> SyntheticSource:
+def _feed_calendar(feed: str, snap: dict[str, Any]) -> SessionCalendar | None:
+    """The session a deployment's bars follow: NSE's for the NSE-hours synthetic feed, the
+    instrument exchange's for a replay of its intraday bars, none around the clock."""
+    timeframe = snap["timeframe"]
+    if feed == Feed.NSE_HOURS:
+        if timeframe == "1d":
+            return None
+        return calendar_for("NSE", squareoff=settings.ALGOSAAS["MIS_SQUAREOFF"])
+    if feed == Feed.REPLAY:
+        return session_calendar(exchange=snap["instrument"]["exchange"], timeframe=timeframe)
+    return None
+
+
+def _replay_history(snap: dict[str, Any], calendar: SessionCalendar | None) -> BarSeries:
+    history = bar_series(
+        instrument=Instrument(pk=snap["instrument"]["id"]), timeframe=snap["timeframe"]
+    )
+    return session_only(history, calendar)
+
+
+def _synthetic(
+    snap: dict[str, Any], interval: int, calendar: SessionCalendar | None = None
+) -> SyntheticSource:
     inst = snap["instrument"]
     return SyntheticSource(
         instrument_key=synthetic_key(inst["exchange"], inst["symbol"]),
         interval_s=interval,
         tick_size=float(inst["tick_size"]),
+        calendar=calendar,
     )
 
 
 def _source(live: DeploymentState) -> SyntheticSource | ReplaySource:
     snap = live.deployment.config
+    calendar = SessionCalendar.from_dict(live.engine_config.get("calendar"))
     if live.feed == Feed.REPLAY:
-        history = bar_series(
-            instrument=Instrument(pk=snap["instrument"]["id"]), timeframe=snap["timeframe"]
-        )
+        history = _replay_history(snap, calendar)
         return ReplaySource(history, live.replay_origin_ts, live.replay_seconds_per_bar)
-    return _synthetic(snap, live.interval_s)
+    return _synthetic(snap, live.interval_s, calendar)
 
 
 def _feed_now(live: DeploymentState, now_ts: int) -> int:

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from execution.engine.stats import STAT_KEYS
 from execution.models import Backtest, BacktestStatus, Instrument
+from execution.services.marketdata import instrument_get_or_create
 from strategies.services import strategy_config_snapshot
 from strategies.tests.factories import StrategyFactory, ensure_seeded_instruments
 
@@ -244,12 +245,15 @@ def test_a_requested_backtest_completes_and_shows_stats_and_charts(
 def test_a_backtest_shorter_than_a_day_shows_no_cagr(
     owner_client, user, django_capture_on_commit_callbacks
 ):
-    """5,000 five-second bars are under seven hours: annualised, any small loss read as -100 %."""
-    ensure_seeded_instruments()
+    """5,000 five-second bars are under seven hours: annualised, any small loss read as -100 %.
+
+    On a market open around the clock: NSE's synthetic bars follow its sessions, so 5,000 of
+    them span two days.
+    """
     fast = StrategyFactory(
         owner=user,
-        name="RELIANCE 5s",
-        instrument=Instrument.objects.get(exchange="NSE", symbol="RELIANCE"),
+        name="ALLDAY 5s",
+        instrument=instrument_get_or_create(exchange="SYNTH", symbol="ALLDAY")[0],
         timeframe="5s",
         params={"fast": 2, "slow": 5, "mode": "long_short"},
         quantity=10,

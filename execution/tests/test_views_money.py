@@ -14,6 +14,7 @@ from django.utils import timezone
 from execution.models import Backtest, Order
 from strategies import services
 from strategies.models import Strategy
+from strategies.services import MIS_ON_DAILY
 from strategies.tests.factories import StrategyFactory, seeded_instrument
 
 
@@ -159,6 +160,11 @@ def test_a_strategy_gets_its_timeframes_product_unless_one_is_chosen(
     response = owner_client.post(
         url, strategy_data(name="Chosen", timeframe=timeframe, product=chosen)
     )
+    if timeframe == "1d":  # ...except MIS on daily bars, refused on the product field
+        assert response.status_code == 200
+        assert response.context["form"].errors["product"] == [MIS_ON_DAILY]
+        assert not Strategy.objects.filter(name="Chosen").exists()
+        return
     assert response.status_code == 302, response.context["form"].errors
     assert Strategy.objects.get(name="Chosen").product == chosen
 

@@ -172,9 +172,13 @@ class StrategySerializer(CrossFieldChecks, ModelSerializer):
 
 class DeploySerializer(Serializer):
     feed = serializers.ChoiceField(
-        choices=["synthetic", "replay"],
+        choices=["synthetic", "nse_hours", "replay"],
         default="synthetic",
-        help_text="synthetic: the live synthetic market; replay: the instrument's stored bars.",
+        help_text=(
+            "synthetic: the live synthetic market, around the clock; nse_hours: the same"
+            " market open only in NSE sessions (09:15-15:30 IST, no holidays), with the MIS"
+            " square-off; replay: the instrument's stored bars."
+        ),
     )
     seconds_per_bar = serializers.FloatField(
         **bounds.SECONDS_PER_BAR.field_kwargs(),

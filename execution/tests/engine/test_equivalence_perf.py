@@ -10,7 +10,8 @@ a status that became a plain ``str`` instead of an ``OrderStatus``, an ``int`` t
 
 Scenarios: SMA(10, 20) long_only and long_short with India charges on 200k synthetic bars (the
 product's default backtest), RSI and Bollinger with fixed quantities, MIS, 5 bps slippage,
-``volume_share`` 0.1 (partial fills), a session calendar (DAY expiry) and risk limits including
+``volume_share`` 0.1 (partial fills), a session calendar (MIS square-off; DAY expiry on CNC; the
+MIS run re-recorded when the square-off came) and risk limits including
 ``max_daily_loss``; live-style steps with the state round-tripped through JSON between them; and
 manual LIMIT / SL / SL-M orders with modifications, cancellations, rejections and denials.
 
@@ -170,12 +171,18 @@ def rsi_risky():
     return backtest(cfg, "rsi_reversion", params, 50_000)
 
 
-def bollinger_calendar():
+def bollinger_calendar(product: Product = Product.MIS) -> Callable[[], list]:
+    """MIS: squared off at 15:20 each session day (working remainders cancelled then); CNC:
+    partial remainders live on and expire at the 15:30 close (DAY)."""
+    return lambda: _bollinger_calendar(product)
+
+
+def _bollinger_calendar(product: Product) -> list:
     cfg = EngineConfig(
         instrument=NSE,
         starting_capital=1_000_000.0,
         quantity=600,
-        product=Product.MIS,
+        product=product,
         charges=IndiaEquityCharges(),
         slippage_bps=5.0,
         slippage_random=True,
@@ -319,7 +326,8 @@ SCENARIOS: dict[str, Callable[[], list]] = {
     "sma_10_20_long_only_india_200k": sma_india("long_only"),
     "sma_10_20_long_short_india_200k": sma_india("long_short"),
     "rsi_qty_mis_slip_volume_risk": rsi_risky,
-    "bollinger_calendar_random_slip": bollinger_calendar,
+    "bollinger_calendar_random_slip": bollinger_calendar(),
+    "bollinger_calendar_cnc_day_expiry": bollinger_calendar(Product.CNC),
     "rsi_daily_loss_halt": rsi_halts,
     "sma_cnc_no_short_flat": cnc_no_short,
     "sma_live_steps_json": sma_steps,

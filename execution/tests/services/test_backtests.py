@@ -175,8 +175,12 @@ def test_progress_rises_while_running_and_ends_at_100(user, goog, run, monkeypat
     assert 0 < max(values) < 100  # 100 only once the results are stored
 
 
-def test_long_synthetic_run_downsamples_equity(user, no_bars, run):
-    strategy = make_strategy(user, no_bars, timeframe="1h", params={"fast": 10, "slow": 20})
+def test_long_synthetic_run_downsamples_equity(user, run):
+    # a market open around the clock (NSE's synthetic bars follow its sessions)
+    around_the_clock, _ = instrument_get_or_create(exchange="SYNTH", symbol="ALLDAY")
+    strategy = make_strategy(
+        user, around_the_clock, timeframe="1h", params={"fast": 10, "slow": 20}
+    )
     bt = run(strategy, start=date(2024, 1, 1), end=date(2024, 12, 31), charges="none")
 
     assert bt.status == BacktestStatus.COMPLETE, bt.error

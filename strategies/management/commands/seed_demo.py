@@ -11,7 +11,13 @@ from strategies.services import strategy_create, strategy_deploy
 DEMO_EMAIL = "demo@algosaas.local"
 DEMO_PASSWORD = "paper-trader-2026"  # noqa: S105  # nosec B105 # public demo login, printed by make run
 
-# (name, type, params, (exchange, symbol), timeframe, sizing, product, capital, deploy)
+# How a deployed demo trades: the synthetic market around the clock (the live demo, so trades
+# show at any hour) or in NSE sessions only (09:15-15:30 IST, holidays off, MIS squared off at
+# 15:20) for the NSE intraday strategy; ``None``: not deployed.
+AROUND_THE_CLOCK = "synthetic"
+NSE_HOURS = "nse_hours"
+
+# (name, type, params, (exchange, symbol), timeframe, sizing, product, capital, deploy feed)
 DEMO_STRATEGIES = [
     (
         "RELIANCE fast crossover (live demo)",
@@ -22,7 +28,18 @@ DEMO_STRATEGIES = [
         {"quantity": 10},
         "MIS",
         Decimal("500000.00"),
-        True,
+        AROUND_THE_CLOCK,
+    ),
+    (
+        "INFY intraday crossover (NSE hours)",
+        "sma_crossover",
+        {"fast": 5, "slow": 20, "mode": "long_short"},
+        ("NSE", "INFY"),
+        "1m",
+        {"quantity": 10},
+        "MIS",
+        Decimal("500000.00"),
+        NSE_HOURS,
     ),
     (
         "GOOG SMA 10/20 (backtesting.py example)",
@@ -33,7 +50,7 @@ DEMO_STRATEGIES = [
         {"allocation_pct": Decimal("100")},
         "CNC",
         Decimal("10000.00"),
-        False,
+        None,
     ),
     (
         "TCS RSI reversion",
@@ -44,7 +61,7 @@ DEMO_STRATEGIES = [
         {"allocation_pct": Decimal("50")},
         "CNC",
         Decimal("1000000.00"),
-        False,
+        None,
     ),
 ]
 
@@ -56,7 +73,7 @@ class Command(BaseCommand):
         parser.add_argument("--email", default=DEMO_EMAIL)
         parser.add_argument("--password", default=DEMO_PASSWORD)
         parser.add_argument(
-            "--no-deploy", action="store_true", help="Do not start the live demo strategy."
+            "--no-deploy", action="store_true", help="Do not start the demo deployments."
         )
 
     def handle(self, *args, email: str, password: str, no_deploy: bool, **options):
@@ -65,7 +82,7 @@ class Command(BaseCommand):
         for name, key, params, (
             exchange,
             symbol,
-        ), tf, sizing, product, capital, deploy in DEMO_STRATEGIES:
+        ), tf, sizing, product, capital, feed in DEMO_STRATEGIES:
             strategy = Strategy.objects.filter(owner=user, name=name).first()
             if strategy is None:
                 strategy = strategy_create(
@@ -80,8 +97,8 @@ class Command(BaseCommand):
                     quantity=sizing.get("quantity"),
                     allocation_pct=sizing.get("allocation_pct"),
                 )
-            if deploy and not no_deploy and strategy.status != StrategyStatus.RUNNING:
-                strategy_deploy(strategy=strategy, actor=user)
+            if feed and not no_deploy and strategy.status != StrategyStatus.RUNNING:
+                strategy_deploy(strategy=strategy, actor=user, feed=feed)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo login {'created' if created else 'ready'}: {email} / {password}"

@@ -409,7 +409,7 @@ def test_put_needs_the_required_fields(api_client, user):
         {"timeframe": "5m"},
         {"params": {"fast": 3, "slow": 9}},
         {"capital": "55000.00"},
-        {"product": "MIS"},
+        {"product": "MIS", "timeframe": "5m"},  # MIS needs an intraday timeframe
         {"risk_limits": {"max_daily_loss": "500.00"}},
     ],
     ids=lambda c: next(iter(c)),
