@@ -10,7 +10,14 @@ from django.contrib.auth.forms import (
 )
 from django.core.exceptions import ValidationError
 
-from accounts.services import EMAIL_MAX_LENGTH, EMAIL_TOO_LONG, user_register, user_set_password
+from accounts.models import User
+from accounts.services import (
+    EMAIL_MAX_LENGTH,
+    EMAIL_TOO_LONG,
+    password_problems,
+    user_register,
+    user_set_password,
+)
 
 
 class SignUpForm(forms.Form):
@@ -25,6 +32,20 @@ class SignUpForm(forms.Form):
     password = forms.CharField(
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False
     )
+
+    def clean(self):
+        """Judge the password's strength whatever else is wrong, with the email if it is valid.
+
+        The service checks it too, but only a valid form reaches the service: a weak password
+        next to a mistyped address would otherwise show only in a second round.
+        """
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            person = User(email=cleaned.get("email") or "", name=cleaned.get("name") or "")
+            for problem in password_problems(password, user=person):
+                self.add_error("password", problem)
+        return cleaned
 
     def register(self, *, site_url: str) -> bool:
         """Start the sign-up through the service; map its field errors onto the form.
@@ -100,7 +121,17 @@ class PasswordSavedByServiceMixin:
 
 
 class RevokingPasswordChangeForm(PasswordSavedByServiceMixin, PasswordChangeForm):
-    """The dashboard's password change."""
+    """The dashboard's password change.
+
+    Django judges the new password's strength on the confirmation field, so a confirmation
+    that does not match hid a weak password; then it is judged on the first field instead.
+    """
+
+    def clean(self):
+        cleaned = super().clean()
+        if "new_password2" in self.errors and cleaned.get("new_password1"):
+            self.validate_password_for_user(self.user, "new_password1")
+        return cleaned
 
 
 class RevokingAdminPasswordChangeForm(PasswordSavedByServiceMixin, AdminPasswordChangeForm):

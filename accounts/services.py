@@ -24,6 +24,19 @@ EMAIL_MAX_LENGTH: int = User._meta.get_field("email").max_length
 EMAIL_TOO_LONG = f"Enter an email address of at most {EMAIL_MAX_LENGTH} characters."
 
 
+def password_problems(password: str, *, user: User) -> list[str]:
+    """Why Django's password validators refuse ``password`` for ``user`` (empty when strong).
+
+    ``user`` may be unsaved, holding only what the form knows (email, name): the similarity
+    check compares the password with those.
+    """
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as e:
+        return list(e.messages)
+    return []
+
+
 @transaction.atomic
 def user_register(*, email: str, password: str, name: str = "", site_url: str) -> User | None:
     """Start a sign-up; to the caller it looks the same whether or not the address is taken.
@@ -36,10 +49,9 @@ def user_register(*, email: str, password: str, name: str = "", site_url: str) -
     must not let the difference show. ``site_url`` (scheme and host) prefixes the links.
     """
     email = User.objects.normalize_email(email).strip().lower()
-    try:
-        password_validation.validate_password(password, User(email=email, name=name))
-    except ValidationError as e:
-        raise ValidationError({"password": e.messages}) from e
+    problems = password_problems(password, user=User(email=email, name=name))
+    if problems:
+        raise ValidationError({"password": problems})
     owner = User.objects.filter(email__iexact=email).first()
     if owner is None:
         try:
@@ -131,13 +143,18 @@ def user_set_password(*, user: User, password: str | None) -> User:
 
 
 def user_change_password(*, user: User, old_password: str, new_password: str) -> User:
-    """Check the current password and the validators, then ``user_set_password``."""
+    """Check the current password and the validators, then ``user_set_password``.
+
+    Both are judged, so a wrong old password and a weak new one are refused together.
+    """
+    errors: dict[str, list[str]] = {}
     if not user.check_password(old_password):
-        raise ValidationError({"old_password": ["Your old password was entered incorrectly."]})
-    try:
-        password_validation.validate_password(new_password, user)
-    except ValidationError as e:
-        raise ValidationError({"new_password": e.messages}) from e
+        errors["old_password"] = ["Your old password was entered incorrectly."]
+    problems = password_problems(new_password, user=user)
+    if problems:
+        errors["new_password"] = problems
+    if errors:
+        raise ValidationError(errors)
     return user_set_password(user=user, password=new_password)
 
 

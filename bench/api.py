@@ -89,7 +89,7 @@ for n in range(100_000):
         order_type="MARKET", product="MIS", validity="DAY", quantity=1,
         filled_quantity=1 if status == "COMPLETE" else 0, pending_quantity=0,
         average_price=Decimal("1000.00") if status == "COMPLETE" else None,
-        status=status, broker_status=status, created_at=at, updated_at=at))
+        status=status, broker_status=status, role="entry", created_at=at, updated_at=at))
 Order.objects.bulk_create(rows, batch_size=5000)
 print(json.dumps(clients))
 """

@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.backtest                 # 1,000,000 bars, SMA(10, 20) long_only
     .venv/bin/python -m bench.backtest --fast 50 --slow 200 --mode long_short
     .venv/bin/python -m bench.backtest --compare       # also backtesting.py (see README)
+    .venv/bin/python -m bench.backtest --rules         # a 3-condition rule vs the built-in SMA
 
 Prints bars/s end to end (signals, engine run with orders/fills/events/trades and the equity
 curve, statistics), the engine's per-order cost, and peak memory. The bars come from the synthetic
@@ -69,9 +70,18 @@ def config(charges: str, capital: float, flat_pct: float = 0.2) -> EngineConfig:
     )
 
 
-def run_once(bars: BarSeries, cfg: EngineConfig, params: dict) -> tuple[float, dict, object]:
+# The rule ``--rules`` times: the SMA crossover filtered by two more conditions.
+RULE_TEXT = (
+    "entry_long: sma({fast}) crosses_above sma({slow}) and rsi(14) < 70 and close > ema(50)\n"
+    "exit_long: sma({fast}) crosses_below sma({slow})"
+)
+
+
+def run_once(
+    bars: BarSeries, cfg: EngineConfig, params: dict, key: str = "sma_crossover"
+) -> tuple[float, dict, object]:
     t = time.perf_counter()
-    result = Engine(cfg, get("sma_crossover"), params).run(bars)
+    result = Engine(cfg, get(key), params).run(bars)
     stats = compute_stats(
         ts=result.equity.ts,
         equity=result.equity.equity,
@@ -122,6 +132,44 @@ def backtesting_py(bars: BarSeries, args: argparse.Namespace) -> dict | None:
     return best
 
 
+def rules_vs_builtin(bars: BarSeries, cfg: EngineConfig, args: argparse.Namespace) -> None:
+    """Time a 3-condition rule and the built-in SMA type on the same bars, interleaved."""
+    from strategies.rules.text import parse_text
+
+    doc = parse_text(RULE_TEXT.format(fast=args.fast, slow=args.slow)).json
+    sma = {"fast": args.fast, "slow": args.slow, "mode": "long_only"}
+    runs: dict[str, list[float]] = {"sma_crossover": [], "rules": []}
+    trades = {}
+    for _ in range(args.repeat):
+        for key, params in (("sma_crossover", sma), ("rules", doc)):
+            gc.collect()
+            elapsed, stats, _ = run_once(bars, cfg, params, key)
+            runs[key].append(elapsed)
+            trades[key] = stats["trades"]
+    n = len(bars)
+    best = {k: min(v) for k, v in runs.items()}
+    print(f"bars            {n:,} one-minute synthetic bars, best of {args.repeat} each")
+    print(f"rule            {RULE_TEXT.format(fast=args.fast, slow=args.slow)!r}")
+    for key in runs:
+        print(f"{key:<15} {best[key]:.3f} s = {n / best[key]:,.0f} bars/s "
+              f"({trades[key]:,} round trips; all: "
+              f"{', '.join(f'{x:.3f}' for x in runs[key])})")  # fmt: skip
+    ratio = best["rules"] / best["sma_crossover"]
+    print(f"ratio           rule time / built-in time = {ratio:.2f} (target <= 1.5)")
+    # The rule trades less (it filters the crosses), so also the signals alone, like for like.
+    sig = {}
+    for key, params in (("sma_crossover", sma), ("rules", doc)):
+        stype, times = get(key), []
+        for _ in range(args.repeat):
+            t = time.perf_counter()
+            stype.signals(bars, params)
+            times.append(time.perf_counter() - t)
+        sig[key] = min(times)
+        print(f"signals only    {key:<13} {sig[key] * 1e3:.1f} ms = {n / sig[key]:,.0f} bars/s")
+    print(f"signals ratio   {sig['rules'] / sig['sma_crossover']:.2f} "
+          f"(the rule computes SMA x2, RSI, EMA and three conditions)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--bars", type=int, default=1_000_000)
@@ -133,6 +181,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compare", action="store_true", help="also time backtesting.py")
+    p.add_argument(
+        "--rules", action="store_true", help="time a 3-condition rule next to the built-in SMA"
+    )
     p.add_argument("--compare-bars", type=int, default=1_000_000)
     p.add_argument("--compare-repeat", type=int, default=1, help="backtesting.py runs (best)")
     p.add_argument(
@@ -148,6 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     feed_s = time.perf_counter() - t
     cfg = config(args.charges, args.capital)
     params = {"fast": args.fast, "slow": args.slow, "mode": args.mode}
+    if args.rules:
+        rules_vs_builtin(bars, cfg, args)
+        return
 
     times = []
     for _ in range(args.repeat):

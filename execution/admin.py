@@ -72,10 +72,10 @@ class OrderAdmin(ReadOnlyAdmin):
         "price",
         "average_price",
         "status",
-        "source",
+        "role",
         "created_at",
     ]
-    list_filter = ["status", "side", "source", "product", "order_type"]
+    list_filter = ["status", "side", "role", "source", "product", "order_type"]
     search_fields = [
         "client_order_id",
         "broker_order_id",

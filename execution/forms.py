@@ -20,15 +20,18 @@ from django.db.models import QuerySet
 from rest_framework import serializers
 
 from algosaas import bounds
+from algosaas.currencies import currency_info
 from algosaas.forms import ServiceForm
-from algosaas.templatetags.money import inr
+from algosaas.templatetags.money import format_money
 from execution.api.serializers import BacktestRequestSerializer, OrderPlaceSerializer
 from execution.engine.orders import WORKING_STATUSES
+from execution.marketdata.exchanges import ChargesDefault, UnknownExchange, charges_default
 from execution.marketdata.ticks import PRICE_PLACES
 from execution.models import (
     PRICE_DIGITS,
     ChargesChoice,
     CloseAtEnd,
+    OrderRoleChoices,
     OrderStatusChoices,
     OrderTypeChoices,
     SideChoices,
@@ -54,15 +57,28 @@ class RuleCheckedForm(ServiceForm):
         return cleaned
 
     def clean(self) -> dict[str, Any]:
+        """Check the fields that parsed against the rules, even when others did not.
+
+        The serializer's cross-field rules (``CrossFieldChecks``) run whenever the fields they
+        compare are valid, so a bad capital and an end before the start show together. A field
+        that failed to parse keeps its own error; the serializer's view of it (missing, or a
+        rule that needs it) is left out.
+        """
         cleaned = super().clean()
-        if self.errors:  # parse errors first; the rules only see well-formed values
-            return cleaned
+        failed = set(self.errors)
         data = {k: v for k, v in self.serializer_data(cleaned).items() if v is not None}
         checked = self.serializer_class(data=data)
         if checked.is_valid():
-            self.service_kwargs = dict(checked.validated_data)
-        else:
-            self.place_errors(checked.errors)
+            if not failed:
+                self.service_kwargs = dict(checked.validated_data)
+            return cleaned
+        self.place_errors(
+            {
+                name: messages
+                for name, messages in checked.errors.items()
+                if self.field_map.get(name, name) not in failed
+            }
+        )
         return cleaned
 
 
@@ -79,6 +95,52 @@ class DateInput(forms.DateInput):
 
     def __init__(self, attrs: dict[str, Any] | None = None):
         super().__init__(attrs={**self.limits, **(attrs or {})}, format="%Y-%m-%d")
+
+
+def exchange_costs(exchange: str) -> tuple[str, ChargesDefault]:
+    """The schedule the charges box applies on ``exchange``, and the exchange's default costs.
+
+    The exchange decides the defaults: NSE/BSE's schedule ticked, elsewhere a flat commission
+    (the box, if ticked anyway, applies the Indian equity schedule).
+    """
+    try:
+        default = charges_default(exchange)
+    except UnknownExchange:
+        default = charges_default("NSE")
+    schedule = (
+        default.charges if default.charges != ChargesChoice.NONE else ChargesChoice.INDIA_EQUITY
+    )
+    return schedule, default
+
+
+class ChargesEstimateForm(forms.Form):
+    """The backtest form's cost fields, parsed for the round-trip charges estimate."""
+
+    capital = forms.DecimalField(
+        required=False, max_digits=16, decimal_places=2, validators=bounds.CAPITAL.validators()
+    )
+    apply_charges = forms.BooleanField(required=False)
+    commission_pct = forms.DecimalField(
+        required=False,
+        max_digits=6,
+        decimal_places=4,
+        validators=bounds.COMMISSION_PCT.validators(),
+    )
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *, strategy: Strategy, **kwargs):
+        super().__init__(data, **kwargs)
+        self.strategy = strategy
+        self.currency = strategy.instrument.currency
+        self.schedule, _ = exchange_costs(strategy.instrument.exchange)
+
+    def estimate_kwargs(self) -> dict[str, Any]:
+        """``round_trip_estimate`` keyword arguments (after a successful ``is_valid()``)."""
+        data = self.cleaned_data
+        return {
+            "capital": data["capital"],
+            "charges": self.schedule if data["apply_charges"] else ChargesChoice.NONE,
+            "commission_pct": data["commission_pct"],
+        }
 
 
 class BacktestForm(RuleCheckedForm):
@@ -128,16 +190,26 @@ class BacktestForm(RuleCheckedForm):
     def __init__(self, data: Mapping[str, Any] | None = None, *, strategy: Strategy, **kwargs):
         super().__init__(data, **kwargs)
         self.strategy = strategy
+        instrument = strategy.instrument
+        self.currency = instrument.currency
         capital = self.fields["capital"]
+        capital.label = f"Starting capital ({currency_info(self.currency).symbol.strip()})"
         capital.widget.attrs["placeholder"] = f"{strategy.capital:f}"
-        capital.help_text = f"Blank: the strategy's capital, {inr(strategy.capital)}."
+        capital.help_text = (
+            f"Blank: the strategy's capital, {format_money(strategy.capital, self.currency)}."
+        )
+        self.schedule, default = exchange_costs(instrument.exchange)
+        apply = self.fields["apply_charges"]
+        apply.initial = default.has_schedule
+        apply.label = f"Apply the {ChargesChoice(self.schedule).label}"
+        self.fields["commission_pct"].initial = default.commission_pct
         for name in ("commission_pct", "slippage_bps", "capital"):
             self.fields[name].widget.attrs.update({"inputmode": "decimal", "step": "any"})
 
     def serializer_data(self, cleaned: dict[str, Any]) -> dict[str, Any]:
         data = dict(cleaned)
         apply = data.pop("apply_charges", False)
-        data["charges"] = ChargesChoice.INDIA_EQUITY if apply else ChargesChoice.NONE
+        data["charges"] = self.schedule if apply else ChargesChoice.NONE
         return data
 
 
@@ -186,8 +258,18 @@ class OrderTicketForm(RuleCheckedForm):
         widget=forms.RadioSelect,
     )
 
-    def __init__(self, data: Mapping[str, Any] | None = None, *, lot_size: int = 1, **kwargs):
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        lot_size: int = 1,
+        currency: str = "INR",
+        **kwargs,
+    ):
         super().__init__(data, **kwargs)
+        symbol = currency_info(currency).symbol.strip()
+        self.fields["price"].label = f"Limit price ({symbol})"
+        self.fields["trigger_price"].label = f"Trigger price ({symbol})"
         self.fields["quantity"].initial = lot_size
         self.fields["quantity"].widget.attrs["step"] = lot_size
         self.lot_size = lot_size
@@ -239,6 +321,11 @@ class OrderFilterForm(forms.Form):
         required=False,
         choices=[("", "Any source"), ("strategy", "Strategy"), ("manual", "Manual")],
     )
+    role = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any role"), *OrderRoleChoices.choices],
+        widget=forms.Select(attrs={"aria-label": "Role"}),
+    )
     date_from = forms.DateField(
         required=False,
         label="From",
@@ -272,6 +359,8 @@ class OrderFilterForm(forms.Form):
             queryset = queryset.filter(deployment__strategy=data["strategy"])
         if data.get("source"):
             queryset = queryset.filter(source=data["source"])
+        if data.get("role"):
+            queryset = queryset.filter(role=data["role"])
         if data.get("date_from"):
             queryset = queryset.filter(created_at__gte=ist_midnight(data["date_from"]))
         if data.get("date_to"):

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from execution.engine.legs import OrderRole
 from execution.marketdata.exchanges import EXCHANGES
 from execution.marketdata.ticks import PRICE_PLACES, TICK_DIGITS, lot_problem, tick_problem
 
@@ -248,10 +249,22 @@ class SideChoices(models.TextChoices):
 
 
 class OrderTypeChoices(models.TextChoices):
-    MARKET = "MARKET"
-    LIMIT = "LIMIT"
-    SL = "SL"
+    # Labels as brokers write them: Django would derive "Market", "Limit" and "Sl" from the names.
+    MARKET = "MARKET", "MARKET"
+    LIMIT = "LIMIT", "LIMIT"
+    SL = "SL", "SL"
     SLM = "SL-M", "SL-M"
+
+
+class OrderRoleChoices(models.TextChoices):
+    """Why an order exists (``execution.engine.legs.OrderRole``), labelled for people."""
+
+    ENTRY = OrderRole.ENTRY.value, "Entry"
+    EXIT = OrderRole.EXIT.value, "Exit"
+    STOP = OrderRole.STOP.value, "Stop"
+    TARGET = OrderRole.TARGET.value, "Target"
+    SQUARE_OFF = OrderRole.SQUARE_OFF.value, "Square-off"
+    MANUAL = OrderRole.MANUAL.value, "Manual"
 
 
 class ValidityChoices(models.TextChoices):
@@ -288,6 +301,8 @@ class Order(models.Model):
     broker_status = models.CharField(max_length=64, blank=True)
     denial_rule = models.CharField(max_length=40, blank=True)
     source = models.CharField(max_length=10, default="strategy")  # strategy | manual
+    # Set where the order is created: the engine's leg, or manual (``engine.legs.order_role``).
+    role = models.CharField(max_length=10, choices=OrderRoleChoices.choices)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -300,6 +315,10 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(filled_quantity__lte=models.F("quantity")),
                 name="order_filled_within_quantity",
+            ),
+            # Every order says why it exists: a creation point that forgets the role fails.
+            models.CheckConstraint(
+                condition=models.Q(role__in=OrderRoleChoices.values), name="order_role_known"
             ),
         ]
         indexes = [

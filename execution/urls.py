@@ -7,6 +7,11 @@ from execution import views
 urlpatterns = [
     path("app/", views.overview, name="overview"),
     path("app/strategies/<int:pk>/backtest/", views.backtest_new, name="backtest_new"),
+    path(
+        "app/strategies/<int:pk>/backtest/estimate/",
+        views.backtest_estimate,
+        name="backtest_estimate",
+    ),
     path("app/backtests/", views.backtest_list, name="backtest_list"),
     path("app/backtests/<int:pk>/", views.backtest_detail, name="backtest_detail"),
     path("app/backtests/<int:pk>/progress/", views.backtest_progress, name="backtest_progress"),

@@ -42,3 +42,7 @@ class StrategyArchived(Conflict, StrategyInvalid):
     ARCHIVED), still a ``StrategyInvalid`` for callers that catch configuration refusals."""
 
     code = "strategy_archived"
+
+
+class RuleTextInvalid(StrategyInvalid):
+    """Raised when a rule's text does not parse; ``positions`` give each error's line/column."""

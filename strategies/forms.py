@@ -17,11 +17,13 @@ from django.db import models
 from django.urls import reverse
 
 from algosaas import bounds
+from algosaas.currencies import currency_info
 from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr, lakh
 from strategies import catalog
 from strategies.catalog.base import Param
-from strategies.models import Product, Strategy, StrategyStatus, Timeframe
+from strategies.models import TIMEFRAME_SECONDS, Product, Strategy, StrategyStatus, Timeframe
+from strategies.services import lot_size_errors
 
 PARAM_PREFIX = "param_"
 
@@ -40,6 +42,15 @@ FIELD_LABELS = {
     "risk_limits": "Risk limits",
     "params": "Parameters",
 }
+
+
+def default_product(timeframe: str | None) -> str:
+    """MIS (intraday) on bars shorter than a day, else CNC (delivery).
+
+    A strategy on 1-minute bars trades many times a day; as CNC every round trip pays delivery
+    STT (0.1 % each side), which can cost a third of the capital over a few days.
+    """
+    return Product.MIS if TIMEFRAME_SECONDS.get(timeframe or "", 86400) < 86400 else Product.CNC
 
 
 class Sizing(models.TextChoices):
@@ -79,7 +90,7 @@ def param_field(param: Param) -> forms.Field:
 
 
 def type_choices() -> list[tuple[str, str]]:
-    return [(t.key, t.name) for t in catalog.all_types()]
+    return [(t.key, t.name) for t in catalog.all_types() if t.dashboard_form]
 
 
 class StrategyForm(ServiceForm):
@@ -127,13 +138,20 @@ class StrategyForm(ServiceForm):
         initial=Decimal("100"),
         help_text="Share of available equity per entry, in whole units, charges included.",
     )
-    product = forms.ChoiceField(choices=Product.choices, initial=Product.CNC)
+    product = forms.ChoiceField(
+        choices=Product.choices,
+        initial=Product.CNC,
+        required=False,  # blank: the timeframe's default (default_product)
+        help_text="Defaults to MIS (intraday) on intraday timeframes, CNC (delivery) on daily.",
+        # static/js/product-default.js follows the timeframe until the user picks a product
+        widget=forms.Select(attrs={"data-product-default": ""}),
+    )
     capital = forms.DecimalField(
-        label="Capital (₹)",
+        label="Capital",
         max_digits=16,
         decimal_places=2,
         **bounds.CAPITAL.field_kwargs(),
-        help_text="Starting capital of each deployment.",
+        help_text="Starting capital of each deployment, in the instrument's currency.",
     )
 
     def __init__(
@@ -157,6 +175,11 @@ class StrategyForm(ServiceForm):
         except catalog.UnknownStrategyType:
             self.stype = None
         self.fields["strategy_type"].initial = self.stype.key if self.stype else None
+        timeframe = initial.get("timeframe") or self.fields["timeframe"].initial
+        self.fields["product"].initial = initial.get("product") or default_product(timeframe)
+        self.fields["timeframe"].widget.attrs["data-timeframe-intraday"] = " ".join(
+            tf for tf in TIMEFRAME_SECONDS if default_product(tf) == Product.MIS
+        )
         self.fields["strategy_type"].widget.attrs.update(
             {
                 "hx-get": reverse("strategies:params"),
@@ -176,10 +199,14 @@ class StrategyForm(ServiceForm):
                 field.initial = strategy.params[param.name]
             self.fields[PARAM_PREFIX + param.name] = field
 
+        if strategy is not None:  # its saved product was the user's choice: the JS keeps it
+            self.fields["product"].widget.attrs["data-product-chosen"] = ""
+            symbol = currency_info(strategy.instrument.currency).symbol.strip()
+            self.fields["capital"].label = f"Capital ({symbol})"
         if strategy is None:  # blank capital on create: the service uses the paper capital
             capital = self.fields["capital"]
             capital.required = False
-            capital.help_text = "Starting capital of each deployment."
+            capital.help_text = "Starting capital of each deployment, in the instrument's currency."
             if default_capital is not None:
                 capital.widget.attrs["placeholder"] = lakh(default_capital)
                 capital.help_text += f" Leave blank for your paper capital, {inr(default_capital)}."
@@ -198,6 +225,29 @@ class StrategyForm(ServiceForm):
             "product": strategy.product,
             "capital": strategy.capital,
         }
+
+    def clean(self) -> dict[str, Any]:
+        """Add the cross-field errors (fast >= slow, whole lots) whatever else is wrong.
+
+        The service checks them too, but it only runs on a valid form: without this a user
+        fixing a blank name met the fast/slow refusal in a second round.
+        """
+        cleaned = super().clean()
+        if self.stype is not None:
+            params = {
+                name.removeprefix(PARAM_PREFIX): value
+                for name, value in cleaned.items()
+                if name.startswith(PARAM_PREFIX)
+            }
+            cross = self.stype.cross_errors(params)
+            self.place_errors({"params": {name: [msg] for name, msg in cross.items()}})
+        if cleaned.get("sizing") == Sizing.QUANTITY:
+            self.place_errors(
+                lot_size_errors(
+                    quantity=cleaned.get("quantity"), instrument=cleaned.get("instrument")
+                )
+            )
+        return cleaned
 
     # --- rendering helpers -------------------------------------------------------------------
 
@@ -230,7 +280,7 @@ class StrategyForm(ServiceForm):
             "timeframe": data["timeframe"],
             "quantity": data["quantity"] if by_quantity else None,
             "allocation_pct": None if by_quantity else data["allocation_pct"],
-            "product": data["product"],
+            "product": data["product"] or default_product(data["timeframe"]),
             "capital": data["capital"],
         }
         if self.strategy is None and kwargs["capital"] is None:

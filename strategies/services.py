@@ -63,12 +63,19 @@ def _validate(config: dict[str, Any]) -> dict[str, Any]:
         msg = "Set exactly one of quantity (fixed units) and allocation_pct (percent of equity)."
         errors["quantity"] = [msg]
         errors["allocation_pct"] = [msg]
-    instrument = config.get("instrument")
-    if has_qty and instrument is not None and config["quantity"] % instrument.lot_size:
-        errors["quantity"] = [f"Must be a multiple of the lot size ({instrument.lot_size})."]
+    errors.update(
+        lot_size_errors(quantity=config.get("quantity"), instrument=config.get("instrument"))
+    )
     if errors:
         raise StrategyInvalid(_first_error(errors), fields=errors)
     return config
+
+
+def lot_size_errors(*, quantity: int | None, instrument: Any) -> dict[str, list[str]]:
+    """A fixed quantity must be whole lots of the instrument (either may be absent: no rule)."""
+    if quantity is None or instrument is None or quantity % instrument.lot_size == 0:
+        return {}
+    return {"quantity": [f"Must be a multiple of the lot size ({instrument.lot_size})."]}
 
 
 def _first_error(errors: dict[str, Any], prefix: str = "") -> str:

@@ -24,8 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from algosaas.errors import DomainError
 from strategies import catalog, selectors, services
-from strategies.forms import StopForm, StrategyFilterForm, StrategyForm
+from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
 from strategies.models import Strategy, StrategyStatus
+from strategies.rules import text as rule_text
+from strategies.rules.schema import RuleInvalid
 
 PAGE_SIZE = 20
 EVENTS_SHOWN = 100
@@ -65,6 +67,15 @@ def _params_summary(strategy: Strategy) -> list[dict[str, Any]]:
         stype = catalog.get(strategy.strategy_type)
     except catalog.UnknownStrategyType:
         return [{"label": k, "value": v, "help": ""} for k, v in strategy.params.items()]
+    if not stype.dashboard_form:  # a rule document: one row per section, in the text form
+        try:
+            sections = rule_text.section_texts(strategy.params)
+        except RuleInvalid:
+            sections = [(k, str(v)) for k, v in strategy.params.items()]
+        return [
+            {"label": choice_label(k), "value": v, "help": "", "is_default": False}
+            for k, v in sections
+        ]
     return [
         {
             "label": p.label or p.name,
@@ -109,7 +120,10 @@ def _save(
     request: HttpRequest, form: StrategyForm, save: Callable[..., Strategy]
 ) -> Strategy | None:
     """Call ``save`` with the form's input; on a refusal map it onto the form and toast it."""
-    if request.method != "POST" or not form.is_valid():
+    if request.method != "POST":
+        return None
+    if not form.is_valid():  # the form's own checks, the type's cross-field rules included
+        messages.error(request, INLINE_ERRORS)
         return None
     try:
         return save(**form.service_kwargs())

@@ -138,7 +138,7 @@ class PasswordChangeView(APIView):
 
     @extend_schema(request=PasswordChangeSerializer, responses=TokenPairSerializer)
     def post(self, request: Request) -> Response:
-        serializer = PasswordChangeSerializer(data=request.data)
+        serializer = PasswordChangeSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         user = user_change_password(user=request.user, **serializer.validated_data)
         logger.info("password_changed", user_id=user.pk)

@@ -81,6 +81,11 @@ class ErrorDetailSerializer(Serializer):
         required=False, help_text="On a 429: seconds to wait (also the Retry-After header)."
     )
     rule = serializers.CharField(required=False, help_text="On a risk denial: the rule.")
+    positions = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="On a rule text that does not parse: each error's line, column and message.",
+    )
 
 
 class ErrorSerializer(Serializer):

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils.datastructures import MultiValueDict
 from rest_framework import fields, relations, serializers
@@ -73,6 +74,69 @@ class JSONTypedInput:
         if errors:
             raise ValidationError(errors)
         return value
+
+
+def merge_errors(errors: Mapping[str, Any], more: Mapping[str, Any]) -> dict[str, Any]:
+    """``errors`` with ``more`` added: a field's messages are appended to those it has."""
+    merged = dict(errors)
+    for name, messages in more.items():
+        extra = [messages] if isinstance(messages, str) else messages
+        if name in merged and isinstance(merged[name], list) and isinstance(extra, list):
+            merged[name] = [*merged[name], *extra]
+        else:
+            merged[name] = extra
+    return merged
+
+
+class CrossFieldChecks:
+    """Run the cross-field rules whenever the fields they involve are valid.
+
+    DRF calls ``validate()`` only once every field is valid, so a request with one bad field
+    and a cross-field breach (end before start) learnt of the second only after fixing the
+    first. A serializer with this mixin states its rules once, in ``cross_field_errors(attrs)``,
+    which sees the valid fields: all of them when every field is, else those that parsed
+    (a rule must skip itself when a field it reads is absent). Every error comes back at once.
+    """
+
+    # False when a service applies the same rules to a valid request (and answers for them).
+    cross_checks_when_valid = True
+
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """``{field: [messages]}`` for each rule broken by ``attrs`` (only valid fields)."""
+        return {}
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)  # type: ignore[misc]
+        if not self.cross_checks_when_valid:
+            return attrs
+        errors = self.cross_field_errors(attrs)
+        if errors:
+            raise ValidationError(errors)
+        return attrs
+
+    def to_internal_value(self, data: Any) -> Any:
+        try:
+            return super().to_internal_value(data)  # type: ignore[misc]
+        except ValidationError as exc:
+            if not isinstance(exc.detail, Mapping) or not isinstance(data, Mapping):
+                raise
+            more = self.cross_field_errors(self._valid_fields(data, exc.detail))
+            if not more:
+                raise
+            raise ValidationError(merge_errors(exc.detail, more)) from None
+
+    def _valid_fields(self, data: Mapping[str, Any], errors: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields of ``data`` that parse, each as ``to_internal_value`` would give it."""
+        valid: dict[str, Any] = {}
+        for field in self._writable_fields:  # type: ignore[attr-defined]
+            if field.field_name in errors:
+                continue
+            try:
+                value = field.run_validation(field.get_value(data))
+            except (ValidationError, DjangoValidationError, fields.SkipField):
+                continue
+            self.set_value(valid, field.source_attrs, value)  # type: ignore[attr-defined]
+        return valid
 
 
 class Serializer(JSONTypedInput, serializers.Serializer):

@@ -1,9 +1,13 @@
-"""Indian formatting for templates: ``inr`` (₹, lakh grouping), ``price``, ``lakh``, ``pnl_class``,
-``ist``.
+"""Money formatting for templates: ``money``/``money_signed`` and ``price`` in an instrument's
+currency, ``inr``/``inr_signed`` (rupees), ``lakh``, ``pnl_class``, ``ist``.
 
-Indian grouping puts a comma after the last three digits and then after every two
-(``12,34,567.89``). Amounts are rounded half-up, as money is, and never pass through a float:
-a float input is read from its shortest repr, so ``0.1`` stays ``0.1``.
+The currency is the filter's argument, an ISO code, optionally with places: ``{{ x|money:cur }}``,
+``{{ x|money:"USD:0" }}``; blank means rupees. Rupees use Indian grouping, a comma after the last
+three digits and then after every two (``₹12,34,567.89``); other currencies group in threes
+(``$1,234,567.89``). See ``algosaas.currencies`` and docs/money.md.
+
+Amounts are rounded half-up, as money is, and never pass through a float: a float input is read
+from its shortest repr, so ``0.1`` stays ``0.1``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 from django import template
 from django.utils import dateformat, timezone
+
+from algosaas.currencies import Currency, currency_info
 
 register = template.Library()
 
@@ -56,6 +62,11 @@ def group_indian(digits: str) -> str:
     return ",".join(groups)
 
 
+def group_thousands(digits: str) -> str:
+    """Group a string of digits in threes: ``1234567`` → ``1,234,567``."""
+    return f"{int(digits):,}" if digits else digits
+
+
 def _places(arg: Any, default: int) -> int:
     try:
         places = int(arg)
@@ -64,15 +75,58 @@ def _places(arg: Any, default: int) -> int:
     return min(max(places, 0), 10)
 
 
-def format_indian(number: Decimal, places: int) -> tuple[bool, str]:
+def format_indian(number: Decimal, places: int, *, indian: bool = True) -> tuple[bool, str]:
     """Round ``number`` half-up to ``places`` and return ``(is_negative, grouped digits)``.
 
-    A value that rounds to zero is never negative, so ``-0.001`` shows as ``0.00``.
+    A value that rounds to zero is never negative, so ``-0.001`` shows as ``0.00``. With
+    ``indian=False`` the digits are grouped in threes.
     """
     rounded = number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=_WIDE)
     whole, _, fraction = f"{abs(rounded):f}".partition(".")
-    body = group_indian(whole) + (f".{fraction}" if places else "")
+    grouped = group_indian(whole) if indian else group_thousands(whole)
+    body = grouped + (f".{fraction}" if places else "")
     return rounded < 0, body
+
+
+def _currency_arg(arg: Any, default_places: int = 2) -> tuple[Currency, int]:
+    """Parse a filter argument ``"USD"`` or ``"USD:0"`` (blank: rupees) into currency and places."""
+    code, _, places = str(arg or "").partition(":")
+    return currency_info(code), _places(places, default_places) if places else default_places
+
+
+def format_money(value: Any, currency: str | None = None, places: int = 2, *, signed=False) -> str:
+    """``value`` in ``currency``: ``₹12,34,567.89``, ``-$1,234.50``; ``—`` when not a number.
+
+    ``signed`` puts an explicit ``+`` on gains (P&L). For Python callers (views, forms, help
+    texts); templates use the ``money`` and ``money_signed`` filters.
+    """
+    number = to_decimal(value)
+    if number is None:
+        return EMPTY
+    cur = currency_info(currency)
+    negative, body = format_indian(number, places, indian=cur.indian_grouping)
+    sign = "-" if negative else ("+" if signed and pnl_class(number) == "up" else "")
+    return f"{sign}{cur.symbol}{body}"
+
+
+@register.filter(is_safe=True)
+def money(value: Any, currency: Any = "") -> str:
+    """Money in a currency (``{{ x|money:cur }}``, ``{{ x|money:"USD:0" }}``); ``—`` if none."""
+    cur, places = _currency_arg(currency)
+    return format_money(value, cur.code, places)
+
+
+@register.filter(is_safe=True)
+def money_whole(value: Any, currency: Any = "") -> str:
+    """Money in whole units, for round figures such as capital: ``₹10,00,000``, ``$25,000``."""
+    return format_money(value, str(currency or "").partition(":")[0], 0)
+
+
+@register.filter(is_safe=True)
+def money_signed(value: Any, currency: Any = "") -> str:
+    """Like ``money`` with an explicit ``+`` on gains, for P&L: ``+$1,200.00``, ``-₹75.00``."""
+    cur, places = _currency_arg(currency)
+    return format_money(value, cur.code, places, signed=True)
 
 
 @register.filter(is_safe=True)
@@ -86,17 +140,18 @@ def inr(value: Any, places: Any = 2) -> str:
 
 
 @register.filter(is_safe=True)
-def price(value: Any) -> str:
-    """A price to its own places, at least two: ``₹1,234.55``, ``₹1.23456`` on an FX tick.
+def price(value: Any, currency: Any = "") -> str:
+    """A price to its own places, at least two: ``₹1,234.55``, ``$1.23456`` on an FX tick.
 
-    ``inr`` rounds to paise, right for money but not for a price on a 0.00001 or 1e-8 tick.
+    ``money`` rounds to cents, right for money but not for a price on a 0.00001 or 1e-8 tick.
     """
     number = to_decimal(value)
     if number is None:
         return EMPTY
+    cur = currency_info(str(currency or "").partition(":")[0])
     places = max(2, -int(number.normalize().as_tuple().exponent))
-    negative, body = format_indian(number, min(places, 10))
-    return f"{'-' if negative else ''}{RUPEE}{body}"
+    negative, body = format_indian(number, min(places, 10), indian=cur.indian_grouping)
+    return f"{'-' if negative else ''}{cur.symbol}{body}"
 
 
 @register.filter(is_safe=True)

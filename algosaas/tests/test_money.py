@@ -152,3 +152,65 @@ def test_price_shows_a_price_to_its_own_places(value, expected):
     from algosaas.templatetags.money import price
 
     assert price(value) == expected
+
+
+# --- money in the instrument's currency ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "expected"),
+    [
+        (Decimal("1234567.891"), "INR", "₹12,34,567.89"),  # lakh grouping
+        (Decimal("123456789.5"), "INR", "₹12,34,56,789.50"),  # crore
+        (Decimal("1234567.891"), "USD", "$1,234,567.89"),  # thousands, not lakhs
+        (Decimal("123456789.5"), "usd", "$123,456,789.50"),
+        (Decimal("999.999"), "USD", "$1,000.00"),
+        (Decimal("1234.5"), "", "₹1,234.50"),  # blank: the account's rupees
+        (Decimal("1234.5"), None, "₹1,234.50"),
+        (Decimal("1234.5"), "USDT", "USDT 1,234.50"),  # no symbol: the code
+    ],
+)
+def test_money_writes_the_currency_and_its_grouping(value, currency, expected):
+    from algosaas.templatetags.money import money
+
+    assert money(value, currency) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "expected"),
+    [
+        (Decimal("-1234567.5"), "INR", "-₹12,34,567.50"),
+        (Decimal("-1234567.5"), "USD", "-$1,234,567.50"),
+        (Decimal("-0.004"), "USD", "$0.00"),  # rounds to zero: no sign
+    ],
+)
+def test_money_negatives_put_the_sign_before_the_symbol(value, currency, expected):
+    from algosaas.templatetags.money import money
+
+    assert money(value, currency) == expected
+
+
+def test_money_signed_and_places():
+    from algosaas.templatetags.money import money, money_signed
+
+    assert money_signed(Decimal("1200"), "USD") == "+$1,200.00"
+    assert money_signed(Decimal("-75"), "INR") == "-₹75.00"
+    assert money_signed(Decimal("0"), "USD") == "$0.00"
+    assert money(Decimal("1000000.4"), "USD:0") == "$1,000,000"
+    assert money(Decimal("1000000.4"), "INR:0") == "₹10,00,000"
+    assert money(None, "USD") == "—"
+
+
+def test_price_in_dollars_keeps_its_places_and_groups_in_threes():
+    from algosaas.templatetags.money import price
+
+    assert price(Decimal("1234.55000000"), "USD") == "$1,234.55"
+    assert price(Decimal("1234567.12345"), "USD") == "$1,234,567.12345"
+    assert price(Decimal("123456.5"), "INR") == "₹1,23,456.50"
+
+
+def test_the_money_filters_take_the_currency_in_templates():
+    html = Template(
+        "{% load money %}{{ p|money:cur }} {{ p|money_signed:cur }} {{ q|price:cur }}"
+    ).render(Context({"p": Decimal("1234567.5"), "q": Decimal("530.1"), "cur": "USD"}))
+    assert html == "$1,234,567.50 +$1,234,567.50 $530.10"

@@ -14,6 +14,7 @@ from rest_framework import serializers
 from algosaas.api.serializers import PlannedRepresentation
 from execution.api.serializers import OrderSerializer
 from execution.models import (
+    Instrument,
     Order,
     OrderStatusChoices,
     OrderTypeChoices,
@@ -29,16 +30,17 @@ times = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
 orders = st.builds(
-    lambda pk, dep, strategy, instrument, **fields: Order(
+    lambda pk, dep, strategy, instrument, currency, **fields: Order(
         pk=pk,
         deployment=Deployment(pk=dep, strategy_id=strategy),
-        instrument_id=instrument,
+        instrument=Instrument(pk=instrument, currency=currency),
         **fields,
     ),
     pk=st.integers(1, 2**62),
     dep=st.integers(1, 2**31),
     strategy=st.integers(1, 2**31),
     instrument=st.integers(1, 2**31),
+    currency=st.sampled_from(["INR", "USD", "USDT"]),
     client_order_id=st.text(max_size=64),
     broker_order_id=st.text(max_size=64),
     side=st.sampled_from(SideChoices.values),
@@ -77,7 +79,7 @@ def test_a_page_of_orders_renders_as_drf_renders_it():
         Order(
             pk=n,
             deployment=Deployment(pk=7, strategy_id=3),
-            instrument_id=2,
+            instrument=Instrument(pk=2, currency="USD"),
             side="BUY",
             quantity=n,
             price=Decimal("101.25") if n % 2 else None,
@@ -91,6 +93,7 @@ def test_a_page_of_orders_renders_as_drf_renders_it():
     assert planned == drf
     assert planned[0]["price"] == "101.2500" and planned[1]["price"] is None
     assert planned[0]["strategy"] == 3 and planned[0]["deployment"] == 7
+    assert planned[0]["currency"] == "USD"
 
 
 def test_a_source_that_is_not_a_column_is_refused():

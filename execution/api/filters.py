@@ -1,7 +1,14 @@
 from django_filters import rest_framework as filters
 
 from algosaas.api.filters import IdFilter, MultipleChoiceFilter, UTCDateTimeFilter
-from execution.models import Backtest, BacktestStatus, Order, OrderStatusChoices, SideChoices
+from execution.models import (
+    Backtest,
+    BacktestStatus,
+    Order,
+    OrderRoleChoices,
+    OrderStatusChoices,
+    SideChoices,
+)
 from strategies.models import Deployment, DeploymentStatus
 
 
@@ -12,12 +19,13 @@ class OrderFilter(filters.FilterSet):
     strategy = IdFilter(field_name="deployment__strategy_id")
     deployment = IdFilter(field_name="deployment_id")
     source = filters.ChoiceFilter(choices=[("strategy", "strategy"), ("manual", "manual")])
+    role = MultipleChoiceFilter(choices=OrderRoleChoices.choices)
     created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Order
-        fields = ["status", "side", "instrument", "strategy", "deployment", "source"]
+        fields = ["status", "side", "instrument", "strategy", "deployment", "source", "role"]
 
 
 class BacktestFilter(filters.FilterSet):

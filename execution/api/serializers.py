@@ -8,7 +8,12 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from algosaas import bounds
-from algosaas.api.serializers import ModelSerializer, PlannedRepresentation, Serializer
+from algosaas.api.serializers import (
+    CrossFieldChecks,
+    ModelSerializer,
+    PlannedRepresentation,
+    Serializer,
+)
 from execution.marketdata.ticks import PRICE_PLACES, price_text
 from execution.models import (
     PRICE_DIGITS,
@@ -28,6 +33,7 @@ from execution.models import (
     ValidityChoices,
 )
 from execution.selectors import deployment_pnl
+from execution.validation import backtest_request_errors
 from strategies.models import Deployment
 
 
@@ -62,7 +68,7 @@ class InstrumentSerializer(PriceColumns, ModelSerializer):
         fields = ["id", "exchange", "symbol", "name", "tick_size", "lot_size", "currency"]
 
 
-class BacktestRequestSerializer(Serializer):
+class BacktestRequestSerializer(CrossFieldChecks, Serializer):
     start = serializers.DateField(
         required=False, allow_null=True, default=None, validators=bounds.DATE.validators()
     )
@@ -78,7 +84,14 @@ class BacktestRequestSerializer(Serializer):
         default=None,
         help_text="Defaults to the strategy's capital.",
     )
-    charges = serializers.ChoiceField(choices=ChargesChoice.choices, default="india_equity")
+    charges = serializers.ChoiceField(
+        choices=ChargesChoice.choices,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Defaults to the exchange's: india_equity on NSE/BSE; elsewhere none, with a "
+        "0.01 % flat commission unless commission_pct is given.",
+    )
     commission_pct = serializers.DecimalField(
         max_digits=6,
         decimal_places=4,
@@ -102,8 +115,17 @@ class BacktestRequestSerializer(Serializer):
         "its open as backtesting.py 0.6 does.",
     )
 
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return backtest_request_errors(attrs)
+
 
 class BacktestSerializer(ModelSerializer):
+    currency = serializers.CharField(
+        source="config.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
+
     class Meta:
         model = Backtest
         fields = [
@@ -114,6 +136,7 @@ class BacktestSerializer(ModelSerializer):
             "start",
             "end",
             "capital",
+            "currency",
             "charges",
             "commission_pct",
             "slippage_bps",
@@ -156,6 +179,11 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
     """Kite-like order fields (rendered through a plan: order lists are the hottest read)."""
 
     strategy = serializers.IntegerField(source="deployment.strategy_id", read_only=True)
+    currency = serializers.CharField(
+        source="instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
 
     class Meta:
         model = Order
@@ -166,6 +194,7 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
             "deployment",
             "strategy",
             "instrument",
+            "currency",
             "side",
             "order_type",
             "product",
@@ -181,13 +210,14 @@ class OrderSerializer(PlannedRepresentation, PriceColumns, ModelSerializer):
             "broker_status",
             "denial_rule",
             "source",
+            "role",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
 
 
-class OrderPlaceSerializer(Serializer):
+class OrderPlaceSerializer(CrossFieldChecks, Serializer):
     side = serializers.ChoiceField(choices=SideChoices.choices)
     order_type = serializers.ChoiceField(choices=OrderTypeChoices.choices)
     quantity = serializers.IntegerField(**bounds.QUANTITY.field_kwargs())
@@ -206,21 +236,28 @@ class OrderPlaceSerializer(Serializer):
     validity = serializers.ChoiceField(choices=ValidityChoices.choices, default="DAY")
     product = serializers.ChoiceField(choices=["CNC", "MIS"], required=False, default=None)
 
-    def validate(self, attrs):
-        """Shape rules of a Kite order (which prices each type needs), named by field."""
-        kind = attrs["order_type"]
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Shape rules of a Kite order (which prices each type needs), named by field.
+
+        A price that did not parse is absent from ``attrs`` (one not sent is ``None``): its
+        rule waits for it.
+        """
+        kind = attrs.get("order_type")
         errors = {}
-        if kind in ("LIMIT", "SL") and attrs.get("price") is None:
-            errors["price"] = [f"A {kind} order needs a price."]
-        if kind in ("MARKET", "SL-M") and attrs.get("price") is not None:
-            errors["price"] = [f"A {kind} order takes no price."]
-        if kind in ("SL", "SL-M") and attrs.get("trigger_price") is None:
-            errors["trigger_price"] = [f"A {kind} order needs a trigger price."]
-        if kind in ("MARKET", "LIMIT") and attrs.get("trigger_price") is not None:
-            errors["trigger_price"] = [f"A {kind} order takes no trigger price."]
-        if errors:
-            raise serializers.ValidationError(errors)
-        return attrs
+        if kind is None:
+            return errors
+        price, trigger = attrs.get("price"), attrs.get("trigger_price")
+        if "price" in attrs:
+            if kind in ("LIMIT", "SL") and price is None:
+                errors["price"] = [f"A {kind} order needs a price."]
+            if kind in ("MARKET", "SL-M") and price is not None:
+                errors["price"] = [f"A {kind} order takes no price."]
+        if "trigger_price" in attrs:
+            if kind in ("SL", "SL-M") and trigger is None:
+                errors["trigger_price"] = [f"A {kind} order needs a trigger price."]
+            if kind in ("MARKET", "LIMIT") and trigger is not None:
+                errors["trigger_price"] = [f"A {kind} order takes no trigger price."]
+        return errors
 
 
 class OrderModifySerializer(Serializer):
@@ -243,6 +280,12 @@ class OrderEventSerializer(ModelSerializer):
 
 
 class TradeSerializer(PriceColumns, ModelSerializer):
+    currency = serializers.CharField(
+        source="order.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
+
     class Meta:
         model = Trade
         fields = [
@@ -253,6 +296,7 @@ class TradeSerializer(PriceColumns, ModelSerializer):
             "side",
             "quantity",
             "price",
+            "currency",
             "charges",
             "charges_breakdown",
             "executed_at",
@@ -262,6 +306,11 @@ class TradeSerializer(PriceColumns, ModelSerializer):
 class PositionSerializer(PriceColumns, ModelSerializer):
     unrealised_pnl = serializers.DecimalField(max_digits=18, decimal_places=2, read_only=True)
     symbol = serializers.CharField(source="instrument.symbol", read_only=True)
+    currency = serializers.CharField(
+        source="instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
 
     class Meta:
         model = Position
@@ -269,6 +318,7 @@ class PositionSerializer(PriceColumns, ModelSerializer):
             "id",
             "instrument",
             "symbol",
+            "currency",
             "quantity",
             "average_price",
             "last_price",
@@ -288,6 +338,11 @@ class DeploymentDetailSerializer(ModelSerializer):
     """A deployment with its live P&L (realised, unrealised, charges, equity)."""
 
     strategy_name = serializers.CharField(source="strategy.name", read_only=True)
+    currency = serializers.CharField(
+        source="config.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
     pnl = serializers.SerializerMethodField()
     # Null until the deployment has live state (and last_step_at until its first step).
     feed = serializers.CharField(source="live.feed", read_only=True, default=None, allow_null=True)
@@ -310,6 +365,7 @@ class DeploymentDetailSerializer(ModelSerializer):
             "number",
             "status",
             "capital",
+            "currency",
             "config",
             "started_at",
             "stopped_at",

@@ -147,7 +147,8 @@ class DeploymentViewSet(UserScopedReadOnlyViewSet):
     @extend_schema(responses=TradeSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])
     def trades(self, request: Request, pk: str) -> Response:
-        return self.paginated(self.get_object().trades.all(), TradeSerializer)
+        trades = self.get_object().trades.select_related("order__instrument")
+        return self.paginated(trades, TradeSerializer)
 
     @extend_schema(responses=PositionSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])

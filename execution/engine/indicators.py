@@ -25,16 +25,20 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "atr",
     "bollinger",
     "crosses_above",
     "crosses_below",
     "crossing",
     "donchian",
     "ema",
+    "macd",
     "rolling_max",
     "rolling_min",
     "rsi",
+    "shift",
     "sma",
+    "vwap",
 ]
 
 
@@ -269,3 +273,74 @@ def crosses_above(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
 def crosses_below(a: np.ndarray | float, b: np.ndarray | float) -> np.ndarray:
     """Return where ``a`` crossed below ``b``, by ``crossing``'s rule (ties are see-through)."""
     return crossing(a, b) < 0
+
+
+def shift(x: np.ndarray, n: int) -> np.ndarray:
+    """Return ``x`` delayed by ``n`` bars: ``out[i] = x[i-n]``, NaN for the first ``n``.
+
+    The rule language's previous-bar offset (``close[1]``); ``n = 0`` returns a copy.
+    """
+    x = _as_float(x)
+    if isinstance(n, bool) or int(n) != n or n < 0:
+        raise ValueError(f"offset must be a non-negative integer, got {n!r}")
+    n = int(n)
+    out = np.full(len(x), np.nan)
+    if n == 0:
+        out[:] = x
+    elif n < len(x):
+        out[n:] = x[:-n]
+    return out
+
+
+def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndarray:
+    """Return Wilder's average true range over ``n`` bars (NaN for the first ``n``).
+
+    The true range of bar ``i >= 1`` is ``max(high-low, |high-close[i-1]|, |low-close[i-1]|)``;
+    it is averaged with Wilder's smoothing (``alpha = 1/n``) seeded with the simple average of
+    the first ``n`` true ranges, TA-Lib's convention, so the first value is at index ``n``.
+    """
+    high, low, close = _as_float(high), _as_float(low), _as_float(close)
+    n = _check_period(n)
+    out = np.full(len(close), np.nan)
+    if len(close) <= n:
+        return out
+    prev = close[:-1]
+    tr = np.maximum(high[1:] - low[1:], np.maximum(np.abs(high[1:] - prev), np.abs(low[1:] - prev)))
+    out[1:] = _smooth(tr, n, 1.0 / n)
+    return out
+
+
+def macd(close: np.ndarray, fast: int, slow: int, signal: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(line, signal)``: ``ema(fast) - ema(slow)`` and the ``signal``-bar EMA of it.
+
+    Both EMAs are ``ema``'s (SMA-seeded); the signal line is seeded with the mean of the first
+    ``signal`` values of the line, so it starts at index ``slow + signal - 2``.
+    """
+    line = ema(close, fast) - ema(close, slow)
+    return line, ema(line, signal)
+
+
+def vwap(
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    session: np.ndarray,
+) -> np.ndarray:
+    """Return the volume-weighted average of the typical price since the session's first bar.
+
+    ``session`` labels each bar's trading session (e.g. its exchange-local date); the sums restart
+    when it changes. The typical price is ``(high + low + close) / 3``. NaN while the session has
+    traded no volume. Sums run per session (pandas' grouped cumulative sum), so a long history
+    never makes one session's value lose precision, and a prefix gives a prefix.
+    """
+    import pandas as pd
+
+    high, low, close, volume = _as_float(high), _as_float(low), _as_float(close), _as_float(volume)
+    labels = pd.Series(np.asarray(session), copy=False)
+    group = (labels != labels.shift()).cumsum().to_numpy()
+    typical = (high + low + close) / 3.0
+    pv = pd.Series(typical * volume, copy=False).groupby(group).cumsum().to_numpy(np.float64)
+    vol = pd.Series(volume, copy=False).groupby(group).cumsum().to_numpy(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(vol > 0, pv / vol, np.nan)

@@ -13,7 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-__all__ = ["EXCHANGES", "ExchangeProfile", "UnknownExchange", "exchange_profile"]
+__all__ = [
+    "DEFAULT_FLAT_COMMISSION_PCT",
+    "EXCHANGES",
+    "ChargesDefault",
+    "ExchangeProfile",
+    "UnknownExchange",
+    "charges_default",
+    "exchange_profile",
+]
+
+# Where no charges schedule is modelled (NASDAQ, NYSE, FX, crypto) a backtest or a deployment
+# pays this flat commission, in percent of traded value, unless told otherwise: a US broker's
+# cost is a small commission, not India's STT and stamp duty.
+DEFAULT_FLAT_COMMISSION_PCT = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +76,23 @@ def exchange_profile(code: str) -> ExchangeProfile:
         raise UnknownExchange(
             f"Unknown exchange {code!r}: use one of {', '.join(EXCHANGES)}."
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargesDefault:
+    """The costs a backtest or deployment on an exchange gets when none are chosen."""
+
+    charges: str  # a schedule of ``INDIA_SCHEDULES``, or "none"
+    commission_pct: Decimal | None  # a flat commission replacing the schedule, or None
+
+    @property
+    def has_schedule(self) -> bool:
+        return self.commission_pct is None and self.charges != "none"
+
+
+def charges_default(code: str) -> ChargesDefault:
+    """Return the default costs on an exchange: its schedule, else the flat commission."""
+    profile = exchange_profile(code)
+    if profile.charges is None:
+        return ChargesDefault("none", DEFAULT_FLAT_COMMISSION_PCT)
+    return ChargesDefault(profile.charges, None)

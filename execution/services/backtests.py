@@ -32,6 +32,7 @@ from execution.engine.feeds import synthetic_bars
 from execution.engine.runner import Engine
 from execution.engine.stats import compute_stats
 from execution.exceptions import BacktestInvalid
+from execution.marketdata.exchanges import charges_default
 from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
     Backtest,
@@ -42,6 +43,7 @@ from execution.models import (
 )
 from execution.selectors import bar_series, bars_available
 from execution.services.engine_setup import charges_model, engine_config
+from execution.validation import backtest_range_errors
 from strategies import catalog
 from strategies.models import TIMEFRAME_SECONDS, Strategy
 from strategies.services import strategy_config_snapshot
@@ -90,16 +92,24 @@ def backtest_request(
     start: date | None = None,
     end: date | None = None,
     capital: Decimal | None = None,
-    charges: str = "india_equity",
+    charges: str | None = None,
     commission_pct: Decimal | None = None,
     slippage_bps: Decimal = Decimal("0"),
     close_at_end: str = "close",
 ) -> Backtest:
-    """Queue a backtest of ``strategy`` as configured now; the job starts after commit."""
-    if start is not None and end is not None and start > end:
-        raise BacktestInvalid(
-            "end: must not be before start.", fields={"end": ["Must not be before start."]}
-        )
+    """Queue a backtest of ``strategy`` as configured now; the job starts after commit.
+
+    Without ``charges`` the costs are the exchange's default (``charges_default``): Indian
+    equity charges on NSE/BSE, a flat commission (unless one is given) elsewhere.
+    """
+    if charges is None:
+        default = charges_default(strategy.instrument.exchange)
+        charges = default.charges
+        if commission_pct is None:
+            commission_pct = default.commission_pct
+    range_errors = backtest_range_errors(start=start, end=end)
+    if range_errors:
+        raise BacktestInvalid("end: must not be before start.", fields=range_errors)
     # Lock the user's row so two concurrent requests cannot both pass the cap check.
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
     cap = settings.ALGOSAAS["MAX_ACTIVE_BACKTESTS_PER_USER"]

@@ -12,6 +12,7 @@ from execution.engine.charges import ChargesModel, FlatCommission, charges_sched
 from execution.engine.config import CloseAtEnd, EngineConfig, InstrumentSpec
 from execution.engine.orders import Product
 from execution.engine.risk import RiskLimits
+from execution.marketdata.exchanges import charges_default
 from execution.models import NO_CNC_SHORT_EXCHANGES
 
 
@@ -20,6 +21,15 @@ def charges_model(*, charges: str, commission_pct: Decimal | float | None) -> Ch
     if commission_pct is not None:
         return FlatCommission(float(commission_pct))
     return charges_schedule(charges)
+
+
+def default_charges_model(exchange: str) -> ChargesModel:
+    """The costs of trading on ``exchange`` when none are chosen (a live deployment's).
+
+    Indian equity's schedule on NSE/BSE; a flat commission where no schedule is modelled.
+    """
+    default = charges_default(exchange)
+    return charges_model(charges=default.charges, commission_pct=default.commission_pct)
 
 
 _COUNT_LIMITS = frozenset({"max_order_quantity", "max_open_orders", "max_orders_per_minute"})

@@ -30,7 +30,6 @@ from django.utils import timezone
 
 from algosaas.errors import DomainError
 from execution.engine.bars import BarSeries
-from execution.engine.charges import IndiaEquityCharges
 from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine, new_state
 from execution.engine.state import EngineState, OrderRecord, RunResult
@@ -46,7 +45,7 @@ from execution.models import (
 )
 from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
-from execution.services.engine_setup import engine_config
+from execution.services.engine_setup import default_charges_model, engine_config
 from execution.services.live_persist import (
     _book,
     _dt,
@@ -113,7 +112,7 @@ def deployment_start_live(
     config = engine_config(
         snapshot=snap,
         capital=deployment.capital,
-        charges=IndiaEquityCharges(),
+        charges=default_charges_model(snap["instrument"]["exchange"]),
         prefix=f"d{deployment.pk}",
         seed=deployment.pk,
     )

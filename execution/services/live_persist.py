@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from execution.engine.legs import order_role
 from execution.engine.orders import TERMINAL_STATUSES, order_next_status
 from execution.engine.state import OrderRecord
 from execution.marketdata.ticks import PRICE_QUANTUM
@@ -79,6 +80,7 @@ def _persist(
                 instrument=instrument,
                 client_order_id=rec.client_order_id,
                 source=source,
+                role=order_role(rec.client_order_id, manual=source == "manual"),
                 created_at=_dt(rec.created_ts),
                 **fields,
             )

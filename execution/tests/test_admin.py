@@ -77,7 +77,7 @@ def test_every_execution_changelist_opens(admin_browser, books):
 def test_order_filters_and_search(admin_browser, books, other_user):
     alpha, beta = books["alpha"], books["beta"]
     titles = {spec.title for spec in admin_browser.get(ORDERS).context["cl"].filter_specs}
-    assert {"status", "side", "source", "product"} <= titles
+    assert {"status", "side", "role", "source", "product"} <= titles
 
     def ids(**params) -> set[int]:
         return {o.pk for o in shown(admin_browser.get(ORDERS, params))}

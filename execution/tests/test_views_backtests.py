@@ -143,8 +143,12 @@ def test_form_renders_with_the_strategy_defaults(owner_client, strategy):
     response = owner_client.get(reverse("backtest_new", args=[strategy.pk]))
     body = response.content.decode()
     assert 'type="date"' in body
-    assert 'name="apply_charges"' in body and "checked" in body
-    assert "₹10,000.00" in body  # the blank-capital default, Indian formatting
+    # GOOG trades on NASDAQ: dollars, and a flat commission rather than Indian charges
+    checkbox = re.search(r'<input[^>]*name="apply_charges"[^>]*>', body).group(0)
+    assert "checked" not in checkbox
+    assert re.search(r'<input[^>]*name="commission_pct"[^>]*value="0.01"', body)
+    assert "$10,000.00" in body  # the blank-capital default, in the instrument's currency
+    assert "₹10,000.00" not in body
 
 
 @pytest.mark.parametrize(
@@ -208,7 +212,8 @@ def test_a_requested_backtest_completes_and_shows_stats_and_charts(
     # Every statistic is on the page, formatted.
     for key in STAT_KEYS:
         assert f'data-stat="{key}"' in body, key
-    assert "₹" in body and "%" in body
+    assert "$" in body and "%" in body  # GOOG's money in dollars
+    assert "₹" not in body
     # Charts: containers plus their data.
     assert 'data-chart="backtest-equity"' in body
     assert 'data-chart="backtest-price"' in body

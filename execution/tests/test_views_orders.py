@@ -51,6 +51,7 @@ def make_order(deployment, *, at=None, **fields) -> Order:
         "filled_quantity": 10,
         "average_price": Decimal("2450.5500"),
         "status": "COMPLETE",
+        "role": "entry",
         "created_at": at,
         "updated_at": at,
     }

@@ -108,6 +108,7 @@ def test_recent_orders_are_the_users_newest(owner_client, user, other_user):
             quantity=5 + i,
             price=Decimal("100.00"),
             status="OPEN",
+            role="manual",
             created_at=now - timedelta(minutes=i),
             updated_at=now,
         )

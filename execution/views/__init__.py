@@ -12,6 +12,7 @@ to wait for, so polling stops after one final refresh.
 
 from execution.views.backtests import (
     backtest_detail,
+    backtest_estimate,
     backtest_list,
     backtest_new,
     backtest_progress,
@@ -33,6 +34,7 @@ from execution.views.overview import overview
 
 __all__ = [
     "backtest_detail",
+    "backtest_estimate",
     "backtest_list",
     "backtest_new",
     "backtest_progress",

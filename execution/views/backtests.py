@@ -23,12 +23,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from algosaas.csv_export import csv_download
 from algosaas.errors import DomainError
-from algosaas.templatetags.money import inr, inr_signed, lakh, pnl_class
+from algosaas.templatetags.money import format_money, lakh, pnl_class
+from algosaas.templatetags.percent import pct, pct_signed
 from execution import selectors
-from execution.forms import IST, BacktestFilterForm, BacktestForm
+from execution.forms import IST, BacktestFilterForm, BacktestForm, ChargesEstimateForm
 from execution.marketdata.ticks import PRICE_PLACES
 from execution.models import Backtest, BacktestStatus, Instrument
 from execution.services.backtests import backtest_bars, backtest_request
+from execution.services.estimates import round_trip_estimate
 from execution.views.common import INLINE_ERRORS, PAGE_SIZE, epoch, paginate, type_names
 from strategies import selectors as strategy_selectors
 from strategies.models import TIMEFRAME_SECONDS, StrategyStatus
@@ -63,19 +65,19 @@ HEADLINE_STATS = ("total_return_pct", "max_drawdown_pct", "sharpe", "win_rate_pc
 COLOURED = {"pct_signed", "inr_signed"}
 
 
-def format_stat(value: Any, kind: str) -> str:
-    """One statistic for people: ``—`` when undefined, rupees, percentages, ratios, days."""
+def format_stat(value: Any, kind: str, currency: str = "INR") -> str:
+    """One statistic for people: ``—`` when undefined, money (in ``currency``), percentages,
+    ratios, days."""
     if value is None:
         return "—"
     if kind == "inr":
-        return inr(value)
+        return format_money(value, currency)
     if kind == "inr_signed":
-        return inr_signed(value)
+        return format_money(value, currency, signed=True)
     if kind == "pct":
-        return f"{lakh(value, 2)}%"
+        return pct(value)
     if kind == "pct_signed":
-        sign = "+" if pnl_class(value) == "up" else ""
-        return f"{sign}{lakh(value, 2)}%"
+        return pct_signed(value)
     if kind == "ratio":
         return lakh(value, 2)
     if kind == "days":
@@ -86,7 +88,7 @@ def format_stat(value: Any, kind: str) -> str:
     return str(value)
 
 
-def stats_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
+def stats_rows(stats: dict[str, Any] | None, currency: str = "INR") -> list[dict[str, Any]]:
     """Every key of ``stats``, known ones labelled and formatted, any new one shown as is.
 
     A figure the engine left undefined carries its reason (``stats["notes"]``) as ``note``.
@@ -100,7 +102,7 @@ def stats_rows(stats: dict[str, Any] | None) -> list[dict[str, Any]]:
             {
                 "key": key,
                 "label": label,
-                "value": format_stat(value, kind),
+                "value": format_stat(value, kind, currency),
                 "class": pnl_class(value) if kind in COLOURED else "",
                 "note": notes.get(key, ""),
             }
@@ -185,6 +187,7 @@ def _backtest_chart_data(bt: Backtest) -> tuple[dict[str, Any], list]:
     data: dict[str, Any] = {
         "equity": [[epoch(ts), float(eq), float(dd)] for ts, eq, dd in points],
         "capital": float(bt.capital),
+        "currency": backtest_currency(bt),
         "candles": [],
         "markers": [],
         "step": 1,
@@ -192,6 +195,11 @@ def _backtest_chart_data(bt: Backtest) -> tuple[dict[str, Any], list]:
     if points:
         data.update(_price_chart(bt, points[0][0], points[-1][0], trades))
     return data, trades
+
+
+def backtest_currency(bt: Backtest) -> str:
+    """The currency of a backtest's instrument, from its configuration snapshot."""
+    return bt.config.get("instrument", {}).get("currency") or "INR"
 
 
 def same_config(a: Any, b: Any) -> bool:
@@ -215,6 +223,7 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         "strategy": strategy,
         "type_name": type_names().get(bt.config.get("strategy_type"), strategy.strategy_type),
         "instrument": "{exchange}:{symbol}".format(**bt.config["instrument"]),
+        "currency": backtest_currency(bt),
         "done": bt.status in (BacktestStatus.COMPLETE, BacktestStatus.FAILED),
         "poll": BACKTEST_POLL,
         # Which button to offer; the deploy service decides, and a stale page gets its refusal.
@@ -227,7 +236,7 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         context["took"] = f"{took:.1f} s" if took < 120 else f"{took / 60:.1f} min"
     if bt.status == BacktestStatus.COMPLETE:
         chart, trades = _backtest_chart_data(bt)
-        stats = stats_rows(bt.stats)
+        stats = stats_rows(bt.stats, backtest_currency(bt))
         context.update(
             chart=chart,
             stats=stats,
@@ -268,6 +277,10 @@ def backtest_new(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, f"Not started: {INLINE_ERRORS}")
     recent = selectors.backtests_for_user(user=request.user).filter(strategy=strategy)[:6]
     instrument = strategy.instrument
+    defaults = {name: form[name].value() for name in ("capital", "apply_charges", "commission_pct")}
+    estimate_form = ChargesEstimateForm(
+        {k: v for k, v in defaults.items() if v not in (None, False, "")}, strategy=strategy
+    )
     return render(
         request,
         "execution/backtest_form.html",
@@ -279,8 +292,27 @@ def backtest_new(request: HttpRequest, pk: int) -> HttpResponse:
             "stored_bars": selectors.bars_available(
                 instrument=instrument, timeframe=strategy.timeframe
             ),
+            "currency": instrument.currency,
+            **_estimate_context(strategy, estimate_form),
         },
     )
+
+
+def _estimate_context(strategy, form: ChargesEstimateForm) -> dict[str, Any]:
+    if not form.is_valid():
+        return {"estimate": None, "estimate_errors": form.errors, "currency": form.currency}
+    estimate = round_trip_estimate(strategy=strategy, **form.estimate_kwargs())
+    return {"estimate": estimate, "currency": estimate.currency}
+
+
+@login_required
+@require_GET
+def backtest_estimate(request: HttpRequest, pk: int) -> HttpResponse:
+    """The estimated charges of one round trip for the backtest form's costs (an htmx partial)."""
+    strategy = strategy_selectors.strategy_get_for_user(user=request.user, strategy_id=pk)
+    form = ChargesEstimateForm(request.GET, strategy=strategy)
+    context = {"strategy": strategy, **_estimate_context(strategy, form)}
+    return render(request, "execution/partials/charges_estimate.html", context)
 
 
 @login_required
@@ -306,7 +338,7 @@ def backtest_detail(request: HttpRequest, pk: int) -> HttpResponse:
     page = request.GET.get("page")
     if is_htmx(request) and request.headers.get("HX-Target") == "bt-trades":
         # Only the table: one page of trades, without the charts' equity and bars.
-        context = {"bt": bt, "time_fmt": _time_fmt(bt)}
+        context = {"bt": bt, "time_fmt": _time_fmt(bt), "currency": backtest_currency(bt)}
         context.update(_trades_context(bt.trades.order_by("seq"), page))
         return render(request, "execution/partials/backtest_trades.html", context)
     return render(

@@ -70,6 +70,7 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
         "strategy": deployment.strategy,
         "live": live,
         "instrument": "{exchange}:{symbol}".format(**config["instrument"]),
+        "currency": _currency(deployment),
         "timeframe": config.get("timeframe", ""),
         "type_name": type_names().get(config.get("strategy_type"), config.get("strategy_type")),
         "is_running": deployment.status == DeploymentStatus.RUNNING,
@@ -110,8 +111,14 @@ def _new_ticket(deployment: Deployment, **initial: Any) -> OrderTicketForm:
     """A blank ticket; the quantity starts at the strategy's own size when it has one."""
     quantity = deployment.config.get("quantity") or _lot_size(deployment)
     return OrderTicketForm(
-        lot_size=_lot_size(deployment), initial={"quantity": quantity, **initial}
+        lot_size=_lot_size(deployment),
+        currency=_currency(deployment),
+        initial={"quantity": quantity, **initial},
     )
+
+
+def _currency(deployment: Deployment) -> str:
+    return deployment.config["instrument"].get("currency") or "INR"
 
 
 def _controls_context(
@@ -161,6 +168,7 @@ def _render_deployment_page(
     context["equity_data"] = {
         "points": _equity_points(deployment),
         "capital": float(deployment.capital),
+        "currency": _currency(deployment),
         "url": reverse("deployment_equity", args=[deployment.pk]),
         "live": context["polling"],
     }
@@ -243,7 +251,9 @@ def _placed_text(order: Order) -> tuple[str, str]:
 def deployment_order_place(request: HttpRequest, pk: int) -> HttpResponse:
     """The manual order ticket: ``order_place`` on this run, as the API's POST does."""
     deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk, pnl=False)
-    form = OrderTicketForm(request.POST, lot_size=_lot_size(deployment))
+    form = OrderTicketForm(
+        request.POST, lot_size=_lot_size(deployment), currency=_currency(deployment)
+    )
     if not form.is_valid():
         return _controls_answer(
             request, deployment, level="warning", text=f"Not placed: {INLINE_ERRORS}", ticket=form

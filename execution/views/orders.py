@@ -69,6 +69,7 @@ CSV_COLUMNS = (
     "status",
     "status_message",
     "source",
+    "role",
     "client_order_id",
     "broker_order_id",
 )
@@ -97,6 +98,7 @@ def _csv_rows(queryset) -> Iterator[tuple[Any, ...]]:
             o.status,
             o.status_message,
             o.source,
+            o.role,
             o.client_order_id,
             o.broker_order_id,
         )

@@ -21,6 +21,38 @@ from strategies import selectors as strategy_selectors
 from strategies.models import DeploymentStatus, StrategyStatus
 
 RUNNING_SHOWN = 25
+
+
+def _currency(deployment) -> str:
+    return (deployment.config.get("instrument") or {}).get("currency") or "INR"
+
+
+def totals_by_currency(running) -> list[dict]:
+    """Equity, P&L and capital of the running deployments, one row per currency.
+
+    Rupees and dollars are never added together: a user running NSE and NASDAQ strategies sees
+    one line per currency, the account's rupees first.
+    """
+    rows: dict[str, dict] = {}
+    for d in running:
+        cur = _currency(d)
+        row = rows.setdefault(
+            cur,
+            {
+                "currency": cur,
+                "equity": Decimal("0"),
+                "today_pnl": Decimal("0"),
+                "total_pnl": Decimal("0"),
+                "capital": Decimal("0"),
+            },
+        )
+        row["equity"] += d.pnl["equity"]
+        row["today_pnl"] += d.today_pnl
+        row["total_pnl"] += d.total_pnl
+        row["capital"] += d.capital
+    return sorted(rows.values(), key=lambda r: (r["currency"] != "INR", r["currency"]))
+
+
 RECENT_ORDERS = 8
 
 
@@ -59,6 +91,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         d.today_pnl = d.pnl["equity"] - base
         d.total_pnl = d.pnl["equity"] - d.capital
         d.type_name = names.get(d.strategy.strategy_type, d.strategy.strategy_type)
+        d.currency = _currency(d)
         total_equity += d.pnl["equity"]
         today_pnl += d.today_pnl
         total_pnl += d.total_pnl
@@ -77,6 +110,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "total_equity": total_equity,
             "today_pnl": today_pnl,
             "total_pnl": total_pnl,
+            "totals": totals_by_currency(running),
             "capital_running": sum((d.capital for d in running), Decimal("0")),
             "midnight": midnight,
             "open_orders": orders.filter(status__in=WORKING_STATUSES).count(),

@@ -20,13 +20,32 @@
     text: "#64748b", grid: "#eef2f7", border: "#e2e8f0"
   };
 
-  var rupees = new Intl.NumberFormat("en-IN", {
-    style: "currency", currency: "INR", minimumFractionDigits: 2, maximumFractionDigits: 2
-  });
-  // Money axes always show paise: a run that moves ₹3 on ₹5,00,000 still gets distinct labels
-  // (whole rupees printed every tick as "₹5,00,000"). Ticks are multiples of minMove (0.01).
-  function inr(v) { return rupees.format(v); }
-  function pct(v) { return (v > 0 ? "+" : "") + v.toFixed(2) + "%"; }
+  // Money in the instrument's currency (data.currency, an ISO code): rupees grouped in lakhs
+  // (en-IN), anything else in thousands. Axes always show two decimals: a run that moves ₹3 on
+  // ₹5,00,000 still gets distinct labels. Ticks are multiples of minMove (0.01).
+  function moneyFormat(code) {
+    code = code || "INR";
+    var f;
+    try {
+      f = new Intl.NumberFormat(code === "INR" ? "en-IN" : "en-US", {
+        style: "currency", currency: code, currencyDisplay: "narrowSymbol",
+        minimumFractionDigits: 2, maximumFractionDigits: 2
+      });
+    } catch (e) { // not an ISO currency (USDT): its code before the number
+      var n = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      return function (v) { return (v < 0 ? "-" : "") + code + " " + n.format(Math.abs(v)); };
+    }
+    return function (v) { return f.format(v); };
+  }
+  // Two decimals, or two significant digits below 0.01 %: a loss of ₹21.95 on ₹10 lakh reads
+  // -0.0022 %, never "-0.00%"; a value that is exactly zero reads 0.00 %.
+  function pctDigits(v) {
+    var a = Math.abs(v);
+    if (!isFinite(v) || a === 0) return "0.00";
+    var places = a >= 0.01 ? 2 : Math.min(20, 1 - Math.floor(Math.log10(a)));
+    return (v < 0 ? "-" : "") + a.toFixed(places);
+  }
+  function pct(v) { return (v > 0 ? "+" : "") + pctDigits(v) + "%"; }
   function ist(t) { return t + IST; }
 
   function readData(el) {
@@ -115,7 +134,7 @@
     return box;
   }
 
-  function moneySeries(chart, capital, pane) {
+  function moneySeries(chart, capital, pane, inr) {
     return chart.addSeries(LC.BaselineSeries, {
       baseValue: { type: "price", price: capital },
       topLineColor: COLORS.up, topFillColor1: "rgba(15,138,95,.22)", topFillColor2: "rgba(15,138,95,.02)",
@@ -130,7 +149,8 @@
   function backtestEquity(el, data) {
     var times = data.equity.map(function (p) { return p[0]; });
     var chart = LC.createChart(el, baseOptions(el, intervalOf(times)));
-    var eq = moneySeries(chart, data.capital, 0);
+    var inr = moneyFormat(data.currency);
+    var eq = moneySeries(chart, data.capital, 0, inr);
     eq.setData(data.equity.map(function (p) { return { time: ist(p[0]), value: p[1] }; }));
     eq.createPriceLine({
       price: data.capital, color: "#94a3b8", lineWidth: 1, lineStyle: LC.LineStyle.Dashed,
@@ -158,7 +178,7 @@
         span(fmtTime(ist(p[0]), false), "t"),
         span("Equity " + inr(p[1]), ""),
         span(pct(ret), ret >= 0 ? "up" : "down"),
-        span("Drawdown " + p[2].toFixed(2) + "%", p[2] < 0 ? "down" : "")
+        span("Drawdown " + pctDigits(p[2]) + "%", p[2] < 0 ? "down" : "")
       );
     }
     var index = {};
@@ -182,6 +202,7 @@
   function backtestPrice(el, data) {
     var times = data.candles.map(function (c) { return c[0]; });
     var chart = LC.createChart(el, baseOptions(el, intervalOf(times)));
+    var inr = moneyFormat(data.currency);
     var candles = chart.addSeries(LC.CandlestickSeries, {
       upColor: COLORS.up, downColor: COLORS.down, borderVisible: false,
       wickUpColor: COLORS.up, wickDownColor: COLORS.down, priceLineVisible: false,
@@ -228,7 +249,8 @@
     var empty = el.parentNode.querySelector(".chart-empty");
     var chart = LC.createChart(el, baseOptions(el, points.length > 1 ? intervalOf(
       points.map(function (p) { return p[0]; })) : 5));
-    var series = moneySeries(chart, data.capital, 0);
+    var inr = moneyFormat(data.currency);
+    var series = moneySeries(chart, data.capital, 0, inr);
     series.setData(points.map(function (p) { return { time: ist(p[0]), value: p[1] }; }));
     series.createPriceLine({
       price: data.capital, color: "#94a3b8", lineWidth: 1, lineStyle: LC.LineStyle.Dashed,

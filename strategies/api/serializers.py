@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from algosaas import bounds
-from algosaas.api.serializers import ModelSerializer, Serializer
+from algosaas.api.serializers import CrossFieldChecks, ModelSerializer, Serializer
+from strategies import catalog
 from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
+from strategies.rules import schema as rule_schema
+from strategies.rules.text import MAX_TEXT
+from strategies.services import lot_size_errors
 
 
 class RiskLimitsSerializer(Serializer):
@@ -56,7 +61,7 @@ class ParamsField(serializers.JSONField):
         return data
 
 
-class StrategySerializer(ModelSerializer):
+class StrategySerializer(CrossFieldChecks, ModelSerializer):
     strategy_type = serializers.CharField(max_length=64)
     params = ParamsField(required=False, default=dict)
     # The related model comes from the FK, so strategies never imports execution.
@@ -86,6 +91,11 @@ class StrategySerializer(ModelSerializer):
         help_text="Starting capital of its deployments; defaults to your paper capital.",
     )
     risk_limits = RiskLimitsSerializer(required=False, default=dict)
+    currency = serializers.CharField(
+        source="instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
 
     class Meta:
         model = Strategy
@@ -100,6 +110,7 @@ class StrategySerializer(ModelSerializer):
             "allocation_pct",
             "product",
             "capital",
+            "currency",
             "risk_limits",
             "status",
             "status_reason",
@@ -121,6 +132,36 @@ class StrategySerializer(ModelSerializer):
         if self.partial:  # PATCH: no defaults may overwrite what the client did not send
             for field in self.fields.values():
                 field.default = serializers.empty
+
+    # A valid request goes to the service, which checks the parameters (``_validate``).
+    cross_checks_when_valid = False
+
+    def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The parameters' errors (fast >= slow…) and whole lots beside the other fields' errors.
+
+        Each is judged when the fields it reads are valid: sent, or the edited strategy's.
+        """
+        errors: dict[str, Any] = lot_size_errors(
+            quantity=attrs.get("quantity"), instrument=self._current(attrs, "instrument")
+        )
+        key = self._current(attrs, "strategy_type")
+        if key is None or "params" not in attrs:
+            return errors
+        try:
+            catalog.get(key).validate_params(attrs["params"])
+        except catalog.UnknownStrategyType:
+            pass
+        except catalog.ParamsInvalid as e:
+            errors["params"] = e.errors
+        return errors
+
+    def _current(self, attrs: dict[str, Any], name: str) -> Any:
+        """``name`` as this request leaves it: sent and valid, else (not sent) the instance's."""
+        if name in attrs:
+            return attrs[name]
+        if self.instance is not None and name not in self.initial_data:
+            return getattr(self.instance, name)
+        return None
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -166,6 +207,12 @@ class StrategyEventSerializer(ModelSerializer):
 
 
 class DeploymentSerializer(ModelSerializer):
+    currency = serializers.CharField(
+        source="config.instrument.currency",
+        read_only=True,
+        help_text="ISO code of the instrument's currency.",
+    )
+
     class Meta:
         model = Deployment
         fields = [
@@ -174,6 +221,7 @@ class DeploymentSerializer(ModelSerializer):
             "number",
             "status",
             "capital",
+            "currency",
             "config",
             "started_at",
             "stopped_at",
@@ -187,3 +235,32 @@ class StrategyTypeSerializer(Serializer):
     name = serializers.CharField()
     description = serializers.CharField()
     params_schema = serializers.DictField()
+
+
+@extend_schema_field(rule_schema.document_schema())
+class RuleDocumentField(serializers.JSONField):
+    """A rule document (the ``rules`` type's params), documented with its full JSON schema."""
+
+
+@extend_schema_field(rule_schema.condition_schema())
+class RuleConditionField(serializers.JSONField):
+    """One rule condition: a comparison or an all/any group."""
+
+
+class RuleParseRequestSerializer(Serializer):
+    text = serializers.CharField(
+        max_length=MAX_TEXT,
+        trim_whitespace=False,
+        help_text=(
+            "One condition (sma(20) crosses_above sma(50) and rsi(14) < 60) or a document "
+            "of 'section: condition' lines (entry_long, exit_long, entry_short, exit_short)."
+        ),
+    )
+
+
+class RuleParseSerializer(Serializer):
+    text = serializers.CharField(help_text="The rule printed back in its canonical form.")
+    document = RuleDocumentField(
+        required=False, help_text="Set when the text held sections: the rules type's params."
+    )
+    condition = RuleConditionField(required=False, help_text="Set when the text was one condition.")

@@ -1,7 +1,9 @@
+from django.urls import path
+
 from algosaas.api.router import router
-from strategies.api.views import StrategyTypeViewSet, StrategyViewSet
+from strategies.api.views import RuleParseView, StrategyTypeViewSet, StrategyViewSet
 
 router.register("strategy-types", StrategyTypeViewSet, basename="strategy-type")
 router.register("strategies", StrategyViewSet, basename="strategy")
 
-urlpatterns: list = []
+urlpatterns: list = [path("rules/parse/", RuleParseView.as_view(), name="rules-parse")]

@@ -10,14 +10,18 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
 
 from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from algosaas.api.viewsets import UserScopedReadOnlyViewSet
-from strategies import catalog, selectors, services
+from strategies import catalog, rules_service, selectors, services
 from strategies.api.filters import StrategyFilter
 from strategies.api.serializers import (
     DeploymentSerializer,
     DeploySerializer,
+    RuleParseRequestSerializer,
+    RuleParseSerializer,
     StopSerializer,
     StrategyEventSerializer,
     StrategySerializer,
@@ -152,3 +156,15 @@ class StrategyViewSet(UserScopedReadOnlyViewSet):
     def deployments(self, request: Request, pk: str) -> Response:
         qs = selectors.deployments_for_strategy(strategy=self.get_object())
         return self.paginated(qs, DeploymentSerializer)
+
+
+class RuleParseView(APIView):
+    """Turn a rule's text into its document (or a 400 naming line and column)."""
+
+    throttle_classes = [UserRateThrottle]
+
+    @extend_schema(request=RuleParseRequestSerializer, responses=RuleParseSerializer)
+    def post(self, request: Request) -> Response:
+        body = RuleParseRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return Response(rules_service.rules_parse(text=body.validated_data["text"]))

@@ -105,6 +105,8 @@ class StrategyType:
     name: ClassVar[str]
     description: ClassVar[str]
     params: ClassVar[tuple[Param, ...]]
+    # False for a type whose parameters the dashboard's scalar form cannot edit (``rules``).
+    dashboard_form: ClassVar[bool] = True
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -128,8 +130,9 @@ class StrategyType:
                 cleaned[p.name] = p.clean(raw[p.name]) if p.name in raw else p.default
             except ValueError as e:
                 errors[p.name] = [str(e)]
-        if not errors:
-            errors.update({k: [v] for k, v in cls.check(cleaned).items()})
+        # Every error at once: the cross-field rules run on the parameters that are valid.
+        for name, message in cls.cross_errors(cleaned).items():
+            errors.setdefault(name, []).append(message)
         if errors:
             raise ParamsInvalid(errors)
         return cleaned
@@ -138,6 +141,18 @@ class StrategyType:
     def check(cls, params: dict[str, Any]) -> dict[str, str]:
         """Cross-field rules on already typed parameters: ``{field: message}`` for each breach."""
         return {}
+
+    @classmethod
+    def cross_errors(cls, params: Mapping[str, Any]) -> dict[str, str]:
+        """``check`` over the parameters that are valid (an invalid one is absent).
+
+        A rule reading an absent parameter cannot be judged, so it waits (``KeyError``) while
+        the field errors are shown; a form and the API then report both kinds together.
+        """
+        try:
+            return cls.check(dict(params))
+        except KeyError:
+            return {}
 
     @classmethod
     def params_schema(cls) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from strategies.catalog.bollinger_reversion import BollingerReversion
 from strategies.catalog.donchian_breakout import DonchianBreakout
 from strategies.catalog.ema_crossover import EmaCrossover
 from strategies.catalog.rsi_reversion import RsiReversion
+from strategies.catalog.rules import RuleStrategy
 from strategies.catalog.sma_crossover import SmaCrossover
 
 _TYPES: tuple[type[StrategyType], ...] = (
@@ -20,6 +21,7 @@ _TYPES: tuple[type[StrategyType], ...] = (
     RsiReversion,
     BollingerReversion,
     DonchianBreakout,
+    RuleStrategy,
 )
 
 

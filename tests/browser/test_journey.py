@@ -4,8 +4,8 @@ Sign up; create an SMA-crossover strategy, see the fast >= slow refusal next to 
 fix it; backtest it and watch the progress bar give way to the charts and statistics; deploy it
 on the 5 s synthetic feed (SMA 2/5, MIS, long/short) and watch orders, bars and the equity curve
 arrive without a reload; place a LIMIT order far from the market so it rests OPEN, cancel it;
-stop the run with square-off; find the strategy STOPPED and the cancelled order in the orders
-list.
+stop the run with square-off (its order labelled "Square-off"); find the strategy STOPPED and
+the cancelled manual order in the orders list beside the strategy's entries and exits.
 
 Everything moves the way it does in production: the web app runs in ``app_server``, a real
 ``qcluster`` subprocess runs the backtest and steps the deployment (see ``conftest.py``). The
@@ -231,8 +231,8 @@ def live_snapshot(page: Page) -> dict[str, Any]:
             legend: text('.chart-legend:has(+ [data-chart="live-equity"])'),
             chartEmpty: document.querySelector('.chart-empty')?.hidden === false,
             orders: document.querySelectorAll('#orders tbody tr').length,
-            strategyOrders: [...document.querySelectorAll('#orders tbody tr')]
-              .filter(tr => tr.innerText.includes('strategy')).length,
+            strategyOrders: [...document.querySelectorAll('#orders tbody tr .order-role')]
+              .filter(r => r.dataset.role === 'entry' || r.dataset.role === 'exit').length,
             equity: text('[data-tile="equity"]'),
           };
         }"""
@@ -389,7 +389,7 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
         ref = re.compile(rf"#{order_id}\b")
         open_row = page.locator("#open-orders tbody tr").filter(has_text=ref)
         expect(open_row).to_contain_text("Open")
-        expect(open_row).to_contain_text("manual")
+        expect(open_row.locator(".order-role")).to_have_text("Manual")
 
     with journey.step("manual order cancelled"):
         open_row.get_by_role("button", name="Cancel").click()
@@ -418,8 +418,10 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
         expect(squared.locator("dd")).to_have_text("Yes")
         expect(page.get_by_role("button", name="Stop this run")).to_have_count(0)
         after = live_snapshot(page)
-        if held:  # the square-off order is in the history
+        if held:  # the square-off order is in the history, labelled as such
             assert after["orders"] > before["orders"], (before, after)
+            square_off = page.locator("#orders tbody tr .order-role[data-role='square_off']")
+            expect(square_off).to_have_text("Square-off")
         document.assert_not_reloaded()
         document.done()
 
@@ -437,8 +439,11 @@ def _journey(page: Page, journey: Journey, cluster: Cluster) -> None:
         row = page.locator("#order-results tbody tr").filter(has_text=ref)
         expect(row.locator(".badge")).to_have_text("Cancelled")
         expect(row).to_contain_text(STRATEGY)
-        by_strategy = page.locator("#order-results tbody tr").filter(has_text="strategy")
+        by_strategy = page.locator("#order-results tbody tr .order-role").filter(
+            has_text=re.compile(r"^(Entry|Exit)$")
+        )
         expect(by_strategy).not_to_have_count(0)
+        expect(row.locator(".order-role")).to_have_text("Manual")
 
 
 def _choose_type(page: Page, key: str, name: str) -> None:

@@ -33,6 +33,7 @@ BACKTEST_FIELDS = {
     "start",
     "end",
     "capital",
+    "currency",
     "charges",
     "commission_pct",
     "slippage_bps",
@@ -107,6 +108,7 @@ def test_post_queues_a_backtest_and_answers_202(
     assert data["close_at_end"] == "last_open"
     assert data["config"]["params"] == LONG_SHORT
     assert data["config"]["instrument"]["symbol"] == "GOOG"
+    assert data["currency"] == "USD"  # NASDAQ: the capital and the results are in dollars
 
     resp = api_client.get(detail(data["id"]))
     assert resp.status_code == 200

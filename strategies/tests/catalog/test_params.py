@@ -5,7 +5,8 @@ import pytest
 from strategies import catalog
 from strategies.catalog import ParamsInvalid
 
-ALL = catalog.all_types()
+# The types with scalar parameters; rule documents have their own (strategies/tests/rules).
+ALL = [t for t in catalog.all_types() if t.dashboard_form]
 
 DEFAULTS = {
     "sma_crossover": {"fast": 10, "slow": 20, "mode": "long_only"},

@@ -1,0 +1,189 @@
+"""The rule language through the API: the type's schema, the parse endpoint, strategy writes."""
+
+from __future__ import annotations
+
+import jsonschema
+import pytest
+
+from strategies.catalog.rules import GOLDEN_CROSS
+from strategies.models import Strategy
+from strategies.rules import schema
+from strategies.tests.factories import StrategyFactory, seeded_instrument
+
+pytestmark = pytest.mark.django_db
+PARSE = "/api/rules/parse/"
+STRATEGIES = "/api/strategies/"
+
+SMA = {"indicator": "sma", "period": 20}
+RSI_1 = {"indicator": "rsi", "period": 1}
+
+
+def rule_payload(params) -> dict:
+    return {
+        "name": "My rule",
+        "strategy_type": "rules",
+        "params": params,
+        "instrument": seeded_instrument().pk,
+        "allocation_pct": "50",
+    }
+
+
+def refused(response, status: int = 400) -> dict:
+    assert response.status_code == status, response.content
+    return response.json()["error"]
+
+
+# --- the type's schema -----------------------------------------------------------------------
+
+
+def test_the_rules_type_publishes_its_document_schema(api_client):
+    body = api_client.get("/api/strategy-types/rules/").json()
+    assert body["key"] == "rules"
+    doc_schema = body["params_schema"]
+    jsonschema.Draft202012Validator.check_schema(doc_schema)
+    assert doc_schema["required"] == ["entry_long"]
+    assert set(doc_schema["properties"]) == {*schema.SECTIONS, "exits"}
+    # The schema's default is the template, valid under the schema and what an empty POST gets.
+    jsonschema.validate(doc_schema["default"], doc_schema)
+    created = api_client.post(STRATEGIES, rule_payload({}), format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["params"] == doc_schema["default"]
+    # A document the schema refuses for its depth is refused by the server too.
+    too_deep = {"left": {"price": "close"}, "op": ">", "right": {"const": 1}}
+    for _ in range(schema.MAX_DEPTH + 1):
+        too_deep = {"all": [too_deep, too_deep]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"entry_long": too_deep}, doc_schema)
+    error = refused(
+        api_client.post(STRATEGIES, rule_payload({"entry_long": too_deep}), format="json")
+    )
+    assert "depth limit" in error["message"] and error["message"].startswith("params.entry_long")
+
+
+def test_the_openapi_document_carries_the_rule_schema(api_client):
+    doc = api_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    post = doc["paths"]["/api/rules/parse/"]["post"]
+    assert "429" in post["responses"] and "401" in post["responses"]
+    ref = post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    parsed = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    document = parsed["properties"]["document"]
+    assert set(document["properties"]) == {*schema.SECTIONS, "exits"}
+    assert document["required"] == ["entry_long"]
+
+
+# --- POST /api/rules/parse/ ------------------------------------------------------------------
+
+
+def test_parse_a_condition_and_a_document(api_client):
+    text = "sma(20) crosses_above sma(50) and rsi(14) < 60"
+    body = api_client.post(PARSE, {"text": text}, format="json").json()
+    assert body == {"text": text, "condition": GOLDEN_CROSS["entry_long"]}
+
+    doc_text = f"entry_long: {text}\nexit_long: sma(20)   crosses_below sma(50)"
+    body = api_client.post(PARSE, {"text": doc_text}, format="json").json()
+    assert body["document"] == GOLDEN_CROSS
+    assert body["text"] == doc_text.replace("   ", " ")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "words"),
+    [
+        ("sma(20) crosses_above", 1, 22, "end of the rule"),
+        ("close > 5 and\nrsi(14) <> 3", 2, 10, "Unexpected '>'"),
+        ("close > sma(0)", 1, 9, "right.period: Must be at least 1."),
+        ("entry_long: close > 1\nexit_long: rsi(1) < 5", 2, 12, "exit_long.left.period"),
+        ("close > bogus(3)", 1, 9, "Unknown name 'bogus'"),
+        ("close ~ 3", 1, 7, "Unexpected character '~'"),
+        ("(" * 17 + "close > 1" + ")" * 17, 1, 17, "nesting limit"),
+        ("close > 1" + " or close > 1" * 16, 1, 1, "At most 16 conditions in a group."),
+    ],
+)
+def test_parse_errors_name_line_and_column(api_client, text, line, column, words):
+    error = refused(api_client.post(PARSE, {"text": text}, format="json"))
+    first = error["positions"][0]
+    assert (first["line"], first["column"]) == (line, column), error
+    assert words in first["message"]
+    assert error["fields"]["text"][0].startswith(f"line {line}, column {column}: ")
+
+
+@pytest.mark.parametrize("body", [{}, {"text": 5}, {"text": None}, {"text": "x" * 4001}, []])
+def test_parse_refuses_bad_bodies_with_the_field(api_client, body):
+    error = refused(api_client.post(PARSE, body, format="json"))
+    assert error["code"] in ("invalid", "parse_error")
+
+
+def test_parse_needs_a_login(anon_client):
+    assert anon_client.post(PARSE, {"text": "close > 1"}, format="json").status_code == 401
+
+
+# --- strategies of the rules type ------------------------------------------------------------
+
+
+def test_create_with_a_bad_document_names_the_path(api_client):
+    params = {
+        "entry_long": {
+            "all": [
+                {"left": {"price": "close"}, "op": ">", "right": SMA},
+                {"left": {"price": "close"}, "op": ">", "right": RSI_1},
+            ]
+        }
+    }
+    error = refused(api_client.post(STRATEGIES, rule_payload(params), format="json"))
+    assert error["message"] == "params.entry_long.all[1].right.period: Must be at least 2."
+    assert error["fields"]["params"] == {"entry_long.all[1].right.period": ["Must be at least 2."]}
+    assert not Strategy.objects.exists()
+
+
+def test_exits_are_refused_as_not_yet_supported(api_client):
+    params = {**GOLDEN_CROSS, "exits": {"stop_loss_pct": 2, "target_pct": 4}}
+    error = refused(api_client.post(STRATEGIES, rule_payload(params), format="json"))
+    assert set(error["fields"]["params"]) == {"exits.stop_loss_pct", "exits.target_pct"}
+    assert error["message"].startswith("params.exits.stop_loss_pct: Not yet supported")
+    # Empty exits are fine, and not stored.
+    ok = api_client.post(STRATEGIES, rule_payload({**GOLDEN_CROSS, "exits": {}}), format="json")
+    assert ok.status_code == 201 and ok.json()["params"] == GOLDEN_CROSS
+
+
+def test_limits_are_a_400_naming_the_limit(api_client):
+    small = {"left": {"price": "close"}, "op": ">", "right": {"const": 1}}
+    big = {"entry_long": {"all": [{"any": [small] * 11}] * 3}}  # 33 comparisons
+    error = refused(api_client.post(STRATEGIES, rule_payload(big), format="json"))
+    assert error["message"] == (
+        f"params.document: The document has {33 * 2} operands; the limit is {schema.MAX_OPERANDS}."
+    )
+    padded = {**GOLDEN_CROSS, "entry_long": {"all": [GOLDEN_CROSS["exit_long"]] * 16}}
+    padded["exit_long"] = {"left": {"const": 1.0}, "op": ">", "right": {"price": "close"}}
+    padded["zzz" * 6000] = 1
+    error = refused(api_client.post(STRATEGIES, rule_payload(padded), format="json"))
+    assert f"the limit is {schema.MAX_BYTES:,} bytes" in error["message"]
+
+
+def test_patch_validates_and_stores_the_canonical_document(api_client, user):
+    strategy = StrategyFactory(owner=user, strategy_type="rules", params=GOLDEN_CROSS)
+    url = f"{STRATEGIES}{strategy.pk}/"
+    bad = {"entry_long": {"left": {"price": "close"}, "op": "=>", "right": {"const": 1}}}
+    error = refused(api_client.patch(url, {"params": bad}, format="json"))
+    assert error["fields"]["params"] == {
+        "entry_long.op": ["Must be one of: >, <, >=, <=, crosses_above, crosses_below."]
+    }
+    good = {
+        "entry_long": {"left": {"price": "close", "offset": 0}, "op": ">", "right": {"const": 1}}
+    }
+    response = api_client.patch(url, {"params": good}, format="json")
+    assert response.status_code == 200, response.content
+    canonical = {"entry_long": {"left": {"price": "close"}, "op": ">", "right": {"const": 1.0}}}
+    assert response.json()["params"] == canonical
+    strategy.refresh_from_db()
+    assert strategy.params == canonical
+
+
+def test_another_users_rule_strategy_is_not_reachable(user, other_client):
+    strategy = StrategyFactory(owner=user, strategy_type="rules", params=GOLDEN_CROSS)
+    url = f"{STRATEGIES}{strategy.pk}/"
+    assert other_client.get(url).status_code == 404
+    patch = other_client.patch(
+        url, {"params": {"entry_long": GOLDEN_CROSS["exit_long"]}}, format="json"
+    )
+    assert patch.status_code == 404
+    strategy.refresh_from_db()
+    assert strategy.params == GOLDEN_CROSS
