@@ -287,7 +287,7 @@ def test_order_rows_show_every_field_on_a_phone(user_tab):
 
 
 LEGEND_VS_AXES = """(el) => {
-  const legend = el.parentNode.querySelector('.chart-legend');
+  const legend = el.previousElementSibling;
   const chart = el.lwChart;
   const r = el.getBoundingClientRect();
   const l = legend.getBoundingClientRect();
