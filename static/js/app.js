@@ -8,6 +8,9 @@
  * and of the order ticket and stop button in the right-hand column. Every toast dismisses itself
  * (errors last longest); hovering or focusing one pauses its clock, so it can be read at leisure
  * (WCAG 2.2.1), and only the newest few stay on screen.
+ *
+ * Tables: on a phone each row of a wide table becomes a card of "label value" lines
+ * (app.css, table.cards-sm); labelTables gives every cell its column's name.
  */
 (function () {
   "use strict";
@@ -57,7 +60,8 @@
   }
 
   function resumeClock(el) {
-    if (!el._toastPaused || el.matches(":hover") || el.contains(document.activeElement)) return;
+    if (!el._toastPaused) return;
+    if (el.matches(":hover") || el.contains(document.activeElement)) return;
     el._toastPaused = false;
     startClock(el);
   }
@@ -73,8 +77,15 @@
     var close = el.querySelector(".toast-close");
     if (close) close.addEventListener("click", function () { dismiss(el); });
     el._toastLeft = LIFETIME[levelOf(el)] || LIFETIME.info;
-    el.addEventListener("mouseenter", function () { pauseClock(el); });
-    el.addEventListener("focusin", function () { pauseClock(el); });
+    // Only a reader pauses it: a mouse moved onto it, or keyboard focus. A toast that appears
+    // under a resting pointer (or a finger's last tap) gets a hover it never asked for, and
+    // pausing on that left it over the content for good.
+    el.addEventListener("pointermove", function (e) {
+      if (e.pointerType === "mouse" && (e.movementX || e.movementY)) pauseClock(el);
+    });
+    el.addEventListener("focusin", function (e) {
+      if (e.target.matches && e.target.matches(":focus-visible")) pauseClock(el);
+    });
     el.addEventListener("mouseleave", function () { resumeClock(el); });
     el.addEventListener("focusout", function () { window.setTimeout(function () { resumeClock(el); }, 0); });
     startClock(el);
@@ -144,12 +155,47 @@
     });
   }
 
+  /* Each cell of a table of MIN_CARD_COLUMNS or more columns gets data-label = its column's
+     header text (colspans counted), for the stacked layout on phones. Run again after htmx
+     swaps rows in. */
+  var MIN_CARD_COLUMNS = 4;
+
+  function labelTable(table) {
+    if (table.classList.contains("stats-table")) return;
+    var heads = table.tHead ? table.tHead.rows[0] : null;
+    if (!heads || heads.cells.length < MIN_CARD_COLUMNS) return;
+    var names = [];
+    Array.prototype.forEach.call(heads.cells, function (th) {
+      var text = th.textContent.replace(/\s+/g, " ").trim();
+      for (var n = 0; n < (th.colSpan || 1); n++) names.push(text);
+    });
+    table.classList.add("cards-sm");
+    Array.prototype.forEach.call(table.tBodies, function (body) {
+      Array.prototype.forEach.call(body.rows, function (row) {
+        var col = 0;
+        Array.prototype.forEach.call(row.cells, function (cell) {
+          if (cell.colSpan > 1 && cell.colSpan >= names.length) cell.setAttribute("data-label", "");
+          else cell.setAttribute("data-label", names[col] || "");
+          col += cell.colSpan || 1;
+        });
+      });
+    });
+  }
+
+  function labelTables(root) {
+    if (!root || !root.querySelectorAll) return;
+    var table = root.closest ? root.closest("table") : null;
+    if (table) labelTable(table);
+    root.querySelectorAll("table").forEach(labelTable);
+  }
+
   document.documentElement.classList.add("js");
   window.algosaas = { toast: toast };
 
   document.addEventListener("DOMContentLoaded", function () {
     armAll(document);
     applyProgress(document);
+    labelTables(document);
     document.querySelectorAll("form").forEach(applySizing);
     document.querySelectorAll("form[data-ticket]").forEach(applyTicket);
   });
@@ -210,6 +256,7 @@
   document.addEventListener("htmx:load", function (e) {
     armAll(e.target.parentNode || document);
     applyProgress(e.target.parentNode || document);
+    labelTables(e.target);
     var form = e.target.closest ? e.target.closest("form") : null;
     applySizing(form);
     if (e.target.querySelectorAll) e.target.querySelectorAll("form[data-ticket]").forEach(applyTicket);

@@ -65,18 +65,46 @@
     return (hm === "00:00" || hm === "05:30") && !withSeconds ? s : s + ", " + hm;
   }
 
+  /* --- theme: the page's colours (app.css tokens, light or dark) ---------------------------- */
+  // A token holds light-dark(...); a probe element's computed colour is the resolved one.
+  function token(name, fallback) {
+    var probe = document.createElement("span");
+    probe.hidden = true;
+    probe.style.color = "var(" + name + ", " + fallback + ")";
+    document.body.appendChild(probe);
+    var value = getComputedStyle(probe).color;
+    probe.remove();
+    return value || fallback;
+  }
+
+  function themeOptions() {
+    var text = token("--muted", COLORS.text);
+    var grid = token("--line", COLORS.grid);
+    var border = token("--line-2", COLORS.border);
+    return {
+      layout: {
+        background: { color: "transparent" }, textColor: text,
+        panes: { separatorColor: border }
+      },
+      grid: { vertLines: { color: grid }, horzLines: { color: grid } },
+      rightPriceScale: { borderColor: border },
+      timeScale: { borderColor: border }
+    };
+  }
+
   function baseOptions(el, intervalS) {
+    var theme = themeOptions();
     return {
       autoSize: true,
       layout: {
-        background: { color: "#ffffff" }, textColor: COLORS.text, fontSize: 11,
+        background: theme.layout.background, textColor: theme.layout.textColor, fontSize: 11,
         fontFamily: getComputedStyle(document.body).fontFamily,
-        panes: { separatorColor: COLORS.border, enableResize: false }
+        panes: { separatorColor: theme.layout.panes.separatorColor, enableResize: false }
       },
-      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-      rightPriceScale: { borderColor: COLORS.border, autoScale: true },
+      grid: theme.grid,
+      rightPriceScale: { borderColor: theme.rightPriceScale.borderColor, autoScale: true },
       timeScale: {
-        borderColor: COLORS.border, timeVisible: intervalS < 86400,
+        borderColor: theme.timeScale.borderColor, timeVisible: intervalS < 86400,
         secondsVisible: intervalS < 60, rightOffset: 3,
         minBarSpacing: 0.01 // fitContent must fit thousands of points into the width
       },
@@ -97,10 +125,12 @@
     return best === Infinity ? 86400 : best;
   }
 
+  // Above the chart rather than over it: over the plot, a legend wrapped onto two lines on a
+  // phone covered the price axis's labels.
   function legend(el) {
     var box = document.createElement("div");
     box.className = "chart-legend";
-    el.appendChild(box);
+    el.parentNode.insertBefore(box, el);
     return box;
   }
 
@@ -297,6 +327,14 @@
       el.lwChart = make(el, data); // the chart's API, for the browser tests to inspect
     });
   }
+
+  // theme.js announces a change of theme: re-colour every chart on the page.
+  document.addEventListener("themechange", function () {
+    var options = themeOptions();
+    document.querySelectorAll("[data-chart]").forEach(function (el) {
+      if (el.lwChart) el.lwChart.applyOptions(options);
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () { setUp(document); });
   document.addEventListener("htmx:load", function (e) {

@@ -73,7 +73,7 @@ def runs() -> dict[str, int]:
 
 
 def _legend(page: Page, chart: str) -> str:
-    legend = page.locator(f'[data-chart="{chart}"] .chart-legend')
+    legend = page.locator(f'.chart-legend:has(+ [data-chart="{chart}"])')
     expect(legend).not_to_be_empty()
     return legend.inner_text()
 

@@ -228,7 +228,7 @@ def live_snapshot(page: Page) -> dict[str, Any]:
           return {
             bars: bars ? parseInt(bars[1].replace(/,/g, ''), 10) : 0,
             asOf: (strip.match(/as of ([\\d:]+)/) || [])[1] || '',
-            legend: text('[data-chart="live-equity"] .chart-legend'),
+            legend: text('.chart-legend:has(+ [data-chart="live-equity"])'),
             chartEmpty: document.querySelector('.chart-empty')?.hidden === false,
             orders: document.querySelectorAll('#orders tbody tr').length,
             strategyOrders: [...document.querySelectorAll('#orders tbody tr .order-role')]

@@ -109,7 +109,7 @@ def test_a_reversal_and_a_square_off_read_by_their_roles(new_tab, artifacts: Art
         0
     )
     # The equity legend shows the small loss with enough digits.
-    legend = page.locator("[data-chart='live-equity'] .chart-legend")
+    legend = page.locator(".chart-legend:has(+ [data-chart='live-equity'])")
     expect(legend).to_contain_text("-0.0022%")
     expect(legend).not_to_contain_text("0.00%")
     artifacts.shot(page, "deployment legs by role")
