@@ -16,8 +16,9 @@ import pytest
 from django.utils import timezone
 from django_q.conf import Conf
 
-from execution.models import Backtest, BacktestStatus, Instrument
+from execution.models import Backtest, BacktestStatus
 from execution.services.backtests import backtest_request
+from execution.services.marketdata import instrument_get_or_create
 from execution.tests.faults.cluster import orm_broker_only, pid_alive, postgres_only, wait_for
 from execution.tests.faults.conftest import FAULT_APPS
 from execution.tests.services.test_backtests import make_strategy
@@ -54,9 +55,13 @@ def leases(settings, monkeypatch):
 
 @pytest.fixture
 def strategy(db):
-    """An SMA strategy on the 1 m synthetic feed: a year of it runs for several seconds."""
+    """An SMA strategy on the 1 m synthetic feed: a year of it runs for several seconds.
+
+    Around the clock (a SYNTH instrument): an NSE one keeps only its sessions' bars, a sixth of
+    the year's, and finished before its worker could be killed.
+    """
     user = UserFactory()
-    instrument = Instrument.objects.get(exchange="NSE", symbol="RELIANCE")
+    instrument, _ = instrument_get_or_create(exchange="SYNTH", symbol="ALLDAY")
     return make_strategy(user, instrument, timeframe="1m")
 
 
@@ -127,7 +132,7 @@ def test_a_killed_cluster_leaves_no_backtest_stuck_and_frees_the_cap(
 def test_a_killed_worker_s_backtest_is_rerun_within_the_lease(leases, strategy, qcluster, ticker):
     cluster = qcluster(workers=2, timeout=TIMEOUT, retry=RETRY, env=CLUSTER_ENV)
     ticker(every=2, func="execution.tasks.sweep_backtests")
-    pk = _request(strategy).pk
+    pk = _request(strategy, days=3 * 365).pk  # ~1.6 M bars: still running a second from now
     wait_for(
         lambda: _statuses([pk])[pk][0] == "RUNNING" and _statuses([pk])[pk][1] >= 5,
         timeout=60,
