@@ -45,7 +45,7 @@ def test_the_instrument_list_is_served_from_redis_on_the_second_read(api_client,
     assert second_sql == []
     assert second == first
     assert first["count"] == Instrument.objects.filter(exchange="NSE").count()
-    assert any(k.startswith(b":1:algosaas:hot:instruments:") for k in redis_cache.keys())
+    assert any(k.startswith(b":1:algosaas:hot:instruments:") for k in redis_cache.scan_iter())
 
 
 def test_each_query_string_is_its_own_entry(api_client, redis_cache):
@@ -110,7 +110,7 @@ def test_throttle_counters_live_in_redis(anon_client, redis_cache):
     """Shared by every web process: a client cannot multiply its budget by their number."""
     anon_client.post("/api/auth/token/", {"email": "nobody@example.com", "password": "x"})
 
-    assert any(b"throttle_login" in k for k in redis_cache.keys())
+    assert any(b"throttle_login" in k for k in redis_cache.scan_iter())
 
 
 def _settings_in_a_subprocess(env: dict[str, str]) -> str:
