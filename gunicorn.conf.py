@@ -18,10 +18,11 @@ one query parameter's name or value     (line)      1024 characters -> 400 namin
 one header field (name + value)         16384       8192 bytes -> 431 naming the header
 =====================================  ==========  =========================================
 
-8190 is the largest request line gunicorn accepts. Under the UvicornWorker, uvicorn parses the
-request instead (h11: request line and headers together up to 16 KiB, then a plain 400), so the
-app's own limits above still answer first for any single line or header within that. A request past gunicorn's limits (a
-request line over 8190 bytes, a header over 16 KiB) still gets gunicorn's plain answer.
+8190 is the largest request line gunicorn accepts. A request past gunicorn's limits (a request
+line over 8190 bytes, a header over 16 KiB) still gets gunicorn's plain answer. Under the
+UvicornWorker (production's ASGI), uvicorn parses requests instead: h11 takes a request line and
+headers of up to 16 KiB together and answers a plain 400 past that, so the app's bounds above
+still answer first for any one over-long query or header.
 ``tests/test_request_limits.py`` checks the app's numbers stay below these.
 """
 

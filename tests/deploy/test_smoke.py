@@ -11,6 +11,9 @@ at test speed). Slow: about a minute.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -86,6 +89,13 @@ def stack(tmp_path: Path) -> Iterator[dict]:
         Q_RETRY="12",
         DISPATCH_SECONDS=str(DISPATCH_SECONDS),
     )
+    # The image's build step: static files collected for WhiteNoise (and the manifest).
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        check=True,
+    )
     started: list[Process] = []
     ticker: RedisTicker | None = None
     try:
@@ -98,7 +108,7 @@ def stack(tmp_path: Path) -> Iterator[dict]:
             started.append(qcluster_process(name, env, tmp_path))
         ticker = RedisTicker(redis_url)
         ticker.start()
-        yield {"a": web_a, "b": web_b, "workers": started[2:], "ticker": ticker}
+        yield {"a": web_a, "b": web_b, "workers": started[2:], "env": env}
     finally:
         if ticker is not None:
             ticker.stop()
@@ -114,6 +124,16 @@ def _count(web: Web, path: str, token: str) -> int:
     return body["count"]
 
 
+def _static_files_served(web: Web) -> None:
+    """A page renders under ASGI and its hashed stylesheet comes from WhiteNoise."""
+    status, page = web.request("GET", "/login/")
+    assert status == 200
+    css = re.search(r'href="(/static/css/app\.[0-9a-f]+\.css)"', page)
+    assert css, "the login page links its collected (hashed) stylesheet"
+    status, body = web.request("GET", css.group(1))
+    assert status == 200 and "body" in body
+
+
 def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     from execution.models import Instrument
 
@@ -121,6 +141,7 @@ def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     b: Web = stack["b"]
     workers: list[Process] = stack["workers"]
     logs = lambda: "\n".join(p.tail() for p in [a.process, b.process, *workers])  # noqa: E731
+    _static_files_served(b)
 
     user = UserFactory()
     status, tokens = a.request(
@@ -166,6 +187,16 @@ def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     assert "COMPLETE" in {o["status"] for o in orders["results"]}
     status, trades = b.request("GET", f"/api/deployments/{dep}/trades/", token=token)
     assert all(Decimal(t["price"]) > 0 for t in trades["results"])
+
+    # The worker container's healthcheck sees a cluster of this host reporting to Redis.
+    check = subprocess.run(
+        [sys.executable, "deploy/worker_healthcheck.py"],
+        cwd=settings.BASE_DIR,
+        env=stack["env"],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
 
     # One job cluster dies with all its processes; the other one keeps the deployment stepping.
     workers[0].kill()
