@@ -88,6 +88,7 @@ def stack(tmp_path: Path) -> Iterator[dict]:
         Q_TIMEOUT="10",
         Q_RETRY="12",
         DISPATCH_SECONDS=str(DISPATCH_SECONDS),
+        STATIC_ROOT=str(tmp_path / "static"),
     )
     # The image's build step: static files collected for WhiteNoise (and the manifest).
     subprocess.run(
