@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from tests.deploy.conftest import REDIS_HOST, flushed_redis
 from tests.deploy.processes import (
@@ -74,6 +75,20 @@ class RedisTicker(threading.Thread):
         self._conf.REDIS = self._saved
 
 
+def _named(env: dict[str, str], name: str) -> dict[str, str]:
+    """``env`` whose database connections show as ``smoke-<name>`` in pg_stat_activity."""
+    return {**env, "DATABASE_URL": f"{env['DATABASE_URL']}?application_name=smoke-{name}"}
+
+
+def _web_connections() -> int:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name LIKE 'smoke-web-%%'"
+        )
+        return cur.fetchone()[0]
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict]:
     """Two web processes, two qclusters and a ticker; every one stopped after the test."""
@@ -85,6 +100,7 @@ def stack(tmp_path: Path) -> Iterator[dict]:
     env = production_env(
         redis_url,
         Q_WORKERS="2",
+        CONN_MAX_AGE="60",  # what the workers keep; the ASGI web processes must ignore it
         Q_TIMEOUT="10",
         Q_RETRY="12",
         DISPATCH_SECONDS=str(DISPATCH_SECONDS),
@@ -100,8 +116,8 @@ def stack(tmp_path: Path) -> Iterator[dict]:
     started: list[Process] = []
     ticker: RedisTicker | None = None
     try:
-        web_a = web_process("web-a", env, tmp_path)
-        web_b = web_process("web-b", env, tmp_path)
+        web_a = web_process("web-a", _named(env, "web-a"), tmp_path)
+        web_b = web_process("web-b", _named(env, "web-b"), tmp_path)
         started += [web_a.process, web_b.process]
         for web in (web_a, web_b):
             wait_for(web.ready, timeout=60, what=f"{web.process.name} ready", logs=web.process.tail)
@@ -212,3 +228,7 @@ def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     assert workers[1].alive(), workers[1].tail()
     status, body = a.request("GET", f"/api/deployments/{dep}/", token=token)
     assert status == 200 and body["status"] == "RUNNING", body
+
+    # Dozens of requests later the web processes hold no database connection between requests:
+    # under ASGI a kept one would belong to a finished request's thread, leaked.
+    wait_for(lambda: _web_connections() == 0, timeout=5, what="web connections closed")
