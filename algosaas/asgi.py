@@ -1,8 +1,21 @@
-"""ASGI entry point; production settings unless told otherwise."""
+"""ASGI entry point, served in production by gunicorn with ``uvicorn_worker.UvicornWorker``.
+
+Production settings unless told otherwise. Persistent database connections are switched off
+here, whatever ``CONN_MAX_AGE`` says: Django runs each request's synchronous code in a thread
+of its own under ASGI, so a connection kept open after the request belongs to a thread that is
+gone and is never reused, only leaked until the server drops it (Django's documentation: "When
+using ASGI, persistent connections should be disabled"). Each request opens its connection and
+closes it at the end; docs/production.md says why Django's native pool is not used instead
+(it needs psycopg 3, and installing that switches every process off psycopg2) and where a pool
+goes when connection setup starts to matter (PgBouncer). Static files are WhiteNoise's
+middleware, so they work the same under ASGI. The job cluster (``manage.py qcluster``) and
+``runserver`` do not import this module and keep their persistent connections.
+"""
 
 import os
 
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "algosaas.settings.production")
+os.environ["CONN_MAX_AGE"] = "0"
 application = get_asgi_application()

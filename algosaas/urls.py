@@ -31,6 +31,7 @@ urlpatterns = [
     path("docs", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("docs/", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("", views.landing, name="landing"),
     path("signup/", account_views.signup, name="signup"),

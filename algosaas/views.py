@@ -1,24 +1,30 @@
-"""Project-level pages: the landing page and the health check."""
+"""Project-level pages: the landing page and the health probes (``algosaas.health``)."""
 
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from algosaas import health
+
 
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 when the database answers, 503 otherwise (for load balancers and probes)."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except Exception:  # any database failure means "not healthy"
-        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    """Liveness: 200 while the process serves requests; touches no database or cache."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when every dependency answers, else 503 naming the ones that did not."""
+    checks = health.readiness()
+    failing = sorted(name for name, state in checks.items() if state != "ok")
+    if failing:
+        return JsonResponse({"status": "error", **checks, "failing": failing}, status=503)
+    return JsonResponse({"status": "ok", **checks})
 
 
 @require_GET

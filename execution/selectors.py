@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 import numpy as np
 from django.db.models import OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import Http404
 
+from algosaas import cache as hot
 from execution.engine.bars import BarSeries
 from execution.models import Backtest, Bar, EquitySnapshot, Instrument, Order, Trade
 from strategies.models import Deployment
 
+T = TypeVar("T")
+
 
 def bars_available(*, instrument: Instrument, timeframe: str) -> bool:
     return Bar.objects.filter(instrument=instrument, timeframe=timeframe).exists()
+
+
+INSTRUMENTS_NAMESPACE = "instruments"
+
+
+def instruments_cached(*, key: str, build: Callable[[], T]) -> T:
+    """One read of the shared instrument list (``key``: its query string), cached until an
+    instrument is created, changed or deleted."""
+    return hot.cached(INSTRUMENTS_NAMESPACE, key, build)
+
+
+def bars_namespace(instrument_id: int) -> str:
+    """The cache namespace of an instrument's stored bars (``algosaas.cache``)."""
+    return f"bars:{instrument_id}"
+
+
+def latest_close(*, instrument_id: int, timeframe: str | None = None) -> Decimal | None:
+    """The last stored close of an instrument (in ``timeframe``, else any), cached until the
+    next bars import for it (``execution.services.marketdata``)."""
+
+    def build() -> Decimal | None:
+        bars = Bar.objects.filter(instrument_id=instrument_id)
+        if timeframe is not None:
+            bars = bars.filter(timeframe=timeframe)
+        return bars.order_by("-ts").values_list("close", flat=True).first()
+
+    return hot.cached(bars_namespace(instrument_id), f"close:{timeframe or '*'}", build)
 
 
 def bar_series(

@@ -51,6 +51,15 @@ class InstrumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     filterset_fields = ["exchange", "currency"]
     ordering_fields = ["symbol", "exchange"]
 
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        """The same for every user: served from the cache, keyed by the query string."""
+        parent = super().list
+        return Response(
+            selectors.instruments_cached(
+                key=request.get_full_path(), build=lambda: parent(request, *args, **kwargs).data
+            )
+        )
+
 
 class SeriesPagination(PageNumberPagination):
     """Curves are read whole by charts: large pages, still bounded."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from execution.engine.orders import Product, Side
-from execution.models import Bar
+from execution.selectors import latest_close
 from execution.services.engine_setup import charges_model
 from strategies.models import TIMEFRAME_SECONDS, Strategy
 
@@ -43,12 +43,9 @@ class RoundTripEstimate:
 
 def _last_price(strategy: Strategy) -> Decimal | None:
     """The last stored close of the strategy's instrument, its own timeframe first."""
-    bars = Bar.objects.filter(instrument_id=strategy.instrument_id)
-    close = (
-        bars.filter(timeframe=strategy.timeframe).order_by("-ts").values_list("close", flat=True)
-    ).first()
+    close = latest_close(instrument_id=strategy.instrument_id, timeframe=strategy.timeframe)
     if close is None:
-        close = bars.order_by("-ts").values_list("close", flat=True).first()
+        close = latest_close(instrument_id=strategy.instrument_id)
     return close
 
 

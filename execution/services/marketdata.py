@@ -15,10 +15,12 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from algosaas import cache as hot
 from execution.marketdata.csvbars import ParsedBar, parse_ohlcv_csv
 from execution.marketdata.exchanges import exchange_profile
 from execution.marketdata.ticks import bars_on_tick
 from execution.models import Bar, Instrument
+from execution.selectors import bars_namespace
 
 IMPORT_BATCH = 5000
 
@@ -136,5 +138,6 @@ def _store(
         for b in checked
     ]
     Bar.objects.bulk_create(rows, batch_size=IMPORT_BATCH, ignore_conflicts=True)
+    hot.invalidate(bars_namespace(instrument.pk))  # bulk_create sends no signal
     added = Bar.objects.filter(instrument=instrument, timeframe=timeframe).count() - before
     return BarsImported(added=added, rounded=rounded)

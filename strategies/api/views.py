@@ -32,15 +32,6 @@ from strategies.models import Strategy
 ARCHIVED_VALUES = {"": False, "0": False, "false": False, "1": True, "true": True}
 
 
-def _type_data(stype: type[catalog.StrategyType]) -> dict:
-    return {
-        "key": stype.key,
-        "name": stype.name,
-        "description": stype.description,
-        "params_schema": stype.params_schema(),
-    }
-
-
 class StrategyTypeViewSet(viewsets.ViewSet):
     """The catalogue of strategy types and their parameter schemas."""
 
@@ -51,12 +42,12 @@ class StrategyTypeViewSet(viewsets.ViewSet):
 
     @extend_schema(responses=StrategyTypeSerializer(many=True))
     def list(self, request: Request) -> Response:
-        return Response([_type_data(t) for t in catalog.all_types()])
+        return Response(list(catalog.describe_all()))
 
     @extend_schema(responses=StrategyTypeSerializer)
     def retrieve(self, request: Request, key: str) -> Response:
         try:
-            return Response(_type_data(catalog.get(key)))
+            return Response(catalog.describe(key))
         except catalog.UnknownStrategyType:
             raise Http404("No such strategy type.") from None
 

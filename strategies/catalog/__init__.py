@@ -4,7 +4,14 @@ Imports only the engine's core types, never a broker or a model (ARCHITECTURE §
 """
 
 from strategies.catalog.base import NO_SIGNAL, Param, ParamsInvalid, StrategyType
-from strategies.catalog.registry import UnknownStrategyType, all_types, get, keys
+from strategies.catalog.registry import (
+    UnknownStrategyType,
+    all_types,
+    describe,
+    describe_all,
+    get,
+    keys,
+)
 
 __all__ = [
     "NO_SIGNAL",
@@ -13,6 +20,8 @@ __all__ = [
     "StrategyType",
     "UnknownStrategyType",
     "all_types",
+    "describe",
+    "describe_all",
     "get",
     "keys",
 ]

@@ -7,6 +7,9 @@ the API and the dashboard show.
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 from strategies.catalog.base import StrategyType
 from strategies.catalog.bollinger_reversion import BollingerReversion
 from strategies.catalog.donchian_breakout import DonchianBreakout
@@ -61,3 +64,28 @@ def all_types() -> list[type[StrategyType]]:
 def keys() -> list[str]:
     """Return every registered key, in catalogue order."""
     return [cls.key for cls in _TYPES]
+
+
+@cache
+def describe_all() -> tuple[dict[str, Any], ...]:
+    """Return each type's key, name, description and parameter schema, in catalogue order.
+
+    Memoised for the life of the process, not put in the shared cache: the catalogue is code,
+    so it changes only with a new release (new processes), and building it is pure CPU that a
+    network round trip to Redis would not beat. Callers must not mutate the dicts.
+    """
+    return tuple(
+        {
+            "key": t.key,
+            "name": t.name,
+            "description": t.description,
+            "params_schema": t.params_schema(),
+        }
+        for t in _TYPES
+    )
+
+
+def describe(key: str) -> dict[str, Any]:
+    """Return ``describe_all()``'s entry for ``key`` or raise ``UnknownStrategyType``."""
+    get(key)
+    return next(d for d in describe_all() if d["key"] == key)

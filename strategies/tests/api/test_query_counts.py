@@ -6,7 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from algosaas.cache import invalidate
 from execution.models import Instrument
+from execution.selectors import INSTRUMENTS_NAMESPACE
 from strategies import services
 from strategies.tests.factories import StrategyFactory, ensure_seeded_instruments
 from tests.factories import UserFactory
@@ -85,5 +87,6 @@ def test_instruments(api_client, django_assert_max_num_queries):
         Instrument.objects.bulk_create(
             Instrument(exchange="SYNTH", symbol=f"SYN{i}", name=f"Synthetic {i}") for i in range(17)
         )
+        invalidate(INSTRUMENTS_NAMESPACE)  # the list is cached; bulk_create sends no signal
 
     assert_constant(api_client, "/api/instruments/", 13, grow, 30, django_assert_max_num_queries)
