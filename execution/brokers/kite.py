@@ -36,6 +36,7 @@ from execution.brokers.base import (
     OrderNotFound,
     OrderRequest,
     PositionView,
+    SessionExpired,
     TemporaryBrokerError,
 )
 from execution.brokers.kite_mapping import (
@@ -76,6 +77,7 @@ class KiteBroker(BrokerAdapter):
         backoff: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
         client: KiteConnect | None = None,
+        on_session_expired: Callable[[str], None] | None = None,
     ):
         # debug stays False: the SDK's debug log prints the Authorization header.
         self.kite = client or KiteConnect(api_key=api_key, root=root, timeout=timeout)
@@ -86,6 +88,7 @@ class KiteBroker(BrokerAdapter):
         self.max_attempts = max_attempts
         self.backoff = backoff
         self.sleep = sleep
+        self.on_session_expired = on_session_expired  # e.g. mark the account "re-login needed"
         self._client_ids: dict[str, str] = {}  # tag -> our client_order_id
 
     def __repr__(self) -> str:  # never the token
@@ -107,6 +110,8 @@ class KiteBroker(BrokerAdapter):
                 if getattr(exc, "code", None) == 429 and attempt < self.max_attempts:
                     self.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
+                if isinstance(err, SessionExpired) and self.on_session_expired is not None:
+                    self.on_session_expired(str(err))
                 raise err from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
