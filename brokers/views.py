@@ -45,9 +45,9 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_POST
 def account_login(request: HttpRequest, pk: int) -> HttpResponse:
-    """Send the browser to the broker's login page (Kite's redirect flow)."""
+    """Send the browser to the broker's login page (Kite's redirect flow; a POST, CSRF-checked)."""
     account = selectors.broker_account_get_for_user(user=request.user, account_id=pk)
     return HttpResponseRedirect(kite_login_start(account=account, session=request.session))
 

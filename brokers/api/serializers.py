@@ -43,7 +43,7 @@ class BrokerAccountSerializer(serializers.ModelSerializer):
         return obj.current_status_label(timezone.now())
 
     def get_login_url(self, obj: BrokerAccount) -> str:
-        """The dashboard page that sends the browser to the broker's login (a browser flow)."""
+        """Where a logged-in browser POSTs to go to the broker's login (a browser-only flow)."""
         return reverse("brokers:login", kwargs={"pk": obj.pk})
 
 

@@ -42,7 +42,7 @@ def account(user, fake_kite) -> BrokerAccount:
 
 def kite_login(client: Client, account: BrokerAccount):
     """Run the whole redirect flow: our login page → the fake Kite → our callback."""
-    to_kite = client.get(f"/brokers/{account.pk}/login/")
+    to_kite = client.post(f"/brokers/{account.pk}/login/")
     assert to_kite.status_code == 302
     at_kite = requests.get(to_kite["Location"], allow_redirects=False, timeout=5)
     assert at_kite.status_code == 302

@@ -22,7 +22,7 @@ IST = ZoneInfo("Asia/Kolkata")
 
 
 def test_login_redirect_carries_the_api_key_version_and_a_signed_state(browser, account):
-    response = browser.get(f"/brokers/{account.pk}/login/")
+    response = browser.post(f"/brokers/{account.pk}/login/")
     url = urlsplit(response["Location"])
     query = parse_qs(url.query)
     assert url.path == "/connect/login"
@@ -63,7 +63,7 @@ def test_a_wrong_secret_fails_the_checksum_and_is_shown(browser, user, fake_kite
 
 def test_a_callback_from_another_session_cannot_link_the_account(browser, account, other_user):
     """Login CSRF: a state started in the owner's session is refused in anyone else's."""
-    to_kite = browser.get(f"/brokers/{account.pk}/login/")
+    to_kite = browser.post(f"/brokers/{account.pk}/login/")
     at_kite = requests.get(to_kite["Location"], allow_redirects=False, timeout=5)
     back = urlsplit(at_kite.headers["Location"])
     attacker = Client()
@@ -81,7 +81,7 @@ def test_a_callback_from_another_session_cannot_link_the_account(browser, accoun
 
 
 def test_a_tampered_or_replayed_state_is_refused(browser, account):
-    to_kite = browser.get(f"/brokers/{account.pk}/login/")
+    to_kite = browser.post(f"/brokers/{account.pk}/login/")
     at_kite = requests.get(to_kite["Location"], allow_redirects=False, timeout=5)
     back = urlsplit(at_kite.headers["Location"])
     params = {k: v[0] for k, v in parse_qs(back.query).items()}
