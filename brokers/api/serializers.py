@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
@@ -58,6 +56,3 @@ class BrokerAccountCreateSerializer(serializers.Serializer):
     api_secret = serializers.RegexField(
         r"^[A-Za-z0-9]{8,128}$", max_length=128, write_only=True, style={"input_type": "password"}
     )
-
-    def to_representation(self, instance: Any) -> Any:  # pragma: no cover - never rendered
-        raise NotImplementedError
