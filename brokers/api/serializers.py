@@ -6,10 +6,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework import serializers
 
+from algosaas.api import serializers as typed
 from brokers.models import BrokerAccount
 
 
-class BrokerAccountSerializer(serializers.ModelSerializer):
+class BrokerAccountSerializer(typed.ModelSerializer):
     """An account as its owner sees it: status, last error, where to log in."""
 
     status = serializers.SerializerMethodField()
@@ -45,7 +46,7 @@ class BrokerAccountSerializer(serializers.ModelSerializer):
         return reverse("brokers:login", kwargs={"pk": obj.pk})
 
 
-class BrokerAccountCreateSerializer(serializers.Serializer):
+class BrokerAccountCreateSerializer(typed.Serializer):
     """What linking an account takes; ``api_secret`` is accepted and never sent back."""
 
     vendor = serializers.ChoiceField(

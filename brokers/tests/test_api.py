@@ -41,6 +41,8 @@ def test_bad_input_is_a_400_naming_the_field(api_client):
     assert "api_secret" in response.json()["error"]["fields"]
     response = link(api_client, vendor="robinhood")
     assert "vendor" in response.json()["error"]["fields"]
+    response = link(api_client, label=0)  # JSON types are not coerced
+    assert response.status_code == 400 and "label" in response.json()["error"]["fields"]
 
 
 def test_the_same_key_twice_is_a_400_on_api_key(api_client):
