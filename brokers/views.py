@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -22,7 +25,12 @@ def _page(request: HttpRequest, form: BrokerAccountForm, status: int = 200) -> H
         for a in selectors.broker_accounts_for_user(user=request.user)
     ]
     context = {"accounts": accounts, "form": form}
-    return render(request, "brokers/accounts.html", context, status=status)
+    response = render(request, "brokers/accounts.html", context, status=status)
+    # "Log in to Kite" is a form whose answer redirects to Kite: CSP's form-action covers
+    # redirects, so this page (only) allows Kite's login origin besides our own.
+    login = urlsplit(settings.KITE_LOGIN_URL)
+    response._csp_update = {"form-action": [f"{login.scheme}://{login.netloc}"]}
+    return response
 
 
 @login_required
