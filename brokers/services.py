@@ -106,7 +106,7 @@ def broker_account_record_error(*, account: BrokerAccount, error: str) -> Broker
 def broker_account_mark_relogin(*, account: BrokerAccount, error: str) -> BrokerAccount:
     """The broker refused the session: forget the token, the user must log in again."""
     account.status = BrokerAccount.Status.RELOGIN_NEEDED
-    account.access_token_encrypted = ""
+    account.access_token_encrypted = ""  # nosec B105 # forgetting the token, not a password
     account.last_error = error[:500]
     account.save(update_fields=["status", "access_token_encrypted", "last_error", "updated_at"])
     log.warning("broker_account_session_expired", account_id=account.pk)
