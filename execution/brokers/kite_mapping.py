@@ -126,7 +126,8 @@ _FUNDS_WORDS = ("margin", "fund", "insufficient")
 def translate_error(exc: Exception, *, lookup: bool = False) -> BrokerError:
     """Map an SDK or transport exception into our taxonomy (the caller raises it ``from exc``).
 
-    ``lookup``: the call fetched one order, so an input/general error means "no such order".
+    ``lookup``: the call fetched one order, so a 400/404 input or general error means "no such
+    order".
     Only timeouts, connection failures, 429s and the OMS's 502/503/504 are temporary.
     """
     if isinstance(exc, requests.exceptions.RequestException):
@@ -143,7 +144,7 @@ def translate_error(exc: Exception, *, lookup: bool = False) -> BrokerError:
         or isinstance(exc, kex.NetworkException | kex.DataException)
     ):
         return TemporaryBrokerError(f"Kite is busy ({code}): {message}")
-    if lookup and isinstance(exc, kex.InputException | kex.GeneralException):
+    if lookup and code in (400, 404) and isinstance(exc, kex.InputException | kex.GeneralException):
         return OrderNotFound(message)
     if isinstance(exc, kex.OrderException | kex.InputException):
         if any(word in message.lower() for word in _FUNDS_WORDS):

@@ -11,9 +11,12 @@ import re
 import string
 
 import pytest
+import requests
 from kiteconnect import KiteConnect
+from kiteconnect import exceptions as kex
 
 from execution.brokers.base import (
+    BrokerError,
     InsufficientFunds,
     OrderNotFound,
     OrderRejected,
@@ -22,7 +25,7 @@ from execution.brokers.base import (
     TemporaryBrokerError,
 )
 from execution.brokers.kite import KiteBroker
-from execution.brokers.kite_mapping import kite_tag, map_status
+from execution.brokers.kite_mapping import kite_tag, map_status, translate_error
 from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
 from tests.fakes.kite import shared_server
 
@@ -218,3 +221,22 @@ def test_order_requests_take_slots_from_the_accounts_limiter(kite):
         broker.place_order(req(f"burst-{i}"))
     assert len(kite.book.orders) == 12
     assert now[0] == pytest.approx(1.0)  # the 11th order waited for the first second to pass
+
+
+@pytest.mark.parametrize(
+    ("exc", "lookup", "ours"),
+    [
+        (kex.TokenException("Incorrect `api_key` or `access_token`.", 403), False, SessionExpired),
+        (kex.NetworkException("Too many requests", 429), False, TemporaryBrokerError),
+        (kex.DataException("Bad OMS response", 502), False, TemporaryBrokerError),
+        (kex.GeneralException("Gateway timeout", 504), False, TemporaryBrokerError),
+        (requests.exceptions.ReadTimeout("read timed out"), False, TemporaryBrokerError),
+        (kex.OrderException("Insufficient margin for the order", 400), False, InsufficientFunds),
+        (kex.InputException("Invalid `price`.", 400), False, OrderRejected),
+        (kex.InputException("Couldn't find that `order_id`.", 400), True, OrderNotFound),
+        (kex.GeneralException("Internal error", 500), True, BrokerError),
+        (kex.PermissionException("Insufficient permission", 403), False, BrokerError),
+    ],
+)
+def test_error_translation(exc, lookup, ours):
+    assert type(translate_error(exc, lookup=lookup)) is ours
