@@ -61,3 +61,15 @@ def test_rotation_re_encrypts_under_the_new_key(settings, user):
     settings.BROKER_SECRET_KEYS = [old]
     with pytest.raises(crypto.SecretUnreadable):
         crypto.decrypt(account.api_secret_encrypted)
+
+
+def test_the_admin_shows_status_but_no_secret(client, account, fake_kite):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/brokers/brokeraccount/{account.pk}/change/")
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert account.api_key in body and "Login needed" in body
+    assert fake_kite.api_secret not in body and account.api_secret_encrypted not in body
+    assert client.get("/admin/brokers/brokeraccount/add/").status_code == 403
