@@ -310,7 +310,7 @@ ALGOSAAS = {
 # --- Broker accounts (brokers/) ------------------------------------------------------------
 # Fernet keys (comma-separated, newest first) that encrypt broker secrets at rest; rotate by
 # putting a new key first and running `manage.py rotate_broker_secrets`. Unset: one key derived
-# from SECRET_KEY (fine for a laptop; `manage.py check --deploy` warns, see docs/brokers.md).
+# from SECRET_KEY (fine for a laptop; set real keys in production, see docs/brokers.md).
 BROKER_SECRET_KEYS = env.list("BROKER_SECRET_KEYS", default=[])
 KITE_API_ROOT = env.str("KITE_API_ROOT", default="https://api.kite.trade")
 KITE_LOGIN_URL = env.str("KITE_LOGIN_URL", default="https://kite.zerodha.com/connect/login")
