@@ -14,6 +14,7 @@ api_patterns = [
     path("auth/", include("accounts.api.urls")),
     path("", include("strategies.api.urls")),
     path("", include("execution.api.urls")),
+    path("", include("brokers.api.urls")),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.
@@ -51,4 +52,5 @@ urlpatterns = [
     ),
     path("", include("strategies.urls")),
     path("", include("execution.urls")),
+    path("brokers/", include("brokers.urls")),
 ]

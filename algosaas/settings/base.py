@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "strategies",
     "execution",
+    "brokers",
 ]
 
 MIDDLEWARE = [
@@ -305,3 +306,14 @@ ALGOSAAS = {
     # When intraday (MIS) positions on an exchange session are squared off, local time (IST).
     "MIS_SQUAREOFF": env.str("MIS_SQUAREOFF", default="15:20"),
 }
+
+# --- Broker accounts (brokers/) ------------------------------------------------------------
+# Fernet keys (comma-separated, newest first) that encrypt broker secrets at rest; rotate by
+# putting a new key first and running `manage.py rotate_broker_secrets`. Unset: one key derived
+# from SECRET_KEY (fine for a laptop; set real keys in production, see docs/brokers.md).
+BROKER_SECRET_KEYS = env.list("BROKER_SECRET_KEYS", default=[])
+KITE_API_ROOT = env.str("KITE_API_ROOT", default="https://api.kite.trade")
+KITE_LOGIN_URL = env.str("KITE_LOGIN_URL", default="https://kite.zerodha.com/connect/login")
+KITE_TIMEOUT_SECONDS = env.float("KITE_TIMEOUT_SECONDS", default=7.0)
+# Order rate limits are shared by every worker through Redis when it is configured.
+BROKER_RATE_LIMIT_REDIS_URL = env.str("BROKER_RATE_LIMIT_REDIS_URL", default=REDIS_URL)

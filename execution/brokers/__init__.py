@@ -13,6 +13,7 @@ from execution.brokers.base import (
     OrderRejected,
     OrderRequest,
     PositionView,
+    SessionExpired,
     TemporaryBrokerError,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "OrderRejected",
     "OrderRequest",
     "PositionView",
+    "SessionExpired",
     "TemporaryBrokerError",
 ]

@@ -47,6 +47,13 @@ class InsufficientFunds(OrderRejected):
     """Raised when the account cannot cover an order's value and charges (or margin)."""
 
 
+class SessionExpired(BrokerError):
+    """Raised when the broker refuses the session (a real broker's daily token expiry, a logout).
+
+    Not retryable: the account needs a new login before anything else is sent.
+    """
+
+
 class OrderNotFound(BrokerError):
     """Raised when no order has the given id at this broker."""
 

@@ -58,6 +58,7 @@ class OrderType(StrEnum):
 class Product(StrEnum):
     CNC = "CNC"  # delivery: no short selling on NSE/BSE
     MIS = "MIS"  # intraday: shorts allowed
+    NRML = "NRML"  # carry-forward derivatives (a real broker's product; the paper broker: as MIS)
 
 
 class Validity(StrEnum):

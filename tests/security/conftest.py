@@ -18,6 +18,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from algosaas.models import IdempotencyKey
+from brokers.models import BrokerAccount
+from brokers.services import broker_account_create
 from execution.models import (
     Backtest,
     BacktestStatus,
@@ -98,6 +100,9 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
     backtest.refresh_from_db()
     assert backtest.status == BacktestStatus.COMPLETE, backtest.error
 
+    broker_account = broker_account_create(
+        user=owner, vendor="kite", api_key="estateKey1", api_secret="estateSecret1"
+    )
     estate = Estate(
         owner=owner,
         running=running,
@@ -117,6 +122,7 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
         "backtest": [backtest.pk],
         "trade": [trade.pk],
         "position": [position.pk],
+        "broker_account": [broker_account.pk],
     }
     return estate
 
@@ -172,6 +178,9 @@ def snapshot(owner: User) -> dict[str, Any]:
         "equity": rows(EquitySnapshot.objects.filter(deployment__in=deployments)),
         "backtests": rows(Backtest.objects.filter(owner=owner), "status", "finished_at"),
         "idempotency_keys": rows(IdempotencyKey.objects.filter(user=owner)),
+        "broker_accounts": rows(
+            BrokerAccount.objects.filter(user=owner), "status", "api_key", "updated_at"
+        ),
     }
 
 

@@ -76,6 +76,10 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "deployment_order_place": {"pk": "deployment"},
     "deployment_stop": {"pk": "deployment"},
     "order_cancel": {"pk": "order"},
+    # API and dashboard: broker accounts
+    "broker-account-detail": {"pk": "broker_account"},
+    "brokers:login": {"pk": "broker_account"},
+    "brokers:unlink": {"pk": "broker_account"},
 }
 
 # Routes whose id names shared catalogue data: every user reads them, nobody writes them.

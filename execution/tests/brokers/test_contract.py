@@ -1,8 +1,8 @@
 """One contract suite, run against every broker adapter (STYLE 7).
 
 Each adapter comes with a ``Market`` that can show it a bar, so the suite can watch orders fill
-without knowing how the adapter gets its prices. Only the paper broker exists so far; a real
-adapter joins the list with a recorded/sandboxed market.
+without knowing how the adapter gets its prices: the paper broker directly, the Kite adapter
+through the fake Kite server on loopback (``tests/fakes/kite``), bars shown to the fake.
 """
 
 from dataclasses import dataclass
@@ -53,7 +53,26 @@ def paper_market() -> Market:
     return Market(broker, advance, "ACME", 0.05, 1)
 
 
-ADAPTERS = {"paper": paper_market}
+def kite_market() -> Market:
+    from execution.brokers.kite import KiteBroker
+    from tests.fakes.kite import shared_server
+
+    server = shared_server()
+    kite = server.reset()
+    kite.add_instrument("ACME", tick=0.05, lot=1)
+    broker = KiteBroker(
+        api_key=kite.api_key,
+        access_token=kite.issue_access_token(),
+        account_key="contract",
+        root=server.url,
+        timeout=5,
+        sleep=lambda s: None,
+    )
+    kite.advance(100.0, 100.5, 99.5, 100.0)
+    return Market(broker, kite.advance, "ACME", 0.05, 1)
+
+
+ADAPTERS = {"paper": paper_market, "kite": kite_market}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))

@@ -84,7 +84,7 @@ def test_every_working_status_can_reach_a_final_one():
 def test_enum_string_values():
     assert [m.value for m in OrderType] == ["MARKET", "LIMIT", "SL", "SL-M"]
     assert [m.value for m in Side] == ["BUY", "SELL"]
-    assert [m.value for m in Product] == ["CNC", "MIS"]
+    assert [m.value for m in Product] == ["CNC", "MIS", "NRML"]
     assert [m.value for m in Validity] == ["DAY", "IOC"]
     assert OrderType("SL-M") is OrderType.SLM
     assert len(S) == 9

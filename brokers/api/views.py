@@ -1,0 +1,41 @@
+"""``/api/brokers/``: list, link (create), read and unlink your broker accounts."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from algosaas.api.viewsets import UserScopedViewSet
+from brokers import selectors, services
+from brokers.api.serializers import BrokerAccountCreateSerializer, BrokerAccountSerializer
+from brokers.models import BrokerAccount
+
+
+class BrokerAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, UserScopedViewSet):
+    """Your linked broker accounts. Secrets are write-only; another user's account is 404."""
+
+    model = BrokerAccount
+    serializer_class = BrokerAccountSerializer
+    ordering_fields = ["created_at"]
+    ordering = ["created_at", "id"]
+
+    def scoped_queryset(self, user) -> QuerySet[BrokerAccount]:
+        return selectors.broker_accounts_for_user(user=user)
+
+    def scoped_object(self, user, pk: str) -> BrokerAccount:
+        return selectors.broker_account_get_for_user(user=user, account_id=pk)
+
+    @extend_schema(request=BrokerAccountCreateSerializer, responses={201: BrokerAccountSerializer})
+    def create(self, request: Request) -> Response:
+        data = BrokerAccountCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = services.broker_account_create(user=request.user, **data.validated_data)
+        return Response(BrokerAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={204: None})
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.broker_account_delete(account=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
