@@ -56,6 +56,7 @@ from execution.brokers.base import (
     OrderRequest,
     PositionView,
 )
+from execution.brokers.paper_groups import OrderGroups
 from execution.brokers.paper_book import (
     _ACCEPT,
     _ACCEPT_STOP,
@@ -76,7 +77,7 @@ from execution.engine.ledger import Ledger
 from execution.engine.orders import Product
 
 
-class PaperBroker(OrderBook, Matching, FundsChecks, BrokerAdapter):
+class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
     """A matching simulator with its own account (cash, positions, charges).
 
     Its parts are mixins by responsibility: ``OrderBook`` (``paper_book``: records, status

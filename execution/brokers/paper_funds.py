@@ -136,7 +136,11 @@ class FundsChecks:
             selling = self._base_selling.get(symbol, 0) + sum(
                 w.qty - w.filled
                 for w in self._working.values()
-                if w.symbol == symbol and w.side == "SELL" and w.product == "CNC"
+                if w.symbol == symbol
+                and w.side == "SELL"
+                and w.product == "CNC"
+                # the legs of one group sell the same holding once (one cancels the other)
+                and not (o.group and w.group == o.group)
             )
             if remaining > pos - selling:
                 return (

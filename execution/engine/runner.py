@@ -36,7 +36,9 @@ import numpy as np
 from execution.brokers.base import BrokerOrder, Fill, OrderEvent, OrderRequest
 from execution.brokers.paper import PaperBroker
 from execution.engine.bars import BarSeries
+from execution.engine.bracket import Brackets
 from execution.engine.config import CloseAtEnd, EngineConfig
+from execution.engine.exits import ExitRules
 from execution.engine.guard import RiskChecks
 from execution.engine.manual import ManualOrders, ManualResult, RiskDenied
 from execution.engine.orders import OrderType, Side, Validity
@@ -92,7 +94,7 @@ def new_state(config: EngineConfig) -> EngineState:
     )
 
 
-class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
+class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets):
     """Runs one strategy on one instrument through the risk gate, the paper broker and a ledger.
 
     Build it from a config, a strategy type and its parameters, and optionally a saved state
@@ -112,6 +114,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
         self.strategy = strategy
         validate = getattr(strategy, "validate_params", None)
         self.params = dict(validate(params)) if validate is not None else dict(params or {})
+        self._exits = ExitRules.from_params(self.params)  # bracket legs (``bracket``)
         if state is None:
             state = new_state(config)
         elif not isinstance(state, EngineState):
@@ -262,6 +265,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
                 if (
                     not st.pending
                     and not br.has_working()
+                    and st.bracket is None
                     and (sq is None or not sq.due[i] or led.qty(sym) == 0)
                 ):
                     # Quiet stretch: nothing can trade before the next decision bar (included:
@@ -290,7 +294,11 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
                     br.begin_bar(sym, ts, opens[i], highs[i], lows[i], c, vols[i])
                     if st.pending and (sq is None or not sq.blocked[i]):
                         self._rebalance(ts)
+                    if st.bracket is not None:
+                        self._bracket_open(ts)
                     br.match_bar()
+                    if st.bracket is not None:
+                        self._bracket_close(c)
                     if sq is not None and sq.due[i]:
                         self._mis_square_off(int(sq.due_ts[i]), c)
                     if not shared:  # the broker has marked its account to this close
@@ -333,6 +341,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
             equity[-1] = led.equity
         st.cursor = last_ts
         st.bars_processed += m
+        if st.bracket is not None:
+            self._bracket_live()  # forget a bracket whose position the run's end closed
         st.open_trade = self._tracker.open
         if day_ids is None:
             st.last_equity = float(equity[-1])
@@ -400,6 +410,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
             qty = self._size(side)
             if qty > 0:
                 self._leg(ts, "e", side, qty)
+                if self._exits is not None:
+                    self._arm_bracket(ts)
 
     def _legs(self) -> list[tuple[str, str, str, int]]:
         """The engine's own market legs still working (not manual orders, not a square-off)."""
