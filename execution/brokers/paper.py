@@ -56,7 +56,6 @@ from execution.brokers.base import (
     OrderRequest,
     PositionView,
 )
-from execution.brokers.paper_groups import OrderGroups
 from execution.brokers.paper_book import (
     _ACCEPT,
     _ACCEPT_STOP,
@@ -70,6 +69,7 @@ from execution.brokers.paper_book import (
     _Order,
 )
 from execution.brokers.paper_funds import FundsChecks, _decimals
+from execution.brokers.paper_groups import OrderGroups
 from execution.brokers.paper_matching import Matching
 from execution.engine.charges import ChargesModel, IndiaEquityCharges, charges_from_dict
 from execution.engine.config import InstrumentSpec, SessionCalendar

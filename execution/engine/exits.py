@@ -8,7 +8,7 @@ Semantics (the same in backtests and paper, and backtesting.py's ``sl=``/``tp=``
 are measured from the entry's fill price; the legs are live from the entry bar itself; when the
 stop and the target both fall inside one bar the stop is assumed first; a gap through either
 fills at the open; an exit signal closes at the next open and cancels both legs. The trailing
-stop is raised at each bar's close to ``close × (1 − pct)`` (lowered for a short) and never
+stop is raised at each bar's close to ``close * (1 - pct)`` (lowered for a short) and never
 loosened; ``max_bars_in_trade`` closes at the open after the position's N-th bar.
 """
 

@@ -1,11 +1,12 @@
 """backtesting.py 0.6.6 as the reference for stop-loss, target and trailing exits.
 
-SMA fast × slow crossover, long-only, an entry taken only when flat, exit on the opposite
+SMA fast * slow crossover, long-only, an entry taken only when flat, exit on the opposite
 cross; the stop and target are given to backtesting.py as absolute prices computed from the
 next bar's open (the entry's fill price, as our percentages are measured), set on the order
-after placing it (its placement check compares them with the signal bar's close). The trailing stop is
-backtesting.lib's ``TrailingStrategy`` with its ATR replaced by ``close × pct`` and a multiple
-of 1, so its stop is ``max(stop, close × (1 − pct))`` at each close, exactly our rule.
+after placing it (its placement check compares them with the signal bar's close). The
+trailing stop is backtesting.lib's ``TrailingStrategy`` with its ATR replaced by
+``close * pct`` and a multiple of 1, so its stop is ``max(stop, close * (1 - pct))`` at each
+close, exactly our rule.
 """
 
 from __future__ import annotations

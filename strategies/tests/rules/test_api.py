@@ -152,7 +152,8 @@ def test_exits_are_validated_with_their_path_and_stored_typed(api_client):
         "trailing_stop_pct": 1.5,
     }
     # Empty exits are fine, and not stored.
-    ok = api_client.post(STRATEGIES, rule_payload({**GOLDEN_CROSS, "exits": {}}), format="json")
+    empty = {**rule_payload({**GOLDEN_CROSS, "exits": {}}), "name": "No exits"}
+    ok = api_client.post(STRATEGIES, empty, format="json")
     assert ok.status_code == 201 and ok.json()["params"] == GOLDEN_CROSS
 
 
