@@ -139,8 +139,9 @@ class FundsChecks:
                 if w.symbol == symbol
                 and w.side == "SELL"
                 and w.product == "CNC"
-                # the legs of one group sell the same holding once (one cancels the other)
-                and not (o.group and w.group == o.group)
+                # grouped (bracket) legs follow the position (``paper_groups``): they never
+                # sell more than is held, so they do not count against another sell
+                and not w.group
             )
             if remaining > pos - selling:
                 return (
