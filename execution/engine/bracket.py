@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 from execution.brokers.base import InvalidOrderState, OrderRejected, OrderRequest
+from execution.engine.bars import BarSeries
+from execution.engine.bracket_skip import skip_to
 from execution.engine.config import EngineConfig
 from execution.engine.exits import ExitRules, to_tick
 from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
@@ -144,3 +146,32 @@ class Brackets:
         limit = ex.max_bars_in_trade
         if limit is not None and b["bars"] >= limit:
             b["due"] = True
+
+    def _bracket_skip(self, i: int, end: int, bars: BarSeries) -> int:
+        """The next bar to step while only the bracket is live (``bracket_skip``): ``i`` when
+        this one must be stepped, else a later one, the skipped bars' effects applied."""
+        st = self.state
+        br = st.broker
+        b = self._bracket_live()
+        ex = self._exits
+        if b is None or ex is None or b["due"] or br.calendar is not None:
+            return i
+        legs = [oid for oid in (b["sl"], b["tp"]) if oid is not None]
+        if br.volume_share is not None or br.working_count() != len(legs):
+            return i
+        j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size)
+        if j == i:
+            return i
+        b["bars"] += j - i
+        if raised_at is not None:
+            level = ex.trail(float(bars.close[raised_at]), b["long"])
+            assert level is not None
+            br.clock = int(bars.ts[raised_at])  # when bar-by-bar stepping raises it last
+            try:
+                br.modify_order(b["sl"], trigger_price=self._tick(level, b["long"]))
+                b["stop"] = self._tick(level, b["long"])
+            except (InvalidOrderState, OrderRejected):
+                pass
+            finally:
+                br.clock = None
+        return j

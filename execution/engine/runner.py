@@ -287,6 +287,14 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets):
                         p += 1
                         st.pending = st.halted_reason is None
                     i = nxt
+                elif (
+                    st.bracket is not None
+                    and not st.pending
+                    and sq is None
+                    and day_ids is None
+                    and (j := self._bracket_skip(i, dec_idx[p] if p < nd else n, bars)) > i
+                ):
+                    i = j  # bars no leg can fill on (``bracket_skip``)
                 else:
                     # A bar where something can happen: steps (a) to (f) of the docstring.
                     ts = ts_at[i]

@@ -137,3 +137,37 @@ def test_the_bracket_resumes_between_live_steps():
     assert fills(whole) == [("e", 100.0), ("sl", 102.9)]
     # the bracket travelled in the state while the position was open, and is gone after
     assert [b and (b["bars"], b["stop"]) for b in mid] == [(1, 98.0), (2, 102.9), (3, 102.9), None]
+
+
+@pytest.mark.parametrize(
+    "exits",
+    [
+        {"stop_loss_pct": 1, "target_pct": 2},
+        {"trailing_stop_pct": 0.8, "target_pct": 3, "max_bars_in_trade": 40},
+        {"stop_loss_pct": 2, "trailing_stop_pct": 1},
+    ],
+)
+def test_skipping_quiet_bracket_bars_changes_nothing(monkeypatch, exits):
+    """The numpy skip over bars no leg can fill on gives the bar-by-bar run's orders exactly."""
+    from execution.engine.bracket import Brackets
+    from execution.tests.engine.test_exits_parity import random_walk, sma_rules
+    from strategies.catalog import get
+
+    bars = random_walk(3000, 7)
+    cfg = EngineConfig(instrument=SHORTABLE, starting_capital=100_000.0, allocation_pct=100.0,
+                       charges=ZeroCharges())  # fmt: skip
+    doc = sma_rules(5, 15, **exits)
+    doc["entry_short"], doc["exit_short"] = doc["exit_long"], doc["entry_long"]
+
+    def snapshot(r):
+        orders = [(o.client_order_id, o.status, o.trigger_price, o.price, o.filled_quantity,
+                   o.average_price, o.created_ts, o.updated_ts) for o in r.orders]  # fmt: skip
+        return orders, [(f.client_order_id, f.price, f.ts) for f in r.fills], r.equity.equity
+
+    fast = snapshot(Engine(cfg, get("rules"), doc).run(bars))
+    monkeypatch.setattr(Brackets, "_bracket_skip", lambda self, i, end, bars: i)
+    slow = snapshot(Engine(cfg, get("rules"), doc).run(bars))
+    assert fast[0] == slow[0] and fast[1] == slow[1]
+    assert (fast[2] == slow[2]).all()
+    roles = {cid.rsplit("-", 1)[1] for cid, *_ in fast[0]}
+    assert {"e", "sl"} <= roles and len(fast[1]) > 40
