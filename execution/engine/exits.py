@@ -108,6 +108,8 @@ def exits_schema() -> dict[str, Any]:
     }
     return {
         "type": "object",
+        "title": "Exits",
+        "default": {},
         "description": (
             "Protective exits, placed as real orders after the entry fills (SL-M stop, LIMIT "
             "target, one cancels the other). Percentages are from the entry's fill price; both "

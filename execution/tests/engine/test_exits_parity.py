@@ -144,3 +144,21 @@ def test_stop_target_and_trailing_together_match(goog):
     ref = run_reference(goog, stop_pct=4, target_pct=8, trailing_pct=2.5)
     doc = sma_rules(stop_loss_pct=4, target_pct=8, trailing_stop_pct=2.5)
     assert_same_as_reference(goog, doc, ref)
+
+
+def test_built_in_types_take_the_same_exits(goog):
+    from strategies.catalog.base import ParamsInvalid
+
+    exits = {"stop_loss_pct": 2, "target_pct": 4}
+    sma = {"fast": 10, "slow": 20, "mode": "long_only", "exits": exits}
+    built_in = Engine(config(), get("sma_crossover"), sma).run(goog)
+    rule, _ = run_ours(goog, sma_rules(**exits))
+    assert [(f.client_order_id, f.price) for f in built_in.fills] == [
+        (f.client_order_id, f.price) for f in rule.fills
+    ]
+    with pytest.raises(ParamsInvalid) as e:
+        get("sma_crossover").validate_params({"exits": {"stop_loss_pct": -1, "stop": 2}})
+    assert e.value.errors == {
+        "exits.stop": ["Unknown exit."],
+        "exits.stop_loss_pct": ["Must be at least 0.01."],
+    }
