@@ -121,7 +121,10 @@ class _Order:
     )
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        d = {k: getattr(self, k) for k in self.__slots__}
+        if not d["group"]:
+            del d["group"]  # an ungrouped order's record is what it was before order groups
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> _Order:

@@ -114,8 +114,9 @@ def test_groups_survive_the_state_round_trip():
 def test_order_records_written_before_groups_still_load():
     br = long_with_bracket()
     st = json.loads(json.dumps(br.to_state()))
+    assert {o.get("group") for o in st["orders"]} == {None, "g"}  # ungrouped: no key
     for o in st["orders"]:
-        del o["group"]
+        o.pop("group", None)
     old = PaperBroker.from_state(st)
     bar(old, T0 + 120, 103, 105, 102, 104.5)
     # without their group the legs are two independent orders again
