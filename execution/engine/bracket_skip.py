@@ -35,32 +35,32 @@ def skip_to(
     if end <= i:
         return i, None
     long = b["long"]
-    lo, hi = bars.low[i:end], bars.high[i:end]
-    hit = np.zeros(end - i, dtype=bool)
+    lo, hi = bars.low, bars.high
     stop, target = b["stop"], b["target"]
+    hit = None
     run = None
     if stop is not None:
+        hit = (lo[i:end] <= stop) if long else (hi[i:end] >= stop)
         pct = ex.trailing_stop_pct
-        if pct is None:
-            hit |= (lo <= stop) if long else (hi >= stop)
-        else:
+        if pct is not None:
             raw = bars.close[i:end] * ((1 - pct / 100) if long else (1 + pct / 100))
             run = np.maximum.accumulate(raw) if long else np.minimum.accumulate(raw)
             margin = 1.001 * tick  # the rounding to the tick moves a level by less
-            level = np.empty_like(run)
+            # during bar k the level is the closes' before k, rounded: at most a tick away
             if long:
-                level[0] = stop
-                level[1:] = np.maximum(stop, run[:-1] + margin)
-                hit |= lo <= level
+                hit[1:] |= lo[i + 1 : end] <= run[:-1] + margin
             else:
-                level[0] = stop
-                level[1:] = np.minimum(stop, run[:-1] - margin)
-                hit |= hi >= level
+                hit[1:] |= hi[i + 1 : end] >= run[:-1] - margin
     if target is not None:
-        hit |= (hi >= target) if long else (lo <= target)
-    first = int(np.argmax(hit)) if hit.any() else end - i
+        t_hit = (hi[i:end] >= target) if long else (lo[i:end] <= target)
+        hit = t_hit if hit is None else hit | t_hit
+    first = end - i
+    if hit is not None:
+        k = int(hit.argmax())
+        if hit[k]:
+            first = k
     j = i + first
-    if run is None or j == i:
+    if run is None or first == 0:
         return j, None
     return j, _last_raise(run[:first], stop, long, i, tick)
 
@@ -72,9 +72,10 @@ def _last_raise(run: np.ndarray, stop: float, long: bool, i: int, tick: float) -
     final = to_tick(float(run[-1]), tick, long)
     if not ((final > stop) if long else (final < stop)):
         return None
-    # the running extreme only moves at a raising close: the first whose rounding is final
-    steps = np.flatnonzero(np.diff(run, prepend=run[0] - 1 if long else run[0] + 1))
-    for k in steps:
+    # the first close whose rounding is final raised it last: a new running extreme within a
+    # tick of the final level (usually one or two to check)
+    near = run > final - 1.001 * tick if long else run < final + 1.001 * tick
+    for k in np.flatnonzero(near):
         if to_tick(float(run[k]), tick, long) == final:
             return i + int(k)
     return None
