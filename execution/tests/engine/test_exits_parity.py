@@ -114,6 +114,10 @@ def test_goog_stop_and_target_match_backtesting_py(goog):
     # the figure is backtesting.py's own
     assert (int(ref["# Trades"]), round(ref["Equity Final [$]"], 2)) == (47, 14_015.20)
     assert round(ref["Max. Drawdown [%]"], 2) == -8.51
+    # its trades closed by the stop and by the target (at the level, or beyond it on a gap)
+    theirs = ref._trades
+    assert (theirs.ExitPrice <= theirs.SL + 1e-9).sum() == 22
+    assert (theirs.ExitPrice >= theirs.TP - 1e-9).sum() == 21
     assert_same_as_reference(goog, sma_rules(stop_loss_pct=2, target_pct=4), ref)
     # on GOOG's real tick the legs are rounded (in the position's favour): still within 0.1 %
     assert_same_as_reference(goog, sma_rules(stop_loss_pct=2, target_pct=4), ref, tick=0.01)
