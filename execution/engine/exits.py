@@ -102,7 +102,8 @@ def exits_schema() -> dict[str, Any]:
             "type": "integer" if integer else "number",
             "minimum": lo,
             "maximum": hi,
-            "description": _HELP[name],
+            "title": EXIT_LABELS[name],
+            "description": EXIT_HELP[name],
         }
         for name, (integer, lo, hi) in EXIT_FIELDS.items()
     }
@@ -122,10 +123,25 @@ def exits_schema() -> dict[str, Any]:
     }
 
 
-_HELP = {
-    "stop_loss_pct": "Stop-loss, % below a long's (above a short's) entry fill price.",
-    "target_pct": "Target, % above a long's (below a short's) entry fill price.",
-    "trailing_stop_pct": "Trailing stop, % from the best close since entry (never loosened).",
+EXIT_LABELS = {
+    "stop_loss_pct": "Stop-loss %",
+    "target_pct": "Target %",
+    "trailing_stop_pct": "Trailing stop %",
+    "max_bars_in_trade": "Max bars in trade",
+}
+EXIT_HELP = {
+    "stop_loss_pct": (
+        "An SL-M order this % below a long's entry fill price (above a short's), placed when the "
+        "entry fills and live from that bar; a gap through it fills at the open; if the stop "
+        "and the target both fall in one bar, the stop is assumed first."
+    ),
+    "target_pct": (
+        "A LIMIT order this % above a long's entry fill price (below a short's); when one leg "
+        "fills the other is cancelled, and an exit signal cancels both."
+    ),
+    "trailing_stop_pct": (
+        "The stop follows each bar's close at this distance and is never loosened."
+    ),
     "max_bars_in_trade": "Close at the open after this many bars in the trade.",
 }
 
