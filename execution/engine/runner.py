@@ -192,6 +192,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets):
         finally:
             br.detach()
         st.open_trade = self._tracker.open
+        if st.bracket is not None:
+            self._bracket_live()  # the close cancelled its legs
         if self.config.risk.max_daily_loss is None:
             st.last_equity = led.equity
         curve = EquityCurve(
