@@ -171,3 +171,31 @@ def test_skipping_quiet_bracket_bars_changes_nothing(monkeypatch, exits):
     assert (fast[2] == slow[2]).all()
     roles = {cid.rsplit("-", 1)[1] for cid, *_ in fast[0]}
     assert {"e", "sl"} <= roles and len(fast[1]) > 40
+
+
+@pytest.mark.parametrize("chunks", [(1, 2, 3, 50, 51, 700, 1400, 3000), tuple(range(1, 3001, 97))])
+def test_a_run_in_steps_equals_the_whole_run_with_trailing_and_time_exits(chunks):
+    """Live steps of any size (the skip stops at each step's end) give the backtest's orders."""
+    from execution.tests.engine.test_exits_parity import random_walk, sma_rules
+    from strategies.catalog import get
+
+    bars = random_walk(3000, 11)
+    cfg = EngineConfig(instrument=SHORTABLE, starting_capital=100_000.0, allocation_pct=100.0,
+                       charges=ZeroCharges())  # fmt: skip
+    doc = sma_rules(5, 15, trailing_stop_pct=0.8, target_pct=3, max_bars_in_trade=30)
+    whole = Engine(cfg, get("rules"), doc).run(bars)
+    state, fills = None, []
+    for k in (*chunks, 3000):
+        part = Engine(cfg, get("rules"), doc, state=state).run(bars.slice(0, k))
+        state = json.loads(json.dumps(part.state.to_dict()))
+        fills += [(f.client_order_id, f.price, f.ts) for f in part.fills]
+    assert fills == [(f.client_order_id, f.price, f.ts) for f in whole.fills]
+    final = {o.client_order_id: o for o in part.state.broker.orders()}
+    assert {
+        o.client_order_id: (o.status.value, o.trigger_price, o.price, o.filled_quantity)
+        for o in final.values()
+    } == {
+        o.client_order_id: (o.status, o.trigger_price, o.price, o.filled_quantity)
+        for o in whole.orders
+    }
+    assert len(fills) > 40 and any(cid.endswith("-x") for cid, _, _ in fills)
