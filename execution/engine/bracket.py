@@ -22,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from execution.brokers.base import InvalidOrderState, OrderRejected, OrderRequest
 from execution.engine.bars import BarSeries
 from execution.engine.bracket_skip import skip_to
 from execution.engine.config import EngineConfig
-from execution.engine.exits import ExitRules, to_tick
+from execution.engine.exits import ExitRules, after_exit_at, to_tick
 from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
 from execution.engine.orders import OrderType, Side, Validity
 from execution.engine.state import EngineState
@@ -39,6 +41,7 @@ class Brackets:
     state: EngineState
     _exits: ExitRules | None
     _symbol: str
+    _exit_at: np.ndarray | None = None
     leg_id: Callable[[int, str], str]  # ``Engine.leg_id``
     _leg: Callable[..., None]  # ``Engine._leg``
 
@@ -106,13 +109,23 @@ class Brackets:
             return None
         return b
 
-    def _bracket_open(self, ts: int) -> None:
+    def _exit_at_plan(self, ts: np.ndarray) -> memoryview | None:
+        """Which bars open at or after the exits' ``exit_at`` (None without one); kept for
+        ``_bracket_skip`` as ``_exit_at``."""
+        ex = self._exits
+        at = None
+        if ex is not None and ex.exit_at is not None:
+            at = after_exit_at(ts, ex.exit_at, self.config.calendar)
+        self._exit_at = at
+        return None if at is None else memoryview(at)
+
+    def _bracket_open(self, ts: int, at_exit_time: bool = False) -> None:
         """At a processed bar's open: a time exit that is due, and expired DAY legs renewed."""
         b = self._bracket_live()
         if b is None:
             return
         br = self.state.broker
-        if b["due"]:
+        if b["due"] or at_exit_time:
             br.fill_open()  # as ``_rebalance``: what fills at this open goes first
             q = self.state.ledger.qty(self._symbol)
             if q != 0:
@@ -159,6 +172,11 @@ class Brackets:
         legs = [oid for oid in (b["sl"], b["tp"]) if oid is not None]
         if br.volume_share is not None or br.working_count() != len(legs):
             return i
+        at = self._exit_at
+        if at is not None:  # the bar at the exit time is stepped
+            k = int(np.argmax(at[i:end])) if end > i else 0
+            if end > i and at[i + k]:
+                end = i + k
         j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size)
         if j == i:
             return i

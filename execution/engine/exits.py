@@ -15,9 +15,16 @@ loosened; ``max_bars_in_trade`` closes at the open after the position's N-th bar
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+
+from execution.engine.session import SessionCalendar, _utc_offset
+
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 # name -> (integer?, minimum, maximum)
 EXIT_FIELDS: dict[str, tuple[bool, float, float]] = {
@@ -26,6 +33,7 @@ EXIT_FIELDS: dict[str, tuple[bool, float, float]] = {
     "trailing_stop_pct": (False, 0.01, 50.0),
     "max_bars_in_trade": (True, 1, 100_000),
 }
+EXIT_KEYS = (*EXIT_FIELDS, "exit_at")
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,7 @@ class ExitRules:
     target_pct: float | None = None
     trailing_stop_pct: float | None = None
     max_bars_in_trade: int | None = None
+    exit_at: str | None = None  # "HH:MM", the exchange's local time (UTC without a calendar)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any] | None) -> ExitRules | None:
@@ -43,8 +52,8 @@ class ExitRules:
         raw = params.get("exits") if isinstance(params, Mapping) else None
         if not isinstance(raw, Mapping):
             return None
-        rules = cls(**{k: raw.get(k) for k in EXIT_FIELDS})
-        return rules if any(getattr(rules, k) is not None for k in EXIT_FIELDS) else None
+        rules = cls(**{k: raw.get(k) for k in EXIT_KEYS})
+        return rules if any(getattr(rules, k) is not None for k in EXIT_KEYS) else None
 
     def stop_price(self, entry: float, long: bool) -> float | None:
         """The first stop: the tighter of the fixed and the trailing stop, from the fill price."""
@@ -78,6 +87,12 @@ def clean_exits(raw: Any) -> tuple[dict[str, Any], dict[str, str]]:
         return cleaned, errors
     if not isinstance(raw, Mapping):
         return cleaned, {"": "Must be an object."}
+    at = raw.get("exit_at")
+    if at is not None:
+        if isinstance(at, str) and _HHMM.fullmatch(at):
+            cleaned["exit_at"] = at
+        else:
+            errors["exit_at"] = "Must be a time of day, HH:MM (24-hour)."
     for name, (integer, lo, hi) in EXIT_FIELDS.items():
         value = raw.get(name)
         if value is None:
@@ -118,7 +133,15 @@ def exits_schema() -> dict[str, Any]:
             "first; a gap through either fills at the open; an exit signal closes at the next "
             "open and cancels both."
         ),
-        "properties": props,
+        "properties": {
+            **props,
+            "exit_at": {
+                "type": "string",
+                "pattern": _HHMM.pattern,
+                "title": EXIT_LABELS["exit_at"],
+                "description": EXIT_HELP["exit_at"],
+            },
+        },
         "additionalProperties": False,
     }
 
@@ -128,6 +151,7 @@ EXIT_LABELS = {
     "target_pct": "Target %",
     "trailing_stop_pct": "Trailing stop %",
     "max_bars_in_trade": "Max bars in trade",
+    "exit_at": "Exit at (time of day)",
 }
 EXIT_HELP = {
     "stop_loss_pct": (
@@ -143,6 +167,10 @@ EXIT_HELP = {
         "The stop follows each bar's close at this distance and is never loosened."
     ),
     "max_bars_in_trade": "Close at the open after this many bars in the trade.",
+    "exit_at": (
+        "Intraday: close at the open of the first bar at or after this time (exchange time), "
+        "and take no new entry from then until the next day."
+    ),
 }
 
 
@@ -155,3 +183,17 @@ def to_tick(price: float, tick: float, up: bool) -> float:
     k = price / tick
     k = math.ceil(k - 1e-9) if up else math.floor(k + 1e-9)
     return round(k * tick, 10)
+
+
+def after_exit_at(ts: np.ndarray, exit_at: str, calendar: SessionCalendar | None) -> np.ndarray:
+    """Whether each bar opens at or after ``exit_at`` on its local day (``calendar``'s zone)."""
+    h, m = (int(x) for x in exit_at.split(":"))
+    ts = np.asarray(ts, dtype=np.int64)
+    if calendar is None or len(ts) == 0:
+        local = ts
+    else:
+        days = ts // 86400
+        uniq, inv = np.unique(days, return_inverse=True)
+        offsets = np.array([_utc_offset(calendar.tz, int(d)) for d in uniq], dtype=np.int64)
+        local = ts + offsets[inv]
+    return (local % 86400) >= h * 3600 + m * 60

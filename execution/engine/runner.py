@@ -255,6 +255,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets):
         nd = len(dec_idx)
         p = 0
         sq = mis_plan(self.config, ts_arr)  # MIS on an exchange calendar: the daily square-off
+        xa = self._exit_at_plan(ts_arr)  # bars at/after the exits' time of day (``bracket``)
         step = max(1, m // 100)
         next_report = start + step
         i = start
@@ -302,10 +303,10 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets):
                     ts = ts_at[i]
                     c = closes_at[i]
                     br.begin_bar(sym, ts, opens[i], highs[i], lows[i], c, vols[i])
-                    if st.pending and (sq is None or not sq.blocked[i]):
+                    if st.pending and (sq is None or not sq.blocked[i]) and not (xa and xa[i]):
                         self._rebalance(ts)
                     if st.bracket is not None:
-                        self._bracket_open(ts)
+                        self._bracket_open(ts, bool(xa and xa[i]))
                     br.match_bar()
                     if st.bracket is not None:
                         self._bracket_close(c)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from execution.engine.bars import BarSeries
-from execution.engine.exits import EXIT_FIELDS, clean_exits, exits_schema
+from execution.engine.exits import EXIT_KEYS, clean_exits, exits_schema
 
 ParamKind = Literal["int", "float", "choice", "bool"]
 
@@ -95,7 +95,7 @@ def _clean_exits(raw: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
     typed; its errors are added to ``errors`` as ``exits.<field>``."""
     if raw is not None and isinstance(raw, Mapping):
         for key in raw:
-            if key not in EXIT_FIELDS:
+            if key not in EXIT_KEYS:
                 errors[f"exits.{key}"] = ["Unknown exit."]
     cleaned, bad = clean_exits(raw)
     for key, message in bad.items():

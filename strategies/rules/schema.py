@@ -38,8 +38,6 @@ MAX_PERIOD = 1000
 MAX_OFFSET = 500
 MAX_ABS_CONST = 1e12
 
-NOT_YET = "Not yet supported: exit_at (a time-of-day exit) comes in a later release."
-
 
 @dataclass(frozen=True)
 class Arg:
@@ -123,7 +121,7 @@ class RuleDocument:
     entry_short: Condition | None = None
     exit_short: Condition | None = None
     # protective exits (``execution.engine.exits``), as sorted (name, value) pairs
-    exits: tuple[tuple[str, float], ...] = ()
+    exits: tuple[tuple[str, Any], ...] = ()
 
     @property
     def long_short(self) -> bool:
@@ -203,17 +201,15 @@ class _Checker:
             return None
         return RuleDocument(**parsed, exits=exits)
 
-    def exits(self, raw: Any) -> tuple[tuple[str, float], ...]:
+    def exits(self, raw: Any) -> tuple[tuple[str, Any], ...]:
         if raw is None:
             return ()
         if not isinstance(raw, Mapping):
             self.fail(("exits",), "Must be an object.")
             return ()
-        for key, value in raw.items():
+        for key in raw:
             if key not in EXIT_KEYS:
                 self.unknown(("exits",), key)
-            elif key == "exit_at" and value is not None:
-                self.fail(("exits", key), NOT_YET)
         cleaned, errors = clean_exits(raw)
         for key, message in errors.items():
             self.fail(("exits", key), message)

@@ -67,3 +67,36 @@ def test_the_mis_square_off_cancels_the_legs_and_the_next_entry_gets_new_ones():
     assert by_cid[f"{day2}-e"].status == "COMPLETE"
     assert (by_cid[f"{day2}-sl"].status, by_cid[f"{day2}-tp"].status) == ("TRIGGER_PENDING", "OPEN")
     assert r.state.bracket is not None and r.state.bracket["group"] == f"{day2}-e"
+
+
+def run_exit_at(times, rows, decisions, exits):
+    cfg = EngineConfig(instrument=SPEC, starting_capital=100_000.0, quantity=10,
+                       charges=ZeroCharges(), calendar=calendar_for("NSE"), product=Product.MIS,
+                       bar_seconds=300)  # fmt: skip
+    return Engine(cfg, Scripted(decisions), {"exits": exits}).run(bars_at(times, rows))
+
+
+def test_exit_at_closes_at_the_first_bar_at_that_time_and_blocks_entries_until_the_next_day():
+    times = [ist(21, 14, 50), ist(21, 14, 55), ist(21, 15, 0), ist(21, 15, 5), ist(22, 9, 15)]
+    rows = [QUIET, QUIET, (100.3, 100.5, 99.5, 100), QUIET, (100.1, 100.5, 99.5, 100)]
+    # long from 14:55; a flip to short decided at 14:55's close would enter at 15:00
+    r = run_exit_at(times, rows, {0: 1, 1: -1}, {"exit_at": "14:58", "stop_loss_pct": 5})
+    got = [(f.client_order_id.rsplit("-", 2)[1:], f.price) for f in r.fills]
+    assert got == [
+        ([str(ist(21, 14, 55)), "e"], 100.0),
+        ([str(ist(21, 15, 0)), "x"], 100.3),  # closed at 15:00's open, the first bar >= 14:58
+        ([str(ist(22, 9, 15)), "e"], 100.1),  # the short waits for the next day
+    ]
+    sl = {o.client_order_id: o for o in r.orders}[f"bt-{ist(21, 14, 55)}-sl"]
+    assert sl.status == "CANCELLED"
+
+
+def test_exit_at_is_not_skipped_over_by_the_bracket_skip():
+    # without a calendar the time is UTC; no leg can fill, so only the exit time stops the skip
+    spec_times = [1_800_000_000 - 1_800_000_000 % 86400 + 60 * k for k in range(600)]
+    rows = [QUIET] * 600
+    cfg = EngineConfig(instrument=SPEC, starting_capital=100_000.0, quantity=10,
+                       charges=ZeroCharges())  # fmt: skip
+    exits = {"exit_at": "06:00", "stop_loss_pct": 5, "target_pct": 5}
+    r = Engine(cfg, Scripted({0: 1}), {"exits": exits}).run(bars_at(spec_times, rows))
+    assert [f.ts - spec_times[0] for f in r.fills] == [60, 6 * 3600]
