@@ -22,8 +22,13 @@ On that per-order path a market leg is placed and filled at the open in one brok
 each of these says in its docstring why the outputs are the same.
 
 Client order ids are deterministic, ``f"{prefix}-{bar_ts}-{leg}"`` (leg ``x`` exit, ``e`` entry,
-``sq`` final square-off, ``mis`` the daily MIS square-off of ``squareoff``), so re-running a bar
-can never create a second order for it, and bars with ``ts <= state.cursor`` are skipped.
+``sq`` final square-off, ``mis`` the daily MIS square-off of ``squareoff``, ``sl``/``tp`` the
+stop and target legs of ``bracket``), so re-running a bar can never create a second order for it,
+and bars with ``ts <= state.cursor`` are skipped.
+
+Exits (``exits`` in the parameters: stop-loss, target, trailing, time) are the ``Brackets``
+mixin's: legs placed after the entry (``_arm_bracket``), hooks at each stepped bar's open and
+close, and bars no leg can fill on skipped with numpy (``bracket_skip``).
 """
 
 from __future__ import annotations
