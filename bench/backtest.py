@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.backtest --fast 50 --slow 200 --mode long_short
     .venv/bin/python -m bench.backtest --compare       # also backtesting.py (see README)
     .venv/bin/python -m bench.backtest --rules         # a 3-condition rule vs the built-in SMA
+    .venv/bin/python -m bench.backtest --rules --bars 200000   # reduced size (shared machine)
 
 Prints bars/s end to end (signals, engine run with orders/fills/events/trades and the equity
 curve, statistics), the engine's per-order cost, and peak memory. The bars come from the synthetic
@@ -75,6 +76,8 @@ RULE_TEXT = (
     "entry_long: sma({fast}) crosses_above sma({slow}) and rsi(14) < 70 and close > ema(50)\n"
     "exit_long: sma({fast}) crosses_below sma({slow})"
 )
+# ... and the same rule with stop-loss, target and trailing stop legs (``--rules``).
+RULE_EXITS = {"stop_loss_pct": 0.15, "target_pct": 0.3, "trailing_stop_pct": 0.1}
 
 
 def run_once(
@@ -138,24 +141,33 @@ def rules_vs_builtin(bars: BarSeries, cfg: EngineConfig, args: argparse.Namespac
 
     doc = parse_text(RULE_TEXT.format(fast=args.fast, slow=args.slow)).json
     sma = {"fast": args.fast, "slow": args.slow, "mode": "long_only"}
-    runs: dict[str, list[float]] = {"sma_crossover": [], "rules": []}
-    trades = {}
+    with_exits = {**doc, "exits": RULE_EXITS}
+    variants = {"sma_crossover": ("sma_crossover", sma), "rules": ("rules", doc),
+                "rules+exits": ("rules", with_exits)}  # fmt: skip
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    trades, legs = {}, {}
     for _ in range(args.repeat):
-        for key, params in (("sma_crossover", sma), ("rules", doc)):
+        for name, (key, params) in variants.items():
             gc.collect()
-            elapsed, stats, _ = run_once(bars, cfg, params, key)
-            runs[key].append(elapsed)
-            trades[key] = stats["trades"]
+            elapsed, stats, result = run_once(bars, cfg, params, key)
+            runs[name].append(elapsed)
+            trades[name] = stats["trades"]
+            ends = [f.client_order_id.rsplit("-", 1)[1] for f in result.fills]  # type: ignore[attr-defined]
+            legs[name] = (ends.count("sl"), ends.count("tp"))
+            del result
     n = len(bars)
     best = {k: min(v) for k, v in runs.items()}
     print(f"bars            {n:,} one-minute synthetic bars, best of {args.repeat} each")
     print(f"rule            {RULE_TEXT.format(fast=args.fast, slow=args.slow)!r}")
-    for key in runs:
-        print(f"{key:<15} {best[key]:.3f} s = {n / best[key]:,.0f} bars/s "
-              f"({trades[key]:,} round trips; all: "
-              f"{', '.join(f'{x:.3f}' for x in runs[key])})")  # fmt: skip
-    ratio = best["rules"] / best["sma_crossover"]
-    print(f"ratio           rule time / built-in time = {ratio:.2f} (target <= 1.5)")
+    print(f"exits           {RULE_EXITS} (rules+exits)")
+    for name in runs:
+        extra = f", {legs[name][0]:,} stops, {legs[name][1]:,} targets" if any(legs[name]) else ""
+        print(f"{name:<15} {best[name]:.3f} s = {n / best[name]:,.0f} bars/s "
+              f"({trades[name]:,} round trips{extra}; all: "
+              f"{', '.join(f'{x:.3f}' for x in runs[name])})")  # fmt: skip
+    for name in ("rules", "rules+exits"):
+        ratio = best[name] / best["sma_crossover"]
+        print(f"ratio           {name} time / built-in time = {ratio:.2f} (target <= 1.5)")
     # The rule trades less (it filters the crosses), so also the signals alone, like for like.
     sig = {}
     for key, params in (("sma_crossover", sma), ("rules", doc)):

@@ -285,6 +285,10 @@ class StrategyForm(ServiceForm):
         }
         if self.strategy is None and kwargs["capital"] is None:
             del kwargs["capital"]
+        # the exits (set through the API) are not fields of this form: an edit keeps them
+        old = self.strategy.params if self.strategy is not None else {}
+        if "exits" in old and self.strategy.strategy_type == data["strategy_type"]:
+            kwargs["params"]["exits"] = old["exits"]
         return kwargs
 
 

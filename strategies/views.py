@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from algosaas.errors import DomainError
+from execution.engine.exits import EXIT_HELP, EXIT_LABELS
 from strategies import catalog, selectors, services
 from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
 from strategies.models import Strategy, StrategyStatus
@@ -71,19 +72,32 @@ def _params_summary(strategy: Strategy) -> list[dict[str, Any]]:
         try:
             sections = rule_text.section_texts(strategy.params)
         except RuleInvalid:
-            sections = [(k, str(v)) for k, v in strategy.params.items()]
-        return [
+            sections = [(k, str(v)) for k, v in strategy.params.items() if k != "exits"]
+        rows = [
             {"label": choice_label(k), "value": v, "help": "", "is_default": False}
             for k, v in sections
         ]
+    else:
+        rows = [
+            {
+                "label": p.label or p.name,
+                "value": strategy.params.get(p.name, p.default),
+                "help": p.help,
+                "is_default": strategy.params.get(p.name, p.default) == p.default,
+            }
+            for p in stype.params
+        ]
+    return rows + _exit_rows(strategy.params.get("exits"))
+
+
+def _exit_rows(exits: Any) -> list[dict[str, Any]]:
+    """The stop-loss, target, trailing and time exits, with the help text of their semantics."""
+    if not isinstance(exits, dict):
+        return []
     return [
-        {
-            "label": p.label or p.name,
-            "value": strategy.params.get(p.name, p.default),
-            "help": p.help,
-            "is_default": strategy.params.get(p.name, p.default) == p.default,
-        }
-        for p in stype.params
+        {"label": EXIT_LABELS[k], "value": exits[k], "help": EXIT_HELP[k], "is_default": False}
+        for k in EXIT_LABELS
+        if exits.get(k) is not None
     ]
 
 

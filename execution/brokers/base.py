@@ -82,6 +82,8 @@ class OrderRequest:
     validity: Validity = Validity.DAY
     price: float | None = None  # LIMIT and SL
     trigger_price: float | None = None  # SL and SL-M
+    # An order group (one-cancels-other): see ``BrokerAdapter``'s "Order groups".
+    group: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,7 @@ class OrderRequest:
             "validity": str(self.validity),
             "price": self.price,
             "trigger_price": self.trigger_price,
+            "group": self.group,
         }
 
 
@@ -205,6 +208,13 @@ class BrokerAdapter(ABC):
     - ``fills() -> list[Fill]`` — executions the adapter has seen.
     - ``drain_events() -> list[OrderEvent]`` / ``drain_fills() -> list[Fill]`` — the status
       changes and executions since the last call, for the append-only ``OrderEvent`` rows.
+
+    Order groups (bracket legs): orders placed with the same non-empty ``request.group`` are
+    the protective legs of one position (a stop-loss and a target). When one of them fills
+    (even in part) the others are cancelled (one-cancels-other), and when the position in the
+    symbol is closed by any other order, every working grouped order of that symbol is
+    cancelled. An adapter maps a group to its broker's bracket/cover or OCO orders (Kite's
+    GTT OCO, Dhan's bracket order); the paper broker implements it in ``paper_groups``.
 
     ``order_id`` is always the broker's id. Only ``TemporaryBrokerError`` may be retried.
     """

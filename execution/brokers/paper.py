@@ -69,6 +69,7 @@ from execution.brokers.paper_book import (
     _Order,
 )
 from execution.brokers.paper_funds import FundsChecks, _decimals
+from execution.brokers.paper_groups import OrderGroups
 from execution.brokers.paper_matching import Matching
 from execution.engine.charges import ChargesModel, IndiaEquityCharges, charges_from_dict
 from execution.engine.config import InstrumentSpec, SessionCalendar
@@ -76,7 +77,7 @@ from execution.engine.ledger import Ledger
 from execution.engine.orders import Product
 
 
-class PaperBroker(OrderBook, Matching, FundsChecks, BrokerAdapter):
+class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
     """A matching simulator with its own account (cash, positions, charges).
 
     Its parts are mixins by responsibility: ``OrderBook`` (``paper_book``: records, status

@@ -98,6 +98,7 @@ class _Order:
         "created",
         "day",
         "filled",
+        "group",
         "last_bar",
         "met",
         "msg",
@@ -120,13 +121,16 @@ class _Order:
     )
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}
+        d = {k: getattr(self, k) for k in self.__slots__}
+        if not d["group"]:
+            del d["group"]  # an ungrouped order's record is what it was before order groups
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> _Order:
         o = cls()
         for k in cls.__slots__:
-            setattr(o, k, d[k])
+            setattr(o, k, d[k] if k != "group" else d.get(k, ""))  # records before groups
         return o
 
 
@@ -199,6 +203,7 @@ class OrderBook:
             int(r.quantity),
             None if r.price is None else float(r.price),
             None if r.trigger_price is None else float(r.trigger_price),
+            r.group,
         )
 
     def _create(
@@ -212,6 +217,7 @@ class OrderBook:
         qty: int,
         price: float | None = None,
         trigger: float | None = None,
+        group: str = "",
     ) -> _Order:
         """Record a new PENDING order (fields as plain strings and numbers) and its event."""
         self._seq += 1
@@ -227,6 +233,7 @@ class OrderBook:
         o.qty = qty
         o.price = price
         o.trigger = trigger
+        o.group = group
         o.status = "PENDING"
         o.raw = raw = RAW_STATUS["PENDING"]
         o.msg = ""

@@ -136,7 +136,12 @@ class FundsChecks:
             selling = self._base_selling.get(symbol, 0) + sum(
                 w.qty - w.filled
                 for w in self._working.values()
-                if w.symbol == symbol and w.side == "SELL" and w.product == "CNC"
+                if w.symbol == symbol
+                and w.side == "SELL"
+                and w.product == "CNC"
+                # grouped (bracket) legs follow the position (``paper_groups``): they never
+                # sell more than is held, so they do not count against another sell
+                and not w.group
             )
             if remaining > pos - selling:
                 return (

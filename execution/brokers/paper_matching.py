@@ -61,6 +61,7 @@ class Matching:
     _products: dict[str, str]
     _fills: list[Fill]
     _on_fill: Callable[[Fill], None] | None
+    _settle_groups: Callable[[_Order, int], None]
 
     def begin_bar(
         self, symbol: str, ts: int, o: float, h: float, lo: float, c: float, v: float
@@ -98,7 +99,7 @@ class Matching:
         for od in list(self._working.values()):
             if od.symbol != symbol or od.last_bar == ts or (held and self._held(od, ts)):
                 continue
-            if _fills_at_open(od):
+            if _fills_at_open(od) and od.status not in _TERMINAL:  # (a group may cancel it)
                 self._fill_at_open(od, ts, op)
 
     def _fill_at_open(self, od: _Order, ts: int, op: float) -> None:
@@ -145,6 +146,8 @@ class Matching:
             held = self._after
             for od in list(self._working.values()):
                 if od.symbol != symbol or od.last_bar == ts or (held and self._held(od, ts)):
+                    continue
+                if od.status in _TERMINAL:  # cancelled by its group (``paper_groups``)
                     continue
                 self._meet(od, ts)
                 od.last_bar = ts
@@ -276,3 +279,5 @@ class Matching:
             self._working.pop(oid, None)  # as ``_finish``
         else:
             self._apply(o, _FILL_PARTIAL, ts, "filled %s/%s @ %g" % (filled, o.qty, avg))  # noqa: UP031
+        if self._working:
+            self._settle_groups(o, ts)  # order groups (``paper_groups``)

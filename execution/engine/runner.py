@@ -22,8 +22,13 @@ On that per-order path a market leg is placed and filled at the open in one brok
 each of these says in its docstring why the outputs are the same.
 
 Client order ids are deterministic, ``f"{prefix}-{bar_ts}-{leg}"`` (leg ``x`` exit, ``e`` entry,
-``sq`` final square-off, ``mis`` the daily MIS square-off of ``squareoff``), so re-running a bar
-can never create a second order for it, and bars with ``ts <= state.cursor`` are skipped.
+``sq`` final square-off, ``mis`` the daily MIS square-off of ``squareoff``, ``sl``/``tp`` the
+stop and target legs of ``bracket``), so re-running a bar can never create a second order for it,
+and bars with ``ts <= state.cursor`` are skipped.
+
+Exits (``exits`` in the parameters: stop-loss, target, trailing, time) are the ``Brackets``
+mixin's: legs placed after the entry (``_arm_bracket``), hooks at each stepped bar's open and
+close, and bars no leg can fill on skipped with numpy (``bracket_skip``).
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ import numpy as np
 from execution.brokers.base import BrokerOrder, Fill, OrderEvent, OrderRequest
 from execution.brokers.paper import PaperBroker
 from execution.engine.bars import BarSeries
+from execution.engine.bracket import Brackets
 from execution.engine.config import CloseAtEnd, EngineConfig
+from execution.engine.exits import ExitRules
 from execution.engine.guard import RiskChecks
 from execution.engine.manual import ManualOrders, ManualResult, RiskDenied
 from execution.engine.orders import OrderType, Side, Validity
@@ -92,7 +99,7 @@ def new_state(config: EngineConfig) -> EngineState:
     )
 
 
-class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
+class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets):
     """Runs one strategy on one instrument through the risk gate, the paper broker and a ledger.
 
     Build it from a config, a strategy type and its parameters, and optionally a saved state
@@ -112,6 +119,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
         self.strategy = strategy
         validate = getattr(strategy, "validate_params", None)
         self.params = dict(validate(params)) if validate is not None else dict(params or {})
+        self._exits = ExitRules.from_params(self.params)  # bracket legs (``bracket``)
         if state is None:
             state = new_state(config)
         elif not isinstance(state, EngineState):
@@ -189,6 +197,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
         finally:
             br.detach()
         st.open_trade = self._tracker.open
+        if st.bracket is not None:
+            self._bracket_live()  # the close cancelled its legs
         if self.config.risk.max_daily_loss is None:
             st.last_equity = led.equity
         curve = EquityCurve(
@@ -250,6 +260,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
         nd = len(dec_idx)
         p = 0
         sq = mis_plan(self.config, ts_arr)  # MIS on an exchange calendar: the daily square-off
+        xa = self._exit_at_plan(ts_arr)  # bars at/after the exits' time of day (``bracket``)
         step = max(1, m // 100)
         next_report = start + step
         i = start
@@ -262,6 +273,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
                 if (
                     not st.pending
                     and not br.has_working()
+                    and st.bracket is None
                     and (sq is None or not sq.due[i] or led.qty(sym) == 0)
                 ):
                     # Quiet stretch: nothing can trade before the next decision bar (included:
@@ -283,14 +295,26 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
                         p += 1
                         st.pending = st.halted_reason is None
                     i = nxt
+                elif (
+                    st.bracket is not None
+                    and not st.pending
+                    and sq is None
+                    and day_ids is None
+                    and (j := self._bracket_skip(i, dec_idx[p] if p < nd else n, bars)) > i
+                ):
+                    i = j  # bars no leg can fill on (``bracket_skip``)
                 else:
                     # A bar where something can happen: steps (a) to (f) of the docstring.
                     ts = ts_at[i]
                     c = closes_at[i]
                     br.begin_bar(sym, ts, opens[i], highs[i], lows[i], c, vols[i])
-                    if st.pending and (sq is None or not sq.blocked[i]):
+                    if st.pending and (sq is None or not sq.blocked[i]) and not (xa and xa[i]):
                         self._rebalance(ts)
+                    if st.bracket is not None:
+                        self._bracket_open(ts, bool(xa and xa[i]))
                     br.match_bar()
+                    if st.bracket is not None:
+                        self._bracket_close(c)
                     if sq is not None and sq.due[i]:
                         self._mis_square_off(int(sq.due_ts[i]), c)
                     if not shared:  # the broker has marked its account to this close
@@ -333,6 +357,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
             equity[-1] = led.equity
         st.cursor = last_ts
         st.bars_processed += m
+        if st.bracket is not None:
+            self._bracket_live()  # forget a bracket whose position the run's end closed
         st.open_trade = self._tracker.open
         if day_ids is None:
             st.last_equity = float(equity[-1])
@@ -400,6 +426,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff):
             qty = self._size(side)
             if qty > 0:
                 self._leg(ts, "e", side, qty)
+                if self._exits is not None:
+                    self._arm_bracket(ts)
 
     def _legs(self) -> list[tuple[str, str, str, int]]:
         """The engine's own market legs still working (not manual orders, not a square-off)."""

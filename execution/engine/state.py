@@ -224,6 +224,8 @@ class EngineState:
     day_start_equity: float | None = None
     last_equity: float | None = None
     denied: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the live bracket's legs and counters (``execution.engine.bracket``), JSON
+    bracket: dict[str, Any] | None = None
 
     DENIED_HISTORY = 1000
 
@@ -236,7 +238,9 @@ class EngineState:
         denied = self.denied
         if len(denied) > self.DENIED_HISTORY:
             denied = dict(list(denied.items())[-self.DENIED_HISTORY :])
+        extra = {"bracket": dict(self.bracket)} if self.bracket else {}
         return {
+            **extra,
             "version": 1,
             "cursor": self.cursor,
             "target": self.target,
@@ -276,4 +280,5 @@ class EngineState:
             day_start_equity=d["day_start_equity"],
             last_equity=d["last_equity"],
             denied=dict(d["denied"]),
+            bracket=dict(d["bracket"]) if d.get("bracket") else None,
         )

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from execution.engine.bars import BarSeries
+from execution.engine.exits import EXIT_KEYS, clean_exits, exits_schema
 
 ParamKind = Literal["int", "float", "choice", "bool"]
 
@@ -89,6 +90,19 @@ class Param:
         return schema
 
 
+def _clean_exits(raw: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """The optional ``exits`` block (stop-loss, target, trailing, time limit) of any type,
+    typed; its errors are added to ``errors`` as ``exits.<field>``."""
+    if raw is not None and isinstance(raw, Mapping):
+        for key in raw:
+            if key not in EXIT_KEYS:
+                errors[f"exits.{key}"] = ["Unknown exit."]
+    cleaned, bad = clean_exits(raw)
+    for key, message in bad.items():
+        errors[f"exits.{key}" if key else "exits"] = [message]
+    return cleaned
+
+
 def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
@@ -122,9 +136,12 @@ class StrategyType:
         errors: dict[str, list[str]] = {}
         known = {p.name for p in cls.params}
         for name in raw:
-            if name not in known:
+            if name not in known and name != "exits":
                 errors[str(name)] = [f"Unknown parameter for {cls.key}."]
         cleaned: dict[str, Any] = {}
+        exits = _clean_exits(raw.get("exits"), errors)
+        if exits:
+            cleaned["exits"] = exits
         for p in cls.params:
             try:
                 cleaned[p.name] = p.clean(raw[p.name]) if p.name in raw else p.default
@@ -159,7 +176,10 @@ class StrategyType:
         """Return the JSON schema of this type's parameters."""
         return {
             "type": "object",
-            "properties": {p.name: p.json_schema() for p in cls.params},
+            "properties": {
+                **{p.name: p.json_schema() for p in cls.params},
+                "exits": exits_schema(),
+            },
             "required": [p.name for p in cls.params],
             "additionalProperties": False,
         }

@@ -2,8 +2,8 @@
 
 The parameters are a rule document (``strategies.rules.schema``), validated with field paths
 (``entry_long.all[1].right.period: Must be at least 2.``) and compiled once into numpy
-(``strategies.rules.compiler``). Stop-loss, target and time exits (``exits``) are reserved in the
-schema and refused until the engine places bracket legs.
+(``strategies.rules.compiler``). Stop-loss, target, trailing and time exits (``exits``) become
+bracket legs the engine places after each entry (``execution.engine.bracket``).
 """
 
 from __future__ import annotations

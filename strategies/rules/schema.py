@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from execution.engine.exits import clean_exits, exits_schema
+
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
 OPERATORS = (">", "<", ">=", "<=", "crosses_above", "crosses_below")
 SECTIONS = ("entry_long", "exit_long", "entry_short", "exit_short")
@@ -35,8 +37,6 @@ MAX_GROUP_ITEMS = 16
 MAX_PERIOD = 1000
 MAX_OFFSET = 500
 MAX_ABS_CONST = 1e12
-
-NOT_YET = "Not yet supported: stop-loss, target, trailing and time exits come in a later release."
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,8 @@ class RuleDocument:
     exit_long: Condition | None = None
     entry_short: Condition | None = None
     exit_short: Condition | None = None
+    # protective exits (``execution.engine.exits``), as sorted (name, value) pairs
+    exits: tuple[tuple[str, Any], ...] = ()
 
     @property
     def long_short(self) -> bool:
@@ -182,8 +184,8 @@ class _Checker:
         for key in raw:
             if key not in (*SECTIONS, "exits"):
                 self.unknown((), key)
-        self.exits(raw.get("exits"))
-        parsed: dict[str, Condition | None] = {}
+        exits = self.exits(raw.get("exits"))
+        parsed: dict[str, Any] = {}
         for name in SECTIONS:
             value = raw.get(name)
             parsed[name] = None if value is None else self.condition(value, (name,), 0)
@@ -197,19 +199,21 @@ class _Checker:
             )
         if self.problems:
             return None
-        return RuleDocument(**parsed)  # type: ignore[arg-type]
+        return RuleDocument(**parsed, exits=exits)
 
-    def exits(self, raw: Any) -> None:
+    def exits(self, raw: Any) -> tuple[tuple[str, Any], ...]:
         if raw is None:
-            return
+            return ()
         if not isinstance(raw, Mapping):
             self.fail(("exits",), "Must be an object.")
-            return
-        for key, value in raw.items():
+            return ()
+        for key in raw:
             if key not in EXIT_KEYS:
                 self.unknown(("exits",), key)
-            elif value is not None:
-                self.fail(("exits", key), NOT_YET)
+        cleaned, errors = clean_exits(raw)
+        for key, message in errors.items():
+            self.fail(("exits", key), message)
+        return tuple(sorted(cleaned.items()))
 
     def condition(self, raw: Any, path: Path, depth: int) -> Condition | None:
         if not isinstance(raw, Mapping):
@@ -385,11 +389,14 @@ def condition_json(cond: Condition) -> dict[str, Any]:
 
 def to_json(doc: RuleDocument) -> dict[str, Any]:
     """The canonical JSON of ``doc``: absent sections and empty exits are left out."""
-    return {
+    out: dict[str, Any] = {
         name: condition_json(getattr(doc, name))
         for name in SECTIONS
         if getattr(doc, name) is not None
     }
+    if doc.exits:
+        out["exits"] = dict(doc.exits)
+    return out
 
 
 # --- JSON schema ---------------------------------------------------------------------------
@@ -484,11 +491,7 @@ def condition_schema() -> dict[str, Any]:
 def document_schema() -> dict[str, Any]:
     """The JSON schema of a rule document, usable in JSON Schema and in OpenAPI 3.0 alike."""
     cond = condition_schema()
-    exits = {
-        "type": "object",
-        "description": f"Reserved for {', '.join(EXIT_KEYS)}. {NOT_YET} Leave it out or empty.",
-        "maxProperties": 0,
-    }
+    exits = exits_schema()
     return {
         "type": "object",
         "description": (

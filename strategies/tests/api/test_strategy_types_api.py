@@ -28,7 +28,9 @@ def test_lists_the_types_with_their_schemas(api_client):
         assert t["name"] and t["description"]
         schema = t["params_schema"]
         assert schema["type"] == "object" and schema["additionalProperties"] is False
-        assert set(schema["required"]) == set(schema["properties"])
+        # every parameter is required but the optional exits (stop-loss, target, ...)
+        assert set(schema["required"]) == set(schema["properties"]) - {"exits"}
+        assert schema["properties"]["exits"]["type"] == "object"
         assert "mode" in schema["properties"]
         assert schema["properties"]["mode"]["enum"] == ["long_only", "long_short"]
         for name, prop in schema["properties"].items():
@@ -71,7 +73,7 @@ def test_the_schema_defaults_are_what_a_strategy_gets(api_client):
     for t in api_client.get(URL).json():
         schema = t["params_schema"]
         defaults = schema.get("default") or {
-            k: p["default"] for k, p in schema["properties"].items()
+            k: p["default"] for k, p in schema["properties"].items() if k in schema["required"]
         }
         response = api_client.post(
             "/api/strategies/",

@@ -134,13 +134,28 @@ def test_create_with_a_bad_document_names_the_path(api_client):
     assert not Strategy.objects.exists()
 
 
-def test_exits_are_refused_as_not_yet_supported(api_client):
-    params = {**GOLDEN_CROSS, "exits": {"stop_loss_pct": 2, "target_pct": 4}}
+def test_exits_are_validated_with_their_path_and_stored_typed(api_client):
+    params = {**GOLDEN_CROSS, "exits": {"stop_loss_pct": 0, "target_pct": "4", "exit_at": "25:00"}}
     error = refused(api_client.post(STRATEGIES, rule_payload(params), format="json"))
-    assert set(error["fields"]["params"]) == {"exits.stop_loss_pct", "exits.target_pct"}
-    assert error["message"].startswith("params.exits.stop_loss_pct: Not yet supported")
+    assert error["fields"]["params"] == {
+        "exits.stop_loss_pct": ["Must be at least 0.01."],
+        "exits.target_pct": ["Must be a number."],
+        "exits.exit_at": ["Must be a time of day, HH:MM (24-hour)."],
+    }
+    good = {"stop_loss_pct": 2, "target_pct": 4, "trailing_stop_pct": 1.5, "max_bars_in_trade": 5,
+            "exit_at": "15:00"}  # fmt: skip
+    ok = api_client.post(STRATEGIES, rule_payload({**GOLDEN_CROSS, "exits": good}), format="json")
+    assert ok.status_code == 201
+    assert ok.json()["params"]["exits"] == {
+        "exit_at": "15:00",
+        "max_bars_in_trade": 5,
+        "stop_loss_pct": 2.0,
+        "target_pct": 4.0,
+        "trailing_stop_pct": 1.5,
+    }
     # Empty exits are fine, and not stored.
-    ok = api_client.post(STRATEGIES, rule_payload({**GOLDEN_CROSS, "exits": {}}), format="json")
+    empty = {**rule_payload({**GOLDEN_CROSS, "exits": {}}), "name": "No exits"}
+    ok = api_client.post(STRATEGIES, empty, format="json")
     assert ok.status_code == 201 and ok.json()["params"] == GOLDEN_CROSS
 
 

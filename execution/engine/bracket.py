@@ -1,0 +1,195 @@
+"""The engine's bracket legs: stop-loss and target orders placed after an entry fills.
+
+A mixin of ``Engine``. After the entry leg fills at a bar's open (``_arm_bracket``, from
+``_rebalance``), the protective legs go to the broker as one order group (``OrderRequest.group``,
+one-cancels-other): an SL-M stop ``{prefix}-{ts}-sl`` and a LIMIT target ``{prefix}-{ts}-tp``,
+for the quantity filled, priced from the fill price (``execution.engine.exits``) and rounded to
+the tick (towards the position's favour: a long's stop and target up, a short's down). They are
+placed in the bar's open phase, so they meet the entry bar itself; the stop goes first, so the
+broker matches it first. The broker, not this loop, cancels the other leg when one fills and
+both when the position is closed by anything else (an exit signal's leg, a square-off).
+
+Per processed bar while a bracket is live: at the open, a time exit that came due at the last
+close is sent as a market exit leg (``x``), and DAY legs that expired at a session close are
+placed again (``{prefix}-{ts}-sl`` of the renewing bar); at the close the bar is counted, the
+trailing stop raised (``modify_order``: the new trigger applies from the next bar, as
+backtesting.py's ``TrailingStrategy``), and the time limit checked. The bracket's own state
+(``EngineState.bracket``) is JSON, so a live deployment resumes it between steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from execution.brokers.base import InvalidOrderState, OrderRejected, OrderRequest
+from execution.engine.bars import BarSeries
+from execution.engine.bracket_skip import skip_to
+from execution.engine.config import EngineConfig
+from execution.engine.exits import ExitRules, after_exit_at, to_tick
+from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
+from execution.engine.orders import OrderType, Side, Validity
+from execution.engine.state import EngineState
+
+
+class Brackets:
+    """Stop and target legs of the engine's positions (``EngineState.bracket``)."""
+
+    config: EngineConfig
+    state: EngineState
+    _exits: ExitRules | None
+    _symbol: str
+    _exit_at: np.ndarray | None = None
+    leg_id: Callable[[int, str], str]  # ``Engine.leg_id``
+    _leg: Callable[..., None]  # ``Engine._leg``
+
+    def _arm_bracket(self, ts: int) -> None:
+        """Place the legs protecting the position the entry of bar ``ts`` has just opened."""
+        st = self.state
+        ex = self._exits
+        q = st.ledger.qty(self._symbol)
+        if ex is None or q == 0:
+            return
+        long = q > 0
+        entry = st.ledger.positions[self._symbol].avg_price
+        b: dict[str, Any] = {
+            "group": self.leg_id(ts, LEG_ENTRY),
+            "long": long,
+            "qty": abs(q),
+            "bars": 0,
+            "due": False,
+            "stop": None,
+            "target": None,
+            "sl": None,
+            "tp": None,
+        }
+        st.bracket = b
+        stop = ex.stop_price(entry, long)
+        if stop is not None:
+            b["stop"] = self._tick(stop, long)
+            b["sl"] = self._place_leg(ts, LEG_STOP)
+        target = ex.target_price(entry, long)
+        if target is not None:
+            b["target"] = self._tick(target, long)
+            b["tp"] = self._place_leg(ts, LEG_TARGET)
+
+    def _place_leg(self, ts: int, leg: str) -> str:
+        """Send the bracket's stop (``sl``) or target (``tp``) leg; return its broker id."""
+        b = self.state.bracket
+        assert b is not None
+        stop = leg == LEG_STOP
+        req = OrderRequest(
+            self.leg_id(ts, leg),
+            self._symbol,
+            Side.SELL if b["long"] else Side.BUY,
+            OrderType.SLM if stop else OrderType.LIMIT,
+            b["qty"],
+            self.config.product,
+            Validity.DAY,
+            price=None if stop else b["target"],
+            trigger_price=b["stop"] if stop else None,
+            group=b["group"],
+        )
+        return self.state.broker.submit(req)
+
+    def _tick(self, price: float, up: bool) -> float:
+        return to_tick(price, self.config.instrument.tick_size, up)
+
+    def _bracket_live(self) -> dict[str, Any] | None:
+        """The bracket if its position is still open, else forget it (``None``)."""
+        st = self.state
+        b = st.bracket
+        if b is None:
+            return None
+        q = st.ledger.qty(self._symbol)
+        if q == 0 or (q > 0) != b["long"]:
+            st.bracket = None
+            return None
+        return b
+
+    def _exit_at_plan(self, ts: np.ndarray) -> memoryview | None:
+        """Which bars open at or after the exits' ``exit_at`` (None without one); kept for
+        ``_bracket_skip`` as ``_exit_at``."""
+        ex = self._exits
+        at = None
+        if ex is not None and ex.exit_at is not None:
+            at = after_exit_at(ts, ex.exit_at, self.config.calendar)
+        self._exit_at = at
+        return None if at is None else memoryview(at)
+
+    def _bracket_open(self, ts: int, at_exit_time: bool = False) -> None:
+        """At a processed bar's open: a time exit that is due, and expired DAY legs renewed."""
+        b = self._bracket_live()
+        if b is None:
+            return
+        br = self.state.broker
+        if b["due"] or at_exit_time:
+            br.fill_open()  # as ``_rebalance``: what fills at this open goes first
+            q = self.state.ledger.qty(self._symbol)
+            if q != 0:
+                self._leg(ts, LEG_EXIT, "SELL" if q > 0 else "BUY", abs(q), reduce_only=True)
+            self._bracket_live()
+            return
+        if br.calendar is None:
+            return  # without a calendar DAY orders never expire
+        for key, leg in (("sl", LEG_STOP), ("tp", LEG_TARGET)):
+            oid = b[key]
+            if oid is not None and str(br.order_status(oid).status) == "EXPIRED":
+                b[key] = self._place_leg(ts, leg)
+
+    def _bracket_close(self, close: float) -> None:
+        """At a processed bar's close: count it, trail the stop, check the time limit."""
+        b = self._bracket_live()
+        ex = self._exits
+        if b is None or ex is None:
+            return
+        b["bars"] += 1
+        long = b["long"]
+        trail = ex.trail(close, long)
+        if trail is not None and b["sl"] is not None:
+            new = self._tick(trail, long)
+            if (new > b["stop"]) if long else (new < b["stop"]):
+                try:
+                    self.state.broker.modify_order(b["sl"], trigger_price=new)
+                    b["stop"] = new
+                except (InvalidOrderState, OrderRejected):
+                    pass  # already triggered (a remainder filling) or refused: keep the old
+        limit = ex.max_bars_in_trade
+        if limit is not None and b["bars"] >= limit:
+            b["due"] = True
+
+    def _bracket_skip(self, i: int, end: int, bars: BarSeries) -> int:
+        """The next bar to step while only the bracket is live (``bracket_skip``): ``i`` when
+        this one must be stepped, else a later one, the skipped bars' effects applied."""
+        st = self.state
+        br = st.broker
+        b = self._bracket_live()
+        ex = self._exits
+        if b is None or ex is None or b["due"] or br.calendar is not None:
+            return i
+        legs = [oid for oid in (b["sl"], b["tp"]) if oid is not None]
+        if br.volume_share is not None or br.working_count() != len(legs):
+            return i
+        at = self._exit_at
+        if at is not None:  # the bar at the exit time is stepped
+            k = int(np.argmax(at[i:end])) if end > i else 0
+            if end > i and at[i + k]:
+                end = i + k
+        j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size)
+        if j == i:
+            return i
+        b["bars"] += j - i
+        if raised_at is not None:
+            level = ex.trail(float(bars.close[raised_at]), b["long"])
+            assert level is not None
+            br.clock = int(bars.ts[raised_at])  # when bar-by-bar stepping raises it last
+            try:
+                br.modify_order(b["sl"], trigger_price=self._tick(level, b["long"]))
+                b["stop"] = self._tick(level, b["long"])
+            except (InvalidOrderState, OrderRejected):
+                pass
+            finally:
+                br.clock = None
+        return j

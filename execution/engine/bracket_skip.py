@@ -1,0 +1,81 @@
+"""Skipping the bars a live bracket cannot trade on, with numpy (the engine's speed, §2).
+
+While a position is protected by its legs and nothing else can happen (no pending decision,
+no other working order, no session expiry, no volume cap, no MIS square-off, no daily-loss
+limit), a bar only matters if one of its legs can fill on it. ``skip_to`` finds the first bar
+that *may* touch a leg with a bound that never misses one (the trailing stop's level is taken a
+tick above its exact, rounded value), so the engine steps that bar the ordinary way and jumps
+over the others: cash and position are constant there and the equity curve fills them in.
+
+What the skipped bars would have done is then applied at once: the bars are counted, and the
+trailing stop is raised to the level the closes gave it, computed with the same float
+operations and rounding as ``Brackets._bracket_close`` and modified once, timed at the bar
+whose close last raised it, as bar-by-bar stepping leaves it. (Only the number of ``MODIFY``
+events can differ: one per skipped stretch instead of one per raise.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from execution.engine.bars import BarSeries
+from execution.engine.exits import ExitRules
+
+
+def skip_to(
+    b: dict[str, Any], ex: ExitRules, bars: BarSeries, i: int, end: int, tick: float
+) -> tuple[int, int | None]:
+    """The first bar in ``[i, end)`` a leg may fill on (``end`` if none), and the index of
+    the last close in the skipped bars that raises the trailing stop (``None`` if none)."""
+    limit = ex.max_bars_in_trade
+    if limit is not None:
+        end = min(end, i + limit - b["bars"] - 1)  # the bar that makes it due is stepped
+    if end <= i:
+        return i, None
+    long = b["long"]
+    lo, hi = bars.low, bars.high
+    stop, target = b["stop"], b["target"]
+    hit = None
+    run = None
+    if stop is not None:
+        hit = (lo[i:end] <= stop) if long else (hi[i:end] >= stop)
+        pct = ex.trailing_stop_pct
+        if pct is not None:
+            raw = bars.close[i:end] * ((1 - pct / 100) if long else (1 + pct / 100))
+            run = np.maximum.accumulate(raw) if long else np.minimum.accumulate(raw)
+            margin = 1.001 * tick  # the rounding to the tick moves a level by less
+            # during bar k the level is the closes' before k, rounded: at most a tick away
+            if long:
+                hit[1:] |= lo[i + 1 : end] <= run[:-1] + margin
+            else:
+                hit[1:] |= hi[i + 1 : end] >= run[:-1] - margin
+    if target is not None:
+        t_hit = (hi[i:end] >= target) if long else (lo[i:end] <= target)
+        hit = t_hit if hit is None else hit | t_hit
+    first = end - i
+    if hit is not None:
+        k = int(hit.argmax())
+        if hit[k]:
+            first = k
+    j = i + first
+    if run is None or first == 0:
+        return j, None
+    return j, _last_raise(run[:first], stop, long, i, tick)
+
+
+def _last_raise(run: np.ndarray, stop: float, long: bool, i: int, tick: float) -> int | None:
+    """Index of the close that set the final trailing level (first to reach it), or None."""
+    from execution.engine.exits import to_tick
+
+    final = to_tick(float(run[-1]), tick, long)
+    if not ((final > stop) if long else (final < stop)):
+        return None
+    # the first close whose rounding is final raised it last: a new running extreme within a
+    # tick of the final level (usually one or two to check)
+    near = run > final - 1.001 * tick if long else run < final + 1.001 * tick
+    for k in np.flatnonzero(near):
+        if to_tick(float(run[k]), tick, long) == final:
+            return i + int(k)
+    return None
