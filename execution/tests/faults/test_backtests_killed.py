@@ -134,12 +134,14 @@ def test_a_killed_worker_s_backtest_is_rerun_within_the_lease(leases, strategy, 
     ticker(every=2, func="execution.tasks.sweep_backtests")
     pk = _request(strategy, days=3 * 365).pk  # ~1.6 M bars: still running a second from now
     wait_for(
-        lambda: _statuses([pk])[pk][0] == "RUNNING" and _statuses([pk])[pk][1] >= 5,
+        lambda: _statuses([pk])[pk][0] == "RUNNING",
         timeout=60,
         what="the backtest to run",
         cluster=cluster,
     )
-    worker = cluster.busiest()
+    # Claimed: its worker is loading or running ~1.6 M bars, the only busy process. Sampled
+    # briefly, since a fast engine may finish such a run in a few seconds.
+    worker = cluster.busiest(sample=0.3)
     assert _statuses([pk])[pk][0] == "RUNNING", "it finished before its worker could be killed"
     os.kill(worker, signal.SIGKILL)
     wait_for(lambda: not pid_alive(worker), timeout=10, what=f"worker {worker} to die")
