@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "strategies",
     "execution",
+    "optimisation",
 ]
 
 MIDDLEWARE = [
@@ -304,4 +305,9 @@ ALGOSAAS = {
     "DISPATCH_SECONDS": env.int("DISPATCH_SECONDS", default=85),
     # When intraday (MIS) positions on an exchange session are squared off, local time (IST).
     "MIS_SQUAREOFF": env.str("MIS_SQUAREOFF", default="15:20"),
+    # Parameter sweeps (optimisation/): per-user limits, answered as a 400 naming the limit.
+    "MAX_SWEEP_COMBINATIONS": env.int("MAX_SWEEP_COMBINATIONS", default=10_000),
+    "MAX_RUNNING_SWEEPS_PER_USER": env.int("MAX_RUNNING_SWEEPS_PER_USER", default=2),
+    # Backtests per django-q2 task: bars are loaded once and indicators computed once per chunk.
+    "SWEEP_CHUNK_SIZE": env.int("SWEEP_CHUNK_SIZE", default=50),
 }
