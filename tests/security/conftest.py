@@ -31,6 +31,8 @@ from execution.models import (
 )
 from execution.services.backtests import backtest_execute, backtest_request
 from execution.services.live import deployment_step, order_place
+from optimisation.models import Sweep, SweepStatus
+from optimisation.services import sweep_chunk_run, sweep_request
 from strategies import services
 from strategies.models import Deployment, Strategy, StrategyEvent
 from strategies.tests.factories import StrategyFactory, seeded_instrument
@@ -98,6 +100,13 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
     backtest.refresh_from_db()
     assert backtest.status == BacktestStatus.COMPLETE, backtest.error
 
+    # a small finished parameter sweep (its chunks run here, where the job would)
+    sweep = sweep_request(strategy=running, user=owner, space={"fast": [2, 3]})
+    for chunk in sweep.chunks.all():
+        sweep_chunk_run(chunk_id=chunk.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == SweepStatus.COMPLETE, sweep.error
+
     estate = Estate(
         owner=owner,
         running=running,
@@ -115,6 +124,7 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
         "deployment": [deployment.pk],
         "order": [manual.pk, strategy_order.pk],
         "backtest": [backtest.pk],
+        "sweep": [sweep.pk],
         "trade": [trade.pk],
         "position": [position.pk],
     }
@@ -172,6 +182,7 @@ def snapshot(owner: User) -> dict[str, Any]:
         "equity": rows(EquitySnapshot.objects.filter(deployment__in=deployments)),
         "backtests": rows(Backtest.objects.filter(owner=owner), "status", "finished_at"),
         "idempotency_keys": rows(IdempotencyKey.objects.filter(user=owner)),
+        "sweeps": rows(Sweep.objects.filter(owner=owner), "status", "done", "finished_at"),
     }
 
 
