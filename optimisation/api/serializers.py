@@ -13,6 +13,8 @@ from optimisation.models import Sweep, SweepMethod, SweepObjective, SweepResult
 from optimisation.services import sweep_progress
 
 SEED_MAX = 2**31 - 1
+# a hard bound for the schema; the per-user limit (MAX_SWEEP_COMBINATIONS) is the service's
+COUNT_MAX = 1_000_000
 
 
 class SweepRequestSerializer(BacktestRequestSerializer):
@@ -27,10 +29,20 @@ class SweepRequestSerializer(BacktestRequestSerializer):
         choices=SweepObjective.choices, default=SweepObjective.RETURN
     )
     samples = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, default=None, help_text="random: how many."
+        min_value=1,
+        max_value=COUNT_MAX,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="random: how many.",
     )
     trials = serializers.IntegerField(
-        min_value=1, required=False, allow_null=True, default=None, help_text="optuna: budget."
+        min_value=1,
+        max_value=COUNT_MAX,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="optuna: budget.",
     )
     seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, default=0)
     max_drawdown_pct = serializers.FloatField(
