@@ -236,7 +236,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 1000,
     "ack_failures": True,
-    "queue_limit": 500,
+    # Tasks a cluster pulls ahead of its workers. Sweeps scale out only if each cluster takes
+    # a few at a time: with 500, the first cluster to poll hoards a whole sweep's chunks.
+    "queue_limit": env.int("Q_QUEUE_LIMIT", default=500),
     "label": "Jobs",
     "orm": "default",
 }

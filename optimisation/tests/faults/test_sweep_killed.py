@@ -37,6 +37,8 @@ pytestmark = [
 ]
 
 TIMEOUT, RETRY = 8, 10  # a chunk takes ~1 s; a killed worker's chunk comes back after 10 s
+# each cluster pulls one task ahead of its worker, so the second one finds chunks to take
+CLUSTER_ENV = {"Q_QUEUE_LIMIT": "1"}
 FAST = list(range(2, 12))
 SLOW = list(range(20, 70, 5))
 
@@ -60,7 +62,7 @@ def test_two_clusters_share_a_sweep_and_a_killed_worker_loses_nothing(qcluster, 
         allocation_pct=Decimal("100"),
         capital=Decimal("1000000"),
     )
-    a = qcluster(workers=1, timeout=TIMEOUT, retry=RETRY)
+    a = qcluster(workers=1, timeout=TIMEOUT, retry=RETRY, env=CLUSTER_ENV)
     sweep = sweep_request(
         strategy=strategy,
         user=user,
@@ -76,7 +78,7 @@ def test_two_clusters_share_a_sweep_and_a_killed_worker_loses_nothing(qcluster, 
         ).first()
 
     wait_for(running_chunk, timeout=60, what="cluster A to start a chunk", cluster=a)
-    b = qcluster(workers=1, timeout=TIMEOUT, retry=RETRY)
+    b = qcluster(workers=1, timeout=TIMEOUT, retry=RETRY, env=CLUSTER_ENV)
     worker = a.busiest(sample=0.3)  # A's worker, busy with a chunk
     os.kill(worker, signal.SIGKILL)
     wait_for(lambda: not pid_alive(worker), timeout=10, what="the worker to die")
