@@ -13,7 +13,8 @@ minute in all. Printed, each as backtests/s:
   loaded per chunk, results written to the database), i.e. what one worker does;
 - one qcluster with 1 worker, one qcluster with 2 workers, two qclusters with 1 worker each:
   request to COMPLETE, measured here while real ``manage.py qcluster`` processes do the work
-  (ORM broker, ``Q_QUEUE_LIMIT=1`` so the clusters share);
+  (ORM broker, ``Q_QUEUE_LIMIT=1`` so the clusters share), after an untimed warm-up sweep
+  (a worker's first task imports pandas and the engine);
 - backtesting.py 0.6.6's ``Backtest.optimize`` (threads) on the first ``--bt-combos`` of the same
   grid over the same bars, beside ours per backtest.
 
@@ -99,6 +100,9 @@ class Cluster:
             "Q_WORKERS": str(workers),
             "Q_QUEUE_LIMIT": "1",
             "LOG_LEVEL": "INFO",
+            # the project's once-a-minute dispatcher loops for DISPATCH_SECONDS (85 s) in a
+            # worker; with one worker it would hold the sweep up for that long
+            "DISPATCH_SECONDS": "0",
             "LOG_FORMAT": "console",
         }
         self.log = log
@@ -124,6 +128,20 @@ class Cluster:
             self.proc.wait()
 
 
+def fast_values(space: dict) -> list[int]:
+    return list(space["fast"])
+
+
+def _wait(sweep) -> None:
+    while True:
+        status = Sweep.objects.values_list("status", flat=True).get(pk=sweep.pk)
+        if status == SweepStatus.COMPLETE:
+            return
+        if status not in (SweepStatus.QUEUED, SweepStatus.RUNNING):
+            raise RuntimeError(f"sweep {sweep.pk} ended {status}")
+        time.sleep(0.02)
+
+
 def through_clusters(workers: list[int], user, strategy, space, end, chunk, tmp: Path) -> float:
     """Seconds from the request to COMPLETE with clusters of ``workers`` running."""
     clusters = [Cluster(w, tmp / f"q{i}-{time.time_ns()}.log") for i, w in enumerate(workers)]
@@ -133,15 +151,12 @@ def through_clusters(workers: list[int], user, strategy, space, end, chunk, tmp:
             if time.monotonic() > deadline:
                 raise RuntimeError("qcluster did not start")
             time.sleep(0.1)
+        # warm-up, untimed: every worker's first task imports pandas and the engine
+        warm = {"fast": fast_values(space)[: 2 * sum(workers)], "slow": [max(space["slow"])]}
+        _wait(_request(user, strategy, warm, end, 1))
         t = time.perf_counter()
-        sweep = _request(user, strategy, space, end, chunk)  # chunks queued on commit
-        while True:
-            status = Sweep.objects.values_list("status", flat=True).get(pk=sweep.pk)
-            if status == SweepStatus.COMPLETE:
-                return time.perf_counter() - t
-            if status not in (SweepStatus.QUEUED, SweepStatus.RUNNING):
-                raise RuntimeError(f"sweep {sweep.pk} ended {status}")
-            time.sleep(0.02)
+        _wait(_request(user, strategy, space, end, chunk))  # chunks queued on commit
+        return time.perf_counter() - t
     finally:
         for c in clusters:
             c.stop()
@@ -215,6 +230,8 @@ def main() -> None:
     for left in Sweep.objects.filter(owner=user, status__in=[SweepStatus.QUEUED, "RUNNING"]):
         services.sweep_cancel(sweep=left)  # an interrupted earlier run's
 
+    enqueue = services._enqueue
+    services._enqueue = lambda *a: None  # the probe and the in-process run queue no tasks
     probe = _request(user, strategy, space, end, args.chunk)
     n = probe.total
     bars, config = services._bars_and_config(probe)
@@ -233,6 +250,7 @@ def main() -> None:
     for chunk in sweep.chunks.order_by("seq"):
         services.sweep_chunk_run(chunk_id=chunk.pk)
     inproc_s = time.perf_counter() - t
+    services._enqueue = enqueue
 
     rows = [("engine alone, bars loaded once", engine_s), ("in-process, chunk by chunk", inproc_s)]
     with tempfile.TemporaryDirectory() as tmp:
