@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
 from algosaas.api.viewsets import UserScopedMixin, UserScopedReadOnlyViewSet
 from optimisation import selectors
+from optimisation.api.filters import StrategySweepFilter, SweepFilter
 from optimisation.api.serializers import (
     SweepRequestSerializer,
     SweepResultSerializer,
@@ -27,7 +28,7 @@ class StrategyOptimisationsView(UserScopedMixin, generics.ListCreateAPIView):
 
     model = Sweep
     serializer_class = SweepSerializer
-    filterset_fields = ["status", "method"]
+    filterset_class = StrategySweepFilter
     ordering_fields = ["created_at"]
 
     def scoped_queryset(self, user) -> QuerySet[Sweep]:
@@ -57,7 +58,7 @@ class OptimisationViewSet(UserScopedReadOnlyViewSet):
 
     model = Sweep
     serializer_class = SweepSerializer
-    filterset_fields = ["status", "method", "strategy"]
+    filterset_class = SweepFilter
     ordering_fields = ["created_at", "finished_at"]
 
     def scoped_queryset(self, user) -> QuerySet[Sweep]:

@@ -187,4 +187,9 @@ def test_another_users_sweep_is_a_404(
         )
         assert response.status_code == 404, (method, url)
     assert other_client.get("/api/optimisations/").json()["count"] == 0
+    # filtering by the owner's strategy looks like filtering by a missing one
+    foreign = other_client.get(f"/api/optimisations/?strategy={goog_strategy.pk}")
+    missing = other_client.get("/api/optimisations/?strategy=999999")
+    assert foreign.status_code == missing.status_code == 200
+    assert foreign.json()["count"] == missing.json()["count"] == 0
     assert Sweep.objects.get(pk=sweep_id).status == SweepStatus.COMPLETE

@@ -139,3 +139,41 @@ def test_random_sample_is_seeded_and_within_the_valid_grid(goog_strategy, sweep_
     assert a.status == b.status == SweepStatus.COMPLETE
     assert len(keys_a) == 5 and keys_a == sorted(b.results.values_list("key", flat=True))
     assert all(r.params["fast"] < r.params["slow"] for r in a.results.all())
+
+
+@pytest.mark.parametrize("stype", catalog.registry._TYPES, ids=lambda t: t.key)
+def test_every_strategy_type_runs_under_the_memo_as_alone(stype):
+    """No strategy type writes into an indicator array it was handed (the memo's are read-only),
+    and a chunk's second, identical set reads the shared series and gets the same result."""
+    from execution.engine.charges import ZeroCharges
+    from execution.engine.config import EngineConfig, InstrumentSpec
+    from execution.engine.feeds import synthetic_bars
+    from execution.engine.runner import run_backtest
+    from execution.engine.stats import compute_stats
+
+    t0 = 1_704_067_200
+    bars = synthetic_bars(
+        instrument_key="T:MEMO", interval_s=60, start_ts=t0, end_ts=t0 + 60 * 3000, tick_size=0.05
+    )
+    config = EngineConfig(
+        instrument=InstrumentSpec(symbol="MEMO", exchange="T", tick_size=0.05, lot_size=1),
+        starting_capital=1e6,
+        quantity=None,
+        allocation_pct=100.0,
+        charges=ZeroCharges(),
+    )
+    params = stype.validate_params(stype.defaults())
+    first, second = run_chunk(
+        bars=bars, config=config, stype=stype, param_sets=[params, dict(params)], objective="return"
+    )
+    alone = run_backtest(config, stype, params, bars)
+    expected = compute_stats(
+        equity=alone.equity.equity,
+        ts=alone.equity.ts,
+        position=alone.equity.position,
+        trades=alone.trades,
+        starting_capital=1e6,
+        total_charges=alone.state.ledger.total_charges,
+    )
+    assert first.stats == second.stats == expected
+    assert expected["trades"] > 0
