@@ -225,9 +225,6 @@ def sweep_request(
         sweep.study_name = f"sweep-{sweep.pk}-{uuid4().hex[:8]}"
         sweep.chunks_total = math.ceil((trials or 0) / OPTUNA_BATCH)
         sweep.save(update_fields=["study_name", "chunks_total"])
-        # optuna writes through its own connection: the study exists even if this rolls back,
-        # harmlessly (nothing refers to it)
-        optuna_study.study_create(sweep.study_name)
         chunks = [SweepChunk(sweep=sweep, seq=i, params=[]) for i in range(sweep.chunks_total)]
     else:
         chunks = [

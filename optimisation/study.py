@@ -54,12 +54,16 @@ def _sampler(seed: int, seq: int) -> optuna.samplers.TPESampler:
     return optuna.samplers.TPESampler(seed=chunk_seed)
 
 
-def study_create(name: str) -> None:
-    optuna.create_study(study_name=name, storage=storage(), direction="maximize")
-
-
 def study_load(name: str, *, seed: int, seq: int) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=storage(), sampler=_sampler(seed, seq))
+    """The sweep's study, created by its first chunk (not by the request: on SQLite a second
+    connection cannot write while the request's transaction holds the file)."""
+    return optuna.create_study(
+        study_name=name,
+        storage=storage(),
+        sampler=_sampler(seed, seq),
+        direction="maximize",
+        load_if_exists=True,
+    )
 
 
 def suggest(trial: optuna.Trial, space: Space) -> dict[str, Any]:

@@ -6,11 +6,19 @@ from datetime import date
 
 import optuna
 import pytest
+from django.db import connection
 
 from optimisation import study as optuna_study
 from optimisation.models import SweepChunk, SweepStatus
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="the study lives in the project's PostgreSQL; SQLite's in-memory test database "
+        "cannot be reached by optuna's own connection",
+    ),
+]
 
 WINDOW = {"start": date(2006, 1, 1), "end": date(2008, 12, 31)}
 SPACE = {
