@@ -15,6 +15,7 @@ api_patterns = [
     path("", include("strategies.api.urls")),
     path("", include("execution.api.urls")),
     path("", include("brokers.api.urls")),
+    path("", include("optimisation.api.urls")),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.

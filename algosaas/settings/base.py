@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "strategies",
     "execution",
     "brokers",
+    "optimisation",
 ]
 
 MIDDLEWARE = [
@@ -236,7 +237,9 @@ Q_CLUSTER = {
     "catch_up": False,
     "save_limit": 1000,
     "ack_failures": True,
-    "queue_limit": 500,
+    # Tasks a cluster pulls ahead of its workers. Sweeps scale out only if each cluster takes
+    # a few at a time: with 500, the first cluster to poll hoards a whole sweep's chunks.
+    "queue_limit": env.int("Q_QUEUE_LIMIT", default=500),
     "label": "Jobs",
     "orm": "default",
 }
@@ -305,6 +308,11 @@ ALGOSAAS = {
     "DISPATCH_SECONDS": env.int("DISPATCH_SECONDS", default=85),
     # When intraday (MIS) positions on an exchange session are squared off, local time (IST).
     "MIS_SQUAREOFF": env.str("MIS_SQUAREOFF", default="15:20"),
+    # Parameter sweeps (optimisation/): per-user limits, answered as a 400 naming the limit.
+    "MAX_SWEEP_COMBINATIONS": env.int("MAX_SWEEP_COMBINATIONS", default=10_000),
+    "MAX_RUNNING_SWEEPS_PER_USER": env.int("MAX_RUNNING_SWEEPS_PER_USER", default=2),
+    # Backtests per django-q2 task: bars are loaded once and indicators computed once per chunk.
+    "SWEEP_CHUNK_SIZE": env.int("SWEEP_CHUNK_SIZE", default=50),
 }
 
 # --- Broker accounts (brokers/) ------------------------------------------------------------

@@ -20,7 +20,11 @@ Conventions, chosen to match backtesting.py / pandas where the strategies are ch
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import wraps
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -32,6 +36,7 @@ __all__ = [
     "crossing",
     "donchian",
     "ema",
+    "indicator_memo",
     "macd",
     "rolling_max",
     "rolling_min",
@@ -66,6 +71,59 @@ def _rolling(x: np.ndarray, n: int) -> Any:
     return pd.Series(_as_float(x), copy=False).rolling(_check_period(n))
 
 
+# --- memo: one computation per indicator series within a parameter sweep's chunk ------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+_Memo = dict[tuple, tuple[tuple, Any]]
+_MEMO: ContextVar[_Memo | None] = ContextVar("indicator_memo", default=None)
+
+
+@contextmanager
+def indicator_memo() -> Iterator[_Memo]:
+    """Within the block, each indicator call on the same input arrays is computed once.
+
+    A sweep runs hundreds of parameter sets over the same bars; SMA(20) of the close is then
+    asked for by every set with ``slow=20``. Calls are keyed on the *identity* of their array
+    arguments (the chunk's bars are loaded once and never change) and the value of the others,
+    and the cached arrays are made read-only so no caller can alter what the next one reads.
+    Outside the block nothing is cached: results are bit for bit those of a fresh call.
+    """
+    token = _MEMO.set({})
+    try:
+        yield _MEMO.get()
+    finally:
+        _MEMO.reset(token)
+
+
+def _read_only(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, tuple):
+        for v in value:
+            _read_only(v)
+    return value
+
+
+def _memoised(fn: _F) -> _F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        memo = _MEMO.get()
+        if memo is None or kwargs:
+            return fn(*args, **kwargs)
+        arrays = tuple(a for a in args if isinstance(a, np.ndarray))
+        key = (fn.__name__, *(("#", id(a)) if isinstance(a, np.ndarray) else a for a in args))
+        hit = memo.get(key)
+        # the inputs are kept in the entry, so an id cannot be reused by another array
+        if hit is not None and all(x is y for x, y in zip(hit[0], arrays, strict=True)):
+            return hit[1]
+        value = _read_only(fn(*args))
+        memo[key] = (arrays, value)
+        return value
+
+    return wrapper  # type: ignore[return-value]
+
+
+@_memoised
 def sma(x: np.ndarray, n: int) -> np.ndarray:
     """Return the simple moving average of the last ``n`` values (NaN for the first ``n-1``).
 
@@ -132,6 +190,7 @@ def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
     return out
 
 
+@_memoised
 def ema(x: np.ndarray, n: int) -> np.ndarray:
     """Return the exponential moving average with ``alpha = 2 / (n + 1)``.
 
@@ -142,6 +201,7 @@ def ema(x: np.ndarray, n: int) -> np.ndarray:
     return _smooth(x, n, 2.0 / (n + 1))
 
 
+@_memoised
 def rsi(close: np.ndarray, n: int) -> np.ndarray:
     """Return Wilder's relative strength index (0..100) over ``n`` periods.
 
@@ -166,6 +226,7 @@ def rsi(close: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+@_memoised
 def bollinger(close: np.ndarray, n: int, width: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(middle, upper, lower)`` Bollinger bands: SMA ± ``width`` standard deviations.
 
@@ -203,16 +264,19 @@ def _rolling_extreme(x: np.ndarray, n: int, ufunc: np.ufunc) -> np.ndarray:
     return out
 
 
+@_memoised
 def rolling_max(x: np.ndarray, n: int) -> np.ndarray:
     """Return the highest of the last ``n`` values, including the current one."""
     return _rolling_extreme(x, n, np.maximum)
 
 
+@_memoised
 def rolling_min(x: np.ndarray, n: int) -> np.ndarray:
     """Return the lowest of the last ``n`` values, including the current one."""
     return _rolling_extreme(x, n, np.minimum)
 
 
+@_memoised
 def donchian(high: np.ndarray, low: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(upper, lower)``: the highest high and lowest low of the *previous* ``n`` bars.
 
@@ -292,6 +356,7 @@ def shift(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+@_memoised
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndarray:
     """Return Wilder's average true range over ``n`` bars (NaN for the first ``n``).
 
@@ -310,6 +375,7 @@ def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, n: int) -> np.ndar
     return out
 
 
+@_memoised
 def macd(close: np.ndarray, fast: int, slow: int, signal: int) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(line, signal)``: ``ema(fast) - ema(slow)`` and the ``signal``-bar EMA of it.
 

@@ -33,6 +33,8 @@ from execution.models import (
 )
 from execution.services.backtests import backtest_execute, backtest_request
 from execution.services.live import deployment_step, order_place
+from optimisation.models import Sweep, SweepStatus
+from optimisation.services import sweep_chunk_run, sweep_request
 from strategies import services
 from strategies.models import Deployment, Strategy, StrategyEvent
 from strategies.tests.factories import StrategyFactory, seeded_instrument
@@ -103,6 +105,14 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
     broker_account = broker_account_create(
         user=owner, vendor="kite", api_key="estateKey1", api_secret="estateSecret1"
     )
+
+    # a small finished parameter sweep (its chunks run here, where the job would)
+    sweep = sweep_request(strategy=running, user=owner, space={"fast": [2, 3]})
+    for chunk in sweep.chunks.all():
+        sweep_chunk_run(chunk_id=chunk.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == SweepStatus.COMPLETE, sweep.error
+
     estate = Estate(
         owner=owner,
         running=running,
@@ -120,6 +130,7 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
         "deployment": [deployment.pk],
         "order": [manual.pk, strategy_order.pk],
         "backtest": [backtest.pk],
+        "sweep": [sweep.pk],
         "trade": [trade.pk],
         "position": [position.pk],
         "broker_account": [broker_account.pk],
@@ -181,6 +192,7 @@ def snapshot(owner: User) -> dict[str, Any]:
         "broker_accounts": rows(
             BrokerAccount.objects.filter(user=owner), "status", "api_key", "updated_at"
         ),
+        "sweeps": rows(Sweep.objects.filter(owner=owner), "status", "done", "finished_at"),
     }
 
 

@@ -57,6 +57,11 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "deployment-orders": {"pk": "deployment"},
     "order-detail": {"pk": "order"},
     "order-events": {"pk": "order"},
+    # API: optimisation
+    "strategy-optimisations": {"pk": "strategy"},
+    "optimisation-detail": {"pk": "sweep"},
+    "optimisation-cancel": {"pk": "sweep"},
+    "optimisation-results": {"pk": "sweep"},
     # Dashboard: strategies
     "strategies:detail": {"pk": "strategy"},
     "strategies:edit": {"pk": "strategy"},
@@ -279,6 +284,7 @@ API_LISTS = [
     "/api/orders/",
     "/api/deployments/",
     "/api/backtests/",
+    "/api/optimisations/",
 ]
 
 
@@ -293,6 +299,7 @@ def test_api_lists_never_show_another_users_rows(user, other_client):
         f"/api/orders/?strategy={estate.running.pk}",
         f"/api/deployments/?strategy={estate.running.pk}",
         f"/api/backtests/?strategy={estate.running.pk}",
+        f"/api/optimisations/?strategy={estate.running.pk}",
     ]
     for url in filters:
         body = other_client.get(url).json()

@@ -49,8 +49,8 @@ RUN_TIMEOUT = 300  # seconds; a normal run takes about two minutes on two cores
 
 BUSINESS_RULE_BODIES = (
     r"^/api/(auth/register/|auth/me/|strategies/|strategies/\{id\}/"
-    r"|strategies/\{id\}/(deploy|backtests)/|deployments/\{id\}/orders/|orders/\{id\}/"
-    r"|rules/parse/|brokers/)$"
+    r"|strategies/\{id\}/(deploy|backtests|optimisations)/|deployments/\{id\}/orders/"
+    r"|orders/\{id\}/|rules/parse/|brokers/)$"
 )
 
 CONFIG = """\
@@ -78,6 +78,10 @@ parameters = {{ "path.id" = {deployment} }}
 [[operations]]
 include-path-regex = '^/api/backtests/\\{{id\\}}/'
 parameters = {{ "path.id" = {backtest} }}
+
+[[operations]]
+include-path-regex = '^/api/optimisations/\\{{id\\}}/'
+parameters = {{ "path.id" = {sweep} }}
 """
 
 pytestmark = [
@@ -137,6 +141,8 @@ def live_server_process(tmp_path):
         "THROTTLE_REGISTER": "100000/min",
         "LOG_LEVEL": "WARNING",
         "Q_SYNC": "1",
+        # sweeps run inside the request here (Q_SYNC): keep a fuzzed one small
+        "MAX_SWEEP_COMBINATIONS": "50",
     }
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
@@ -172,6 +178,7 @@ def test_schemathesis_finds_nothing_against_the_live_server(user, live_server_pr
             order=estate.manual_order.pk,
             deployment=estate.deployment.pk,
             backtest=estate.backtest.pk,
+            sweep=estate.ids["sweep"][0],
         )
     )
     command = [

@@ -1,0 +1,64 @@
+"""Operators see every sweep with its progress and can cancel one (through the service)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from optimisation.exceptions import SweepConflict
+from optimisation.models import Sweep, SweepChunk
+from optimisation.services import sweep_cancel
+
+
+class SweepChunkInline(admin.TabularInline):
+    model = SweepChunk
+    fields = ["seq", "status", "attempts", "seconds", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Sweep)
+class SweepAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "owner",
+        "strategy",
+        "method",
+        "objective",
+        "status",
+        "progress",
+        "best_value",
+        "created_at",
+    ]
+    list_filter = ["status", "method", "objective"]
+    search_fields = ["owner__email", "strategy__name"]
+    list_select_related = ["owner", "strategy"]
+    readonly_fields = [f.name for f in Sweep._meta.fields]
+    inlines = [SweepChunkInline]
+    actions = ["cancel_sweeps"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Progress")
+    def progress(self, sweep: Sweep) -> str:
+        pct = 100.0 * sweep.done / sweep.total if sweep.total else 100.0
+        chunks = f"{sweep.chunks_done}/{sweep.chunks_total}"
+        return f"{sweep.done}/{sweep.total} ({pct:.0f}%), chunks {chunks}"
+
+    @admin.action(description="Cancel the selected sweeps")
+    def cancel_sweeps(self, request: HttpRequest, queryset: QuerySet[Sweep]) -> None:
+        cancelled = 0
+        for sweep in queryset:
+            try:
+                sweep_cancel(sweep=sweep)
+                cancelled += 1
+            except SweepConflict as e:
+                self.message_user(request, f"Sweep {sweep.pk}: {e.message}", messages.WARNING)
+        self.message_user(request, f"Cancelled {cancelled} sweep(s).")

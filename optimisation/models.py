@@ -1,0 +1,147 @@
+"""Parameter sweeps: a request, its chunks of work (one django-q2 task each) and its results.
+
+A ``SweepResult`` is unique per (sweep, parameter key), so a chunk that runs twice (its worker
+was killed and the broker delivered it again) can never write a result twice.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+from execution.models import ChargesChoice, CloseAtEnd
+
+
+class SweepMethod(models.TextChoices):
+    GRID = "grid", "Every combination"
+    RANDOM = "random", "A seeded random sample of the grid"
+    OPTUNA = "optuna", "Optuna TPE search with a trial budget"
+
+
+class SweepObjective(models.TextChoices):
+    RETURN = "return", "Total return %"
+    SHARPE = "sharpe", "Sharpe ratio"
+    SORTINO = "sortino", "Sortino ratio"
+    CALMAR = "calmar", "Calmar ratio (CAGR / max drawdown)"
+    PROFIT_FACTOR = "profit_factor", "Profit factor"
+    RETURN_MAX_DD = "return_max_dd", "Total return % with a max-drawdown constraint"
+
+
+class SweepStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    RUNNING = "RUNNING", "Running"
+    COMPLETE = "COMPLETE", "Complete"
+    CANCELLED = "CANCELLED", "Cancelled"
+    FAILED = "FAILED", "Failed"
+
+
+ACTIVE_SWEEP_STATUSES = (SweepStatus.QUEUED, SweepStatus.RUNNING)
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "PENDING", "Pending"
+    DONE = "DONE", "Done"
+    CANCELLED = "CANCELLED", "Cancelled"
+
+
+class Sweep(models.Model):
+    """One optimisation of a strategy's parameters over a space, with its progress and best."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sweeps"
+    )
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.CASCADE, related_name="sweeps"
+    )
+    config = models.JSONField(help_text="The strategy's configuration when the sweep started.")
+    space = models.JSONField(help_text="Per parameter: a list of values or a range with a step.")
+    method = models.CharField(max_length=10, choices=SweepMethod.choices)
+    objective = models.CharField(max_length=16, choices=SweepObjective.choices)
+    max_drawdown_pct = models.FloatField(
+        null=True, blank=True, help_text="return_max_dd: results drawing down more are infeasible."
+    )
+    samples = models.PositiveIntegerField(null=True, blank=True, help_text="random: how many.")
+    trials = models.PositiveIntegerField(null=True, blank=True, help_text="optuna: trial budget.")
+    seed = models.BigIntegerField(default=0)
+    start = models.DateField(null=True, blank=True)
+    end = models.DateField(null=True, blank=True)
+    capital = models.DecimalField(max_digits=16, decimal_places=2)
+    charges = models.CharField(
+        max_length=20, choices=ChargesChoice.choices, default=ChargesChoice.INDIA_EQUITY
+    )
+    commission_pct = models.DecimalField(max_digits=6, decimal_places=4, null=True, blank=True)
+    slippage_bps = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal("0"))
+    close_at_end = models.CharField(
+        max_length=10, choices=CloseAtEnd.choices, default=CloseAtEnd.CLOSE
+    )
+    status = models.CharField(
+        max_length=10, choices=SweepStatus.choices, default=SweepStatus.QUEUED
+    )
+    total = models.PositiveIntegerField(default=0, help_text="Parameter sets to run.")
+    skipped = models.PositiveIntegerField(
+        default=0, help_text="Combinations refused by the strategy's cross-field rules."
+    )
+    done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    best_params = models.JSONField(null=True, blank=True)
+    best_value = models.FloatField(null=True, blank=True)
+    study_name = models.CharField(max_length=64, blank=True, help_text="optuna: its study.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk} of strategy {self.strategy_id} ({self.method}, {self.status})"
+
+
+class SweepChunk(models.Model):
+    """A batch of parameter sets run by one task over bars loaded once."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="chunks")
+    seq = models.PositiveIntegerField()
+    params = models.JSONField(help_text="The parameter sets; optuna: its asked trials.")
+    trial_numbers = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ChunkStatus.choices, default=ChunkStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["sweep", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "seq"], name="sweep_chunk_unique_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.seq} of sweep {self.sweep_id} ({self.status})"
+
+
+class SweepResult(models.Model):
+    """One parameter set's outcome: its objective value (None: undefined or infeasible)."""
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, related_name="results")
+    key = models.CharField(max_length=255, help_text="The parameters as canonical JSON.")
+    params = models.JSONField()
+    value = models.FloatField(null=True, blank=True)
+    stats = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sweep", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sweep", "key"], name="sweep_result_unique_params")
+        ]
+        indexes = [models.Index(fields=["sweep", "value"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}"

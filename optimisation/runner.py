@@ -1,0 +1,68 @@
+"""Run many parameter sets of one strategy over the same bars: a sweep chunk's inner loop.
+
+The bars are loaded once by the caller and shared read-only; inside ``indicator_memo`` each
+indicator series (SMA(20) of the close, ...) is computed once and reused by every parameter set
+that asks for it. Each run is otherwise exactly a backtest: the same ``Engine``, the same
+configuration, the same ``compute_stats``, so a result equals the single backtest bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from execution.engine.bars import BarSeries
+from execution.engine.config import EngineConfig
+from execution.engine.indicators import indicator_memo
+from execution.engine.runner import Engine
+from execution.engine.stats import compute_stats
+from optimisation.objectives import objective_value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    params: dict[str, Any]
+    value: float | None
+    stats: dict[str, Any]
+
+
+def run_params(
+    *,
+    bars: BarSeries,
+    config: EngineConfig,
+    stype: Any,
+    params: dict[str, Any],
+) -> dict[str, Any]:
+    """One backtest's statistics, computed exactly as ``backtest_execute`` computes them."""
+    result = Engine(config, stype, params).run(bars)
+    return compute_stats(
+        equity=result.equity.equity,
+        ts=result.equity.ts,
+        position=result.equity.position,
+        trades=result.trades,
+        starting_capital=config.starting_capital,
+        total_charges=result.state.ledger.total_charges,
+    )
+
+
+def run_chunk(
+    *,
+    bars: BarSeries,
+    config: EngineConfig,
+    stype: Any,
+    param_sets: Iterable[dict[str, Any]],
+    objective: str,
+    max_drawdown_pct: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Outcome] | None:
+    """Every parameter set's outcome, in order; None if ``should_stop`` said so midway."""
+    out: list[Outcome] = []
+    with indicator_memo():
+        for params in param_sets:
+            if should_stop is not None and should_stop():
+                return None
+            stats = run_params(bars=bars, config=config, stype=stype, params=params)
+            value = objective_value(stats, objective, max_drawdown_pct=max_drawdown_pct)
+            out.append(Outcome(params=params, value=value, stats=stats))
+    return out

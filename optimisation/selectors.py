@@ -1,0 +1,25 @@
+"""Reads of sweeps, scoped to their owner: "missing" and "not yours" are the same 404."""
+
+from __future__ import annotations
+
+from django.db.models import F, QuerySet
+from django.http import Http404
+
+from optimisation.models import Sweep, SweepResult
+
+
+def sweeps_for_user(*, user) -> QuerySet[Sweep]:
+    return Sweep.objects.filter(owner=user).defer("config")
+
+
+def sweep_get_for_user(*, user, sweep_id: int | str) -> Sweep:
+    """Return the user's sweep or raise 404 — the same answer for missing and not yours."""
+    try:
+        return Sweep.objects.get(owner=user, pk=int(sweep_id))
+    except (Sweep.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise Http404("No such sweep.") from None
+
+
+def sweep_results(*, sweep: Sweep) -> QuerySet[SweepResult]:
+    """The sweep's results, best first (by the objective; undefined values last)."""
+    return sweep.results.order_by(F("value").desc(nulls_last=True), "id")

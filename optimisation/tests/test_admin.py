@@ -1,0 +1,53 @@
+"""The operators' admin: sweeps with their progress, and the cancel action (the same service)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+
+from optimisation.models import ChunkStatus, SweepStatus
+from optimisation.services import sweep_chunk_run, sweep_request
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+CHANGELIST = "/admin/optimisation/sweep/"
+
+
+@pytest.fixture
+def admin_browser(db) -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True, email="ops@example.com"))
+    return client
+
+
+def test_changelist_shows_progress_and_cancel_cancels(admin_browser, goog_strategy, user):
+    window = {"start": date(2007, 1, 1), "end": date(2007, 12, 31)}
+    space = {"fast": [5, 10], "slow": [20, 40]}
+    finished = sweep_request(strategy=goog_strategy, user=user, space=space, **window)
+    for chunk in finished.chunks.all():
+        sweep_chunk_run(chunk_id=chunk.pk)
+    queued = sweep_request(strategy=goog_strategy, user=user, space=space, **window)
+
+    page = admin_browser.get(CHANGELIST)
+    assert page.status_code == 200
+    assert "4/4 (100%), chunks 1/1" in page.content.decode()
+    assert "0/4 (0%), chunks 0/1" in page.content.decode()
+    assert admin_browser.get(f"{CHANGELIST}{queued.pk}/change/").status_code == 200
+
+    response = admin_browser.post(
+        CHANGELIST,
+        {"action": "cancel_sweeps", "_selected_action": [finished.pk, queued.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    queued.refresh_from_db()
+    finished.refresh_from_db()
+    assert queued.status == SweepStatus.CANCELLED
+    assert set(queued.chunks.values_list("status", flat=True)) == {ChunkStatus.CANCELLED}
+    assert finished.status == SweepStatus.COMPLETE
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "Cancelled 1 sweep(s)." in messages
+    assert any(m.startswith(f"Sweep {finished.pk}:") for m in messages)
