@@ -13,3 +13,15 @@ class SweepInvalid(DomainError):
 
 class SweepConflict(Conflict):
     """Raised when a sweep's state forbids the action (cancelling a finished sweep); HTTP 409."""
+
+
+class RobustnessInvalid(DomainError):
+    """Raised when a walk-forward or Monte Carlo cannot run as asked (its ``fields`` name the
+    field, or the limit's setting); HTTP 400."""
+
+    status_code = 400
+    code = "invalid"
+
+
+class RobustnessConflict(Conflict):
+    """Raised when the object is not ready for the report (a backtest not yet complete); 409."""

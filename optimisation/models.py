@@ -145,3 +145,56 @@ class SweepResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} = {self.value}"
+
+
+class RobustnessKind(models.TextChoices):
+    WALK_FORWARD = "walk_forward", "Walk-forward"
+    MONTE_CARLO = "monte_carlo", "Monte Carlo of a backtest's trades"
+
+
+class RobustnessStatus(models.TextChoices):
+    QUEUED = "QUEUED", "Queued"
+    RUNNING = "RUNNING", "Running"
+    COMPLETE = "COMPLETE", "Complete"
+    FAILED = "FAILED", "Failed"
+
+
+class RobustnessRun(models.Model):
+    """A walk-forward of a strategy or a Monte Carlo of a backtest: the request and its report.
+
+    ``request`` holds the validated request as JSON (a walk-forward's also the strategy's
+    configuration when it was asked), so the report can always be read beside what produced it.
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="robustness_runs"
+    )
+    kind = models.CharField(max_length=12, choices=RobustnessKind.choices)
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.CASCADE, related_name="robustness_runs"
+    )
+    backtest = models.ForeignKey(
+        "execution.Backtest",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="robustness_runs",
+        help_text="Monte Carlo: the backtest whose trades are resampled.",
+    )
+    request = models.JSONField()
+    report = models.JSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=RobustnessStatus.choices, default=RobustnessStatus.QUEUED
+    )
+    error = models.TextField(blank=True)
+    seconds = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} ({self.status})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import F, QuerySet
 from django.http import Http404
 
-from optimisation.models import Sweep, SweepResult
+from optimisation.models import RobustnessRun, Sweep, SweepResult
 
 
 def sweeps_for_user(*, user) -> QuerySet[Sweep]:
@@ -23,3 +23,15 @@ def sweep_get_for_user(*, user, sweep_id: int | str) -> Sweep:
 def sweep_results(*, sweep: Sweep) -> QuerySet[SweepResult]:
     """The sweep's results, best first (by the objective; undefined values last)."""
     return sweep.results.order_by(F("value").desc(nulls_last=True), "id")
+
+
+def robustness_runs_for_user(*, user) -> QuerySet[RobustnessRun]:
+    return RobustnessRun.objects.filter(owner=user)
+
+
+def robustness_run_get_for_user(*, user, run_id: int | str) -> RobustnessRun:
+    """Return the user's walk-forward or Monte Carlo, or 404 — missing and not yours alike."""
+    try:
+        return RobustnessRun.objects.get(owner=user, pk=int(run_id))
+    except (RobustnessRun.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise Http404("No such report.") from None

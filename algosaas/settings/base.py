@@ -313,6 +313,14 @@ ALGOSAAS = {
     "MAX_RUNNING_SWEEPS_PER_USER": env.int("MAX_RUNNING_SWEEPS_PER_USER", default=2),
     # Backtests per django-q2 task: bars are loaded once and indicators computed once per chunk.
     "SWEEP_CHUNK_SIZE": env.int("SWEEP_CHUNK_SIZE", default=50),
+    # Robustness reports (optimisation/robustness.py): limits answered as a 400 naming them.
+    "MAX_WALK_FORWARD_WINDOWS": env.int("MAX_WALK_FORWARD_WINDOWS", default=20),
+    # windows x parameter sets: the in-sample backtests one walk-forward task runs
+    "MAX_WALK_FORWARD_BACKTESTS": env.int("MAX_WALK_FORWARD_BACKTESTS", default=20_000),
+    "MAX_RUNNING_WALK_FORWARDS_PER_USER": env.int("MAX_RUNNING_WALK_FORWARDS_PER_USER", default=2),
+    "MAX_MONTE_CARLO_PATHS": env.int("MAX_MONTE_CARLO_PATHS", default=10_000),
+    # paths x trades of one Monte Carlo, run inline in the request (~0.1 s per million here)
+    "MAX_MONTE_CARLO_STEPS": env.int("MAX_MONTE_CARLO_STEPS", default=10_000_000),
 }
 
 # --- Broker accounts (brokers/) ------------------------------------------------------------

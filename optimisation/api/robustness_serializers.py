@@ -1,0 +1,88 @@
+"""Walk-forward and Monte Carlo requests and their reports; the services decide every rule."""
+
+from __future__ import annotations
+
+import math
+
+from rest_framework import serializers
+
+from optimisation import montecarlo, walkforward
+from optimisation.api.serializers import COUNT_MAX, SEED_MAX, SweepRequestSerializer
+from optimisation.models import RobustnessRun, SweepMethod
+
+# hard bounds for the schema; the per-user limits (settings) are the services'
+WINDOWS_MAX = 1000
+RATIO_MAX = 100.0
+
+
+def _finite(value: float | None) -> float | None:
+    if value is not None and not math.isfinite(value):
+        raise serializers.ValidationError("Must be a finite number.")
+    return value
+
+
+class WalkForwardRequestSerializer(SweepRequestSerializer):
+    """A sweep's request (range, costs, space, objective; grid or random) plus the windows."""
+
+    trials = None  # optuna is not offered: each window's search must be exhaustive or seeded
+    method = serializers.ChoiceField(
+        choices=[(SweepMethod.GRID, "grid"), (SweepMethod.RANDOM, "random")],
+        default=SweepMethod.GRID,
+    )
+    windows = serializers.IntegerField(
+        min_value=1, max_value=WINDOWS_MAX, default=5, help_text="Out-of-sample windows."
+    )
+    mode = serializers.ChoiceField(
+        choices=walkforward.MODES,
+        default="rolling",
+        help_text="rolling: a fixed-length in-sample before each window; anchored: from the start.",
+    )
+    in_sample_ratio = serializers.FloatField(
+        min_value=0.01,
+        max_value=RATIO_MAX,
+        default=3.0,
+        help_text="The first in-sample stretch's length over one out-of-sample window's.",
+    )
+
+    def validate_in_sample_ratio(self, value: float) -> float:
+        return _finite(value)
+
+
+class MonteCarloRequestSerializer(serializers.Serializer):
+    paths = serializers.IntegerField(min_value=1, max_value=COUNT_MAX, default=1000)
+    seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, default=0)
+    method = serializers.ChoiceField(choices=montecarlo.METHODS, default="shuffle")
+    ruin_equity_pct = serializers.FloatField(
+        min_value=0.0,
+        max_value=100.0,
+        default=50.0,
+        help_text="Ruin: the equity falls below this percentage of the starting capital.",
+    )
+
+    def validate_ruin_equity_pct(self, value: float) -> float:
+        return _finite(value)
+
+
+class RobustnessRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RobustnessRun
+        fields = [
+            "id",
+            "kind",
+            "strategy",
+            "backtest",
+            "status",
+            "request",
+            "report",
+            "error",
+            "seconds",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def to_representation(self, instance: RobustnessRun) -> dict:
+        data = super().to_representation(instance)
+        data["request"] = {k: v for k, v in (data["request"] or {}).items() if k != "config"}
+        return data

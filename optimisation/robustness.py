@@ -1,0 +1,349 @@
+"""Robustness reports: is a strategy's best result luck? Walk-forward and Monte Carlo services.
+
+A walk-forward is one django-q2 task (``optimisation.tasks.walk_forward``): it loads the bars
+once, as a backtest would, and hands them to ``optimisation.walkforward`` (in-sample sweeps with
+the sweep's own chunk loop, out-of-sample tests of each winner). A Monte Carlo resamples a
+finished backtest's trades with ``optimisation.montecarlo`` inline, in the request: 10,000 paths
+of a few hundred trades take milliseconds (docs/optimisation.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from time import monotonic
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from execution.marketdata.exchanges import charges_default
+from execution.models import Backtest, BacktestStatus
+from execution.services.backtests import backtest_bars
+from execution.services.engine_setup import charges_model, engine_config, session_calendar
+from execution.validation import backtest_range_errors
+from optimisation import montecarlo, walkforward
+from optimisation.exceptions import RobustnessConflict, RobustnessInvalid, SweepInvalid
+from optimisation.models import (
+    RobustnessKind,
+    RobustnessRun,
+    RobustnessStatus,
+    SweepMethod,
+    SweepObjective,
+)
+from optimisation.services import _check_request
+from optimisation.space import Space, SpaceInvalid, parse_space
+from strategies import catalog
+from strategies.models import Strategy
+from strategies.services import strategy_config_snapshot
+
+logger = structlog.get_logger(__name__)
+
+WALK_FORWARD_METHODS = (SweepMethod.GRID, SweepMethod.RANDOM)
+ACTIVE = (RobustnessStatus.QUEUED, RobustnessStatus.RUNNING)
+
+
+def _limit(name: str) -> int:
+    return settings.ALGOSAAS[name]
+
+
+def _invalid(field: str, message: str) -> RobustnessInvalid:
+    return RobustnessInvalid(message, fields={field: [message]})
+
+
+def _space(config: dict[str, Any], raw: Any) -> Space:
+    try:
+        return parse_space(
+            stype=catalog.get(config["strategy_type"]),
+            raw=raw,
+            fixed=config["params"],
+            limit=_limit("MAX_SWEEP_COMBINATIONS"),
+        )
+    except SpaceInvalid as e:
+        raise RobustnessInvalid(
+            "The parameter space is invalid.", fields={"space": e.errors}
+        ) from e
+
+
+def _param_sets(space: Space, method: str, samples: int | None, seed: int) -> list[dict]:
+    if method == SweepMethod.RANDOM:
+        return space.sample(samples or 0, seed)[0]
+    return space.grid()[0]
+
+
+# ------------------------------------------------------------------------------ walk-forward
+
+
+@transaction.atomic
+def walk_forward_request(
+    *,
+    strategy: Strategy,
+    user,
+    space: Any,
+    windows: int = 5,
+    mode: str = "rolling",
+    in_sample_ratio: float = 3.0,
+    method: str = SweepMethod.GRID,
+    objective: str = SweepObjective.RETURN,
+    samples: int | None = None,
+    seed: int = 0,
+    max_drawdown_pct: float | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    capital: Decimal | None = None,
+    charges: str | None = None,
+    commission_pct: Decimal | None = None,
+    slippage_bps: Decimal = Decimal("0"),
+    close_at_end: str = "close",
+) -> RobustnessRun:
+    """Validate a walk-forward of ``strategy`` and queue its task (on commit).
+
+    Raises ``RobustnessInvalid`` (400) naming the field, or the limit's setting
+    (``MAX_WALK_FORWARD_WINDOWS``, ``MAX_WALK_FORWARD_BACKTESTS``,
+    ``MAX_RUNNING_WALK_FORWARDS_PER_USER``, ``MAX_SWEEP_COMBINATIONS``).
+    """
+    if method not in WALK_FORWARD_METHODS:
+        raise _invalid("method", f"Must be one of: {', '.join(WALK_FORWARD_METHODS)}.")
+    if mode not in walkforward.MODES:
+        raise _invalid("mode", f"Must be one of: {', '.join(walkforward.MODES)}.")
+    max_windows = _limit("MAX_WALK_FORWARD_WINDOWS")
+    if not 1 <= windows <= max_windows:
+        raise _invalid("windows", f"From 1 to {max_windows} (MAX_WALK_FORWARD_WINDOWS).")
+    if not 0 < in_sample_ratio <= 100:
+        raise _invalid("in_sample_ratio", "Must be above 0 and at most 100.")
+    try:
+        _check_request(
+            method=method,
+            objective=objective,
+            samples=samples,
+            trials=None,
+            max_dd=max_drawdown_pct,
+        )
+    except SweepInvalid as e:
+        raise RobustnessInvalid(e.message, fields=e.fields) from e
+    range_errors = backtest_range_errors(start=start, end=end)
+    if range_errors:
+        raise RobustnessInvalid("end: must not be before start.", fields=range_errors)
+    if charges is None:
+        default = charges_default(strategy.instrument.exchange)
+        charges = default.charges
+        if commission_pct is None:
+            commission_pct = default.commission_pct
+    config = strategy_config_snapshot(strategy)
+    parsed = _space(config, space)
+    if parsed.size > _limit("MAX_SWEEP_COMBINATIONS"):
+        raise _invalid("space", "More combinations than MAX_SWEEP_COMBINATIONS.")
+    param_sets = _param_sets(parsed, method, samples, seed)
+    if not param_sets:
+        raise _invalid("space", "Every combination is refused by the strategy's rules.")
+    budget = _limit("MAX_WALK_FORWARD_BACKTESTS")
+    if len(param_sets) * windows > budget:
+        raise RobustnessInvalid(
+            f"{len(param_sets):,} parameter sets x {windows} windows is more than {budget:,}.",
+            fields={"MAX_WALK_FORWARD_BACKTESTS": [f"At most {budget:,} in-sample backtests."]},
+        )
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    cap = _limit("MAX_RUNNING_WALK_FORWARDS_PER_USER")
+    running = RobustnessRun.objects.filter(
+        owner=user, kind=RobustnessKind.WALK_FORWARD, status__in=ACTIVE
+    ).count()
+    if running >= cap:
+        raise RobustnessInvalid(
+            f"You already have {running} walk-forwards queued or running.",
+            fields={"MAX_RUNNING_WALK_FORWARDS_PER_USER": [f"At most {cap} at once."]},
+        )
+    run = RobustnessRun.objects.create(
+        owner=user,
+        kind=RobustnessKind.WALK_FORWARD,
+        strategy=strategy,
+        request={
+            "config": config,
+            "space": space,
+            "windows": windows,
+            "mode": mode,
+            "in_sample_ratio": in_sample_ratio,
+            "method": method,
+            "objective": objective,
+            "samples": samples,
+            "seed": seed,
+            "max_drawdown_pct": max_drawdown_pct,
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+            "capital": str(capital if capital is not None else strategy.capital),
+            "charges": charges,
+            "commission_pct": None if commission_pct is None else str(commission_pct),
+            "slippage_bps": str(slippage_bps),
+            "close_at_end": close_at_end,
+        },
+    )
+    transaction.on_commit(
+        lambda: async_task(
+            "optimisation.tasks.walk_forward", run.pk, task_name=f"walk-forward-{run.pk}"
+        )
+    )
+    return run
+
+
+def _bars_and_make_config(run: RobustnessRun) -> tuple[Any, Any]:
+    """The walk-forward's bars (loaded once, as a backtest would) and its config per capital."""
+    req = run.request
+    probe = Backtest(  # never saved
+        config=req["config"],
+        start=date.fromisoformat(req["start"]) if req["start"] else None,
+        end=date.fromisoformat(req["end"]) if req["end"] else None,
+    )
+    bars, _source = backtest_bars(probe)
+    charges = charges_model(
+        charges=req["charges"],
+        commission_pct=None if req["commission_pct"] is None else Decimal(req["commission_pct"]),
+    )
+    calendar = session_calendar(
+        exchange=req["config"]["instrument"]["exchange"], timeframe=req["config"]["timeframe"]
+    )
+
+    def make_config(capital: float) -> Any:
+        return engine_config(
+            snapshot=req["config"],
+            capital=Decimal(str(capital)),
+            charges=charges,
+            slippage_bps=Decimal(req["slippage_bps"]),
+            prefix=f"wf{run.pk}",
+            close_at_end=req["close_at_end"],
+            calendar=calendar,
+        )
+
+    return bars, make_config
+
+
+def _start(run_id: int) -> RobustnessRun | None:
+    with transaction.atomic():
+        run = RobustnessRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status not in ACTIVE:
+            return None  # done already (a redelivered task), or gone
+        run.status = RobustnessStatus.RUNNING
+        run.started_at = timezone.now()
+        run.save(update_fields=["status", "started_at"])
+        return run
+
+
+def _finish(run_id: int, **fields: Any) -> None:
+    """Write the outcome once: only a run still running takes it."""
+    with transaction.atomic():
+        run = RobustnessRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RobustnessStatus.RUNNING:
+            return
+        for name, value in {**fields, "finished_at": timezone.now()}.items():
+            setattr(run, name, value)
+        run.save()
+
+
+def walk_forward_run(*, run_id: int) -> str:
+    """Run one walk-forward and store its report; the task a qcluster worker runs.
+
+    A task delivered again after its worker died finds the run still RUNNING and runs it again
+    (nothing was written); one finding it finished does nothing.
+    """
+    run = _start(run_id)
+    if run is None:
+        return "skipped"
+    req = run.request
+    began = monotonic()
+    try:
+        space = _space(req["config"], req["space"])
+        param_sets = _param_sets(space, req["method"], req["samples"], req["seed"])
+        bars, make_config = _bars_and_make_config(run)
+        report = walkforward.walk_forward(
+            bars=bars,
+            make_config=make_config,
+            stype=space.stype,
+            param_sets=param_sets,
+            objective=req["objective"],
+            capital=float(Decimal(req["capital"])),
+            windows=req["windows"],
+            in_sample_ratio=req["in_sample_ratio"],
+            mode=req["mode"],
+            max_drawdown_pct=req["max_drawdown_pct"],
+        )
+    except Exception as e:  # the run must record every failure, not lose it
+        logger.exception("walk_forward_failed", run_id=run_id)
+        message = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
+        _finish(run_id, status=RobustnessStatus.FAILED, error=message[:2000])
+        return "failed"
+    report["parameter_sets"] = len(param_sets)
+    report["bars"] = len(bars)
+    _finish(run_id, status=RobustnessStatus.COMPLETE, report=report, seconds=monotonic() - began)
+    logger.info("walk_forward_done", run_id=run_id, seconds=round(monotonic() - began, 3))
+    return "done"
+
+
+# ------------------------------------------------------------------------------ Monte Carlo
+
+
+def monte_carlo_request(
+    *,
+    backtest: Backtest,
+    user,
+    paths: int = 1000,
+    seed: int = 0,
+    method: str = "shuffle",
+    ruin_equity_pct: float = 50.0,
+) -> RobustnessRun:
+    """Resample a finished backtest's trades and store the report (inline: it takes ms).
+
+    Raises ``RobustnessInvalid`` (400) naming the field or ``MAX_MONTE_CARLO_PATHS``, and
+    ``RobustnessConflict`` (409) for a backtest that has not completed.
+    """
+    cap = _limit("MAX_MONTE_CARLO_PATHS")
+    if not 1 <= paths <= cap:
+        raise RobustnessInvalid(
+            f"From 1 to {cap:,} paths.",
+            fields={"paths": [f"From 1 to {cap:,} (MAX_MONTE_CARLO_PATHS)."]},
+        )
+    if method not in montecarlo.METHODS:
+        raise _invalid("method", f"Must be one of: {', '.join(montecarlo.METHODS)}.")
+    if not 0 <= ruin_equity_pct <= 100:
+        raise _invalid("ruin_equity_pct", "Must be from 0 to 100.")
+    if backtest.status != BacktestStatus.COMPLETE:
+        raise RobustnessConflict(
+            f"The backtest is {backtest.status.lower()}; only a complete one has its trades.",
+            status=backtest.status,
+        )
+    pnl = list(backtest.trades.order_by("seq").values_list("pnl", flat=True))
+    steps = _limit("MAX_MONTE_CARLO_STEPS")
+    if paths * len(pnl) > steps:
+        raise RobustnessInvalid(
+            f"{paths:,} paths x {len(pnl):,} trades is more than {steps:,}; ask fewer paths.",
+            fields={"MAX_MONTE_CARLO_STEPS": [f"At most {steps:,} paths x trades."]},
+        )
+    began = monotonic()
+    report = montecarlo.monte_carlo(
+        pnl=pnl,
+        capital=backtest.capital,
+        paths=paths,
+        seed=seed,
+        method=method,
+        ruin_equity_pct=ruin_equity_pct,
+    )
+    seconds = monotonic() - began
+    now = timezone.now()
+    return RobustnessRun.objects.create(
+        owner=user,
+        kind=RobustnessKind.MONTE_CARLO,
+        strategy_id=backtest.strategy_id,
+        backtest=backtest,
+        request={
+            "paths": paths,
+            "seed": seed,
+            "method": method,
+            "ruin_equity_pct": ruin_equity_pct,
+        },
+        report=report,
+        status=RobustnessStatus.COMPLETE,
+        seconds=seconds,
+        started_at=now,
+        finished_at=now,
+    )

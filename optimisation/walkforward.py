@@ -1,0 +1,207 @@
+"""Walk-forward analysis: optimise on the past, test the winner on what follows, step on.
+
+No Django. The bars are cut into one in-sample stretch followed by ``windows`` out-of-sample
+ones that partition the rest of the range. For window *i* the parameter sets are run over its
+in-sample bars only (``runner.run_chunk``, the sweep's own inner loop, indicators memoised), the
+best is run over its out-of-sample bars, and the next window starts with the equity that one
+ended with: the stitched out-of-sample curve is the concatenation of those single backtests.
+
+Boundaries, with ``n`` bars, ``k = in_sample_ratio`` and ``w = windows``:
+``oos = n // (w + k)`` bars per out-of-sample window, ``is_len = n - w * oos`` (≥ k·oos); window
+*i* tests ``[is_len + i·oos, is_len + (i+1)·oos)``; in-sample is ``[0, start)`` when anchored,
+else the ``is_len`` bars before ``start`` (rolling). The last window ends at the last bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from execution.engine.bars import BarSeries
+from execution.engine.config import EngineConfig
+from execution.engine.runner import Engine
+from execution.engine.stats import compute_stats
+from optimisation.objectives import objective_value
+from optimisation.runner import run_chunk
+
+MODES = ("rolling", "anchored")
+# below this many bars an out-of-sample test says nothing (and indicators never warm up)
+MIN_WINDOW_BARS = 2
+
+
+class WindowsInvalid(ValueError):
+    """The range is too short for the windows asked."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Bar index ranges, half-open: in-sample ``[is_start, is_stop)``, out-of-sample after."""
+
+    index: int
+    is_start: int
+    is_stop: int
+    oos_start: int
+    oos_stop: int
+
+
+def plan_windows(n: int, *, windows: int, in_sample_ratio: float, mode: str) -> list[Window]:
+    """The windows over ``n`` bars (module docstring); ``WindowsInvalid`` if they cannot fit."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}")
+    oos = int(n // (windows + in_sample_ratio))
+    if oos < MIN_WINDOW_BARS:
+        raise WindowsInvalid(
+            f"{n:,} bars cannot hold {windows} out-of-sample windows of at least "
+            f"{MIN_WINDOW_BARS} bars after an in-sample stretch {in_sample_ratio}x as long."
+        )
+    is_len = n - windows * oos
+    out = []
+    for i in range(windows):
+        start = is_len + i * oos
+        out.append(
+            Window(
+                index=i,
+                is_start=0 if mode == "anchored" else start - is_len,
+                is_stop=start,
+                oos_start=start,
+                oos_stop=start + oos,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Single:
+    """One backtest's statistics and equity curve (``ts`` seconds, equity floats)."""
+
+    stats: dict[str, Any]
+    ts: list[int]
+    equity: list[float]
+
+
+def run_single(
+    *, bars: BarSeries, config: EngineConfig, stype: Any, params: dict[str, Any]
+) -> Single:
+    """One backtest, exactly as ``runner.run_params`` runs it, keeping its equity curve."""
+    result = Engine(config, stype, params).run(bars)
+    stats = compute_stats(
+        equity=result.equity.equity,
+        ts=result.equity.ts,
+        position=result.equity.position,
+        trades=result.trades,
+        starting_capital=config.starting_capital,
+        total_charges=result.state.ledger.total_charges,
+    )
+    return Single(
+        stats=stats,
+        ts=[int(t) for t in result.equity.ts],
+        equity=[float(e) for e in result.equity.equity],
+    )
+
+
+def _winner(outcomes: Sequence[Any]) -> Any | None:
+    """The best defined value; ties go to the earliest set (the space's order)."""
+    best = None
+    for o in outcomes:
+        if o.value is not None and (best is None or o.value > best.value):
+            best = o
+    return best
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else None
+
+
+def walk_forward(
+    *,
+    bars: BarSeries,
+    make_config: Callable[[float], EngineConfig],
+    stype: Any,
+    param_sets: Sequence[dict[str, Any]],
+    objective: str,
+    capital: float,
+    windows: int,
+    in_sample_ratio: float,
+    mode: str,
+    max_drawdown_pct: float | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any] | None:
+    """The walk-forward report (per window, stitched curve, ratio); None if stopped midway.
+
+    ``make_config(capital)`` builds the engine configuration for a starting capital: in-sample
+    runs start with ``capital``, each out-of-sample run with the equity the previous one ended
+    with. A window whose in-sample has no defined objective value has no winner: its
+    out-of-sample stretch is skipped (flat) and it counts as undefined.
+    """
+    plan = plan_windows(len(bars), windows=windows, in_sample_ratio=in_sample_ratio, mode=mode)
+    is_config = make_config(capital)
+    rows: list[dict[str, Any]] = []
+    curve_ts: list[int] = []
+    curve_eq: list[float] = []
+    equity = capital
+    for w in plan:
+        outcomes = run_chunk(
+            bars=bars.slice(w.is_start, w.is_stop),
+            config=is_config,
+            stype=stype,
+            param_sets=param_sets,
+            objective=objective,
+            max_drawdown_pct=max_drawdown_pct,
+            should_stop=should_stop,
+        )
+        if outcomes is None:
+            return None
+        best = _winner(outcomes)
+        row: dict[str, Any] = {
+            "index": w.index,
+            "in_sample": _span(bars, w.is_start, w.is_stop),
+            "out_of_sample": _span(bars, w.oos_start, w.oos_stop),
+            "params": None,
+            "in_sample_value": None,
+            "out_of_sample_value": None,
+            "start_equity": round(equity, 2),
+            "out_of_sample_stats": None,
+        }
+        if best is not None and equity > 0:  # an account wiped out does not trade on
+            oos = run_single(
+                bars=bars.slice(w.oos_start, w.oos_stop),
+                config=make_config(equity),
+                stype=stype,
+                params=best.params,
+            )
+            row.update(
+                params=best.params,
+                in_sample_value=best.value,
+                out_of_sample_value=objective_value(
+                    oos.stats, objective, max_drawdown_pct=max_drawdown_pct
+                ),
+                out_of_sample_stats=oos.stats,
+            )
+            curve_ts.extend(oos.ts)
+            curve_eq.extend(oos.equity)
+            if oos.equity:  # to the paisa: the next window starts with what a user would see
+                equity = round(oos.equity[-1], 2)
+        rows.append(row)
+    is_mean = _mean([r["in_sample_value"] for r in rows])
+    oos_mean = _mean([r["out_of_sample_value"] for r in rows])
+    return {
+        "windows": rows,
+        "in_sample_mean": is_mean,
+        "out_of_sample_mean": oos_mean,
+        "ratio": oos_mean / is_mean if is_mean and oos_mean is not None else None,
+        "final_equity": round(equity, 2),
+        "total_return_pct": (equity - capital) / capital * 100.0 if capital else None,
+        "equity": {"ts": curve_ts, "equity": curve_eq},
+    }
+
+
+def _span(bars: BarSeries, start: int, stop: int) -> dict[str, int]:
+    """A window's bars as indexes and as first/last bar open times (epoch seconds)."""
+    return {
+        "start_bar": start,
+        "stop_bar": stop,
+        "first_ts": int(bars.ts[start]),
+        "last_ts": int(bars.ts[stop - 1]),
+    }
