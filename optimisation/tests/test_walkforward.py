@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def test_out_of_sample_windows_partition_the_range_after_the_in_sample(n, window
         assert len(plan) == windows
         # out-of-sample stretches: contiguous, equal, disjoint, ending at the last bar
         assert plan[-1].oos_stop == n
-        for a, b in zip(plan, plan[1:], strict=False):
+        for a, b in itertools.pairwise(plan):
             assert a.oos_stop == b.oos_start
         lengths = {w.oos_stop - w.oos_start for w in plan}
         assert len(lengths) == 1 and lengths.pop() >= 2

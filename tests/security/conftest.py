@@ -33,7 +33,8 @@ from execution.models import (
 )
 from execution.services.backtests import backtest_execute, backtest_request
 from execution.services.live import deployment_step, order_place
-from optimisation.models import Sweep, SweepStatus
+from optimisation.models import RobustnessRun, RobustnessStatus, Sweep, SweepStatus
+from optimisation.robustness import monte_carlo_request, walk_forward_request, walk_forward_run
 from optimisation.services import sweep_chunk_run, sweep_request
 from strategies import services
 from strategies.models import Deployment, Strategy, StrategyEvent
@@ -113,6 +114,15 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
     sweep.refresh_from_db()
     assert sweep.status == SweepStatus.COMPLETE, sweep.error
 
+    # a finished walk-forward of the strategy and a Monte Carlo of the backtest
+    walk = walk_forward_request(
+        strategy=running, user=owner, space={"fast": [2, 3]}, windows=2, in_sample_ratio=1.0
+    )
+    walk_forward_run(run_id=walk.pk)  # no-op where the job already ran on commit
+    walk.refresh_from_db()
+    assert walk.status == RobustnessStatus.COMPLETE, walk.error
+    monte = monte_carlo_request(backtest=backtest, user=owner, paths=20)
+
     estate = Estate(
         owner=owner,
         running=running,
@@ -131,6 +141,7 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
         "order": [manual.pk, strategy_order.pk],
         "backtest": [backtest.pk],
         "sweep": [sweep.pk],
+        "robustness_run": [walk.pk, monte.pk],
         "trade": [trade.pk],
         "position": [position.pk],
         "broker_account": [broker_account.pk],
@@ -193,6 +204,9 @@ def snapshot(owner: User) -> dict[str, Any]:
             BrokerAccount.objects.filter(user=owner), "status", "api_key", "updated_at"
         ),
         "sweeps": rows(Sweep.objects.filter(owner=owner), "status", "done", "finished_at"),
+        "robustness_runs": rows(
+            RobustnessRun.objects.filter(owner=owner), "status", "report", "finished_at"
+        ),
     }
 
 

@@ -62,6 +62,9 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "optimisation-detail": {"pk": "sweep"},
     "optimisation-cancel": {"pk": "sweep"},
     "optimisation-results": {"pk": "sweep"},
+    "strategy-walk-forward": {"pk": "strategy"},
+    "backtest-monte-carlo": {"pk": "backtest"},
+    "robustness-detail": {"pk": "robustness_run"},
     # Dashboard: strategies
     "strategies:detail": {"pk": "strategy"},
     "strategies:edit": {"pk": "strategy"},
