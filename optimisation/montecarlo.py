@@ -22,8 +22,8 @@ import numpy as np
 
 METHODS = ("shuffle", "bootstrap")
 PERCENTILES = (5, 25, 50, 75, 95)
-# paths resampled per numpy batch: bounds memory (batch x trades int64) whatever ``paths`` is
-BATCH = 1000
+# cells (paths x trades) resampled per numpy batch: ~8 MB per int64 array whatever the size
+BATCH_CELLS = 1_000_000
 HISTOGRAM_BINS = 20
 
 
@@ -67,8 +67,9 @@ def simulate(
     pnl = np.asarray(pnl_paise, dtype=np.int64)
     rng = np.random.default_rng(seed)
     finals, dds, ruins = [], [], []
-    for first in range(0, paths, BATCH):
-        rows = min(BATCH, paths - first)
+    batch = max(1, BATCH_CELLS // max(1, len(pnl)))  # depends on the inputs only: reproducible
+    for first in range(0, paths, batch):
+        rows = min(batch, paths - first)
         if len(pnl) == 0:
             equity = np.full((rows, 1), capital_paise, dtype=np.int64)
         else:

@@ -219,6 +219,9 @@ SPECTACULAR_SETTINGS = {
         "DeploymentStatusEnum": "strategies.models.DeploymentStatus",
         "BacktestStatusEnum": "execution.models.BacktestStatus",
         "OrderStatusEnum": "execution.models.OrderStatusChoices",
+        "SweepMethodEnum": "optimisation.models.SweepMethod",
+        "WalkForwardMethodEnum": "optimisation.api.robustness_serializers.WALK_FORWARD_METHODS",
+        "MonteCarloMethodEnum": "optimisation.montecarlo.METHODS",
     },
 }
 
@@ -316,7 +319,8 @@ ALGOSAAS = {
     # Robustness reports (optimisation/robustness.py): limits answered as a 400 naming them.
     "MAX_WALK_FORWARD_WINDOWS": env.int("MAX_WALK_FORWARD_WINDOWS", default=20),
     # windows x parameter sets: the in-sample backtests one walk-forward task runs
-    "MAX_WALK_FORWARD_BACKTESTS": env.int("MAX_WALK_FORWARD_BACKTESTS", default=20_000),
+    # (one task: it must finish within Q_TIMEOUT; ~40 backtests/s of 10k bars on one core here)
+    "MAX_WALK_FORWARD_BACKTESTS": env.int("MAX_WALK_FORWARD_BACKTESTS", default=2_000),
     "MAX_RUNNING_WALK_FORWARDS_PER_USER": env.int("MAX_RUNNING_WALK_FORWARDS_PER_USER", default=2),
     "MAX_MONTE_CARLO_PATHS": env.int("MAX_MONTE_CARLO_PATHS", default=10_000),
     # paths x trades of one Monte Carlo, run inline in the request (~0.1 s per million here)

@@ -13,6 +13,10 @@ from optimisation.models import RobustnessRun, SweepMethod
 # hard bounds for the schema; the per-user limits (settings) are the services'
 WINDOWS_MAX = 1000
 RATIO_MAX = 100.0
+WALK_FORWARD_METHODS = [
+    (SweepMethod.GRID.value, SweepMethod.GRID.label),
+    (SweepMethod.RANDOM.value, SweepMethod.RANDOM.label),
+]
 
 
 def _finite(value: float | None) -> float | None:
@@ -25,10 +29,7 @@ class WalkForwardRequestSerializer(SweepRequestSerializer):
     """A sweep's request (range, costs, space, objective; grid or random) plus the windows."""
 
     trials = None  # optuna is not offered: each window's search must be exhaustive or seeded
-    method = serializers.ChoiceField(
-        choices=[(SweepMethod.GRID, "grid"), (SweepMethod.RANDOM, "random")],
-        default=SweepMethod.GRID,
-    )
+    method = serializers.ChoiceField(choices=WALK_FORWARD_METHODS, default=SweepMethod.GRID)
     windows = serializers.IntegerField(
         min_value=1, max_value=WINDOWS_MAX, default=5, help_text="Out-of-sample windows."
     )

@@ -26,7 +26,7 @@ def test_a_shuffle_keeps_final_equity_exactly_while_the_drawdown_varies():
     paths = simulate(
         pnl_paise=to_paise(PNL),
         capital_paise=5_000_000,
-        paths=3000,  # more than one batch
+        paths=5000,  # more than one batch (4,000 paths of 250 trades)
         seed=3,
         method="shuffle",
         ruin_paise=0,
