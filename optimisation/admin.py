@@ -1,4 +1,5 @@
-"""Operators see every sweep with its progress and can cancel one (through the service)."""
+"""Operators see every sweep with its progress and can cancel one (through the service), and
+every walk-forward and Monte Carlo report (read-only)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from optimisation.exceptions import SweepConflict
-from optimisation.models import Sweep, SweepChunk
+from optimisation.models import RobustnessRun, Sweep, SweepChunk
 from optimisation.services import sweep_cancel
 
 
@@ -62,3 +63,24 @@ class SweepAdmin(admin.ModelAdmin):
             except SweepConflict as e:
                 self.message_user(request, f"Sweep {sweep.pk}: {e.message}", messages.WARNING)
         self.message_user(request, f"Cancelled {cancelled} sweep(s).")
+
+
+@admin.register(RobustnessRun)
+class RobustnessRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "owner",
+        "strategy",
+        "backtest",
+        "status",
+        "seconds",
+        "created_at",
+    ]
+    list_filter = ["kind", "status"]
+    search_fields = ["owner__email", "strategy__name"]
+    list_select_related = ["owner", "strategy", "backtest"]
+    readonly_fields = [f.name for f in RobustnessRun._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

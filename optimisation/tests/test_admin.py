@@ -9,6 +9,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from optimisation.models import ChunkStatus, SweepStatus
+from optimisation.robustness import walk_forward_request
 from optimisation.services import sweep_chunk_run, sweep_request
 from tests.factories import UserFactory
 
@@ -51,3 +52,14 @@ def test_changelist_shows_progress_and_cancel_cancels(admin_browser, goog_strate
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert "Cancelled 1 sweep(s)." in messages
     assert any(m.startswith(f"Sweep {finished.pk}:") for m in messages)
+
+
+def test_robustness_reports_are_listed_and_shown_read_only(admin_browser, goog_strategy, user):
+    run = walk_forward_request(strategy=goog_strategy, user=user, space={"fast": [5]}, windows=2)
+    listing = admin_browser.get("/admin/optimisation/robustnessrun/")
+    assert listing.status_code == 200
+    page = listing.content.decode()
+    assert "Walk-forward" in page and "SMA cross GOOG" in page and "Queued" in page
+    detail = admin_browser.get(f"/admin/optimisation/robustnessrun/{run.pk}/change/")
+    assert detail.status_code == 200
+    assert admin_browser.get("/admin/optimisation/robustnessrun/add/").status_code == 403
