@@ -28,6 +28,8 @@ from optimisation.runner import run_chunk
 MODES = ("rolling", "anchored")
 # below this many bars an out-of-sample test says nothing (and indicators never warm up)
 MIN_WINDOW_BARS = 2
+# objectives that grow with the length of a run: their ratio is also given per bar
+PER_BAR_OBJECTIVES = ("return", "return_max_dd")
 
 
 class WindowsInvalid(ValueError):
@@ -190,11 +192,30 @@ def walk_forward(
         "windows": rows,
         "in_sample_mean": is_mean,
         "out_of_sample_mean": oos_mean,
-        "ratio": oos_mean / is_mean if is_mean and oos_mean is not None else None,
+        "ratio": _ratio(oos_mean, is_mean),
+        "ratio_per_bar": _per_bar_ratio(rows) if objective in PER_BAR_OBJECTIVES else None,
         "final_equity": round(equity, 2),
         "total_return_pct": (equity - capital) / capital * 100.0 if capital else None,
         "equity": {"ts": curve_ts, "equity": curve_eq},
     }
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    return num / den if num is not None and den else None
+
+
+def _per_bar_ratio(rows: list[dict[str, Any]]) -> float | None:
+    """Returns per bar, out-of-sample over in-sample: a return over 3x the bars is not 3x
+    better, so this is the fair ratio for the return objectives."""
+
+    def per_bar(row: dict[str, Any], key: str, span: str) -> float | None:
+        value, bars = row[key], row[span]["stop_bar"] - row[span]["start_bar"]
+        return None if value is None else value / bars
+
+    return _ratio(
+        _mean([per_bar(r, "out_of_sample_value", "out_of_sample") for r in rows]),
+        _mean([per_bar(r, "in_sample_value", "in_sample") for r in rows]),
+    )
 
 
 def _span(bars: BarSeries, start: int, stop: int) -> dict[str, int]:

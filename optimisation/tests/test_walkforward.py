@@ -151,3 +151,7 @@ def test_stitched_curve_is_the_concatenation_of_single_out_of_sample_backtests(g
     values = [r["out_of_sample_value"] for r in report["windows"]]
     ins = [r["in_sample_value"] for r in report["windows"]]
     assert report["ratio"] == pytest.approx((sum(values) / 4) / (sum(ins) / 4))
+    oos_bars = plan[0].oos_stop - plan[0].oos_start
+    per_bar = [v / oos_bars for v in values]
+    in_per_bar = [v / (w.is_stop - w.is_start) for v, w in zip(ins, plan, strict=True)]
+    assert report["ratio_per_bar"] == pytest.approx(sum(per_bar) / sum(in_per_bar))
