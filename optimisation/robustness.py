@@ -233,9 +233,9 @@ def _start(run_id: int) -> RobustnessRun | None:
 def _finish(run_id: int, **fields: Any) -> None:
     """Write the outcome once: only a run still running takes it."""
     with transaction.atomic():
-        run = RobustnessRun.objects.select_for_update().get(pk=run_id)
-        if run.status != RobustnessStatus.RUNNING:
-            return
+        run = RobustnessRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None or run.status != RobustnessStatus.RUNNING:
+            return  # deleted meanwhile, or another attempt wrote it
         for name, value in {**fields, "finished_at": timezone.now()}.items():
             setattr(run, name, value)
         run.save()

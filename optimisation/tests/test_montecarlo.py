@@ -93,3 +93,10 @@ def test_ruin_counts_the_paths_whose_low_point_crosses_the_level():
     )
     assert report["probability_of_ruin"] == pytest.approx(0.5, abs=0.03)
     assert report["final_equity"]["p50"] == 1100.0
+
+
+def test_a_backtest_without_trades_stays_at_its_capital():
+    report = monte_carlo(pnl=[], capital=Decimal("1000"), paths=50, seed=0, method="bootstrap")
+    assert set(report["final_equity"].values()) == {1000.0}
+    assert set(report["max_drawdown_pct"].values()) == {0.0}
+    assert report["probability_of_ruin"] == 0.0 and report["trades"] == 0
