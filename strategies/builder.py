@@ -3,7 +3,7 @@
 Every builder input is named by its document path (``entry_long.all[1].right.period``), the
 same path the rule schema puts on its errors, so a refusal lands on the exact input without a
 lookup table. The builder keeps no rule of its own: ``from_post`` only reshapes the posted
-fields into the raw JSON the catalogue validates (``RuleStrategy.validate_params``), and
+fields into the raw JSON the catalogue validates (the rule schema, which the catalogue validates with), and
 ``apply_action`` edits that raw tree (add/remove a condition or group). Each section is edited
 as a group; the canonical document drops one-item groups and ``sections_of`` wraps them again.
 """
@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from execution.engine.exits import EXIT_HELP, EXIT_LABELS
-from strategies.catalog.base import ParamsInvalid
-from strategies.catalog.rules import GOLDEN_CROSS, RuleStrategy
+from strategies.catalog.rules import GOLDEN_CROSS
 from strategies.rules import text as rule_text
 from strategies.rules.schema import (
     EXIT_KEYS,
@@ -26,6 +25,7 @@ from strategies.rules.schema import (
     OPERATORS,
     PRICE_FIELDS,
     SECTIONS,
+    RuleInvalid,
     parse_document,
 )
 
@@ -51,7 +51,7 @@ def _ind(name: str, **args: Any) -> dict[str, Any]:
 
 
 TEMPLATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "golden_cross": ("Golden cross (SMA 20 × 50, RSI filter)", GOLDEN_CROSS),
+    "golden_cross": ("Golden cross (SMA 20/50, RSI filter)", GOLDEN_CROSS),
     "rsi_dip": (
         "RSI dip-buy (above the 200-day SMA)",
         {
@@ -270,13 +270,15 @@ def check(raw: dict[str, Any]) -> Checked:
     """Validate with the catalogue; the preview is the canonical document's text.
 
     The builder keeps showing the posted tree: the canonical form drops a one-item group, which
-    would undo "+ Group" until its second condition is added.
+    would undo "+ Group" until its second condition is added. The schema itself, not
+    ``RuleStrategy.validate_params``: that one gives an empty document the template (the API's
+    default), where the builder must say the entry is missing.
     """
     try:
-        canonical = RuleStrategy.validate_params(raw)
-    except ParamsInvalid as e:
+        doc = parse_document(raw)
+    except RuleInvalid as e:
         return Checked(doc=raw, errors={k: list(v) for k, v in e.errors.items()})
-    return Checked(doc=raw, text=rule_text.document_text(parse_document(canonical)))
+    return Checked(doc=raw, text=rule_text.document_text(doc))
 
 
 # --- rendering ------------------------------------------------------------------------------

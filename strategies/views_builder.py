@@ -114,7 +114,9 @@ def _respond(request: HttpRequest, strategy: Strategy | None) -> HttpResponse:
         "rule_text": text,
         **builder.view(checked),
     }
-    if is_htmx(request) and request.POST.get("action") != "save":
+    action = request.POST.get("action", "")
+    if is_htmx(request) and action != "save":
+        context["oob_exits"] = action.startswith("template:")
         return render(request, PANEL, context)
     return render(request, "strategies/builder.html", context)
 

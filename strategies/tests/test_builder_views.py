@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from strategies import builder
+from strategies.catalog.rules import RuleStrategy
 from strategies.models import Strategy
 from strategies.rules import text as rule_text
 from strategies.tests.factories import StrategyFactory, seeded_instrument
@@ -225,9 +226,7 @@ def test_save_refused_keeps_the_input_and_names_the_condition(owner_client, user
 
 
 def test_edit_saves_the_document(owner_client, user):
-    strategy = StrategyFactory(
-        owner=user, strategy_type="rules", params=builder.RuleStrategy.defaults()
-    )
+    strategy = StrategyFactory(owner=user, strategy_type="rules", params=RuleStrategy.defaults())
     url = reverse("strategies:builder_edit", args=[strategy.pk])
     page = owner_client.get(url)
     assert page.context["preview"].startswith("entry_long: sma(20) crosses_above sma(50)")
@@ -255,9 +254,7 @@ def test_edit_saves_the_document(owner_client, user):
 
 
 def test_another_users_strategy_is_a_404(client, other_user, user):
-    strategy = StrategyFactory(
-        owner=user, strategy_type="rules", params=builder.RuleStrategy.defaults()
-    )
+    strategy = StrategyFactory(owner=user, strategy_type="rules", params=RuleStrategy.defaults())
     client.force_login(other_user)
     url = reverse("strategies:builder_edit", args=[strategy.pk])
     assert client.get(url).status_code == 404
