@@ -3,9 +3,9 @@
 Every builder input is named by its document path (``entry_long.all[1].right.period``), the
 same path the rule schema puts on its errors, so a refusal lands on the exact input without a
 lookup table. The builder keeps no rule of its own: ``from_post`` only reshapes the posted
-fields into the raw JSON the catalogue validates (the rule schema, which the catalogue validates with), and
+fields into the raw JSON the rule schema validates (as the catalogue and the service do), and
 ``apply_action`` edits that raw tree (add/remove a condition or group). Each section is edited
-as a group; the canonical document drops one-item groups and ``sections_of`` wraps them again.
+as a group; the canonical document drops one-item groups and ``as_sections`` wraps them again.
 """
 
 from __future__ import annotations
