@@ -133,7 +133,8 @@ def _nest(data: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
-def _operand(node: Mapping[str, Any]) -> dict[str, Any]:
+def _operand(node: Any) -> dict[str, Any]:
+    node = node if isinstance(node, Mapping) else {}  # a crafted post: the schema says what
     source = str(node.get("source") or "")
     offset = _number(str(node.get("offset") or ""))
     if source == CONST:
@@ -155,6 +156,7 @@ def _condition(node: Mapping[str, Any]) -> dict[str, Any]:
     kind = node.get("kind")
     if kind in ("all", "any") or "all" in node or "any" in node:
         items = node.get("all") or node.get("any") or {}
+        items = items if isinstance(items, dict) else {}
         kind = kind if kind in ("all", "any") else ("all" if "all" in node else "any")
         return {kind: [_condition(items[i]) for i in sorted(items) if isinstance(items[i], dict)]}
     return {
@@ -178,7 +180,7 @@ def from_post(data: Mapping[str, Any]) -> dict[str, Any]:
                 doc[name] = cond
     exits = {
         k: (str(v).strip() if k == "exit_at" else _number(str(v)))
-        for k, v in (tree.get("exits") or {}).items()
+        for k, v in (tree["exits"] if isinstance(tree.get("exits"), dict) else {}).items()
         if k in EXIT_KEYS and str(v).strip()
     }
     if exits:

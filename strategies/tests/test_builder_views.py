@@ -268,3 +268,27 @@ def test_another_users_strategy_is_a_404(client, other_user, user):
 def test_pages_require_login(client):
     response = client.get(reverse(NEW))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+@pytest.mark.parametrize(
+    "posted",
+    [
+        {"entry_long.all[0].op": ">", "entry_long.all": "x"},
+        {"entry_long.all": "x", "entry_long.all[0].op": ">"},
+        {"entry_long.all[0].left": "x", "entry_long.all[0].left.source": "sma"},
+        {"exits": "x", "exits.stop_loss_pct": "2"},
+        {"entry_long.all[0].left.source": "nope", "entry_long.all[0].op": "=="},
+        {"entry_long.all[0].left.source": "sma", "entry_long.all[0].left.period": "9" * 5000},
+        {"entry_long.all[0].right.source": "const", "entry_long.all[0].right.const": "nan"},
+        {"entry_long..all[0]": "x", "entry_long.all[99999].op": ">", "exits.exit_at": "25:99"},
+        {"action": "remove:entry_long.all[7].all[0]"},
+        {"action": "add:exits"},
+        {"action": "template:nope"},
+    ],
+)
+def test_crafted_posts_are_refused_inline_never_a_500(owner_client, posted):
+    for extra in ({}, HTMX):
+        response = owner_client.post(reverse(NEW), {"action": "save", **posted}, **extra)
+        assert response.status_code == 200
+        assert response.context["errors"] or response.context["form"].errors
+    assert not Strategy.objects.exists()
