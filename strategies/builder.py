@@ -213,6 +213,10 @@ def _locate(doc: dict[str, Any], path: str) -> tuple[Any, Any] | None:
     return None
 
 
+def _child(parent: Any, key: Any) -> Any:
+    return parent.get(key) if isinstance(parent, dict) else parent[key]
+
+
 def apply_action(doc: dict[str, Any], action: str) -> dict[str, Any]:
     """Apply ``add:<group path>``, ``group:<group path>`` or ``remove:<node path>``.
 
@@ -222,6 +226,8 @@ def apply_action(doc: dict[str, Any], action: str) -> dict[str, Any]:
     verb, _, path = action.partition(":")
     if verb in ("add", "group"):
         section = path.split(".")[0].split("[")[0]
+        if section not in SECTIONS:
+            return doc
         if path in SECTIONS and path not in doc:  # an empty section gets its first group
             doc[path] = {"all": []}
             path = f"{path}.all"
@@ -229,7 +235,7 @@ def apply_action(doc: dict[str, Any], action: str) -> dict[str, Any]:
             kind = "all" if "all" in doc[path] else "any"
             path = f"{path}.{kind}"
         found = _locate(doc, path)
-        if found is not None and isinstance(found[0][found[1]], list):
+        if found is not None and isinstance(_child(*found), list):
             item = new_comparison() if verb == "add" else {"all": [new_comparison()]}
             found[0][found[1]].append(item)
     elif verb == "remove":
