@@ -292,3 +292,16 @@ def test_crafted_posts_are_refused_inline_never_a_500(owner_client, posted):
         assert response.status_code == 200
         assert response.context["errors"] or response.context["form"].errors
     assert not Strategy.objects.exists()
+
+
+def test_every_id_is_unique_on_the_page_and_in_the_partial(owner_client, user):
+    strategy = StrategyFactory(owner=user, strategy_type="rules", params=RuleStrategy.defaults())
+    nested = {**golden_rsi(), "action": "group:entry_long.all"}
+    for response in (
+        owner_client.get(reverse(NEW)),
+        owner_client.get(reverse("strategies:builder_edit", args=[strategy.pk])),
+        owner_client.post(reverse(NEW), nested, **HTMX),
+        owner_client.post(reverse(NEW), {**nested, "action": "template:breakout_atr"}, **HTMX),
+    ):
+        ids = re.findall(r'\sid="([^"]+)"', response.content.decode())
+        assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)

@@ -121,3 +121,40 @@ def test_build_preview_save_and_backtest(new_tab, artifacts: Artifacts):
 
     assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
     assert not tab.errors, tab.errors
+
+
+def test_templates_and_the_text_box(new_tab, artifacts: Artifacts):
+    from tests.factories import UserFactory
+
+    user = UserFactory(email="rule.text@example.com")
+    tab = new_tab("trader")
+    page = tab.page
+    logged_in(page, email=user.email, password=TEST_PASSWORD)
+    page.goto("/app/strategies/rules/new/")
+    preview = page.locator("#rule-preview")
+
+    # A template brings its conditions and (out of band) its exits.
+    page.get_by_role("button", name="Opening-range breakout (intraday, out by 15:15)").click()
+    expect(preview).to_have_text("entry_long: close > donchian_high(15)[1] and close > vwap")
+    expect(page.get_by_label("Exit at (time of day)")).to_have_value("15:15")
+    expect(page.get_by_label("Stop-loss %")).to_have_value("1")
+
+    # The text box: an error names its line and column; a good text replaces the conditions.
+    page.get_by_text("Type the rule as text instead").click()
+    box = page.get_by_label("Rule text")
+    box.fill("entry_long: close > sma(20)\nexit_long: close <<< sma(20)")
+    page.get_by_role("button", name="Use this text").click()
+    expect(page.locator(".rule-text .error").first).to_contain_text(
+        re.compile(r"Line 2, column \d+:")
+    )
+    expect(page.get_by_label("Rule text")).to_have_value(
+        "entry_long: close > sma(20)\nexit_long: close <<< sma(20)"
+    )
+    page.get_by_label("Rule text").fill("entry_long: close > sma(20)\nexit_long: close < sma(20)")
+    page.get_by_role("button", name="Use this text").click()
+    expect(preview).to_have_text("entry_long: close > sma(20)\nexit_long: close < sma(20)")
+    expect(page.get_by_label("Exit at (time of day)")).to_have_value("15:15")  # kept
+    artifacts.shot(page, "text")
+
+    assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
+    assert not tab.errors, tab.errors
