@@ -305,3 +305,8 @@ def test_every_id_is_unique_on_the_page_and_in_the_partial(owner_client, user):
     ):
         ids = re.findall(r'\sid="([^"]+)"', response.content.decode())
         assert ids and len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+
+
+def test_no_template_comment_leaks_into_the_page(owner_client):
+    content = owner_client.get(reverse(NEW)).content.decode()
+    assert "{#" not in content and "{%" not in content
