@@ -13,9 +13,9 @@ from django.urls import reverse
 
 from strategies import builder
 from strategies.catalog.rules import RuleStrategy
-from strategies.models import Strategy
+from strategies.models import Strategy, StrategyStatus
 from strategies.rules import text as rule_text
-from strategies.tests.factories import StrategyFactory, seeded_instrument
+from strategies.tests.factories import StrategyFactory, put_in_status, seeded_instrument
 
 pytestmark = pytest.mark.django_db
 
@@ -310,3 +310,16 @@ def test_every_id_is_unique_on_the_page_and_in_the_partial(owner_client, user):
 def test_no_template_comment_leaks_into_the_page(owner_client):
     content = owner_client.get(reverse(NEW)).content.decode()
     assert "{#" not in content and "{%" not in content
+
+
+def test_a_running_strategy_keeps_its_rules_and_says_why(owner_client, user):
+    strategy = StrategyFactory(owner=user, strategy_type="rules", params=RuleStrategy.defaults())
+    put_in_status(strategy, StrategyStatus.RUNNING)
+    url = reverse("strategies:builder_edit", args=[strategy.pk])
+    assert "This strategy is running." in owner_client.get(url).content.decode()
+    posted = {**strategy_fields(), **golden_rsi(), "action": "save"}
+    response = owner_client.post(url, posted)
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors()  # the service's refusal, shown
+    strategy.refresh_from_db()
+    assert strategy.params == RuleStrategy.defaults()
