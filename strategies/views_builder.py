@@ -27,6 +27,16 @@ from strategies.models import Strategy
 from strategies.views import INLINE_ERRORS, is_htmx
 
 PANEL = "strategies/builder_panel.html"
+STRATEGY_FIELDS = (
+    "name",
+    "instrument",
+    "timeframe",
+    "sizing",
+    "quantity",
+    "allocation_pct",
+    "product",
+    "capital",
+)
 
 
 def _edit(raw: dict[str, Any], action: str, text: str) -> tuple[dict[str, Any], list]:
@@ -56,10 +66,16 @@ def _page(
         doc = builder.as_sections(strategy.params) if strategy else builder.template("golden_cross")
         checked = builder.check(doc or {})
         return form, checked, [], checked.text, None
-    form = RuleStrategyForm(
-        request.POST, strategy=strategy, default_capital=request.user.paper_capital
-    )
     action = request.POST.get("action", "")
+    if action == "save":
+        form = RuleStrategyForm(
+            request.POST, strategy=strategy, default_capital=request.user.paper_capital
+        )
+    else:  # an edit of the rule: keep what was typed, but no "required" before a save
+        typed = {k: v for k, v in request.POST.items() if k in STRATEGY_FIELDS}
+        form = RuleStrategyForm(
+            strategy=strategy, initial=typed, default_capital=request.user.paper_capital
+        )
     text = request.POST.get("rule_text", "")
     raw, text_errors = _edit(builder.from_post(request.POST), action, text)
     checked = builder.check(raw)

@@ -167,6 +167,8 @@ def test_a_text_parse_error_shows_line_and_column(owner_client):
     assert f"Line {first['line']}, column {first['column']}:" in content
     assert first["line"] == 2
     assert text in content.replace("&gt;", ">")  # what was typed stays in the box
+    assert not response.context["form"].errors  # no "required" before a save
+    assert 'value="My rule"' in content  # the strategy fields typed so far stay too
 
 
 def test_text_replaces_the_conditions_and_keeps_the_exits(owner_client):

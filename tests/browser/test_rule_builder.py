@@ -155,6 +155,8 @@ def test_templates_and_the_text_box(new_tab, artifacts: Artifacts):
     expect(preview).to_have_text("entry_long: close > sma(20)\nexit_long: close < sma(20)")
     expect(page.get_by_label("Exit at (time of day)")).to_have_value("15:15")  # kept
     artifacts.shot(page, "text")
+    page.emulate_media(color_scheme="dark")
+    artifacts.shot(page, "text dark")
 
     assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
     assert not tab.errors, tab.errors
