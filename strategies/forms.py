@@ -336,3 +336,25 @@ class StrategyFilterForm(forms.Form):
     @property
     def is_filtered(self) -> bool:
         return self.is_valid() and any(self.cleaned_data.values())
+
+
+class RuleStrategyForm(StrategyForm):
+    """The rule builder's strategy fields: the same form, its type fixed to ``rules``.
+
+    The rule document is not a form field: the builder posts it (``strategies.builder``) and
+    the view passes it as ``params``; the service validates it like any other type's.
+    """
+
+    RULES = "rules"
+
+    def __init__(self, data: Mapping[str, Any] | None = None, **kwargs: Any):
+        if data is not None:
+            data = {**{k: data.get(k) for k in data}, "strategy_type": self.RULES}
+        super().__init__(data, strategy_type=self.RULES, **kwargs)
+        # the catalogue keeps ``rules`` out of the type select (it has no scalar params)
+        self.fields["strategy_type"] = forms.ChoiceField(
+            choices=[(self.RULES, "Rule builder")], initial=self.RULES, widget=forms.HiddenInput
+        )
+
+    def service_kwargs_with(self, document: dict[str, Any]) -> dict[str, Any]:
+        return {**self.service_kwargs(), "params": document}

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from strategies import views
+from strategies import views, views_builder
 
 app_name = "strategies"
 
@@ -10,6 +10,8 @@ urlpatterns = [
     path("app/strategies/", views.strategy_list, name="list"),
     path("app/strategies/new/", views.strategy_create, name="create"),
     path("app/strategies/params/", views.strategy_params, name="params"),
+    path("app/strategies/rules/new/", views_builder.rule_builder, name="builder"),
+    path("app/strategies/<int:pk>/rules/", views_builder.rule_builder_edit, name="builder_edit"),
     path("app/strategies/<int:pk>/", views.strategy_detail, name="detail"),
     path("app/strategies/<int:pk>/edit/", views.strategy_edit, name="edit"),
     path("app/strategies/<int:pk>/deploy/", views.strategy_deploy, name="deploy"),

@@ -166,6 +166,8 @@ def strategy_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def strategy_edit(request: HttpRequest, pk: int) -> HttpResponse:
     strategy = selectors.strategy_get_for_user(user=request.user, strategy_id=pk)
+    if strategy.strategy_type == "rules":  # its document is edited in the rule builder
+        return redirect("strategies:builder_edit", pk=pk)
     form = StrategyForm(request.POST or None, strategy=strategy)
     saved = _save(request, form, lambda **kw: services.strategy_update(strategy=strategy, **kw))
     if saved is not None:

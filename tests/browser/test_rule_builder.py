@@ -1,0 +1,162 @@
+"""The rule builder in a real browser (issue 13, dashboard): build, preview, save, backtest.
+
+The trader builds "SMA(20) crosses above SMA(50) and RSI(14) < 60; stop 2 %; target 5 %" with
+the selects alone: every change is an htmx post the server answers with the re-rendered
+builder, so each step waits for what the server sent back (an input of the new shape, the
+preview text) before the next. Then save, "Backtest now", and the backtest completes (tasks
+run inline under the test settings). No CSP violation and no page error on the way.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.browser.conftest import Artifacts, logged_in
+from tests.factories import TEST_PASSWORD
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the ``browser`` fixture skips (or, under CI, fails) with the reason
+    expect = None
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(180),
+]
+
+RULE = "entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60"
+
+
+def field(page: Page, path: str) -> Locator:
+    return page.locator(f'#rule-builder [name="{path}"]')
+
+
+def test_build_preview_save_and_backtest(new_tab, artifacts: Artifacts):
+    from tests.factories import UserFactory
+
+    user = UserFactory(email="rule.builder@example.com")
+    tab = new_tab("trader")
+    page = tab.page
+    logged_in(page, email=user.email, password=TEST_PASSWORD)
+    page.goto("/app/strategies/")
+    page.get_by_role("link", name="+ Build a rule").click()
+    expect(page.get_by_role("heading", name="Build a rule", level=1)).to_be_visible()
+    preview = page.locator("#rule-preview")
+
+    # Clear the starting template: no entry, no exit.
+    page.get_by_role("button", name="Remove condition entry_long.all[0]").click()
+    expect(preview).to_contain_text("entry_long: rsi(14) < 60\n")
+    page.get_by_role("button", name="Remove condition exit_long.all[0]").click()
+    expect(preview).to_have_text("entry_long: rsi(14) < 60")
+    page.get_by_role("button", name="Remove condition entry_long.all[0]").click()
+    entry = page.locator('[data-section="entry_long"]')
+    expect(entry).to_contain_text("an entry is required")
+    expect(preview).to_have_text("Fix the highlighted conditions to see the rule.")
+
+    # SMA(20) crosses above SMA(50): a new condition starts as sma(20) > sma(50).
+    entry.get_by_role("button", name="+ Condition").click()
+    expect(preview).to_have_text("entry_long: sma(20) > sma(50)")
+    field(page, "entry_long.all[0].op").select_option("crosses_above")
+    expect(preview).to_have_text("entry_long: sma(20) crosses_above sma(50)")
+
+    # RSI(14) < 60: the source select brings the indicator's own inputs back from the server.
+    entry.get_by_role("button", name="+ Condition").click()
+    expect(field(page, "entry_long.all[1].left.source")).to_have_value("sma")
+    field(page, "entry_long.all[1].left.source").select_option("rsi")
+    expect(preview).to_contain_text("and rsi(20) > sma(50)")  # the period typed stays
+
+    # A bad period shows its error at that condition, and goes once fixed.
+    period = field(page, "entry_long.all[1].left.period")
+    period.fill("1")
+    period.press("Tab")
+    bad = page.locator('[data-path="entry_long.all[1]"]')
+    expect(bad).to_have_class(re.compile(r"\bhas-error\b"))
+    expect(bad).to_contain_text("Left period: Must be at least 2.")
+    expect(page.locator('[data-path="entry_long.all[0]"]')).not_to_have_class(
+        re.compile(r"\bhas-error\b")
+    )
+    expect(preview).to_have_text("Fix the highlighted conditions to see the rule.")
+    period = field(page, "entry_long.all[1].left.period")
+    period.fill("14")
+    period.press("Tab")
+    expect(preview).to_contain_text("and rsi(14) > sma(50)")
+
+    field(page, "entry_long.all[1].op").select_option("<")
+    expect(preview).to_contain_text("rsi(14) < sma(50)")
+    field(page, "entry_long.all[1].right.source").select_option("const")
+    value = field(page, "entry_long.all[1].right.const")
+    expect(value).to_be_visible()
+    value.fill("60")
+    value.press("Tab")
+    expect(preview).to_have_text(RULE)
+
+    stop = page.get_by_label("Stop-loss %")
+    stop.fill("2")
+    page.get_by_label("Target %").fill("5")
+    expect(page.locator("#help_stop_loss_pct")).to_contain_text("fill price")
+    page.get_by_label("Name", exact=True).fill("Golden RSI")
+    artifacts.shot(page, "built")
+
+    page.get_by_role("button", name="Create strategy").click()
+    expect(page).to_have_url(re.compile(r"/app/strategies/\d+/rules/$"))
+    expect(page.locator("#rule-preview")).to_have_text(RULE)
+    expect(page.get_by_label("Stop-loss %")).to_have_value("2")
+    expect(page.get_by_label("Target %")).to_have_value("5")
+
+    page.get_by_role("link", name="Backtest now").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Backtest “Golden RSI”")
+    page.get_by_role("button", name="Run backtest").click()
+    expect(page).to_have_url(re.compile(r"/app/backtests/\d+/$"))
+    expect(page.locator("#bt-badge")).to_have_text("Complete")
+    expect(page.locator("[data-stat='trades']")).to_have_text(re.compile(r"^[\d,]+$"))
+    artifacts.shot(page, "backtested")
+
+    assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
+    assert not tab.errors, tab.errors
+
+
+def test_templates_and_the_text_box(new_tab, artifacts: Artifacts):
+    from tests.factories import UserFactory
+
+    user = UserFactory(email="rule.text@example.com")
+    tab = new_tab("trader")
+    page = tab.page
+    logged_in(page, email=user.email, password=TEST_PASSWORD)
+    page.goto("/app/strategies/rules/new/")
+    preview = page.locator("#rule-preview")
+
+    # A template brings its conditions and (out of band) its exits.
+    page.get_by_role("button", name="Opening-range breakout (intraday, out by 15:15)").click()
+    expect(preview).to_have_text("entry_long: close > donchian_high(15)[1] and close > vwap")
+    expect(page.get_by_label("Exit at (time of day)")).to_have_value("15:15")
+    expect(page.get_by_label("Stop-loss %")).to_have_value("1")
+
+    # The text box: an error names its line and column; a good text replaces the conditions.
+    page.get_by_text("Type the rule as text instead").click()
+    box = page.get_by_label("Rule text")
+    box.fill("entry_long: close > sma(20)\nexit_long: close <<< sma(20)")
+    page.get_by_role("button", name="Use this text").click()
+    expect(page.locator(".rule-text .error").first).to_contain_text(
+        re.compile(r"Line 2, column \d+:")
+    )
+    expect(page.get_by_label("Rule text")).to_have_value(
+        "entry_long: close > sma(20)\nexit_long: close <<< sma(20)"
+    )
+    page.get_by_label("Rule text").fill("entry_long: close > sma(20)\nexit_long: close < sma(20)")
+    page.get_by_role("button", name="Use this text").click()
+    expect(preview).to_have_text("entry_long: close > sma(20)\nexit_long: close < sma(20)")
+    expect(page.get_by_label("Exit at (time of day)")).to_have_value("15:15")  # kept
+    artifacts.shot(page, "text")
+    page.emulate_media(color_scheme="dark")
+    artifacts.shot(page, "text dark")
+
+    assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
+    assert not tab.errors, tab.errors
