@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -44,17 +48,40 @@ def dispatch_once() -> int:
             return claimed
 
 
+@contextmanager
+def _ends_on_interrupt() -> Iterator[threading.Event]:
+    """An event set by a SIGINT while the block runs (in a process's main thread only).
+
+    Ctrl-C on ``make run`` reaches every process of the terminal's group, the cluster's workers
+    too, which django-q has ignore SIGINT while its sentinel waits for their current tasks to end.
+    The dispatcher's task runs for ``DISPATCH_SECONDS`` (85 s), so that clean stop could take as
+    long; with this it ends at its next pass instead. Elsewhere (a thread, the sync test mode)
+    nothing is installed and the event is never set.
+    """
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: stop.set())
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def dispatch_steps() -> int:
     """The one schedule of paper trading: each minute, dispatch due steps once a second.
 
     django-q2's scheduler fires at most once a minute, and bars close every few seconds; so this
     task keeps dispatching for ``DISPATCH_SECONDS`` and ends before the next run starts. Claims
-    skip locked rows and leases expire, so an overlap or a lost task is harmless.
+    skip locked rows and leases expire, so an overlap or a lost task is harmless. A Ctrl-C on its
+    cluster ends it at once (``_ends_on_interrupt``).
     """
     deadline = time.monotonic() + settings.ALGOSAAS["DISPATCH_SECONDS"]
     total = 0
-    while time.monotonic() < deadline:
-        close_old_connections()
-        total += dispatch_once()
-        time.sleep(1.0)
+    with _ends_on_interrupt() as stop:
+        while time.monotonic() < deadline and not stop.is_set():
+            close_old_connections()
+            total += dispatch_once()
+            time.sleep(1.0)  # a SIGINT's handler runs during it; the loop then ends
     return total

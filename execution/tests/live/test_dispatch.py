@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -129,3 +133,39 @@ def test_run_steps_counts_outcomes(user):
         "idle": 1,
         "skipped": 1,
     }
+
+
+def test_a_ctrl_c_ends_the_dispatcher_at_its_next_pass(settings, monkeypatch):
+    """Ctrl-C on `make run` reaches the cluster's workers: the 85 s dispatcher must not hold up
+    the cluster's clean stop, and the worker's SIGINT handling is put back afterwards."""
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "DISPATCH_SECONDS": 60}
+    monkeypatch.setattr(tasks, "close_old_connections", lambda: None)
+    monkeypatch.setattr(tasks, "dispatch_once", lambda: 0)
+    before = signal.getsignal(signal.SIGINT)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        tasks.dispatch_steps()
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 5  # not the 60 s it would otherwise keep dispatching
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_the_dispatcher_off_the_main_thread_installs_no_handler(settings, monkeypatch):
+    """In a thread (the inline test mode, a ticker) signals cannot be caught: it just runs."""
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "DISPATCH_SECONDS": 0}
+    monkeypatch.setattr(tasks, "close_old_connections", lambda: None)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            tasks.dispatch_steps()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive() and errors == []
