@@ -36,6 +36,13 @@ RULE = "entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60"
 
 
 def field(page: Page, path: str) -> Locator:
+    """The builder's input at ``path``, once htmx has settled the panel it came in.
+
+    The panel is swapped whole and its ``change`` trigger is attached as it settles: a select
+    changed in those few milliseconds (a robot's speed, not a person's) would send nothing.
+    """
+    settling = "#rule-builder.htmx-added, #rule-builder.htmx-settling, #rule-builder .htmx-added"
+    expect(page.locator(settling)).to_have_count(0)
     return page.locator(f'#rule-builder [name="{path}"]')
 
 
