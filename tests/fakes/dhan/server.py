@@ -32,7 +32,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("PUT", r"/orders/\d+"),
     ("DELETE", r"/orders/\d+"),
     ("GET", r"/orders/external/[A-Za-z0-9 _-]+"),
-    ("GET", r"/trades"),
+    ("GET", r"/trades/?"),  # the SDK asks "/trades/", the docs "/trades"
     ("GET", r"/positions"),
     ("GET", r"/holdings"),
     ("GET", r"/fundlimit"),
@@ -175,7 +175,7 @@ class App:
                 return 200, book.by_correlation(order_id)
             elif path.startswith("/orders/"):
                 return 200, book.get(order_id)
-            elif path == "/trades":
+            elif path.rstrip("/") == "/trades":
                 return 200, book.trades
             elif path == "/positions":
                 return 200, book.positions()
