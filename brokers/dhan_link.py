@@ -23,20 +23,22 @@ from execution.brokers.dhan_mapping import token_claims
 log = structlog.get_logger(__name__)
 
 
+def _token_error(message: str) -> ValidationError:
+    return ValidationError({"access_token": message})
+
+
 def dhan_token_expiry(*, client_id: str, access_token: str) -> datetime:
     """Return when the token stops working, or raise ``ValidationError`` naming the field."""
     try:
         claims = token_claims(access_token)
     except ValueError as exc:
-        raise ValidationError(
-            {"access_token": "This is not a Dhan access token (a JWT with an expiry)."}
-        ) from exc
+        raise _token_error("This is not a Dhan access token (a JWT with an expiry).") from exc
     owner = claims.get("dhanClientId")
     if owner is not None and str(owner) != client_id:
-        raise ValidationError({"access_token": "This token belongs to another Dhan client id."})
+        raise _token_error("This token belongs to another Dhan client id.")
     expiry = datetime.fromtimestamp(claims["exp"], tz=UTC)
     if expiry <= timezone.now():
-        raise ValidationError({"access_token": "This token has already expired."})
+        raise _token_error("This token has already expired.")
     return expiry
 
 
@@ -74,7 +76,7 @@ def dhan_account_create(
 def dhan_account_relink(*, account: BrokerAccount, access_token: str) -> BrokerAccount:
     """Replace the account's token with a fresh one (Dhan's "re-login")."""
     if account.vendor != BrokerAccount.Vendor.DHAN:
-        raise ValidationError({"access_token": "Only a Dhan account takes a pasted token."})
+        raise _token_error("Only a Dhan account takes a pasted token.")
     expiry = dhan_token_expiry(client_id=account.api_key, access_token=access_token)
     _store_token(account, access_token, expiry)
     account.save(

@@ -36,8 +36,11 @@ class BrokerAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Use
 
     @extend_schema(
         request=PolymorphicProxySerializer(
-            component_name="BrokerAccountCreate",
-            serializers=[BrokerAccountCreateSerializer, DhanAccountCreateSerializer],
+            component_name="BrokerAccountLink",
+            serializers={
+                "kite": BrokerAccountCreateSerializer,
+                "dhan": DhanAccountCreateSerializer,
+            },
             resource_type_field_name="vendor",
         ),
         responses={201: BrokerAccountSerializer},
