@@ -321,7 +321,7 @@ class DhanBroker(BrokerAdapter):
         ]
 
     def positions(self) -> list[PositionView]:
-        """Return Dhan's positions (``GET /positions``), closed ones only if they made money."""
+        """Return Dhan's positions (``GET /positions``); a closed one only if it realised P&L."""
         return [
             PositionView(
                 symbol=self._symbol(row),
@@ -337,7 +337,10 @@ class DhanBroker(BrokerAdapter):
         ]
 
     def funds(self) -> Funds:
-        """Return ``GET /fundlimit`` (Dhan spells it ``availabelBalance``)."""
+        """Return ``GET /fundlimit`` (Dhan spells it ``availabelBalance``).
+
+        ``cash`` is the start-of-day limit, or what is available when sales raised it above.
+        """
         data = self._request("GET", "/fundlimit")
         available = float(data.get("availabelBalance", data.get("availableBalance", 0.0)))
         blocked = float(data.get("utilizedAmount") or 0.0)
