@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 import time
+import uuid
 from bisect import bisect_left
 
 import pytest
@@ -31,7 +32,13 @@ from execution.brokers.dhan_mapping import (
     token_claims,
     translate_error,
 )
-from execution.brokers.ratelimit import DHAN_ORDER_LIMITS, MemoryRateLimiter, acquire
+from execution.brokers.ratelimit import (
+    DHAN_MODIFY_LIMIT,
+    DHAN_ORDER_LIMITS,
+    MemoryRateLimiter,
+    RedisRateLimiter,
+    acquire,
+)
 from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
 from tests.fakes.dhan import shared_server
 from tests.fakes.dhan.server import ROUTES
@@ -332,3 +339,25 @@ def test_dhan_windows_hold_on_a_burst_and_lose_nothing():
         worst = max(bisect_left(times, t + window) - i for i, t in enumerate(times))
         assert worst == most, (window, worst)
     assert times[1000] - times[0] >= 3600.0  # the 1001st order waited for the hour window
+
+
+def test_two_workers_share_dhans_windows_and_modify_cap_through_redis():
+    redis = pytest.importorskip("redis")
+    client = redis.Redis(host="127.0.0.1", port=6379, db=13)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"test-dhan-{uuid.uuid4().hex}:"
+    one, two = (RedisRateLimiter(client, prefix=prefix) for _ in range(2))
+    try:
+        admitted = [w.try_acquire("dhan:acct", DHAN_ORDER_LIMITS) == 0 for w in (one, two) * 14]
+        assert admitted.count(True) == 25 and admitted[-3:] == [False] * 3  # 25 a second
+        mods = [
+            w.try_acquire("dhan:acct:modify:1", DHAN_MODIFY_LIMIT) == 0 for w in (one, two) * 13
+        ]
+        assert mods.count(True) == 25 and mods[-1] is False  # the 26th modification, any worker
+        assert one.try_acquire("dhan:acct:modify:2", DHAN_MODIFY_LIMIT) == 0  # per order
+    finally:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
