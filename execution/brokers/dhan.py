@@ -251,8 +251,15 @@ class DhanBroker(BrokerAdapter):
     def orders(self) -> list[BrokerOrder]:
         return [self._snapshot(row) for row in self._request("GET", "/orders") or []]
 
-    def _change(self, order_id: str, method: str, payload: dict[str, Any] | None) -> BrokerOrder:
-        current = self.order_status(order_id)
+    def _change(
+        self,
+        order_id: str,
+        method: str,
+        payload: dict[str, Any] | None,
+        current: BrokerOrder | None = None,
+    ) -> BrokerOrder:
+        """Modify or cancel; a refusal on a final order is ``InvalidOrderState``."""
+        current = current or self.order_status(order_id)
         if current.status in TERMINAL_STATUSES:
             raise InvalidOrderState(f"order {order_id} is {current.status}", status=current.status)
         if method == "PUT":
@@ -299,7 +306,7 @@ class DhanBroker(BrokerAdapter):
             ),
             "validity": str(current.validity),
         }
-        return self._change(order_id, "PUT", payload)
+        return self._change(order_id, "PUT", payload, current)
 
     # ------------------------------------------------------------------ books
 
