@@ -11,6 +11,10 @@ from django.db import models
 class BrokerAccount(models.Model):
     """One broker login of one user.
 
+    Kite: ``api_key`` and the API secret, then a daily access token from the login flow. Dhan:
+    ``api_key`` holds the client id and there is no secret, only the access token the user
+    pastes (a JWT whose ``exp`` is ``token_expires_at``).
+
     ``api_secret_encrypted`` and ``access_token_encrypted`` hold Fernet tokens
     (``brokers.crypto``); nothing outside ``brokers.services`` decrypts them, and no serializer,
     form, admin page or log line shows them.
@@ -18,6 +22,7 @@ class BrokerAccount(models.Model):
 
     class Vendor(models.TextChoices):
         KITE = "kite", "Zerodha Kite Connect"
+        DHAN = "dhan", "DhanHQ"
 
     class Status(models.TextChoices):
         LOGIN_NEEDED = "login_needed", "Login needed"

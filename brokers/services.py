@@ -121,15 +121,29 @@ def broker_account_delete(*, account: BrokerAccount) -> None:
 
 
 def broker_adapter_for(*, account: BrokerAccount, **options: Any) -> Any:
-    """Build the account's broker adapter (Kite) with its token and the shared rate limiter.
+    """Build the account's broker adapter (Kite or Dhan) with its token and the shared limiter.
 
     A ``SessionExpired`` the adapter meets later marks the account "re-login needed".
     """
     from brokers.ratelimit import shared_limiter
-    from execution.brokers.kite import KiteBroker
 
     def expired(message: str) -> None:
         broker_account_mark_relogin(account=account, error=message)
+
+    if account.vendor == BrokerAccount.Vendor.DHAN:
+        from execution.brokers.dhan import DhanBroker
+
+        return DhanBroker(
+            client_id=account.api_key,
+            access_token=broker_account_access_token(account=account),
+            account_key=str(account.pk),
+            root=settings.DHAN_API_ROOT,
+            timeout=settings.DHAN_TIMEOUT_SECONDS,
+            limiter=shared_limiter(),
+            on_session_expired=expired,
+            **options,
+        )
+    from execution.brokers.kite import KiteBroker
 
     return KiteBroker(
         api_key=account.api_key,

@@ -13,18 +13,28 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from brokers import selectors, services
-from brokers.forms import BrokerAccountForm
+from brokers import dhan_link, selectors, services
+from brokers.forms import BrokerAccountForm, DhanAccountForm, DhanTokenForm
 from brokers.kite_login import kite_login_account, kite_login_complete, kite_login_start
+from brokers.models import BrokerAccount
 
 
-def _page(request: HttpRequest, form: BrokerAccountForm, status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest,
+    form: BrokerAccountForm | None = None,
+    status: int = 200,
+    dhan_form: DhanAccountForm | None = None,
+) -> HttpResponse:
     now = timezone.now()
     accounts = [
         (a, a.current_status(now), a.current_status_label(now))
         for a in selectors.broker_accounts_for_user(user=request.user)
     ]
-    context = {"accounts": accounts, "form": form}
+    context = {
+        "accounts": accounts,
+        "form": form or BrokerAccountForm(),
+        "dhan_form": dhan_form or DhanAccountForm(),
+    }
     response = render(request, "brokers/accounts.html", context, status=status)
     # "Log in to Kite" is a form whose answer redirects to Kite: CSP's form-action covers
     # redirects, so this page (only) allows Kite's login origin besides our own.
@@ -57,7 +67,53 @@ def account_list(request: HttpRequest) -> HttpResponse:
 def account_login(request: HttpRequest, pk: int) -> HttpResponse:
     """Send the browser to the broker's login page (Kite's redirect flow; a POST, CSRF-checked)."""
     account = selectors.broker_account_get_for_user(user=request.user, account_id=pk)
+    if account.vendor != BrokerAccount.Vendor.KITE:
+        messages.error(request, "Dhan has no login page here: paste a fresh access token.")
+        return redirect("brokers:list")
     return HttpResponseRedirect(kite_login_start(account=account, session=request.session))
+
+
+def _form_errors(form: DhanAccountForm, exc: ValidationError) -> None:
+    for field, errors in exc.message_dict.items():
+        for error in errors:
+            form.add_error(field if field in form.fields else None, error)
+
+
+@login_required
+@require_POST
+def dhan_link_account(request: HttpRequest) -> HttpResponse:
+    """Link a Dhan account from its client id and a pasted access token."""
+    form = DhanAccountForm(request.POST)
+    if not form.is_valid():
+        return _page(request, dhan_form=form, status=400)
+    try:
+        account = dhan_link.dhan_account_create(user=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        _form_errors(form, exc)
+        return _page(request, dhan_form=form, status=400)
+    messages.success(request, f"Dhan account {account.api_key} linked.")
+    return redirect("brokers:list")
+
+
+@login_required
+@require_POST
+def dhan_token(request: HttpRequest, pk: int) -> HttpResponse:
+    """Re-login a Dhan account: store a freshly pasted access token."""
+    account = selectors.broker_account_get_for_user(user=request.user, account_id=pk)
+    form = DhanTokenForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = form.errors["access_token"][0]
+    else:
+        try:
+            dhan_link.dhan_account_relink(account=account, **form.cleaned_data)
+        except ValidationError as exc:
+            error = exc.message_dict.get("access_token", exc.messages)[0]
+    if error:
+        messages.error(request, f"Dhan account {account.api_key}: {error}")
+        return redirect("brokers:list")
+    messages.success(request, f"Dhan account {account.api_key} linked again.")
+    return redirect("brokers:list")
 
 
 @login_required

@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from algosaas.api import serializers as typed
+from brokers.forms import JWT_SHAPE
 from brokers.models import BrokerAccount
 
 
@@ -42,18 +43,42 @@ class BrokerAccountSerializer(typed.ModelSerializer):
         return obj.current_status_label(timezone.now())
 
     def get_login_url(self, obj: BrokerAccount) -> str:
-        """Where a logged-in browser POSTs to go to the broker's login (a browser-only flow)."""
+        """Kite: where a logged-in browser POSTs to go to Kite's login (a browser-only flow).
+
+        Dhan: where to POST a fresh ``access_token`` (the API's ``token`` action).
+        """
+        if obj.vendor == BrokerAccount.Vendor.DHAN:
+            return reverse("broker-account-token", kwargs={"pk": obj.pk})
         return reverse("brokers:login", kwargs={"pk": obj.pk})
 
 
 class BrokerAccountCreateSerializer(typed.Serializer):
-    """What linking an account takes; ``api_secret`` is accepted and never sent back."""
+    """What linking a Kite account takes; ``api_secret`` is accepted and never sent back."""
 
     vendor = serializers.ChoiceField(
-        choices=BrokerAccount.Vendor.choices, default=BrokerAccount.Vendor.KITE
+        choices=[BrokerAccount.Vendor.KITE], default=BrokerAccount.Vendor.KITE
     )
     label = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
     api_key = serializers.RegexField(r"^[A-Za-z0-9]{4,64}$", max_length=64)
     api_secret = serializers.RegexField(
         r"^[A-Za-z0-9]{8,128}$", max_length=128, write_only=True, style={"input_type": "password"}
+    )
+
+
+class DhanAccountCreateSerializer(typed.Serializer):
+    """Linking a Dhan account: client id and access token; the token is never sent back."""
+
+    vendor = serializers.ChoiceField(choices=[BrokerAccount.Vendor.DHAN])
+    label = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
+    client_id = serializers.RegexField(r"^[0-9]{4,20}$", max_length=20)
+    access_token = serializers.RegexField(
+        JWT_SHAPE, max_length=4096, write_only=True, style={"input_type": "password"}
+    )
+
+
+class DhanTokenSerializer(typed.Serializer):
+    """A fresh Dhan access token for an existing account (Dhan's "re-login")."""
+
+    access_token = serializers.RegexField(
+        JWT_SHAPE, max_length=4096, write_only=True, style={"input_type": "password"}
     )

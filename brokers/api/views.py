@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from algosaas.api.viewsets import UserScopedViewSet
-from brokers import selectors, services
-from brokers.api.serializers import BrokerAccountCreateSerializer, BrokerAccountSerializer
+from brokers import dhan_link, selectors, services
+from brokers.api.serializers import (
+    BrokerAccountCreateSerializer,
+    BrokerAccountSerializer,
+    DhanAccountCreateSerializer,
+    DhanTokenSerializer,
+)
 from brokers.models import BrokerAccount
 
 
@@ -28,12 +34,40 @@ class BrokerAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Use
     def scoped_object(self, user, pk: str) -> BrokerAccount:
         return selectors.broker_account_get_for_user(user=user, account_id=pk)
 
-    @extend_schema(request=BrokerAccountCreateSerializer, responses={201: BrokerAccountSerializer})
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="BrokerAccountLink",
+            serializers={
+                "kite": BrokerAccountCreateSerializer,
+                "dhan": DhanAccountCreateSerializer,
+            },
+            resource_type_field_name="vendor",
+        ),
+        responses={201: BrokerAccountSerializer},
+    )
     def create(self, request: Request) -> Response:
-        data = BrokerAccountCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        account = services.broker_account_create(user=request.user, **data.validated_data)
+        """Kite: ``api_key`` and ``api_secret``, then log in. Dhan: ``client_id``, token."""
+        vendor = request.data.get("vendor") if hasattr(request.data, "get") else None
+        if vendor == BrokerAccount.Vendor.DHAN:
+            dhan = DhanAccountCreateSerializer(data=request.data)
+            dhan.is_valid(raise_exception=True)
+            fields = {k: v for k, v in dhan.validated_data.items() if k != "vendor"}
+            account = dhan_link.dhan_account_create(user=request.user, **fields)
+        else:
+            data = BrokerAccountCreateSerializer(data=request.data)
+            data.is_valid(raise_exception=True)
+            account = services.broker_account_create(user=request.user, **data.validated_data)
         return Response(BrokerAccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=DhanTokenSerializer, responses=BrokerAccountSerializer)
+    @action(detail=True, methods=["post"])
+    def token(self, request: Request, pk: str) -> Response:
+        """A Dhan account's fresh access token (its "re-login"); never sent back."""
+        account = self.get_object()
+        body = DhanTokenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        account = dhan_link.dhan_account_relink(account=account, **body.validated_data)
+        return Response(BrokerAccountSerializer(account).data)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:

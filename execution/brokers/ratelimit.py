@@ -31,6 +31,15 @@ class Limit:
 
 
 KITE_ORDER_LIMITS: tuple[Limit, ...] = (Limit(10, 1.0), Limit(200, 60.0))
+# DhanHQ v2: 25 orders a second, 250 a minute, 1000 an hour, 7000 a day per account.
+DHAN_ORDER_LIMITS: tuple[Limit, ...] = (
+    Limit(25, 1.0),
+    Limit(250, 60.0),
+    Limit(1000, 3600.0),
+    Limit(7000, 86400.0),
+)
+# DhanHQ: at most 25 modifications of one order (keyed by the order; refused, not waited for).
+DHAN_MODIFY_LIMIT: tuple[Limit, ...] = (Limit(25, 86400.0),)
 
 
 class RateLimiter(Protocol):

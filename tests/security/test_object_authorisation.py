@@ -94,6 +94,8 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "broker-account-detail": {"pk": "broker_account"},
     "brokers:login": {"pk": "broker_account"},
     "brokers:unlink": {"pk": "broker_account"},
+    "broker-account-token": {"pk": "broker_account"},
+    "brokers:dhan_token": {"pk": "broker_account"},
 }
 
 # Routes whose id names shared catalogue data: every user reads them, nobody writes them.

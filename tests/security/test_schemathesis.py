@@ -10,7 +10,8 @@ accepted") also takes 400 on the operations whose bodies carry rules OpenAPI 3.0
 an email not yet registered and a strong password, an instrument id that exists, a strategy type
 from the catalogue with its own parameters, exactly one of quantity and allocation_pct, numeric
 bounds of decimal strings (capital >= 1000), the prices each order type needs, start <= end,
-a rule's text in the rule language (its grammar is no pattern), a broker API key not linked yet.
+a rule's text in the rule language (its grammar is no pattern), a broker API key not linked yet, a
+Dhan access token that is a real, unexpired token of that client.
 Everything else, positive_data_acceptance included, runs as schemathesis ships it.
 
 What the first runs found, and the fixes: a 500 on a UTC offset PostgreSQL refuses
@@ -50,7 +51,7 @@ RUN_TIMEOUT = 300  # seconds; a normal run takes about two minutes on two cores
 BUSINESS_RULE_BODIES = (
     r"^/api/(auth/register/|auth/me/|strategies/|strategies/\{id\}/"
     r"|strategies/\{id\}/(deploy|backtests|optimisations)/|deployments/\{id\}/orders/"
-    r"|orders/\{id\}/|rules/parse/|brokers/)$"
+    r"|orders/\{id\}/|rules/parse/|brokers/|brokers/\{id\}/token/)$"
 )
 
 CONFIG = """\

@@ -2,7 +2,8 @@
 
 Each adapter comes with a ``Market`` that can show it a bar, so the suite can watch orders fill
 without knowing how the adapter gets its prices: the paper broker directly, the Kite adapter
-through the fake Kite server on loopback (``tests/fakes/kite``), bars shown to the fake.
+through the fake Kite server on loopback (``tests/fakes/kite``), the Dhan adapter through the
+fake Dhan (``tests/fakes/dhan``), bars shown to the fakes.
 """
 
 from dataclasses import dataclass
@@ -72,7 +73,27 @@ def kite_market() -> Market:
     return Market(broker, kite.advance, "ACME", 0.05, 1)
 
 
-ADAPTERS = {"paper": paper_market, "kite": kite_market}
+def dhan_market() -> Market:
+    from execution.brokers.dhan import DhanBroker
+    from tests.fakes.dhan import shared_server as dhan_server
+
+    server = dhan_server()
+    dhan = server.reset()
+    dhan.add_instrument("ACME", "1333", tick=0.05, lot=1)
+    broker = DhanBroker(
+        client_id=dhan.client_id,
+        access_token=dhan.issue_access_token(),
+        account_key="contract",
+        root=server.root,
+        timeout=5,
+        security_ids={"ACME": "1333"},
+        sleep=lambda s: None,
+    )
+    dhan.advance(100.0, 100.5, 99.5, 100.0)
+    return Market(broker, dhan.advance, "ACME", 0.05, 1)
+
+
+ADAPTERS = {"paper": paper_market, "kite": kite_market, "dhan": dhan_market}
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
