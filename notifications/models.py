@@ -37,6 +37,9 @@ class NotificationSettings(models.Model):
     email_kinds = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"notification settings of user {self.user_id}"
+
 
 class WebhookEndpoint(models.Model):
     """A URL that receives the user's events as signed JSON POSTs."""
@@ -97,3 +100,6 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.attempt} ({self.status})"

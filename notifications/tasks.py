@@ -52,7 +52,7 @@ def body_of(payload: dict[str, Any]) -> bytes:
 
 
 def backoff(attempt: int) -> float:
-    """Seconds before the attempt after ``attempt``: base, 2×base, 4×base, ..."""
+    """Seconds before the attempt after ``attempt``: base, 2*base, 4*base, ..."""
     return conf("BACKOFF_SECONDS") * 2 ** (attempt - 1)
 
 

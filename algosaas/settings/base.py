@@ -249,7 +249,7 @@ if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
     Q_CLUSTER["redis"] = REDIS_URL
 
 # --- Notifications (notifications/) -----------------------------------------------------------
-# Webhook attempts: MAX_ATTEMPTS in all, waiting BACKOFF_SECONDS × 2^(n-1) after attempt n.
+# Webhook attempts: MAX_ATTEMPTS in all, waiting BACKOFF_SECONDS * 2^(n-1) after attempt n.
 # Private and loopback webhook addresses are allowed here (dev, tests); production refuses them.
 NOTIFICATIONS = {
     "MAX_ATTEMPTS": env.int("WEBHOOK_MAX_ATTEMPTS", default=5),
