@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import structlog
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -27,8 +26,10 @@ from notifications.models import (
     NotificationSettings,
     WebhookEndpoint,
 )
+from strategies.models import Deployment
 
-logger = structlog.get_logger(__name__)
+PAISE = Decimal("0.01")
+PRICE = Decimal("0.00000001")  # the price columns' 8 places
 
 WEBHOOK_TASK = "notifications.tasks.webhook_attempt"
 EMAIL_TASK = "notifications.tasks.email_send"
@@ -80,8 +81,27 @@ def _delivery(user_id: int, event: dict[str, Any], *, endpoint: WebhookEndpoint 
     )
 
 
-def _s(value: Any) -> str | None:
-    return None if value is None else str(value)
+def emit_for_deployment(deployment_id: int, events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send a deployment's events to its owner after commit, with no query before the commit.
+
+    The owner and strategy name are read in the commit callback (one query for all events),
+    so the step's transaction pays nothing for notifications.
+    """
+
+    def send() -> None:
+        row = (
+            Deployment.objects.filter(pk=deployment_id)
+            .values_list("strategy__owner_id", "strategy__name")
+            .first()
+        )
+        if row is None:
+            return
+        owner_id, name = row
+        for kind, data in events:
+            dispatch(owner_id, kind, {"deployment_id": deployment_id, "strategy": name, **data})
+
+    if events:
+        transaction.on_commit(send)
 
 
 def notify_orders(deployment: Any, rows: dict[str, Any], result: Any) -> None:
@@ -90,28 +110,28 @@ def notify_orders(deployment: Any, rows: dict[str, Any], result: Any) -> None:
     refused = [ev for ev in result.events if str(ev.status) in ("REJECTED", "DENIED")]
     if not fills and not refused:
         return
-    owner_id = deployment.strategy.owner_id
-    base = {"deployment_id": deployment.pk, "strategy": deployment.strategy.name}
     symbol = (deployment.config.get("instrument") or {}).get("symbol")
+    events: list[tuple[str, dict[str, Any]]] = []
     for f in fills:
-        order = rows[f.client_order_id]
-        data = {
-            **base,
-            "order_id": order.pk,
-            "client_order_id": f.client_order_id,
-            "fill_id": f.fill_id,
-            "symbol": symbol,
-            "side": str(f.side),
-            "quantity": f.quantity,
-            "price": str(Decimal(repr(float(f.price)))),
-            "charges": str(Decimal(repr(float(f.charges.total))).quantize(Decimal("0.01"))),
-            "executed_at": datetime.fromtimestamp(int(f.ts), tz=UTC).isoformat(),
-        }
-        emit(owner_id, EventKind.FILL, data)
+        events.append(
+            (
+                EventKind.FILL,
+                {
+                    "order_id": rows[f.client_order_id].pk,
+                    "client_order_id": f.client_order_id,
+                    "fill_id": f.fill_id,
+                    "symbol": symbol,
+                    "side": str(f.side),
+                    "quantity": f.quantity,
+                    "price": str(Decimal(repr(float(f.price))).quantize(PRICE)),
+                    "charges": str(Decimal(repr(float(f.charges.total))).quantize(PAISE)),
+                    "executed_at": datetime.fromtimestamp(int(f.ts), tz=UTC).isoformat(),
+                },
+            )
+        )
     for ev in refused:
         order = rows[ev.client_order_id]
         data = {
-            **base,
             "order_id": order.pk,
             "client_order_id": ev.client_order_id,
             "symbol": symbol,
@@ -120,22 +140,21 @@ def notify_orders(deployment: Any, rows: dict[str, Any], result: Any) -> None:
             "reason": ev.message[:500],
         }
         if str(ev.status) == "DENIED":
-            emit(owner_id, EventKind.RISK_LIMIT, {**data, "rule": order.denial_rule})
+            events.append((EventKind.RISK_LIMIT, {**data, "rule": order.denial_rule}))
         else:
-            emit(owner_id, EventKind.ORDER_REJECTED, data)
+            events.append((EventKind.ORDER_REJECTED, data))
+    emit_for_deployment(deployment.pk, events)
 
 
 def notify_deployment(deployment: Any, *, failed: bool, reason: str = "") -> None:
     """A deployment stopped (by its owner) or failed (ERROR); the runner's hook."""
     kind = EventKind.DEPLOYMENT_FAILED if failed else EventKind.DEPLOYMENT_STOPPED
     data = {
-        "deployment_id": deployment.pk,
-        "strategy": deployment.strategy.name,
         "status": deployment.status,
         "reason": (reason or deployment.stop_reason or "")[:500],
         "square_off": bool(getattr(deployment, "square_off", False)),
     }
-    emit(deployment.strategy.owner_id, kind, data)
+    emit_for_deployment(deployment.pk, [(kind, data)])
 
 
 # ----------------------------------------------------------------------------- channels

@@ -33,6 +33,8 @@ from execution.models import (
 )
 from execution.services.backtests import backtest_execute, backtest_request
 from execution.services.live import deployment_step, order_place
+from notifications.models import Delivery, NotificationSettings, WebhookEndpoint
+from notifications.services import webhook_create
 from optimisation.models import Sweep, SweepStatus
 from optimisation.services import sweep_chunk_run, sweep_request
 from strategies import services
@@ -113,6 +115,13 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
     sweep.refresh_from_db()
     assert sweep.status == SweepStatus.COMPLETE, sweep.error
 
+    # a webhook (never called here: on_commit does not run inside the test's transaction) and
+    # one logged attempt
+    webhook = webhook_create(user=owner, url="https://hooks.example.com/algosaas")
+    delivery = Delivery.objects.create(
+        user=owner, endpoint=webhook, event_id="evt_estate", event="fill", status="delivered"
+    )
+
     estate = Estate(
         owner=owner,
         running=running,
@@ -134,6 +143,8 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
         "trade": [trade.pk],
         "position": [position.pk],
         "broker_account": [broker_account.pk],
+        "webhook": [webhook.pk],
+        "delivery": [delivery.pk],
     }
     return estate
 
@@ -193,6 +204,13 @@ def snapshot(owner: User) -> dict[str, Any]:
             BrokerAccount.objects.filter(user=owner), "status", "api_key", "updated_at"
         ),
         "sweeps": rows(Sweep.objects.filter(owner=owner), "status", "done", "finished_at"),
+        "webhooks": rows(
+            WebhookEndpoint.objects.filter(user=owner), "url", "kinds", "enabled", "updated_at"
+        ),
+        "deliveries": rows(Delivery.objects.filter(user=owner), "status", "attempt"),
+        "notification_settings": rows(
+            NotificationSettings.objects.filter(user=owner), "email_kinds"
+        ),
     }
 
 
