@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from algosaas.errors import LimitExceeded
 from notifications.models import (
     SUBSCRIBABLE,
     Delivery,
@@ -167,7 +168,10 @@ def new_secret() -> str:
 def webhook_create(
     *, user: Any, url: str, kinds: list[str] | None = None, description: str = "", enabled=True
 ) -> WebhookEndpoint:
-    """Create an endpoint with a fresh secret (the caller shows it once)."""
+    """Create an endpoint with a fresh secret (the caller shows it once); at most a few each."""
+    cap = conf("MAX_WEBHOOKS_PER_USER")
+    if WebhookEndpoint.objects.filter(user=user).count() >= cap:
+        raise LimitExceeded(f"You can have at most {cap} webhooks; delete one first.")
     return WebhookEndpoint.objects.create(
         user=user,
         url=url,

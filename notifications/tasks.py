@@ -7,6 +7,7 @@ signature, never a URL (a URL may carry a token in its query).
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -80,7 +81,11 @@ def webhook_attempt(delivery_id: int, *, retry: bool = True) -> str:
     error = ""
     try:
         code = _post(endpoint.url, body, headers)
-    except (OSError, ValueError) as exc:  # refused, timed out, TLS, malformed answer
+    except (
+        OSError,
+        ValueError,
+        http.client.HTTPException,
+    ) as exc:  # refused, timeout, TLS, bad answer
         error = type(exc).__name__
     ok = code is not None and 200 <= code < 300
     if not ok and not error:

@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from algosaas.errors import LimitExceeded
 from notifications import selectors, services
 from notifications.forms import EmailKindsForm, WebhookForm
 
@@ -56,7 +57,11 @@ def webhook_add(request: HttpRequest) -> HttpResponse:
     form = WebhookForm(request.POST)
     if not form.is_valid():
         return _page(request, webhook_form=form, status=400)
-    endpoint = services.webhook_create(user=request.user, **form.cleaned_data)
+    try:
+        endpoint = services.webhook_create(user=request.user, **form.cleaned_data)
+    except LimitExceeded as exc:
+        form.add_error(None, exc.message)
+        return _page(request, webhook_form=form, status=400)
     # The secret is shown in this answer only (never in a redirect's query, never again).
     return _page(request, created=endpoint)
 

@@ -256,6 +256,7 @@ NOTIFICATIONS = {
     "BACKOFF_SECONDS": env.float("WEBHOOK_BACKOFF_SECONDS", default=30.0),
     "TIMEOUT_SECONDS": env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0),
     "ALLOW_PRIVATE_ADDRESSES": env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=True),
+    "MAX_WEBHOOKS_PER_USER": env.int("MAX_WEBHOOKS_PER_USER", default=10),
 }
 
 # --- i18n, time, static ---------------------------------------------------------------------

@@ -130,3 +130,14 @@ def test_the_page_turns_away_another_users_webhook(user, other_user, receiver):
     for action in ("toggle", "delete", "test"):
         assert client.post(f"/notifications/webhooks/{endpoint.pk}/{action}/").status_code == 404
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).enabled and receiver.received == []
+
+
+def test_the_number_of_webhooks_is_capped(user, api_client, settings):
+    settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "MAX_WEBHOOKS_PER_USER": 2}
+    codes = [api_client.post(HOOKS, {"url": f"https://e.com/{i}"}).status_code for i in range(3)]
+    assert codes == [201, 201, 403]
+    page = _session(user).post(
+        "/notifications/webhooks/", {"url": "https://e.com/x", "kinds": ["fill"]}
+    )
+    assert page.status_code == 400 and b"at most 2 webhooks" in page.content
+    assert WebhookEndpoint.objects.filter(user=user).count() == 2
