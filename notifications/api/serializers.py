@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from rest_framework import serializers
 
+from algosaas.api import serializers as typed
 from notifications.models import SUBSCRIBABLE, Delivery, WebhookEndpoint
 from notifications.signing import UrlRefused, check_url
 
@@ -17,7 +18,7 @@ class KindsField(serializers.ListField):
         return [k for k in SUBSCRIBABLE if k in set(kinds)]  # canonical order, no duplicates
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(typed.ModelSerializer):
     kinds = KindsField(required=False, max_length=len(SUBSCRIBABLE))
 
     class Meta:
@@ -42,7 +43,7 @@ class WebhookCreatedSerializer(WebhookSerializer):
         fields = [*WebhookSerializer.Meta.fields, "secret"]
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class DeliverySerializer(typed.ModelSerializer):
     class Meta:
         model = Delivery
         fields = [

@@ -66,6 +66,8 @@ def test_bad_input_is_a_400_naming_the_field(api_client, settings):
     assert "url" in fields({"url": "ftp://example.com/x"})
     assert "url" in fields({"url": "not a url"})
     assert "kinds" in fields({"url": "https://e.com/", "kinds": ["x"]})
+    assert "enabled" in fields({"url": "https://e.com/", "enabled": "false"})  # typed JSON
+    assert "url" in fields({"url": 5})
     settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "ALLOW_PRIVATE_ADDRESSES": False}
     for url in ("http://127.0.0.1:8000/", "http://169.254.169.254/latest", "http://10.0.0.1/"):
         response = api_client.post(HOOKS, {"url": url})
