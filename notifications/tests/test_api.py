@@ -143,3 +143,15 @@ def test_the_number_of_webhooks_is_capped(user, api_client, settings):
     )
     assert page.status_code == 400 and b"at most 2 webhooks" in page.content
     assert WebhookEndpoint.objects.filter(user=user).count() == 2
+
+
+def test_the_admin_never_shows_a_secret(admin_client, user, receiver):
+    endpoint = services.webhook_create(user=user, url=receiver.url)
+    delivery = services.webhook_send_test(endpoint=endpoint)
+    for url in (
+        "/admin/notifications/webhookendpoint/",
+        f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/",
+        f"/admin/notifications/delivery/{delivery.pk}/change/",
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 200 and endpoint.secret not in response.content.decode()
