@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -49,22 +50,39 @@ def emit(user_id: int, kind: str, data: dict[str, Any]) -> None:
     transaction.on_commit(lambda: dispatch(user_id, kind, data))
 
 
-def dispatch(user_id: int, kind: str, data: dict[str, Any]) -> list[Delivery]:
+@dataclass
+class Channels:
+    """A user's enabled endpoints and email kinds, read once for a batch of events."""
+
+    endpoints: list[WebhookEndpoint]
+    email_kinds: list[str]
+
+    @classmethod
+    def of(cls, user_id: int) -> Channels:
+        prefs = NotificationSettings.objects.filter(user_id=user_id).first()
+        return cls(
+            endpoints=list(WebhookEndpoint.objects.filter(user_id=user_id, enabled=True)),
+            email_kinds=list(prefs.email_kinds) if prefs else [],
+        )
+
+
+def dispatch(
+    user_id: int, kind: str, data: dict[str, Any], *, channels: Channels | None = None
+) -> list[Delivery]:
     """Create a first delivery per subscribed channel and queue it (outside any transaction)."""
+    channels = channels or Channels.of(user_id)
     event = {
         "id": f"evt_{uuid.uuid4().hex}",
         "type": kind,
         "created": timezone.now().isoformat(),
         "data": data,
     }
-    rows: list[Delivery] = []
-    endpoints = WebhookEndpoint.objects.filter(user_id=user_id, enabled=True)
-    if kind != EventKind.TEST:
-        endpoints = endpoints.filter(kinds__contains=[kind])
-    for endpoint in endpoints:
-        rows.append(_delivery(user_id, event, endpoint=endpoint))
-    prefs = NotificationSettings.objects.filter(user_id=user_id).first()
-    if prefs is not None and kind in prefs.email_kinds:
+    rows = [
+        _delivery(user_id, event, endpoint=endpoint)
+        for endpoint in channels.endpoints
+        if kind == EventKind.TEST or kind in endpoint.kinds
+    ]
+    if kind in channels.email_kinds:
         rows.append(_delivery(user_id, event, endpoint=None))
     for row in rows:
         async_task(WEBHOOK_TASK if row.endpoint_id else EMAIL_TASK, row.pk)
@@ -98,8 +116,12 @@ def emit_for_deployment(deployment_id: int, events: list[tuple[str, dict[str, An
         if row is None:
             return
         owner_id, name = row
+        channels = Channels.of(owner_id)  # two queries for the whole batch
+        if not channels.endpoints and not channels.email_kinds:
+            return
         for kind, data in events:
-            dispatch(owner_id, kind, {"deployment_id": deployment_id, "strategy": name, **data})
+            body = {"deployment_id": deployment_id, "strategy": name, **data}
+            dispatch(owner_id, kind, body, channels=channels)
 
     if events:
         transaction.on_commit(send)

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from execution.engine.session import calendar_for
 from execution.forms import IST
@@ -149,3 +150,19 @@ def test_the_daily_summary_is_sent_on_trading_days_only(user):
     (message,) = mail.outbox
     assert message.subject == "[algosaas] Daily P&L summary for 2026-12-07"
     assert "Notified runner" in message.body and "equity" in message.body
+
+
+def test_the_hook_costs_the_orders_transaction_no_query(
+    user, receiver, django_capture_on_commit_callbacks
+):
+    services.webhook_create(user=user, url=receiver.url)
+    deployment = _lot_five_deployment(user)
+
+    with django_capture_on_commit_callbacks() as callbacks, CaptureQueriesContext(connection) as q:
+        order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=7)
+
+    assert not [x["sql"] for x in q.captured_queries if "notifications_" in x["sql"]]
+    assert receiver.received == []  # nothing before the commit...
+    for callback in callbacks:
+        callback()
+    assert [r.event["type"] for r in receiver.received] == ["order.rejected"]  # ...then sent
