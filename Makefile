@@ -56,7 +56,7 @@ test: lint
 # the gate says plainly when they could not be audited), then bandit over the code.
 security: $(VENV)/.installed-dev
 	$(PY) -m tests.security.pip_audit_gate requirements.txt
-	$(VENV)/bin/bandit -r algosaas accounts strategies execution brokers optimisation -x '*/tests/*,*/migrations/*' -q
+	$(VENV)/bin/bandit -r algosaas accounts strategies execution brokers optimisation notifications -x '*/tests/*,*/migrations/*' -q
 
 bench: $(VENV)/.installed-dev
 	$(PY) bench/backtest.py

@@ -16,6 +16,7 @@ api_patterns = [
     path("", include("execution.api.urls")),
     path("", include("brokers.api.urls")),
     path("", include("optimisation.api.urls")),
+    path("", include("notifications.api.urls")),
     path("", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: no inline script for the CSP.
@@ -54,4 +55,5 @@ urlpatterns = [
     path("", include("strategies.urls")),
     path("", include("execution.urls")),
     path("brokers/", include("brokers.urls")),
+    path("notifications/", include("notifications.urls")),
 ]

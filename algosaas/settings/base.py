@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "execution",
     "brokers",
     "optimisation",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +250,17 @@ Q_CLUSTER = {
 if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
+
+# --- Notifications (notifications/) -----------------------------------------------------------
+# Webhook attempts: MAX_ATTEMPTS in all, waiting BACKOFF_SECONDS * 2^(n-1) after attempt n.
+# Private and loopback webhook addresses are allowed here (dev, tests); production refuses them.
+NOTIFICATIONS = {
+    "MAX_ATTEMPTS": env.int("WEBHOOK_MAX_ATTEMPTS", default=5),
+    "BACKOFF_SECONDS": env.float("WEBHOOK_BACKOFF_SECONDS", default=30.0),
+    "TIMEOUT_SECONDS": env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0),
+    "ALLOW_PRIVATE_ADDRESSES": env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=True),
+    "MAX_WEBHOOKS_PER_USER": env.int("MAX_WEBHOOKS_PER_USER", default=10),
+}
 
 # --- i18n, time, static ---------------------------------------------------------------------
 LANGUAGE_CODE = "en-in"

@@ -1,7 +1,7 @@
 """Production: HTTPS only, secure cookies, HSTS. TLS may end at a proxy (``SECURE_PROXY_SSL``)."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import NOTIFICATIONS, env
 
 DEBUG = False
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -14,3 +14,8 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
+# Webhooks never reach the host's own network (SSRF): loopback and private addresses refused.
+NOTIFICATIONS = {
+    **NOTIFICATIONS,
+    "ALLOW_PRIVATE_ADDRESSES": env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=False),
+}

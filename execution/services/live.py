@@ -60,6 +60,7 @@ from execution.services.live_persist import (
     _persist_ledgers,
     _save_books,
 )
+from notifications.services import notify_deployment
 from strategies import catalog
 from strategies.exceptions import InvalidTransition
 from strategies.models import TIMEFRAME_SECONDS, Deployment, DeploymentStatus
@@ -511,9 +512,11 @@ class PaperRunner:
 
     def on_stop(self, deployment: Deployment, *, square_off: bool) -> None:
         _lazy("deployment_stop_live")(deployment, square_off=square_off)
+        notify_deployment(deployment, failed=False)  # sent after the stop commits
 
     def on_fail(self, deployment: Deployment, *, reason: str) -> None:
         _lazy("deployment_halt_live")(deployment)
+        notify_deployment(deployment, failed=True, reason=reason)  # sent after the commit
 
 
 # Names of the modules built on this one, importable from here as before the split. They are

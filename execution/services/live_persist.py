@@ -26,6 +26,7 @@ from execution.models import (
     Trade,
 )
 from execution.services.bulk import bulk_update_rows
+from notifications.services import notify_orders
 from strategies.models import Deployment
 
 PAISE = Decimal("0.01")
@@ -120,6 +121,7 @@ def _persist(
                 for f in fills
             ]
         )
+    notify_orders(deployment, rows, result)  # fills, rejections, risk denials: after commit
     return rows
 
 

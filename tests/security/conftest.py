@@ -33,6 +33,8 @@ from execution.models import (
 )
 from execution.services.backtests import backtest_execute, backtest_request
 from execution.services.live import deployment_step, order_place
+from notifications.models import Delivery, NotificationSettings, WebhookEndpoint
+from notifications.services import webhook_create
 from optimisation.models import RobustnessRun, RobustnessStatus, Sweep, SweepStatus
 from optimisation.robustness import monte_carlo_request, walk_forward_request, walk_forward_run
 from optimisation.services import sweep_chunk_run, sweep_request
@@ -123,6 +125,13 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
     assert walk.status == RobustnessStatus.COMPLETE, walk.error
     monte = monte_carlo_request(backtest=backtest, user=owner, paths=20)
 
+    # a webhook (never called here: on_commit does not run inside the test's transaction) and
+    # one logged attempt
+    webhook = webhook_create(user=owner, url="https://hooks.example.com/algosaas")
+    delivery = Delivery.objects.create(
+        user=owner, endpoint=webhook, event_id="evt_estate", event="fill", status="delivered"
+    )
+
     estate = Estate(
         owner=owner,
         running=running,
@@ -145,6 +154,8 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
         "trade": [trade.pk],
         "position": [position.pk],
         "broker_account": [broker_account.pk],
+        "webhook": [webhook.pk],
+        "delivery": [delivery.pk],
     }
     return estate
 
@@ -206,6 +217,13 @@ def snapshot(owner: User) -> dict[str, Any]:
         "sweeps": rows(Sweep.objects.filter(owner=owner), "status", "done", "finished_at"),
         "robustness_runs": rows(
             RobustnessRun.objects.filter(owner=owner), "status", "report", "finished_at"
+        ),
+        "webhooks": rows(
+            WebhookEndpoint.objects.filter(user=owner), "url", "kinds", "enabled", "updated_at"
+        ),
+        "deliveries": rows(Delivery.objects.filter(user=owner), "status", "attempt"),
+        "notification_settings": rows(
+            NotificationSettings.objects.filter(user=owner), "email_kinds"
         ),
     }
 

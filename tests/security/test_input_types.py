@@ -135,7 +135,7 @@ def _our_serializers() -> list[type[serializers.Serializer]]:
         todo.extend(cls.__subclasses__())
         app = cls.__module__.split(".")[0]
         base = cls.__module__ == "algosaas.api.serializers"  # the typed bases themselves
-        if app in {"accounts", "strategies", "execution", "algosaas"} and not base:
+        if app in {"accounts", "strategies", "execution", "algosaas", "notifications"} and not base:
             found.append(cls)
     return found
 

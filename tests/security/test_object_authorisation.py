@@ -96,6 +96,13 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "brokers:unlink": {"pk": "broker_account"},
     "broker-account-token": {"pk": "broker_account"},
     "brokers:dhan_token": {"pk": "broker_account"},
+    # API and dashboard: notifications
+    "notification-webhook-detail": {"pk": "webhook"},
+    "notification-webhook-test": {"pk": "webhook"},
+    "notification-delivery-detail": {"pk": "delivery"},
+    "notifications:webhook_toggle": {"pk": "webhook"},
+    "notifications:webhook_delete": {"pk": "webhook"},
+    "notifications:webhook_test": {"pk": "webhook"},
 }
 
 # Routes whose id names shared catalogue data: every user reads them, nobody writes them.
@@ -296,6 +303,8 @@ API_LISTS = [
     "/api/deployments/",
     "/api/backtests/",
     "/api/optimisations/",
+    "/api/notifications/webhooks/",
+    "/api/notifications/deliveries/",
 ]
 
 
