@@ -78,7 +78,8 @@ class Brackets:
     def _place_leg(self, ts: int, leg: str) -> str:
         """Send the bracket's stop (``sl``) or target (``tp``) leg; return its broker id."""
         b = self.state.bracket
-        assert b is not None
+        if b is None:  # an invariant, kept under `python -O` too
+            raise RuntimeError("a bracket leg without an open bracket")
         stop = leg == LEG_STOP
         req = OrderRequest(
             self.leg_id(ts, leg),
@@ -183,7 +184,8 @@ class Brackets:
         b["bars"] += j - i
         if raised_at is not None:
             level = ex.trail(float(bars.close[raised_at]), b["long"])
-            assert level is not None
+            if level is None:  # skip_to reports a raise only where a trailing stop is set
+                raise RuntimeError("a trailing raise without a trailing stop")
             br.clock = int(bars.ts[raised_at])  # when bar-by-bar stepping raises it last
             try:
                 br.modify_order(b["sl"], trigger_price=self._tick(level, b["long"]))
