@@ -247,6 +247,24 @@ def test_no_page_scrolls_sideways_on_a_phone(user_tab, site, new_tab):
     assert not overflowing, f"sideways scrolling at 390 px: {overflowing}"
 
 
+@pytest.mark.parametrize("width", [800, 1024, 1280, 1366])
+def test_the_top_bar_fits_tablets_and_laptops(user_tab, width):
+    """Between the phone layout and a wide screen the top bar once scrolled sideways (at
+    1280 px, with Brokers and Notifications in it): every link stays on screen, one line or
+    two."""
+    page = user_tab("laptop", viewport={"width": width, "height": 900}).page
+    settled(page)
+    assert horizontal_overflow(page) <= 0
+    header = page.locator(".topbar-inner")
+    assert header.evaluate("el => el.scrollWidth <= el.clientWidth"), width
+    nav = page.get_by_role("navigation", name="Main")
+    for name in [*NAV_LINKS, "Brokers"]:
+        box = nav.get_by_role("link", name=name, exact=True).bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width, (name, box)
+    log_out = page.get_by_role("button", name="Log out").bounding_box()
+    assert log_out is not None and log_out["x"] + log_out["width"] <= width, log_out
+
+
 def test_every_nav_link_is_on_screen_on_a_phone(user_tab):
     page = user_tab("phone", viewport=PHONE).page
     nav = page.get_by_role("navigation", name="Main")
