@@ -15,6 +15,9 @@ class KindsField(serializers.ListField):
 
     def to_internal_value(self, data):
         kinds = super().to_internal_value(data)
+        if self.max_length is not None and len(kinds) > self.max_length:
+            # the schema's maxItems counts the items as sent, before duplicates fold
+            raise serializers.ValidationError(f"At most {self.max_length} kinds.")
         return [k for k in SUBSCRIBABLE if k in set(kinds)]  # canonical order, no duplicates
 
 

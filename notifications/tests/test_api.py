@@ -66,6 +66,8 @@ def test_bad_input_is_a_400_naming_the_field(api_client, settings):
     assert "url" in fields({"url": "ftp://example.com/x"})
     assert "url" in fields({"url": "not a url"})
     assert "kinds" in fields({"url": "https://e.com/", "kinds": ["x"]})
+    # more items than there are kinds (schemathesis): refused, not silently deduplicated
+    assert "kinds" in fields({"url": "https://e.com/", "kinds": ["fill"] * 7})
     assert "enabled" in fields({"url": "https://e.com/", "enabled": "false"})  # typed JSON
     assert "url" in fields({"url": 5})
     settings.NOTIFICATIONS = {**settings.NOTIFICATIONS, "ALLOW_PRIVATE_ADDRESSES": False}

@@ -49,16 +49,31 @@ class WalkForwardRequestSerializer(SweepRequestSerializer):
         return _finite(value)
 
 
+class _NumberField(serializers.FloatField):
+    """A JSON number only: ``false`` or ``"50"`` is a 400, not 0.0 or 50.0 (schemathesis)."""
+
+    def to_internal_value(self, data: object) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class MonteCarloRequestSerializer(serializers.Serializer):
     paths = serializers.IntegerField(min_value=1, max_value=COUNT_MAX, default=1000)
     seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, default=0)
     method = serializers.ChoiceField(choices=montecarlo.METHODS, default="shuffle")
-    ruin_equity_pct = serializers.FloatField(
+    ruin_equity_pct = _NumberField(
         min_value=0.0,
         max_value=100.0,
         default=50.0,
         help_text="Ruin: the equity falls below this percentage of the starting capital.",
     )
+
+    def to_internal_value(self, data: object) -> dict:
+        """Unknown keys are a 400 naming them: a typo (``path``) never runs 1,000 defaults."""
+        if isinstance(data, dict) and (unknown := sorted(set(data) - set(self.fields))):
+            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown[:5]})
+        return super().to_internal_value(data)
 
     def validate_ruin_equity_pct(self, value: float) -> float:
         return _finite(value)

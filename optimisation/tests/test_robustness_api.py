@@ -177,6 +177,8 @@ def test_monte_carlo_of_a_backtest(api_client, finished_backtest):
         ({"ruin_equity_pct": 101}, "ruin_equity_pct"),
         ({"seed": -1}, "seed"),
         ({"paths": "many"}, "paths"),
+        ({"ruin_equity_pct": False}, "ruin_equity_pct"),
+        ({"path": 10}, "path"),  # a typo of paths  # typed JSON (schemathesis found it)
     ],
 )
 def test_bad_monte_carlo_requests_are_a_400_naming_the_field(
