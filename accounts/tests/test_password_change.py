@@ -13,7 +13,13 @@ pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "violet-kettle-orbit-913"
 PASSWORD_URL = "/api/auth/password/"
+ME_URL = "/api/auth/me/"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+def assert_access_refused(client, access: str) -> None:
+    """An access token issued before the change stops working now, not when it expires."""
+    assert_error_shape(client.get(ME_URL, **bearer(access)), 401, "password_changed")
 
 
 def assert_refresh_refused(client, refresh: str) -> None:
@@ -45,6 +51,7 @@ def test_the_dashboard_password_change_revokes_every_refresh_token(
     assert response.status_code == 302
     for pair in two_sessions:
         assert_refresh_refused(anon_client, pair["refresh"])
+        assert_access_refused(anon_client, pair["access"])
     assert client.get("/app/").status_code == 200  # the session that changed it stays in
 
 
@@ -61,6 +68,8 @@ def test_the_api_password_change_revokes_every_refresh_token_and_issues_a_new_pa
     fresh = response.json()
     for pair in two_sessions:
         assert_refresh_refused(anon_client, pair["refresh"])
+        assert_access_refused(anon_client, pair["access"])
+    assert anon_client.get(ME_URL, **bearer(fresh["access"])).status_code == 200
     assert anon_client.post(REFRESH_URL, {"refresh": fresh["refresh"]}).status_code == 200
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
@@ -119,6 +128,7 @@ def test_an_operator_setting_the_password_in_the_admin_revokes_the_users_tokens(
     assert response.status_code == 302, response.content
     for pair in two_sessions:
         assert_refresh_refused(anon_client, pair["refresh"])
+        assert_access_refused(anon_client, pair["access"])
     user.refresh_from_db()
     assert user.has_usable_password() is usable
 

@@ -195,6 +195,9 @@ SIMPLE_JWT = {
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
     "CHECK_USER_IS_ACTIVE": True,
+    # Every token carries a digest of the password hash, so a password change (or an operator
+    # setting one) refuses the access tokens already issued at once, not when they expire.
+    "CHECK_REVOKE_TOKEN": True,
 }
 if not DEBUG and len(env.str("JWT_SIGNING_KEY", default="")) < 32:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must be a long random value when DEBUG is off.")
