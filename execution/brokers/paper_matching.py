@@ -208,7 +208,7 @@ class Matching:
             if hit is None:
                 return
             o.triggered = True
-            self._apply(o, _TRIGGER, ts, f"triggered at {hit:g}")
+            self._apply(o, _TRIGGER, ts, f"triggered at {hit:.10g}")
             if o.otype == "SL-M":
                 self._fill_up_to(o, self._slip(hit, o, ts), ts)
                 return
@@ -273,11 +273,12 @@ class Matching:
             self._on_fill(fill)
         else:
             self._fills.append(fill)
-        # %-formatting writes exactly what f"{filled} @ {avg:g}" writes, in half the time
+        # %-formatting writes exactly what f"{filled} @ {avg:.10g}" writes, in half the time;
+        # ten significant digits keep the paise of a six-figure price (6, the %g default, do not)
         if filled >= o.qty:
-            self._apply(o, _FILL, ts, "filled %s @ %g" % (filled, avg))  # noqa: UP031
+            self._apply(o, _FILL, ts, "filled %s @ %.10g" % (filled, avg))  # noqa: UP031
             self._working.pop(oid, None)  # as ``_finish``
         else:
-            self._apply(o, _FILL_PARTIAL, ts, "filled %s/%s @ %g" % (filled, o.qty, avg))  # noqa: UP031
+            self._apply(o, _FILL_PARTIAL, ts, "filled %s/%s @ %.10g" % (filled, o.qty, avg))  # noqa: UP031
         if self._working:
             self._settle_groups(o, ts)  # order groups (``paper_groups``)

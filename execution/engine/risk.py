@@ -101,8 +101,8 @@ class RiskGate:
             if band > lim.price_band_pct:
                 return Denial(
                     "price_band_pct",
-                    f"limit price {intent.price:g} is {band:.2f}% from the last price "
-                    f"{intent.ref_price:g} (band {lim.price_band_pct:g}%)",
+                    f"limit price {intent.price:.10g} is {band:.2f}% from the last price "
+                    f"{intent.ref_price:.10g} (band {lim.price_band_pct:g}%)",
                 )
         if reduces:
             return None

@@ -508,3 +508,16 @@ def test_a_partial_load_counts_the_orders_it_did_not_load():
 
 def status_of(order):
     return order.status
+
+
+def test_event_messages_keep_every_digit_of_a_six_figure_price():
+    """MRF trades above ₹1,00,000: a six-significant-digit format would log 131234 for 131234.45."""
+    b = make(starting_cash=10_000_000.0)
+    bar(b, T0, 131_234.45, 131_300.0, 131_200.0, 131_250.0)
+    b.drain_events()
+    b.place_order(req("mrf", qty=1))
+    b.place_order(req("stop", "SELL", "SL-M", qty=1, trigger_price=131_210.35))
+    bar(b, T0 + 60, 131_234.45, 131_300.0, 131_200.0, 131_250.0)
+    messages = {(e.client_order_id, e.message) for e in b.drain_events()}
+    assert ("mrf", "filled 1 @ 131234.45") in messages
+    assert ("stop", "triggered at 131210.35") in messages
