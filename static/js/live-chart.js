@@ -15,6 +15,7 @@
   var PALETTE = ["#f59e0b", "#8b5cf6", "#0ea5e9", "#ec4899", "#14b8a6", "#64748b"];
   var MIN_GAP_MS = 750; // refreshes closer than this fold into one
   var IDLE_MS = 10000; // the own timer refreshes only after this long without one
+  var FIT_BARS = 120;
 
   function ist(t) { return t + AC.IST; }
 
@@ -144,7 +145,13 @@
     el.addEventListener("wheel", unfollow, { passive: true });
     el.addEventListener("touchmove", unfollow, { passive: true });
     el.addEventListener("pointermove", function (e) { if (e.buttons) unfollow(); });
-    el.addEventListener("dblclick", function () { follow = true; chart.timeScale().scrollToRealTime(); });
+    el.addEventListener("dblclick", function () { follow = true; keepUp(); });
+
+    // A few bars fill the width (a fresh replay's first ones); many scroll with the newest.
+    function keepUp() {
+      if (candles.data().length <= FIT_BARS) chart.timeScale().fitContent();
+      else chart.timeScale().scrollToRealTime();
+    }
 
     var live = !!data.live;
     var busy = false;
@@ -163,7 +170,7 @@
         .then(function (body) {
           if (!body) return;
           live = !!body.live;
-          if (apply(body, false) && follow) chart.timeScale().scrollToRealTime();
+          if (apply(body, false) && follow) keepUp();
         })
         .catch(function () { /* retried on the next poll or event */ })
         .then(function () {
