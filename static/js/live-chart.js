@@ -193,7 +193,7 @@
       if (live && !document.hidden && Date.now() - lastRun > IDLE_MS) refresh();
     }, IDLE_MS);
 
-    return { chart: chart, refresh: refresh };
+    return { chart: chart, refresh: refresh, markers: markers };
   }
 
   function setUp() {
@@ -206,6 +206,7 @@
       var made = make(el, data);
       el.lwChart = made.chart; // for the browser tests
       el.liveChartRefresh = made.refresh;
+      el.liveChartMarkers = made.markers;
     });
   }
 

@@ -9,6 +9,7 @@ of time, or the replay's stored bars released on the wall clock), so it moves wi
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -167,3 +168,52 @@ def test_a_fresh_replay_counts_its_warm_up_down(new_tab, artifacts: Artifacts):
     assert not tab.errors, tab.errors
     assert not tab.csp, tab.csp
     artifacts.shot(page, "warm-up counting down")
+
+
+def _step_now(pk: int) -> None:
+    from execution.services.live import deployment_step
+
+    deployment_step(deployment_id=pk)
+
+
+def _next_bar(seconds: int = 5) -> None:
+    """Sleep until just after the next bar boundary, so a bar has closed."""
+    time.sleep(seconds - time.time() % seconds + 0.2)
+
+
+def test_fills_are_drawn_where_they_happened(new_tab, artifacts: Artifacts):
+    from execution.models import Trade
+    from execution.services.live import order_place
+    from strategies.models import Deployment
+    from tests.factories import UserFactory
+
+    owner = UserFactory(email=EMAIL)
+    quiet = {"period": 100, "oversold": 1.0, "overbought": 99.0, "mode": "long_only"}
+    pk = _deploy(_strategy(owner, strategy_type="rsi_reversion", params=quiet, timeframe="5s"))
+    deployment = Deployment.objects.get(pk=pk)
+    _next_bar()
+    _step_now(pk)  # a market price for the manual orders
+    for side in ("BUY", "SELL"):
+        order_place(deployment=deployment, side=side, order_type="MARKET", quantity=10)
+        _next_bar()
+        _next_bar()
+        _step_now(pk)
+    fills = list(Trade.objects.filter(deployment=deployment).order_by("executed_at"))
+    assert [f.side for f in fills] == ["BUY", "SELL"]
+
+    tab = new_tab("trader")
+    page = tab.page
+    logged_in(page, email=EMAIL, password=TEST_PASSWORD)
+    page.goto(f"/app/deployments/{pk}/")
+    expect(page.locator(f"{CHART} canvas").first).to_be_visible()
+    drawn = page.evaluate(
+        f"""() => document.querySelector("{CHART}").liveChartMarkers.markers()
+              .map(m => [m.time, m.price, m.shape])"""
+    )
+    ist = 19_800
+    assert drawn == [
+        [int(f.executed_at.timestamp()) // 5 * 5 + ist, float(f.price), shape]
+        for f, shape in zip(fills, ("arrowUp", "arrowDown"), strict=True)
+    ]
+    assert not tab.errors, tab.errors
+    artifacts.shot(page, "fills on the chart")
