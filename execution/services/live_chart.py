@@ -41,11 +41,12 @@ class Quote:
     close: Decimal | None
     bars_seen: int
     warmup_bars: int
+    fed: bool = True  # False: the run has no live feed (no runner), so nothing will arrive
 
     @property
     def remaining(self) -> int:
         """Bars still to close before the strategy can take its first decision."""
-        return max(0, self.warmup_bars - self.bars_seen)
+        return max(0, self.warmup_bars - self.bars_seen) if self.fed else 0
 
     @property
     def ready(self) -> bool:
@@ -97,20 +98,21 @@ def _warmup_bars(deployment: Deployment) -> int:
     return catalog.get(snap["strategy_type"]).warmup_bars(snap["params"])
 
 
-def _quote(deployment: Deployment, bars: BarSeries) -> Quote:
+def _quote(deployment: Deployment, bars: BarSeries, live: DeploymentState | None) -> Quote:
     n = len(bars)
     return Quote(
         ts=int(bars.ts[-1]) if n else None,
         close=_decimal(bars.close[-1]) if n else None,
         bars_seen=n,
         warmup_bars=_warmup_bars(deployment),
+        fed=live is not None,
     )
 
 
 def deployment_quote(*, deployment: Deployment, now: datetime | None = None) -> Quote:
     """Return the run's last price (its feed's latest closed bar) and warm-up count."""
-    bars, _ = deployment_window(deployment=deployment, now=now)
-    return _quote(deployment, bars)
+    bars, live = deployment_window(deployment=deployment, now=now)
+    return _quote(deployment, bars, live)
 
 
 def _decimal(x: float) -> Decimal:
@@ -173,7 +175,7 @@ def deployment_chart(
         start = max(start, int(np.searchsorted(bars.ts, since, side="right")))
     stype = catalog.get(snap["strategy_type"])
     lines = stype.chart_lines(bars, snap["params"]) if n else []
-    quote = _quote(deployment, bars)
+    quote = _quote(deployment, bars, live)
     window_start = max(n - limit, 0)
     return {
         "candles": [

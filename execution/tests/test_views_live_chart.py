@@ -366,3 +366,13 @@ def test_queries_do_not_grow_with_bars_or_fills(owner_client, quiet, clock):
     with CaptureQueriesContext(connection) as after:
         owner_client.get(url)
     assert len(after.captured_queries) == len(before.captured_queries) <= 6
+
+
+def test_a_run_without_a_feed_claims_no_warm_up(owner_client, deployment):
+    DeploymentState.objects.filter(pk=deployment.pk).delete()  # a runner that runs nothing
+    data = chart(owner_client, deployment)
+    assert (data["candles"], data["last"], data["live"]) == ([], None, False)
+    assert data["warmup"]["remaining"] == 0
+    page = owner_client.get(reverse("deployment_detail", args=[deployment.pk])).content.decode()
+    assert _tile(page, "last-price") == "—"
+    assert re.search(r'data-tile="warmup">no live feed<', page)
