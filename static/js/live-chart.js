@@ -16,6 +16,7 @@
   var MIN_GAP_MS = 750; // refreshes closer than this fold into one
   var IDLE_MS = 10000; // the own timer refreshes only after this long without one
   var FIT_BARS = 120;
+  var MAX_KEPT = 1000; // past this (a tab left open for hours), reload the newest 500 whole
 
   function ist(t) { return t + AC.IST; }
 
@@ -92,6 +93,7 @@
       (body.lines || []).forEach(function (line) {
         var target = lines[line.key];
         if (!target) return;
+        if (whole) target.byTime = {};
         var points = line.points.map(function (p) {
           target.byTime[p[0]] = p[1];
           return { time: ist(p[0]), value: p[1] };
@@ -164,13 +166,15 @@
       if (wait > 0) { again = true; window.setTimeout(flush, wait); return; }
       busy = true;
       lastRun = Date.now();
-      var url = data.url + (last !== null ? "?since=" + last : "");
+      var whole = candles.data().length > MAX_KEPT;
+      var url = data.url + (last !== null && !whole ? "?since=" + last : "");
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (body) {
           if (!body) return;
           live = !!body.live;
-          if (apply(body, false) && follow) keepUp();
+          if (whole) { last = null; byTime = {}; }
+          if (apply(body, whole) && follow) keepUp();
         })
         .catch(function () { /* retried on the next poll or event */ })
         .then(function () {
