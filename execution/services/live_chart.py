@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from execution.engine.bars import BarSeries
 from execution.marketdata.sources import SyntheticSource
-from execution.models import DeploymentState, LivePhase
+from execution.models import DeploymentState, LivePhase, OrderRoleChoices
 from execution.services.live import MAX_HISTORY_BARS, _source
 from strategies import catalog
 from strategies.models import Deployment, DeploymentStatus
@@ -135,11 +135,14 @@ def _markers(deployment: Deployment, ts: np.ndarray, start: int) -> list[dict[st
     fills = list(
         deployment.trades.filter(executed_at__gte=first)
         .order_by("-executed_at", "-id")
-        .values_list("id", "executed_at", "side", "quantity", "price")[:CHART_MARKERS]
+        .values_list("id", "executed_at", "side", "quantity", "price", "order__role")[
+            :CHART_MARKERS
+        ]
     )
     fills.reverse()
+    roles = dict(OrderRoleChoices.choices)
     markers = []
-    for pk, executed_at, side, quantity, price in fills:
+    for pk, executed_at, side, quantity, price, role in fills:
         i = int(np.searchsorted(ts, int(executed_at.timestamp()), side="right")) - 1
         markers.append(
             {
@@ -149,6 +152,7 @@ def _markers(deployment: Deployment, ts: np.ndarray, start: int) -> list[dict[st
                 "side": side,
                 "quantity": quantity,
                 "price": float(price),
+                "role": roles.get(role, role),
             }
         )
     return markers

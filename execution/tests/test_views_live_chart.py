@@ -258,8 +258,8 @@ def test_markers_sit_on_the_bar_and_price_of_each_fill(owner_client, quiet, cloc
 
     data = chart(owner_client, deployment)
     candles = {c[0]: c for c in data["candles"]}
-    assert [(m["side"], m["quantity"], m["price"]) for m in data["markers"]] == [
-        (f.side, f.quantity, float(f.price)) for f in fills
+    assert [(m["side"], m["quantity"], m["price"], m["role"]) for m in data["markers"]] == [
+        (f.side, f.quantity, float(f.price), "Manual") for f in fills
     ]
     for marker, fill in zip(data["markers"], fills, strict=True):
         bar = candles[marker["time"]]
@@ -376,3 +376,18 @@ def test_a_run_without_a_feed_claims_no_warm_up(owner_client, deployment):
     page = owner_client.get(reverse("deployment_detail", args=[deployment.pk])).content.decode()
     assert _tile(page, "last-price") == "—"
     assert re.search(r'data-tile="warmup">no live feed<', page)
+
+
+def test_the_strategys_own_fills_are_marked_entry_and_exit(owner_client, deployment, clock):
+    clock.advance(hours=3)
+    deployment_step(deployment_id=deployment.pk)
+    fills = list(Trade.objects.filter(deployment=deployment).select_related("order"))
+    assert len(fills) >= 2  # SMA 5/15 on one-minute bars crosses within three hours
+    data = chart(owner_client, deployment)
+    first = data["candles"][0][0]
+    shown = [f for f in fills if f.executed_at.timestamp() >= first]
+    assert len(data["markers"]) == len(shown)
+    assert {m["role"] for m in data["markers"]} <= {"Entry", "Exit"}
+    by_id = {f.pk: f for f in shown}
+    for m in data["markers"]:
+        assert m["role"] == by_id[m["id"]].order.get_role_display()

@@ -109,7 +109,8 @@
         return {
           time: ist(m.time), position: buy ? "atPriceBottom" : "atPriceTop", price: m.price,
           color: buy ? AC.COLORS.buy : AC.COLORS.sell, shape: buy ? "arrowUp" : "arrowDown",
-          text: (buy ? "B " : "S ") + m.quantity + " @ " + money(m.price)
+          text: (m.role ? m.role + " " : "") + (buy ? "B " : "S ") + m.quantity + " @ " +
+            money(m.price)
         };
       }));
       warmup(body.warmup);
