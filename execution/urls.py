@@ -24,6 +24,7 @@ urlpatterns = [
     path("app/deployments/<int:pk>/", views.deployment_detail, name="deployment_detail"),
     path("app/deployments/<int:pk>/live/", views.deployment_live, name="deployment_live"),
     path("app/deployments/<int:pk>/equity/", views.deployment_equity, name="deployment_equity"),
+    path("app/deployments/<int:pk>/chart/", views.deployment_chart_data, name="deployment_chart"),
     path(
         "app/deployments/<int:pk>/orders/",
         views.deployment_order_place,

@@ -20,6 +20,7 @@ from execution.views.backtests import (
     format_stat,
     stats_rows,
 )
+from execution.views.deployment_chart import deployment_chart_data
 from execution.views.deployments import (
     deployment_detail,
     deployment_equity,
@@ -39,6 +40,7 @@ __all__ = [
     "backtest_new",
     "backtest_progress",
     "backtest_trades_export",
+    "deployment_chart_data",
     "deployment_detail",
     "deployment_equity",
     "deployment_list",

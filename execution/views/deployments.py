@@ -27,6 +27,7 @@ from execution.engine.orders import WORKING_STATUSES
 from execution.forms import DeploymentFilterForm, OrderTicketForm
 from execution.models import LivePhase, Order, OrderEvent
 from execution.services.live import order_cancel, order_place
+from execution.services.live_chart import CHART_BARS, deployment_chart, deployment_quote
 from execution.views.common import (
     INLINE_ERRORS,
     LEVELS,
@@ -99,6 +100,7 @@ def _live_context(deployment: Deployment) -> dict[str, Any]:
             .order_by("-ts", "-id")[:LIVE_ROWS]
         ),
         "live_rows": LIVE_ROWS,
+        "quote": deployment_quote(deployment=deployment),
         "updated_at": timezone.now(),
     }
 
@@ -171,6 +173,12 @@ def _render_deployment_page(
         "currency": _currency(deployment),
         "url": reverse("deployment_equity", args=[deployment.pk]),
         "live": context["polling"],
+    }
+    context["chart_bars"] = CHART_BARS
+    context["chart_data"] = {
+        **deployment_chart(deployment=deployment),
+        "url": reverse("deployment_chart", args=[deployment.pk]),
+        "currency": _currency(deployment),
     }
     return render(request, "execution/deployment_detail.html", context, status=status)
 

@@ -313,6 +313,13 @@
     return chart;
   }
 
+  // Shared with live-chart.js (the live page's price chart), so both draw alike.
+  window.AlgosaasCharts = {
+    IST: IST, COLORS: COLORS, baseOptions: baseOptions, themeOptions: themeOptions,
+    moneyFormat: moneyFormat, fmtTime: fmtTime, intervalOf: intervalOf, legend: legend,
+    span: span, readData: readData
+  };
+
   var KINDS = { "backtest-equity": backtestEquity, "backtest-price": backtestPrice,
                 "live-equity": liveEquity };
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from execution.engine.bars import BarSeries
 from execution.engine.exits import EXIT_KEYS, clean_exits, exits_schema
+from strategies.catalog.chart import ChartLine
 
 ParamKind = Literal["int", "float", "choice", "bool"]
 
@@ -188,6 +189,20 @@ class StrategyType:
     def warmup(cls, params: dict[str, Any]) -> int:
         """Return how many bars the indicators need before the first signal can appear."""
         raise NotImplementedError
+
+    @classmethod
+    def warmup_bars(cls, params: dict[str, Any]) -> int:
+        """Return how many bars must have closed before the strategy can take its first decision.
+
+        ``warmup`` is the index of the first bar that can carry a signal, so one more bar than
+        that: the live page counts down "indicators ready in N bars" from it.
+        """
+        return int(cls.warmup(params)) + 1
+
+    @classmethod
+    def chart_lines(cls, bars: BarSeries, params: dict[str, Any]) -> list[ChartLine]:
+        """Return the indicator lines the live chart draws over ``bars`` (none by default)."""
+        return []
 
     @classmethod
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:

@@ -10,6 +10,7 @@ from execution.engine.bars import BarSeries
 from execution.engine.indicators import bollinger
 from strategies.catalog._rules import LONG_SHORT, decisions_from_rules, mode_param
 from strategies.catalog.base import Param, StrategyType
+from strategies.catalog.chart import ChartLine
 
 
 class BollingerReversion(StrategyType):
@@ -56,6 +57,16 @@ class BollingerReversion(StrategyType):
     def warmup(cls, params: dict[str, Any]) -> int:
         """The bands exist from bar ``period-1``."""
         return int(params["period"]) - 1
+
+    @classmethod
+    def chart_lines(cls, bars: BarSeries, params: dict[str, Any]) -> list[ChartLine]:
+        period, width = params["period"], params["width"]
+        mid, upper, lower = bollinger(bars.close, period, width)
+        return [
+            ChartLine("upper", f"Upper band ({period}, {width:g} sd)", upper),
+            ChartLine("mid", f"SMA {period}", mid),
+            ChartLine("lower", f"Lower band ({period}, {width:g} sd)", lower),
+        ]
 
     @classmethod
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:

@@ -10,6 +10,7 @@ from execution.engine.bars import BarSeries
 from execution.engine.indicators import donchian
 from strategies.catalog._rules import LONG_SHORT, decisions_from_rules, mode_param
 from strategies.catalog.base import Param, StrategyType
+from strategies.catalog.chart import ChartLine
 
 
 class DonchianBreakout(StrategyType):
@@ -69,6 +70,22 @@ class DonchianBreakout(StrategyType):
     def warmup(cls, params: dict[str, Any]) -> int:
         """The entry channel covers the previous ``entry`` bars, so it exists from bar ``entry``."""
         return int(params["entry"])
+
+    @classmethod
+    def chart_lines(cls, bars: BarSeries, params: dict[str, Any]) -> list[ChartLine]:
+        entry, exit_ = params["entry"], params["exit"]
+        entry_high, entry_low = donchian(bars.high, bars.low, entry)
+        exit_high, exit_low = donchian(bars.high, bars.low, exit_)
+        lines = [
+            ChartLine("entry_high", f"High of {entry}", entry_high),
+            ChartLine("exit_low", f"Low of {exit_}", exit_low),
+        ]
+        if params["mode"] == LONG_SHORT:
+            lines += [
+                ChartLine("entry_low", f"Low of {entry}", entry_low),
+                ChartLine("exit_high", f"High of {exit_}", exit_high),
+            ]
+        return lines
 
     @classmethod
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 from execution.engine.bars import BarSeries
 from execution.engine.indicators import ema
 from strategies.catalog.base import StrategyType
+from strategies.catalog.chart import ChartLine
 from strategies.catalog.sma_crossover import (
     check_fast_slow,
     crossover_decisions,
@@ -35,6 +36,14 @@ class EmaCrossover(StrategyType):
     def warmup(cls, params: dict[str, Any]) -> int:
         """The slow EMA is seeded at bar ``slow-1``; a cross also needs the bar before it."""
         return int(params["slow"])
+
+    @classmethod
+    def chart_lines(cls, bars: BarSeries, params: dict[str, Any]) -> list[ChartLine]:
+        fast, slow = params["fast"], params["slow"]
+        return [
+            ChartLine("fast", f"EMA {fast}", ema(bars.close, fast)),
+            ChartLine("slow", f"EMA {slow}", ema(bars.close, slow)),
+        ]
 
     @classmethod
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:

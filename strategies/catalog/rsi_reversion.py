@@ -10,6 +10,7 @@ from execution.engine.bars import BarSeries
 from execution.engine.indicators import rsi
 from strategies.catalog._rules import LONG_SHORT, decisions_from_rules, mode_param
 from strategies.catalog.base import Param, StrategyType
+from strategies.catalog.chart import ChartLine
 
 
 class RsiReversion(StrategyType):
@@ -77,6 +78,12 @@ class RsiReversion(StrategyType):
     def warmup(cls, params: dict[str, Any]) -> int:
         """The RSI needs ``period`` price changes, so its first value is at bar ``period``."""
         return int(params["period"])
+
+    @classmethod
+    def chart_lines(cls, bars: BarSeries, params: dict[str, Any]) -> list[ChartLine]:
+        levels = (float(params["oversold"]), float(params["overbought"]))
+        period = params["period"]
+        return [ChartLine("rsi", f"RSI {period}", rsi(bars.close, period), "rsi", levels)]
 
     @classmethod
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:

@@ -15,8 +15,13 @@ import numpy as np
 
 from execution.engine.bars import BarSeries
 from strategies.catalog.base import Param, ParamsInvalid, StrategyType
+from strategies.catalog.chart import PRICE_PANE, ChartLine
 from strategies.rules import schema
 from strategies.rules.compiler import compile_document
+from strategies.rules.text import operand_text
+
+# Indicators on another scale than the price get a pane of their own (MACD's two lines share one).
+_PANES = {"rsi": "rsi", "atr": "atr", "macd_line": "macd", "macd_signal": "macd"}
 
 # The template a new rule starts from: the golden cross with an RSI filter.
 GOLDEN_CROSS: dict[str, Any] = {
@@ -79,6 +84,20 @@ class RuleStrategy(StrategyType):
     @classmethod
     def warmup(cls, params: dict[str, Any]) -> int:
         return compile_document(schema.parse_document(params)).warmup
+
+    @classmethod
+    def chart_lines(cls, bars: BarSeries, params: dict[str, Any]) -> list[ChartLine]:
+        """Every distinct indicator the rules read, as the compiled rules compute it."""
+        compiled = compile_document(schema.parse_document(params))
+        return [
+            ChartLine(
+                operand_text(ind),
+                operand_text(ind),
+                compiled.indicator_values(bars, ind),
+                _PANES.get(ind.name, PRICE_PANE),
+            )
+            for ind in compiled.indicators()
+        ]
 
     @classmethod
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:

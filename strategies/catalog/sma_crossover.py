@@ -10,6 +10,7 @@ from execution.engine.bars import BarSeries
 from execution.engine.indicators import crossing, sma
 from strategies.catalog._rules import LONG_SHORT, mode_param
 from strategies.catalog.base import NO_SIGNAL, Param, StrategyType
+from strategies.catalog.chart import ChartLine
 
 
 def crossover_decisions(fast: np.ndarray, slow: np.ndarray, mode: str) -> np.ndarray:
@@ -83,6 +84,14 @@ class SmaCrossover(StrategyType):
     def warmup(cls, params: dict[str, Any]) -> int:
         """The slow SMA exists from bar ``slow-1``; a cross also needs the bar before it."""
         return int(params["slow"])
+
+    @classmethod
+    def chart_lines(cls, bars: BarSeries, params: dict[str, Any]) -> list[ChartLine]:
+        fast, slow = params["fast"], params["slow"]
+        return [
+            ChartLine("fast", f"SMA {fast}", sma(bars.close, fast)),
+            ChartLine("slow", f"SMA {slow}", sma(bars.close, slow)),
+        ]
 
     @classmethod
     def signals(cls, bars: BarSeries, params: dict[str, Any]) -> np.ndarray:

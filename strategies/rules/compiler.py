@@ -26,6 +26,7 @@ from strategies.rules.schema import (
     Condition,
     Const,
     Group,
+    Indicator,
     Operand,
     Price,
     RuleDocument,
@@ -140,6 +141,20 @@ class CompiledRules:
 
     document: RuleDocument
     warmup: int
+
+    def indicators(self) -> list[Indicator]:
+        """Each distinct indicator the conditions read, unshifted, in document order."""
+        seen: dict[tuple, Indicator] = {}
+        doc = self.document
+        for cond in (doc.entry_long, doc.exit_long, doc.entry_short, doc.exit_short):
+            for op in _operands(cond) if cond is not None else ():
+                if isinstance(op, Indicator):
+                    seen.setdefault((op.name, op.args), Indicator(op.name, op.args))
+        return list(seen.values())
+
+    def indicator_values(self, bars: BarSeries, indicator: Indicator) -> np.ndarray:
+        """The array a condition compares for ``indicator`` over ``bars`` (the same function)."""
+        return _SERIES[indicator.name](bars, *indicator.args)
 
     def signals(self, bars: BarSeries) -> np.ndarray:
         """+1/-1/0 where the target position changes, NaN elsewhere (``StrategyType.signals``)."""

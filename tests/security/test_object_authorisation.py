@@ -87,6 +87,7 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "deployment_detail": {"pk": "deployment"},
     "deployment_live": {"pk": "deployment"},
     "deployment_equity": {"pk": "deployment"},
+    "deployment_chart": {"pk": "deployment"},
     "deployment_order_place": {"pk": "deployment"},
     "deployment_stop": {"pk": "deployment"},
     "order_cancel": {"pk": "order"},
