@@ -193,6 +193,20 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         trigger_price: float | None = None,
     ) -> BrokerOrder:
         """Change a working order; refuse (``OrderRejected``) changes that fail the checks."""
+        return self._snapshot(
+            self.modify(order_id, quantity=quantity, price=price, trigger_price=trigger_price)
+        )
+
+    def modify(
+        self,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+    ) -> _Order:
+        """``modify_order`` without building the snapshot (a trailing stop's hot path, as
+        ``submit`` is ``place_order``'s): the same checks, events and errors."""
         o = self._get(order_id)
         if (o.status, _MODIFY) not in _NEXT:
             raise InvalidOrderState(f"order {order_id} is {o.status}", status=o.status)
@@ -219,7 +233,7 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         self._apply(o, _MODIFY, self._now(), "modified")
         if self._bar is None:
             self._hold(o)  # the new terms apply only to bars opening after the change
-        return self._snapshot(o)
+        return o
 
     def positions(self) -> list[PositionView]:
         """Return the non-flat net positions."""

@@ -12,9 +12,10 @@ both when the position is closed by anything else (an exit signal's leg, a squar
 Per processed bar while a bracket is live: at the open, a time exit that came due at the last
 close is sent as a market exit leg (``x``), and DAY legs that expired at a session close are
 placed again (``{prefix}-{ts}-sl`` of the renewing bar); at the close the bar is counted, the
-trailing stop raised (``modify_order``: the new trigger applies from the next bar, as
-backtesting.py's ``TrailingStrategy``), and the time limit checked. The bracket's own state
-(``EngineState.bracket``) is JSON, so a live deployment resumes it between steps.
+trailing stop raised (the broker's ``modify``, ``modify_order`` without its snapshot: the new
+trigger applies from the next bar, as backtesting.py's ``TrailingStrategy``), and the time
+limit checked. The bracket's own state (``EngineState.bracket``) is JSON, so a live deployment
+resumes it between steps.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class Brackets:
             new = self._tick(trail, long)
             if (new > b["stop"]) if long else (new < b["stop"]):
                 try:
-                    self.state.broker.modify_order(b["sl"], trigger_price=new)
+                    self.state.broker.modify(b["sl"], trigger_price=new)
                     b["stop"] = new
                 except (InvalidOrderState, OrderRejected):
                     pass  # already triggered (a remainder filling) or refused: keep the old
@@ -170,8 +171,8 @@ class Brackets:
         ex = self._exits
         if b is None or ex is None or b["due"] or br.calendar is not None:
             return i
-        legs = [oid for oid in (b["sl"], b["tp"]) if oid is not None]
-        if br.volume_share is not None or br.working_count() != len(legs):
+        legs = (b["sl"] is not None) + (b["tp"] is not None)
+        if br.volume_share is not None or br.working_count() != legs:
             return i
         at = self._exit_at
         if at is not None:  # the bar at the exit time is stepped
@@ -188,7 +189,7 @@ class Brackets:
                 raise RuntimeError("a trailing raise without a trailing stop")
             br.clock = int(bars.ts[raised_at])  # when bar-by-bar stepping raises it last
             try:
-                br.modify_order(b["sl"], trigger_price=self._tick(level, b["long"]))
+                br.modify(b["sl"], trigger_price=self._tick(level, b["long"]))
                 b["stop"] = self._tick(level, b["long"])
             except (InvalidOrderState, OrderRejected):
                 pass
