@@ -164,6 +164,40 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
             return oid
         return self._admit(self._new_order(request))
 
+    def submit_leg(
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        order_type: str,
+        quantity: int,
+        product: str,
+        *,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        group: str = "",
+    ) -> str:
+        """``submit`` of a DAY order given as the plain strings ``_new_order`` would make of
+        its request (the engine's bracket legs, as ``place_market_at_open`` is its market
+        legs': no request object and enums in between). The same checks and events."""
+        oid = self._by_cid.get(client_order_id)
+        if oid is not None:
+            return oid
+        return self._admit(
+            self._create(
+                client_order_id,
+                symbol,
+                side,
+                order_type,
+                product,
+                "DAY",
+                int(quantity),
+                None if price is None else float(price),
+                None if trigger_price is None else float(trigger_price),
+                group,
+            )
+        )
+
     def _admit(self, o: _Order) -> str:
         """Run the placement checks on a new order: reject it, or accept it as working."""
         reason = self._check(o)

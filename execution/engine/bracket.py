@@ -25,13 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from execution.brokers.base import InvalidOrderState, OrderRejected, OrderRequest
+from execution.brokers.base import InvalidOrderState, OrderRejected
 from execution.engine.bars import BarSeries
 from execution.engine.bracket_skip import skip_to
 from execution.engine.config import EngineConfig
 from execution.engine.exits import ExitRules, after_exit_at, to_tick
 from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
-from execution.engine.orders import OrderType, Side, Validity
 from execution.engine.state import EngineState
 
 
@@ -42,6 +41,7 @@ class Brackets:
     state: EngineState
     _exits: ExitRules | None
     _symbol: str
+    _product: str  # ``str(config.product)``, as the broker records it
     _exit_at: np.ndarray | None = None
     leg_id: Callable[[int, str], str]  # ``Engine.leg_id``
     _leg: Callable[..., None]  # ``Engine._leg``
@@ -82,19 +82,18 @@ class Brackets:
         if b is None:  # an invariant, kept under `python -O` too
             raise RuntimeError("a bracket leg without an open bracket")
         stop = leg == LEG_STOP
-        req = OrderRequest(
+        # ``submit(OrderRequest(...))`` with the fields as the broker records them
+        return self.state.broker.submit_leg(
             self.leg_id(ts, leg),
             self._symbol,
-            Side.SELL if b["long"] else Side.BUY,
-            OrderType.SLM if stop else OrderType.LIMIT,
+            "SELL" if b["long"] else "BUY",
+            "SL-M" if stop else "LIMIT",
             b["qty"],
-            self.config.product,
-            Validity.DAY,
+            self._product,
             price=None if stop else b["target"],
             trigger_price=b["stop"] if stop else None,
             group=b["group"],
         )
-        return self.state.broker.submit(req)
 
     def _tick(self, price: float, up: bool) -> float:
         return to_tick(price, self.config.instrument.tick_size, up)
@@ -150,9 +149,17 @@ class Brackets:
         b["bars"] += 1
         long = b["long"]
         trail = ex.trail(close, long)
-        if trail is not None and b["sl"] is not None:
+        stop = b["stop"]
+        # A level a whole tick short of the stop cannot round past it (the stop is on the tick,
+        # the rounding monotone, its float noise far below a tick): most closes need no rounding.
+        tick = self.config.instrument.tick_size
+        if (
+            trail is not None
+            and b["sl"] is not None
+            and ((trail > stop - tick) if long else (trail < stop + tick))
+        ):
             new = self._tick(trail, long)
-            if (new > b["stop"]) if long else (new < b["stop"]):
+            if (new > stop) if long else (new < stop):
                 try:
                     self.state.broker.modify(b["sl"], trigger_price=new)
                     b["stop"] = new
