@@ -27,7 +27,7 @@ import numpy as np
 
 from execution.brokers.base import InvalidOrderState, OrderRejected
 from execution.engine.bars import BarSeries
-from execution.engine.bracket_skip import skip_to
+from execution.engine.bracket_skip import Views, bar_views, skip_to
 from execution.engine.config import EngineConfig
 from execution.engine.exits import ExitRules, after_exit_at, to_tick
 from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
@@ -43,6 +43,8 @@ class Brackets:
     _symbol: str
     _product: str  # ``str(config.product)``, as the broker records it
     _exit_at: np.ndarray | None = None
+    _views_of: BarSeries | None = None  # the bars ``_views`` reads (``bracket_skip.bar_views``)
+    _views: Views | None = None
     leg_id: Callable[[int, str], str]  # ``Engine.leg_id``
     _leg: Callable[..., None]  # ``Engine._leg``
 
@@ -186,7 +188,9 @@ class Brackets:
             k = int(np.argmax(at[i:end])) if end > i else 0
             if end > i and at[i + k]:
                 end = i + k
-        j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size)
+        if self._views_of is not bars:  # once per run: the bars as Python floats
+            self._views_of, self._views = bars, bar_views(bars)
+        j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size, self._views)
         if j == i:
             return i
         b["bars"] += j - i
@@ -195,9 +199,10 @@ class Brackets:
             if level is None:  # skip_to reports a raise only where a trailing stop is set
                 raise RuntimeError("a trailing raise without a trailing stop")
             br.clock = int(bars.ts[raised_at])  # when bar-by-bar stepping raises it last
+            new = self._tick(level, b["long"])
             try:
-                br.modify(b["sl"], trigger_price=self._tick(level, b["long"]))
-                b["stop"] = self._tick(level, b["long"])
+                br.modify(b["sl"], trigger_price=new)
+                b["stop"] = new
             except (InvalidOrderState, OrderRejected):
                 pass
             finally:

@@ -28,27 +28,49 @@ import numpy as np
 from execution.engine.bars import BarSeries
 from execution.engine.exits import ExitRules, to_tick
 
-SCAN = 16  # bars checked one by one before numpy takes over
+# Bars checked one by one before numpy takes over: replaying the bench's 30,858 stretches,
+# 16 cost 0.175 s, 128 0.122 s, plain Python throughout 0.118 s; the bound keeps a stretch of
+# thousands of bars (a wide stop, no trailing) on numpy.
+SCAN = 128
+
+
+Views = tuple[memoryview, memoryview, memoryview]
+
+
+def bar_views(bars: BarSeries) -> Views:
+    """The lows, highs and closes whose items are Python floats (``_scan``'s reads), no copy."""
+    return tuple(
+        memoryview(np.ascontiguousarray(a, dtype=np.float64))
+        for a in (bars.low, bars.high, bars.close)
+    )  # type: ignore[return-value]
 
 
 def skip_to(
-    b: dict[str, Any], ex: ExitRules, bars: BarSeries, i: int, end: int, tick: float
+    b: dict[str, Any],
+    ex: ExitRules,
+    bars: BarSeries,
+    i: int,
+    end: int,
+    tick: float,
+    views: Views | None = None,
 ) -> tuple[int, int | None]:
     """The first bar in ``[i, end)`` a leg may fill on (``end`` if none), and the index of
-    the last close in the skipped bars that raises the trailing stop (``None`` if none)."""
+    the last close in the skipped bars that raises the trailing stop (``None`` if none).
+
+    ``views`` is ``bar_views(bars)``, made once per run by the caller."""
     limit = ex.max_bars_in_trade
     if limit is not None:
         end = min(end, i + limit - b["bars"] - 1)  # the bar that makes it due is stepped
     if end <= i:
         return i, None
-    found = _scan(b, ex, bars, i, min(end, i + SCAN), end, tick)
+    found = _scan(b, ex, views or bar_views(bars), i, min(end, i + SCAN), end, tick)
     if found is not None:
         return found
     return _skip_numpy(b, ex, bars, i, end, tick)
 
 
 def _scan(
-    b: dict[str, Any], ex: ExitRules, bars: BarSeries, i: int, upto: int, end: int, tick: float
+    b: dict[str, Any], ex: ExitRules, views: Views, i: int, upto: int, end: int, tick: float
 ) -> tuple[int, int | None] | None:
     """``skip_to`` over ``[i, upto)`` bar by bar; ``None`` if no leg may fill there and the
     stretch goes on past ``upto`` (numpy then looks at the whole of it).
@@ -60,29 +82,28 @@ def _scan(
     long = b["long"]
     stop, target = b["stop"], b["target"]
     pct = ex.trailing_stop_pct if stop is not None else None
-    lows = bars.low[i:upto].tolist()
-    highs = bars.high[i:upto].tolist()
-    closes = bars.close[i:upto].tolist() if pct is not None else None
+    lows, highs, closes = views
+    trailing = pct is not None
     factor = ((1 - pct / 100) if long else (1 + pct / 100)) if pct is not None else 0.0
     margin = 1.001 * tick
     run: list[float] = []
     prev = 0.0
     first = None
     for k in range(upto - i):
-        lo, hi = lows[k], highs[k]
+        lo, hi = lows[i + k], highs[i + k]
         if long:
             hit = (stop is not None and lo <= stop) or (target is not None and hi >= target)
-            if not hit and k and closes is not None:
+            if not hit and k and trailing:
                 hit = lo <= prev + margin
         else:
             hit = (stop is not None and hi >= stop) or (target is not None and lo <= target)
-            if not hit and k and closes is not None:
+            if not hit and k and trailing:
                 hit = hi >= prev - margin
         if hit:
             first = k
             break
-        if closes is not None:
-            raw = closes[k] * factor
+        if trailing:
+            raw = closes[i + k] * factor
             if k == 0 or raw != raw or (raw > prev if long else raw < prev):
                 prev = raw
             run.append(prev)
@@ -91,7 +112,7 @@ def _scan(
             return None
         first = upto - i
     j = i + first
-    if closes is None or first == 0:
+    if not trailing or first == 0:
         return j, None
     return j, _last_raise_list(run[:first], stop, long, i, tick)
 

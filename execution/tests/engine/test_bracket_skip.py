@@ -2,8 +2,9 @@
 
 ``skip_to`` checks a stretch's first ``SCAN`` bars one by one and hands longer ones to numpy;
 the engine's results must not depend on which of the two answered. Random walks, both sides,
-every combination of stop, target and trailing stop, stretches shorter and longer than
-``SCAN``, levels near the prices (so hits and trailing raises happen at every distance).
+every combination of stop, target and trailing stop, stretches shorter and longer than the
+hand-over point (``SCAN`` set lower too), levels near the prices (so hits and trailing raises
+happen at every distance).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from execution.engine import bracket_skip
 from execution.engine.bars import BarSeries
 from execution.engine.bracket_skip import SCAN, _skip_numpy, skip_to
 from execution.engine.exits import ExitRules, to_tick
@@ -38,12 +40,13 @@ def walk(n: int, seed: int, tick: float) -> BarSeries:
     trail_pct=st.sampled_from([None, 0.05, 0.1, 0.5, 2.0]),
     max_bars=st.sampled_from([None, 3, 10, 40]),
     start=st.integers(1, 100),
-    length=st.integers(1, 3 * SCAN + 5),
+    length=st.integers(1, 150),
+    scan=st.sampled_from([1, 4, 16, SCAN]),  # where the scan hands over to numpy
     counted=st.integers(0, 5),
     tick=st.sampled_from([0.05, 0.01, 1e-6]),
 )
 def test_scan_and_numpy_agree(
-    seed, long, stop_pct, target_pct, trail_pct, max_bars, start, length, counted, tick
+    seed, long, stop_pct, target_pct, trail_pct, max_bars, start, length, scan, counted, tick
 ):
     bars = walk(200, seed, tick)
     ex = ExitRules(
@@ -63,7 +66,11 @@ def test_scan_and_numpy_agree(
     }
     end = min(len(bars), start + length)
     expected_end = end if max_bars is None else min(end, start + max_bars - counted - 1)
-    got = skip_to(b, ex, bars, start, end, tick)
+    try:
+        bracket_skip.SCAN = scan
+        got = skip_to(b, ex, bars, start, end, tick)
+    finally:
+        bracket_skip.SCAN = SCAN
     if expected_end <= start:
         assert got == (start, None)
     else:
