@@ -65,9 +65,9 @@ SECTION.2: "entry_long" | "exit_long" | "entry_short" | "exit_short"
 exit: PCT_EXIT ":" NUMBER "%"   -> pct_exit
     | MAX_BARS ":" INT          -> bars_exit
     | EXIT_AT ":" TIME          -> time_exit
-PCT_EXIT.2: "stop_loss" | "target" | "trailing_stop"
-MAX_BARS.2: "max_bars"
-EXIT_AT.2: "exit_at"
+PCT_EXIT.2: /(stop_loss|target|trailing_stop)(?![a-z0-9_])/
+MAX_BARS.2: /max_bars(?![a-z0-9_])/
+EXIT_AT.2: /exit_at(?![a-z0-9_])/
 TIME.2: /\d+:\d+/
 
 ?condition: all_expr
@@ -298,7 +298,11 @@ def _syntax_error(e: UnexpectedInput, text: str) -> TextError:
         return TextError(e.line, e.column, "The rule cannot be read here.")
     expected = sorted(_describe(t) for t in e.accepts or e.expected)
     got = repr(str(e.token))
-    return TextError(e.line, e.column, f"Unexpected {got}; expected {', '.join(expected)}.")
+    hint = ""
+    if str(e.token) in _EXIT_NAMES and str(e.token) not in TEXT_EXITS:  # the JSON key
+        hint = f" (an exit's line is written {_EXIT_NAMES[str(e.token)]}: ...)"
+    message = f"Unexpected {got}; expected {', '.join(expected)}{hint}."
+    return TextError(e.line, e.column, message)
 
 
 _TERMINALS = {

@@ -129,6 +129,8 @@ def test_parse_a_whole_document_with_its_exits(api_client):
         ("entry_long: close > 1\ntarget: 2%\ntarget: 3%", 3, 1, "target is given twice."),
         ("stop_loss: 2%", 1, 1, "entry_long: This field is required."),
         ("entry_long: close > target", 1, 21, "Unknown name 'target'"),
+        ("entry_long: close > 1\nstop_loss_pct: 2%", 2, 1, "written stop_loss: ..."),
+        ("entry_long: close > 1\ntargets: 2%", 2, 1, "Unexpected 'targets'"),
         ("sma(20) crosses_above", 1, 22, "end of the rule"),
         ("close > 5 and\nrsi(14) <> 3", 2, 10, "Unexpected '>'"),
         ("close > sma(0)", 1, 9, "right.period: Must be at least 1."),
