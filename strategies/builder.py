@@ -401,6 +401,12 @@ def view(checked: Checked) -> dict[str, Any]:
             for key in EXIT_KEYS
         ],
         "document_errors": _errors_at(errors, "document") + _errors_at(errors, "exits"),
+        # the exits sit outside the htmx swaps: the preview names their errors instead
+        "exit_errors": [
+            f"{EXIT_LABELS[key]}: {message}"
+            for key in EXIT_KEYS
+            for message in _errors_at(errors, f"exits.{key}")
+        ],
         "source_choices": source_choices(),
         "operators": OPERATORS,
         "templates": [(key, label) for key, (label, _) in TEMPLATES.items()],

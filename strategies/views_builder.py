@@ -49,9 +49,11 @@ def _edit(raw: dict[str, Any], action: str, text: str) -> tuple[dict[str, Any], 
             parsed = rules_service.rules_parse(text=text)
         except RuleTextInvalid as e:
             return raw, list(e.extra.get("positions") or [])
-        doc = parsed.get("document") or {"entry_long": parsed["condition"]}
-        if "exits" in raw and "exits" not in doc:  # the text form carries no exits
-            doc = {**doc, "exits": raw["exits"]}
+        doc = parsed.get("document")
+        if doc is None:  # one condition is the entry; the exits typed above stay
+            doc = {"entry_long": parsed["condition"]}
+            if "exits" in raw:
+                doc["exits"] = raw["exits"]
         return builder.as_sections(doc), []
     if verb in ("add", "group", "remove"):
         return builder.apply_action(raw, action), []
@@ -132,7 +134,7 @@ def _respond(request: HttpRequest, strategy: Strategy | None) -> HttpResponse:
     }
     action = request.POST.get("action", "")
     if is_htmx(request) and action != "save":
-        context["oob_exits"] = action.startswith("template:")
+        context["oob_exits"] = action.startswith(("template:", "text"))
         return render(request, PANEL, context)
     return render(request, "strategies/builder.html", context)
 

@@ -164,6 +164,40 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
             return oid
         return self._admit(self._new_order(request))
 
+    def submit_leg(
+        self,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        order_type: str,
+        quantity: int,
+        product: str,
+        *,
+        price: float | None = None,
+        trigger_price: float | None = None,
+        group: str = "",
+    ) -> str:
+        """``submit`` of a DAY order given as the plain strings ``_new_order`` would make of
+        its request (the engine's bracket legs, as ``place_market_at_open`` is its market
+        legs': no request object and enums in between). The same checks and events."""
+        oid = self._by_cid.get(client_order_id)
+        if oid is not None:
+            return oid
+        return self._admit(
+            self._create(
+                client_order_id,
+                symbol,
+                side,
+                order_type,
+                product,
+                "DAY",
+                int(quantity),
+                None if price is None else float(price),
+                None if trigger_price is None else float(trigger_price),
+                group,
+            )
+        )
+
     def _admit(self, o: _Order) -> str:
         """Run the placement checks on a new order: reject it, or accept it as working."""
         reason = self._check(o)
@@ -193,6 +227,20 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         trigger_price: float | None = None,
     ) -> BrokerOrder:
         """Change a working order; refuse (``OrderRejected``) changes that fail the checks."""
+        return self._snapshot(
+            self.modify(order_id, quantity=quantity, price=price, trigger_price=trigger_price)
+        )
+
+    def modify(
+        self,
+        order_id: str,
+        *,
+        quantity: int | None = None,
+        price: float | None = None,
+        trigger_price: float | None = None,
+    ) -> _Order:
+        """``modify_order`` without building the snapshot (a trailing stop's hot path, as
+        ``submit`` is ``place_order``'s): the same checks, events and errors."""
         o = self._get(order_id)
         if (o.status, _MODIFY) not in _NEXT:
             raise InvalidOrderState(f"order {order_id} is {o.status}", status=o.status)
@@ -219,7 +267,7 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         self._apply(o, _MODIFY, self._now(), "modified")
         if self._bar is None:
             self._hold(o)  # the new terms apply only to bars opening after the change
-        return self._snapshot(o)
+        return o
 
     def positions(self) -> list[PositionView]:
         """Return the non-flat net positions."""

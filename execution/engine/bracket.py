@@ -12,9 +12,10 @@ both when the position is closed by anything else (an exit signal's leg, a squar
 Per processed bar while a bracket is live: at the open, a time exit that came due at the last
 close is sent as a market exit leg (``x``), and DAY legs that expired at a session close are
 placed again (``{prefix}-{ts}-sl`` of the renewing bar); at the close the bar is counted, the
-trailing stop raised (``modify_order``: the new trigger applies from the next bar, as
-backtesting.py's ``TrailingStrategy``), and the time limit checked. The bracket's own state
-(``EngineState.bracket``) is JSON, so a live deployment resumes it between steps.
+trailing stop raised (the broker's ``modify``, ``modify_order`` without its snapshot: the new
+trigger applies from the next bar, as backtesting.py's ``TrailingStrategy``), and the time
+limit checked. The bracket's own state (``EngineState.bracket``) is JSON, so a live deployment
+resumes it between steps.
 """
 
 from __future__ import annotations
@@ -24,13 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from execution.brokers.base import InvalidOrderState, OrderRejected, OrderRequest
+from execution.brokers.base import InvalidOrderState, OrderRejected
 from execution.engine.bars import BarSeries
-from execution.engine.bracket_skip import skip_to
+from execution.engine.bracket_skip import Views, bar_views, skip_to
 from execution.engine.config import EngineConfig
 from execution.engine.exits import ExitRules, after_exit_at, to_tick
 from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
-from execution.engine.orders import OrderType, Side, Validity
 from execution.engine.state import EngineState
 
 
@@ -41,7 +41,10 @@ class Brackets:
     state: EngineState
     _exits: ExitRules | None
     _symbol: str
+    _product: str  # ``str(config.product)``, as the broker records it
     _exit_at: np.ndarray | None = None
+    _views_of: BarSeries | None = None  # the bars ``_views`` reads (``bracket_skip.bar_views``)
+    _views: Views | None = None
     leg_id: Callable[[int, str], str]  # ``Engine.leg_id``
     _leg: Callable[..., None]  # ``Engine._leg``
 
@@ -81,19 +84,18 @@ class Brackets:
         if b is None:  # an invariant, kept under `python -O` too
             raise RuntimeError("a bracket leg without an open bracket")
         stop = leg == LEG_STOP
-        req = OrderRequest(
+        # ``submit(OrderRequest(...))`` with the fields as the broker records them
+        return self.state.broker.submit_leg(
             self.leg_id(ts, leg),
             self._symbol,
-            Side.SELL if b["long"] else Side.BUY,
-            OrderType.SLM if stop else OrderType.LIMIT,
+            "SELL" if b["long"] else "BUY",
+            "SL-M" if stop else "LIMIT",
             b["qty"],
-            self.config.product,
-            Validity.DAY,
+            self._product,
             price=None if stop else b["target"],
             trigger_price=b["stop"] if stop else None,
             group=b["group"],
         )
-        return self.state.broker.submit(req)
 
     def _tick(self, price: float, up: bool) -> float:
         return to_tick(price, self.config.instrument.tick_size, up)
@@ -149,11 +151,19 @@ class Brackets:
         b["bars"] += 1
         long = b["long"]
         trail = ex.trail(close, long)
-        if trail is not None and b["sl"] is not None:
+        stop = b["stop"]
+        # A level a whole tick short of the stop cannot round past it (the stop is on the tick,
+        # the rounding monotone, its float noise far below a tick): most closes need no rounding.
+        tick = self.config.instrument.tick_size
+        if (
+            trail is not None
+            and b["sl"] is not None
+            and ((trail > stop - tick) if long else (trail < stop + tick))
+        ):
             new = self._tick(trail, long)
-            if (new > b["stop"]) if long else (new < b["stop"]):
+            if (new > stop) if long else (new < stop):
                 try:
-                    self.state.broker.modify_order(b["sl"], trigger_price=new)
+                    self.state.broker.modify(b["sl"], trigger_price=new)
                     b["stop"] = new
                 except (InvalidOrderState, OrderRejected):
                     pass  # already triggered (a remainder filling) or refused: keep the old
@@ -170,15 +180,17 @@ class Brackets:
         ex = self._exits
         if b is None or ex is None or b["due"] or br.calendar is not None:
             return i
-        legs = [oid for oid in (b["sl"], b["tp"]) if oid is not None]
-        if br.volume_share is not None or br.working_count() != len(legs):
+        legs = (b["sl"] is not None) + (b["tp"] is not None)
+        if br.volume_share is not None or br.working_count() != legs:
             return i
         at = self._exit_at
         if at is not None:  # the bar at the exit time is stepped
             k = int(np.argmax(at[i:end])) if end > i else 0
             if end > i and at[i + k]:
                 end = i + k
-        j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size)
+        if self._views_of is not bars:  # once per run: the bars as Python floats
+            self._views_of, self._views = bars, bar_views(bars)
+        j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size, self._views)
         if j == i:
             return i
         b["bars"] += j - i
@@ -187,9 +199,10 @@ class Brackets:
             if level is None:  # skip_to reports a raise only where a trailing stop is set
                 raise RuntimeError("a trailing raise without a trailing stop")
             br.clock = int(bars.ts[raised_at])  # when bar-by-bar stepping raises it last
+            new = self._tick(level, b["long"])
             try:
-                br.modify_order(b["sl"], trigger_price=self._tick(level, b["long"]))
-                b["stop"] = self._tick(level, b["long"])
+                br.modify(b["sl"], trigger_price=new)
+                b["stop"] = new
             except (InvalidOrderState, OrderRejected):
                 pass
             finally:

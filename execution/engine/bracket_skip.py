@@ -12,6 +12,11 @@ trailing stop is raised to the level the closes gave it, computed with the same 
 operations and rounding as ``Brackets._bracket_close`` and modified once, timed at the bar
 whose close last raised it, as bar-by-bar stepping leaves it. (Only the number of ``MODIFY``
 events can differ: one per skipped stretch instead of one per raise.)
+
+Most stretches are short (half end at their first bar: a 0.1 % trailing stop on one-minute
+bars), where numpy's cost per call outweighs its speed per bar: the first ``SCAN`` bars are
+checked one by one in plain floats, with the same IEEE operations in the same order (so the
+same answer), and numpy takes the rest.
 """
 
 from __future__ import annotations
@@ -21,19 +26,113 @@ from typing import Any
 import numpy as np
 
 from execution.engine.bars import BarSeries
-from execution.engine.exits import ExitRules
+from execution.engine.exits import ExitRules, to_tick
+
+# Bars checked one by one before numpy takes over: replaying the bench's 30,858 stretches,
+# 16 cost 0.175 s, 128 0.122 s, plain Python throughout 0.118 s; the bound keeps a stretch of
+# thousands of bars (a wide stop, no trailing) on numpy.
+SCAN = 128
+
+
+Views = tuple[memoryview, memoryview, memoryview]
+
+
+def bar_views(bars: BarSeries) -> Views:
+    """The lows, highs and closes whose items are Python floats (``_scan``'s reads), no copy."""
+    return tuple(
+        memoryview(np.ascontiguousarray(a, dtype=np.float64))
+        for a in (bars.low, bars.high, bars.close)
+    )  # type: ignore[return-value]
 
 
 def skip_to(
-    b: dict[str, Any], ex: ExitRules, bars: BarSeries, i: int, end: int, tick: float
+    b: dict[str, Any],
+    ex: ExitRules,
+    bars: BarSeries,
+    i: int,
+    end: int,
+    tick: float,
+    views: Views | None = None,
 ) -> tuple[int, int | None]:
     """The first bar in ``[i, end)`` a leg may fill on (``end`` if none), and the index of
-    the last close in the skipped bars that raises the trailing stop (``None`` if none)."""
+    the last close in the skipped bars that raises the trailing stop (``None`` if none).
+
+    ``views`` is ``bar_views(bars)``, made once per run by the caller."""
     limit = ex.max_bars_in_trade
     if limit is not None:
         end = min(end, i + limit - b["bars"] - 1)  # the bar that makes it due is stepped
     if end <= i:
         return i, None
+    found = _scan(b, ex, views or bar_views(bars), i, min(end, i + SCAN), end, tick)
+    if found is not None:
+        return found
+    return _skip_numpy(b, ex, bars, i, end, tick)
+
+
+def _scan(
+    b: dict[str, Any], ex: ExitRules, views: Views, i: int, upto: int, end: int, tick: float
+) -> tuple[int, int | None] | None:
+    """``skip_to`` over ``[i, upto)`` bar by bar; ``None`` if no leg may fill there and the
+    stretch goes on past ``upto`` (numpy then looks at the whole of it).
+
+    Each float operation is ``_skip_numpy``'s on one element (numpy's float64 arithmetic and
+    comparisons are IEEE's, as Python's), and the running extreme propagates a NaN as
+    ``np.maximum.accumulate`` does.
+    """
+    long = b["long"]
+    stop, target = b["stop"], b["target"]
+    pct = ex.trailing_stop_pct if stop is not None else None
+    lows, highs, closes = views
+    trailing = pct is not None
+    factor = ((1 - pct / 100) if long else (1 + pct / 100)) if pct is not None else 0.0
+    margin = 1.001 * tick
+    run: list[float] = []
+    prev = 0.0
+    first = None
+    for k in range(upto - i):
+        lo, hi = lows[i + k], highs[i + k]
+        if long:
+            hit = (stop is not None and lo <= stop) or (target is not None and hi >= target)
+            if not hit and k and trailing:
+                hit = lo <= prev + margin
+        else:
+            hit = (stop is not None and hi >= stop) or (target is not None and lo <= target)
+            if not hit and k and trailing:
+                hit = hi >= prev - margin
+        if hit:
+            first = k
+            break
+        if trailing:
+            raw = closes[i + k] * factor
+            if k == 0 or raw != raw or (raw > prev if long else raw < prev):
+                prev = raw
+            run.append(prev)
+    if first is None:
+        if upto < end:
+            return None
+        first = upto - i
+    j = i + first
+    if not trailing or first == 0:
+        return j, None
+    return j, _last_raise_list(run[:first], stop, long, i, tick)
+
+
+def _last_raise_list(run: list[float], stop: float, long: bool, i: int, tick: float) -> int | None:
+    """``_last_raise`` over plain floats."""
+    final = to_tick(run[-1], tick, long)
+    if not ((final > stop) if long else (final < stop)):
+        return None
+    bound = final - 1.001 * tick if long else final + 1.001 * tick
+    for k, r in enumerate(run):
+        if ((r > bound) if long else (r < bound)) and to_tick(r, tick, long) == final:
+            return i + k
+    return None
+
+
+def _skip_numpy(
+    b: dict[str, Any], ex: ExitRules, bars: BarSeries, i: int, end: int, tick: float
+) -> tuple[int, int | None]:
+    """``skip_to`` with whole-array numpy operations (``end > i``)."""
     long = b["long"]
     lo, hi = bars.low, bars.high
     stop, target = b["stop"], b["target"]
@@ -67,8 +166,6 @@ def skip_to(
 
 def _last_raise(run: np.ndarray, stop: float, long: bool, i: int, tick: float) -> int | None:
     """Index of the close that set the final trailing level (first to reach it), or None."""
-    from execution.engine.exits import to_tick
-
     final = to_tick(float(run[-1]), tick, long)
     if not ((final > stop) if long else (final < stop)):
         return None

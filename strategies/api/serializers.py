@@ -256,8 +256,10 @@ class RuleParseRequestSerializer(Serializer):
         max_length=MAX_TEXT,
         trim_whitespace=False,
         help_text=(
-            "One condition (sma(20) crosses_above sma(50) and rsi(14) < 60) or a document "
-            "of 'section: condition' lines (entry_long, exit_long, entry_short, exit_short)."
+            "One condition (sma(20) crosses_above sma(50) and rsi(14) < 60) or a whole "
+            "document: 'section: condition' lines (entry_long, exit_long, entry_short, "
+            "exit_short) and one line per exit (stop_loss: 2%, target: 5%, "
+            "trailing_stop: 1.5%, max_bars: 10, exit_at: 15:10)."
         ),
     )
 

@@ -125,10 +125,29 @@ class _Evaluation:
         self.cache[op] = value
         return value
 
+    def crossing(
+        self, a: Operand, b: Operand, left: np.ndarray | float, right: np.ndarray | float
+    ) -> np.ndarray:
+        """``ind.crossing`` of two operands, once per pair: an entry on ``a`` crossing above
+        ``b`` and an exit on it crossing below share it (``crossing(b, a)`` is its negation,
+        the rule being symmetric; ``crosses_above``/``crosses_below`` read the same sign)."""
+        key = ("cross", a, b)
+        if key not in self.cache:
+            swapped = ("cross", b, a)
+            if swapped in self.cache:
+                self.cache[key] = -self.cache[swapped]
+            else:
+                self.cache[key] = ind.crossing(left, right)
+        return self.cache[key]
+
     def condition(self, cond: Condition) -> np.ndarray:
         if isinstance(cond, Comparison):
             left, right = self.operand(cond.left), self.operand(cond.right)
-            out = _COMPARE[cond.op](left, right)
+            if cond.op.startswith("crosses"):
+                cross = self.crossing(cond.left, cond.right, left, right)
+                out = cross > 0 if cond.op == "crosses_above" else cross < 0
+            else:
+                out = _COMPARE[cond.op](left, right)
             return np.broadcast_to(np.asarray(out, dtype=bool), (len(self.bars),))
         parts = [self.condition(c) for c in cond.items]
         combine = np.logical_and if cond.kind == "all" else np.logical_or

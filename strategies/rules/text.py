@@ -8,8 +8,14 @@ error names a line and a column::
 
     entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60
     exit_long: close < donchian_low(20) or close[1] > bb_upper(20, 2.5)
+    stop_loss: 2%
+    target: 5%
+    trailing_stop: 1.5%
+    max_bars: 10
+    exit_at: 15:10
 
-Text is either one condition or ``section: condition`` lines (a whole document).
+Text is either one condition or a whole document: ``section: condition`` lines and one line per
+exit (``TEXT_EXITS``: the exits block's keys without their ``_pct``/``_in_trade`` suffixes).
 """
 
 from __future__ import annotations
@@ -35,14 +41,34 @@ from strategies.rules.schema import (
     RuleInvalid,
 )
 
+# The exits' text names -> their JSON keys (``execution.engine.exits``), in printing order.
+TEXT_EXITS = {
+    "stop_loss": "stop_loss_pct",
+    "target": "target_pct",
+    "trailing_stop": "trailing_stop_pct",
+    "max_bars": "max_bars_in_trade",
+    "exit_at": "exit_at",
+}
+_EXIT_NAMES = {key: name for name, key in TEXT_EXITS.items()}
+_PERCENT_EXITS = ("stop_loss_pct", "target_pct", "trailing_stop_pct")
+
 MAX_TEXT = 4000  # characters
 MAX_PARENS = 16  # parentheses inside parentheses (groups nest only schema.MAX_DEPTH deep)
 
 GRAMMAR = r"""
 start: condition                -> single
-     | section+                 -> document
+     | line+                    -> document
+?line: section | exit
 section: SECTION ":" condition
 SECTION.2: "entry_long" | "exit_long" | "entry_short" | "exit_short"
+
+exit: PCT_EXIT ":" NUMBER "%"   -> pct_exit
+    | MAX_BARS ":" INT          -> bars_exit
+    | EXIT_AT ":" TIME          -> time_exit
+PCT_EXIT.2: /(stop_loss|target|trailing_stop)(?![a-z0-9_])/
+MAX_BARS.2: /max_bars(?![a-z0-9_])/
+EXIT_AT.2: /exit_at(?![a-z0-9_])/
+TIME.2: /\d+:\d+/
 
 ?condition: all_expr
           | all_expr ("or" all_expr)+   -> any_group
@@ -102,7 +128,8 @@ class _ToJson(Transformer):
 
     def __init__(self) -> None:
         super().__init__()
-        self.positions: dict[int, tuple[int, int]] = {}
+        # id(object) -> where it was written; (id(exits), key) -> where that exit's line starts
+        self.positions: dict[Any, tuple[int, int]] = {}
         self.errors: list[TextError] = []
 
     def _at(self, obj: dict, meta_or_token: Any) -> dict:
@@ -117,14 +144,38 @@ class _ToJson(Transformer):
 
     def document(self, children: list) -> tuple[str, Any]:
         doc: dict[str, Any] = {}
-        for name_token, cond in children:
-            if name_token in doc:
+        exits: dict[str, Any] = {}
+        for kind, name_token, key, value, value_token in children:
+            into = doc if kind == "section" else exits
+            if key in into:
                 self._error(name_token, f"{name_token} is given twice.")
-            doc[str(name_token)] = cond
+            if kind == "exit" and not exits:
+                self._at(exits, name_token)
+            into[key] = value
+            if kind == "exit":
+                self.positions[(id(exits), key)] = (value_token.line, value_token.column)
+        if exits:
+            doc["exits"] = exits
         return ("document", doc)
 
-    def section(self, children: list) -> tuple[Token, Any]:
-        return children[0], children[1]
+    # Each line: (kind, its name's token, its key in the JSON, the value, the value's token).
+    def section(self, children: list) -> tuple[str, Token, str, Any, Any]:
+        return "section", children[0], str(children[0]), children[1], children[0]
+
+    def pct_exit(self, children: list) -> tuple[str, Token, str, Any, Any]:
+        name, value = children
+        return "exit", name, TEXT_EXITS[str(name)], _number(value), value
+
+    def bars_exit(self, children: list) -> tuple[str, Token, str, Any, Any]:
+        name, value = children
+        return "exit", name, TEXT_EXITS[str(name)], int(value), value
+
+    def time_exit(self, children: list) -> tuple[str, Token, str, Any, Any]:
+        name, value = children
+        hours, _, minutes = str(value).partition(":")
+        # 9:15 is 09:15 (the block's HH:MM); anything else is the schema's to refuse.
+        shown = f"0{hours}:{minutes}" if len(hours) == 1 else str(value)
+        return "exit", name, TEXT_EXITS[str(name)], shown, value
 
     @v_args(meta=True)
     def any_group(self, meta: Any, children: list) -> dict:
@@ -238,20 +289,28 @@ def _syntax_error(e: UnexpectedInput, text: str) -> TextError:
     at_end = isinstance(e, UnexpectedToken) and e.token.type == "$END"
     if at_end or isinstance(e, UnexpectedEOF) or getattr(e, "line", -1) in (-1, None):
         lines = text.split("\n")
-        return TextError(len(lines), len(lines[-1]) + 1, "Unexpected end of the rule.")
+        wanted = getattr(e, "accepts", None) or getattr(e, "expected", None) or ()
+        expected = f"; expected {', '.join(sorted(_describe(t) for t in wanted))}" if wanted else ""
+        return TextError(len(lines), len(lines[-1]) + 1, f"Unexpected end of the rule{expected}.")
     if isinstance(e, UnexpectedCharacters):
         return TextError(e.line, e.column, f"Unexpected character {text[e.pos_in_stream]!r}.")
     if not isinstance(e, UnexpectedToken):
         return TextError(e.line, e.column, "The rule cannot be read here.")
     expected = sorted(_describe(t) for t in e.accepts or e.expected)
     got = repr(str(e.token))
-    return TextError(e.line, e.column, f"Unexpected {got}; expected {', '.join(expected)}.")
+    hint = ""
+    if str(e.token) in _EXIT_NAMES and str(e.token) not in TEXT_EXITS:  # the JSON key
+        hint = f" (an exit's line is written {_EXIT_NAMES[str(e.token)]}: ...)"
+    message = f"Unexpected {got}; expected {', '.join(expected)}{hint}."
+    return TextError(e.line, e.column, message)
 
 
 _TERMINALS = {
     "LPAR": "'('", "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "COMMA": "','", "COLON": "':'",
     "NAME": "a name", "NUMBER": "a number", "INT": "an integer", "OP": "an operator",
     "SECTION": "a section name", "AND": "'and'", "OR": "'or'", "$END": "the end",
+    "PERCENT": "'%'", "TIME": "a time of day (HH:MM)", "PCT_EXIT": "an exit name",
+    "MAX_BARS": "'max_bars'", "EXIT_AT": "'exit_at'",
 }  # fmt: skip
 
 
@@ -260,7 +319,7 @@ def _describe(terminal: str) -> str:
 
 
 def _locate(
-    raw: Any, path: tuple, message: str, positions: dict[int, tuple[int, int]]
+    raw: Any, path: tuple, message: str, positions: dict[Any, tuple[int, int]]
 ) -> TextError:
     """Map a schema error's path back to the text position of the deepest object on it."""
     where = (1, 1)
@@ -268,6 +327,8 @@ def _locate(
     for part in path:
         if id(node) in positions:
             where = positions[id(node)]
+        if (id(node), part) in positions:  # an exit's value: its line
+            where = positions[(id(node), part)]
         try:
             node = node[part]
         except (KeyError, IndexError, TypeError):
@@ -275,6 +336,8 @@ def _locate(
     if isinstance(node, dict) and id(node) in positions:
         where = positions[id(node)]
     field = schema.format_path(path)
+    if len(path) == 2 and path[0] == "exits" and path[1] in _EXIT_NAMES:
+        field = _EXIT_NAMES[path[1]]  # the name the text used
     return TextError(where[0], where[1], f"{field}: {message}" if field else message)
 
 
@@ -309,12 +372,24 @@ def condition_text(cond: Condition) -> str:
     )
 
 
+def exit_text(key: str, value: Any) -> str:
+    """One exit's line: ``stop_loss: 2%``, ``max_bars: 10``, ``exit_at: 15:10``."""
+    shown = _number_text(value) + "%" if key in _PERCENT_EXITS else str(value)
+    return f"{_EXIT_NAMES[key]}: {shown}"
+
+
 def document_text(doc: RuleDocument) -> str:
-    """Print a document as ``section: condition`` lines, in the schema's section order."""
+    """Print a document as ``section: condition`` lines then one line per exit, in order."""
+    exits = dict(doc.exits)
     return "\n".join(
-        f"{name}: {condition_text(getattr(doc, name))}"
-        for name in SECTIONS
-        if getattr(doc, name) is not None
+        [
+            *(
+                f"{name}: {condition_text(getattr(doc, name))}"
+                for name in SECTIONS
+                if getattr(doc, name) is not None
+            ),
+            *(exit_text(key, exits[key]) for key in TEXT_EXITS.values() if key in exits),
+        ]
     )
 
 

@@ -138,8 +138,8 @@ def test_add_and_remove_a_condition_and_a_group(owner_client):
         reverse(NEW), {**nested, "action": "remove:entry_long.all[2]"}, **HTMX
     )
     assert removed.context["preview"] == (
-        "entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60"
-    )
+        "entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60\nstop_loss: 2%\ntarget: 5%"
+    )  # the exits posted with it, printed after the conditions
 
 
 def test_a_bad_period_shows_its_error_at_that_condition(owner_client):
@@ -171,19 +171,59 @@ def test_a_text_parse_error_shows_line_and_column(owner_client):
     assert 'value="My rule"' in content  # the strategy fields typed so far stay too
 
 
-def test_text_replaces_the_conditions_and_keeps_the_exits(owner_client):
+def test_a_document_text_replaces_the_conditions_and_the_exits(owner_client):
+    text = (
+        "entry_long: close > donchian_high(20)[1]\nexit_long: close < sma(10)\n"
+        "stop_loss: 1.5%\nmax_bars: 10\nexit_at: 9:15"
+    )
     response = owner_client.post(
-        reverse(NEW),
-        {
-            **golden_rsi(),
-            "rule_text": "entry_long: close > donchian_high(20)[1]\nexit_long: close < sma(10)",
-            "action": "text",
-        },
+        reverse(NEW), {**golden_rsi(), "rule_text": text, "action": "text"}
+    )  # a plain post; the fields held stop 2 % and target 5 %
+    canonical = text.replace("9:15", "09:15")
+    assert response.context["preview"] == canonical
+    assert response.context["rule_text"] == canonical
+    content = response.content.decode()
+    assert 'name="exits.stop_loss_pct" value="1.5"' in content
+    assert 'name="exits.max_bars_in_trade" value="10"' in content
+    assert 'name="exits.exit_at" value="09:15"' in content
+    assert 'name="exits.target_pct" value=""' in content  # not in the text: removed
+
+    htmx = owner_client.post(
+        reverse(NEW), {**golden_rsi(), "rule_text": text, "action": "text"}, **HTMX
+    )  # through htmx the exits come back out of band
+    assert 'id="rule-exits" hx-swap-oob="true"' in htmx.content.decode()
+
+
+def test_a_single_condition_replaces_the_entry_and_keeps_the_exits(owner_client):
+    response = owner_client.post(
+        reverse(NEW), {**golden_rsi(), "rule_text": "close > sma(10)", "action": "text"}
     )
-    assert response.context["preview"] == (
-        "entry_long: close > donchian_high(20)[1]\nexit_long: close < sma(10)"
-    )
+    assert response.context["preview"] == "entry_long: close > sma(10)\nstop_loss: 2%\ntarget: 5%"
     assert 'name="exits.target_pct" value="5"' in response.content.decode()
+
+
+def test_the_preview_prints_the_exits_and_an_exit_change_refreshes_it(owner_client):
+    response = owner_client.get(reverse(NEW))
+    assert 'id="rule-exits"' in response.content.decode()
+    assert re.search(r'id="rule-exits"[^>]*hx-post="[^"]+"[^>]*hx-target="#rule-builder"',
+                     response.content.decode())  # fmt: skip
+    changed = owner_client.post(
+        reverse(NEW),
+        {**golden_rsi(), "exits.trailing_stop_pct": "1.5", "exits.exit_at": "15:10"},
+        **HTMX,
+    )
+    assert changed.context["preview"].splitlines()[1:] == [
+        "stop_loss: 2%",
+        "target: 5%",
+        "trailing_stop: 1.5%",
+        "exit_at: 15:10",
+    ]
+    assert "hx-swap-oob" not in changed.content.decode()  # the exits being typed stay as typed
+    bad = owner_client.post(reverse(NEW), {**golden_rsi(), "exits.stop_loss_pct": "70"}, **HTMX)
+    assert bad.context["preview"] == ""
+    assert "Fix the exits to see the rule: Stop-loss %: Must be at most 50." in (
+        bad.content.decode()
+    )
 
 
 # --- saving -----------------------------------------------------------------------------------

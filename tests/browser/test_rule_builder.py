@@ -33,6 +33,7 @@ pytestmark = [
 ]
 
 RULE = "entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60"
+RULE_WITH_EXITS = RULE + "\nstop_loss: 2%\ntarget: 5%"
 
 
 def field(page: Page, path: str) -> Locator:
@@ -105,16 +106,22 @@ def test_build_preview_save_and_backtest(new_tab, artifacts: Artifacts):
     value.press("Tab")
     expect(preview).to_have_text(RULE)
 
+    # The exits sit outside the swaps; a change of one refreshes the preview, which prints it.
     stop = page.get_by_label("Stop-loss %")
     stop.fill("2")
-    page.get_by_label("Target %").fill("5")
+    stop.press("Tab")
+    expect(preview).to_have_text(RULE + "\nstop_loss: 2%")
+    target = page.get_by_label("Target %")
+    target.fill("5")
+    target.press("Tab")
+    expect(preview).to_have_text(RULE_WITH_EXITS)
     expect(page.locator("#help_stop_loss_pct")).to_contain_text("fill price")
     page.get_by_label("Name", exact=True).fill("Golden RSI")
     artifacts.shot(page, "built")
 
     page.get_by_role("button", name="Create strategy").click()
     expect(page).to_have_url(re.compile(r"/app/strategies/\d+/rules/$"))
-    expect(page.locator("#rule-preview")).to_have_text(RULE)
+    expect(page.locator("#rule-preview")).to_have_text(RULE_WITH_EXITS)
     expect(page.get_by_label("Stop-loss %")).to_have_value("2")
     expect(page.get_by_label("Target %")).to_have_value("5")
 
@@ -142,7 +149,10 @@ def test_templates_and_the_text_box(new_tab, artifacts: Artifacts):
 
     # A template brings its conditions and (out of band) its exits.
     page.get_by_role("button", name="Opening-range breakout (intraday, out by 15:15)").click()
-    expect(preview).to_have_text("entry_long: close > donchian_high(15)[1] and close > vwap")
+    expect(preview).to_have_text(
+        "entry_long: close > donchian_high(15)[1] and close > vwap\n"
+        "stop_loss: 1%\ntarget: 2%\nexit_at: 15:15"
+    )
     expect(page.get_by_label("Exit at (time of day)")).to_have_value("15:15")
     expect(page.get_by_label("Stop-loss %")).to_have_value("1")
 
@@ -157,10 +167,17 @@ def test_templates_and_the_text_box(new_tab, artifacts: Artifacts):
     expect(page.get_by_label("Rule text")).to_have_value(
         "entry_long: close > sma(20)\nexit_long: close <<< sma(20)"
     )
-    page.get_by_label("Rule text").fill("entry_long: close > sma(20)\nexit_long: close < sma(20)")
+    # The text is the whole rule, exits included: those it leaves out are removed.
+    page.get_by_label("Rule text").fill(
+        "entry_long: close > sma(20)\nexit_long: close < sma(20)\nstop_loss: 3%\nexit_at: 9:30"
+    )
     page.get_by_role("button", name="Use this text").click()
-    expect(preview).to_have_text("entry_long: close > sma(20)\nexit_long: close < sma(20)")
-    expect(page.get_by_label("Exit at (time of day)")).to_have_value("15:15")  # kept
+    expect(preview).to_have_text(
+        "entry_long: close > sma(20)\nexit_long: close < sma(20)\nstop_loss: 3%\nexit_at: 09:30"
+    )
+    expect(page.get_by_label("Exit at (time of day)")).to_have_value("09:30")
+    expect(page.get_by_label("Stop-loss %")).to_have_value("3")
+    expect(page.get_by_label("Target %")).to_have_value("")
     artifacts.shot(page, "text")
     page.emulate_media(color_scheme="dark")
     artifacts.shot(page, "text dark")

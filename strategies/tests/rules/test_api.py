@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from strategies.catalog.rules import GOLDEN_CROSS
 from strategies.models import Strategy
@@ -85,9 +87,50 @@ def test_parse_a_condition_and_a_document(api_client):
     assert body["text"] == doc_text.replace("   ", " ")
 
 
+def test_parse_a_whole_document_with_its_exits(api_client):
+    text = (
+        "entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60\n"
+        "exit_long: close < donchian_low(20)\n"
+        "exit_at: 15:10\ntrailing_stop: 1.5%\n"
+        "stop_loss: 2%\ntarget:5 %\nmax_bars: 10"
+    )  # any order, any spacing
+    body = api_client.post(PARSE, {"text": text}, format="json").json()
+    assert body["document"]["exits"] == {
+        "stop_loss_pct": 2.0,
+        "target_pct": 5.0,
+        "trailing_stop_pct": 1.5,
+        "max_bars_in_trade": 10,
+        "exit_at": "15:10",
+    }
+    assert body["document"]["entry_long"] == GOLDEN_CROSS["entry_long"]
+    assert body["text"] == (  # canonical: sections, then the exits in a fixed order
+        "entry_long: sma(20) crosses_above sma(50) and rsi(14) < 60\n"
+        "exit_long: close < donchian_low(20)\n"
+        "stop_loss: 2%\ntarget: 5%\ntrailing_stop: 1.5%\nmax_bars: 10\nexit_at: 15:10"
+    )
+    again = api_client.post(PARSE, {"text": body["text"]}, format="json").json()
+    assert again == body  # the canonical text is a fixed point
+    # the document saves as a strategy as it is
+    created = api_client.post(STRATEGIES, rule_payload(body["document"]), format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["params"] == body["document"]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "column", "words"),
     [
+        ("entry_long: close > 1\nstop_loss: 2", 2, 13, "expected '%'"),
+        ("entry_long: close > 1\nstop_loss: 70%", 2, 12, "stop_loss: Must be at most 50."),
+        ("entry_long: close > 1\ntarget: 0%", 2, 9, "target: Must be at least 0.01."),
+        ("entry_long: close > 1\nmax_bars: 0", 2, 11, "max_bars: Must be at least 1."),
+        ("entry_long: close > 1\nmax_bars: 2%", 2, 12, "Unexpected '%'"),
+        ("entry_long: close > 1\nexit_at: 25:00", 2, 10, "exit_at: Must be a time of day"),
+        ("entry_long: close > 1\nexit_at: 1510", 2, 10, "a time of day (HH:MM)"),
+        ("entry_long: close > 1\ntarget: 2%\ntarget: 3%", 3, 1, "target is given twice."),
+        ("stop_loss: 2%", 1, 1, "entry_long: This field is required."),
+        ("entry_long: close > target", 1, 21, "Unknown name 'target'"),
+        ("entry_long: close > 1\nstop_loss_pct: 2%", 2, 1, "written stop_loss: ..."),
+        ("entry_long: close > 1\ntargets: 2%", 2, 1, "Unexpected 'targets'"),
         ("sma(20) crosses_above", 1, 22, "end of the rule"),
         ("close > 5 and\nrsi(14) <> 3", 2, 10, "Unexpected '>'"),
         ("close > sma(0)", 1, 9, "right.period: Must be at least 1."),
@@ -110,6 +153,37 @@ def test_parse_errors_name_line_and_column(api_client, text, line, column, words
 def test_parse_refuses_bad_bodies_with_the_field(api_client, body):
     error = refused(api_client.post(PARSE, body, format="json"))
     assert error["code"] in ("invalid", "parse_error")
+
+
+PIECES = [
+    "entry_long:", "exit_long:", "exit_short:", "stop_loss:", "target:", "trailing_stop:",
+    "max_bars:", "exit_at:", "close", "sma(20)", "rsi(0)", "crosses_below", "<", "and", "or",
+    "(", ")", "2", "1.5", "-3", "2%", "%", "15:10", "99:99", "[1]", ":", "\n", "\t", "é",
+]  # fmt: skip
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(st.one_of(st.lists(st.sampled_from(PIECES), max_size=12).map(" ".join), st.text()))
+def test_random_text_is_parsed_or_refused_with_line_and_column_never_a_500(api_client, text):
+    response = api_client.post(PARSE, {"text": text}, format="json")
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 200:
+        return
+    error = response.json()["error"]
+    if "positions" not in error:  # the body's own checks: blank text, a NUL character
+        assert text == "" or "\x00" in text, error
+        assert error["fields"]["text"]
+        return
+    lines = text.split("\n")
+    for position in error["positions"]:
+        assert 1 <= position["line"] <= len(lines)
+        assert 1 <= position["column"] <= len(lines[position["line"] - 1]) + 1
+        assert position["message"]
+    assert error["fields"]["text"]
 
 
 def test_parse_needs_a_login(anon_client):

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from execution.engine.bars import BarSeries
+from execution.engine.indicators import crossing, sma
 from strategies import catalog
 from strategies.catalog.rules import GOLDEN_CROSS
 from strategies.rules import schema, text
+from strategies.rules.compiler import _Evaluation, compile_document
 from strategies.tests.catalog._bars import bars_from_closes, decisions
 
 RULES = catalog.get("rules")
@@ -81,3 +83,28 @@ def test_empty_and_tiny_series():
 def test_an_unvalidated_document_never_reaches_the_compiler():
     with pytest.raises(schema.RuleInvalid):
         RULES.signals(bars_from_closes(CLOSES), {"entry_long": {"op": "eval"}})
+
+
+def test_a_pair_crossing_both_ways_is_the_engines_crossing_rule():
+    """The evaluation computes a pair's crossing once and reads both directions (and the
+    swapped pair) from it: each must still be ``crossing``'s own answer, ties included."""
+    rng = np.random.default_rng(7)
+    closes = np.round(100 + np.cumsum(rng.normal(0, 1, 400)), 0)  # whole numbers: many ties
+    bars = bars_from_closes(closes.tolist())
+    fast, slow = sma(bars.close, 3), sma(bars.close, 7)
+    expected = crossing(fast, slow)
+    assert np.any(fast == slow)  # the ties the rule sees through are there
+    run = compile_document(
+        schema.parse_document(
+            text.parse_text(
+                "entry_long: sma(3) crosses_above sma(7) or sma(7) crosses_below sma(3)\n"
+                "exit_long: sma(7) crosses_above sma(3)\n"
+                "entry_short: sma(3) crosses_below sma(7)"
+            ).json
+        )
+    )
+    ev = _Evaluation(bars)
+    doc = run.document
+    np.testing.assert_array_equal(ev.condition(doc.entry_long), expected > 0)
+    np.testing.assert_array_equal(ev.condition(doc.exit_long), expected < 0)
+    np.testing.assert_array_equal(ev.condition(doc.entry_short), expected < 0)

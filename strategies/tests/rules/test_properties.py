@@ -2,7 +2,9 @@
 
 * a valid document is its own canonical form, compiles, and is causal: signals on a prefix of
   the bars equal the prefix of the signals, bit for bit (what a paper deployment relies on);
-* text round trip: the printed text parses back to the same document and prints the same text;
+* text round trip, exits included: the printed text parses back to the same document and
+  prints the same text; random text (exit lines among it) is parsed or refused with a line and
+  a column inside the text, never another exception;
 * a document broken anywhere is refused with ``ParamsInvalid`` naming the broken path, never
   another exception (which the API would turn into a 500).
 """
@@ -78,6 +80,29 @@ def condition(depth: int = 0):
     return st.one_of(comparison(), comparison(), group)
 
 
+pct = st.one_of(
+    st.sampled_from([0.01, 0.5, 1.0, 1.5, 2.0, 50.0]),
+    st.floats(0.01, 50.0, allow_nan=False, allow_infinity=False),
+)
+
+
+@st.composite
+def exits(draw):
+    """A canonical ``exits`` block: the percentages as floats, the bar count an integer."""
+    out: dict = {}
+    if draw(st.booleans()):
+        out["stop_loss_pct"] = draw(pct)
+    if draw(st.booleans()):
+        out["target_pct"] = draw(st.one_of(pct, st.floats(50.0, 1000.0)))
+    if draw(st.booleans()):
+        out["trailing_stop_pct"] = draw(pct)
+    if draw(st.booleans()):
+        out["max_bars_in_trade"] = draw(st.integers(1, 100_000))
+    if draw(st.booleans()):
+        out["exit_at"] = f"{draw(st.integers(0, 23)):02d}:{draw(st.integers(0, 59)):02d}"
+    return out
+
+
 @st.composite
 def document(draw):
     doc = {"entry_long": draw(condition())}
@@ -87,6 +112,9 @@ def document(draw):
         doc["entry_short"] = draw(condition())
         if draw(st.booleans()):
             doc["exit_short"] = draw(condition())
+    block = draw(exits())
+    if block:
+        doc["exits"] = dict(sorted(block.items()))
     return doc
 
 
@@ -115,6 +143,13 @@ def test_text_round_trip(doc):
     parsed = text.parse_text(printed)
     assert parsed.json == doc
     assert text.document_text(parsed.document) == printed
+    # one line per exit, after the sections, each read back to the very same number
+    exit_lines = [line for line in printed.splitlines() if line.split(":")[0] in text.TEXT_EXITS]
+    assert len(exit_lines) == len(doc.get("exits", {}))
+    if exit_lines:
+        assert printed.splitlines()[-len(exit_lines) :] == exit_lines
+    for key, value in doc.get("exits", {}).items():
+        assert parsed.json["exits"][key] == value and type(parsed.json["exits"][key]) is type(value)
     single = text.condition_text(schema.parse_condition(doc["entry_long"]))
     assert text.parse_text(single).json == doc["entry_long"]
 
@@ -191,11 +226,40 @@ def test_arbitrary_json_is_refused_by_path_never_crashes(raw):
         assert e.errors and all(PATH.match(k) for k in e.errors), e.errors
 
 
+def _assert_parsed_or_placed(raw: str) -> None:
+    try:
+        parsed = text.parse_text(raw)
+    except text.TextInvalid as e:
+        lines = raw.split("\n")
+        for err in e.errors:
+            assert 1 <= err.line <= len(lines), (raw, err)
+            assert 1 <= err.column <= len(lines[err.line - 1]) + 1, (raw, err)
+            assert err.message
+    else:  # what parses is canonical once printed, and prints the same again
+        printed = (
+            text.document_text(parsed.document)
+            if parsed.document is not None
+            else text.condition_text(parsed.condition)
+        )
+        assert text.parse_text(printed).json == parsed.json
+
+
 @FAST
 @given(st.text(max_size=60))
 def test_arbitrary_text_is_parsed_or_refused_with_a_position(raw):
-    try:
-        text.parse_text(raw)
-    except text.TextInvalid as e:
-        for err in e.errors:
-            assert err.line >= 1 and err.column >= 1 and err.message
+    _assert_parsed_or_placed(raw)
+
+
+# pieces of the language, the exits' among them, put together at random
+PIECES = [
+    "entry_long:", "exit_long:", "entry_short:", "exit_short:", "stop_loss:", "target:",
+    "trailing_stop:", "max_bars:", "exit_at:", "close", "sma(20)", "rsi(14)", "bb_upper(20, 2)",
+    "crosses_above", "<", ">=", "and", "or", "(", ")", "2", "1.5", "-3", "0", "70", "2%", "%",
+    "15:10", "9:15", "25:00", "[1]", ":", ",", "\n", " ", "1e3", "100000000",
+]  # fmt: skip
+
+
+@FAST
+@given(st.lists(st.sampled_from(PIECES), max_size=14).map(" ".join))
+def test_text_made_of_the_languages_pieces_is_parsed_or_refused_with_a_position(raw):
+    _assert_parsed_or_placed(raw)
