@@ -178,7 +178,10 @@ def _percentiles(values: np.ndarray) -> dict[str, float]:
 
 
 def _histogram(values: np.ndarray) -> dict[str, list[float]]:
-    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS)
+    low, high = float(values.min()), float(values.max())
+    # paths equal up to float noise (compounded returns): one value's bins, not numpy's error
+    span = None if high - low > 1e-9 * max(1.0, abs(high)) else (low - 0.5, high + 0.5)
+    counts, edges = np.histogram(values, bins=HISTOGRAM_BINS, range=span)
     return {"edges": [round(float(e), 2) for e in edges], "counts": [int(c) for c in counts]}
 
 
