@@ -121,8 +121,8 @@ class SweepForm(BacktestForm):
                 required=False,
                 widget=forms.TextInput(attrs={"placeholder": "5, 10, 20"}),
             )
-            for part in ("start", "stop", "step"):
-                self.fields[f"{name}_{part}"] = NumberText(label=f"{label}: {part}", required=False)
+            for part, text in (("start", "from"), ("stop", "to"), ("step", "step")):
+                self.fields[f"{name}_{part}"] = NumberText(label=f"{label}: {text}", required=False)
         else:
             choices = BOOL_CHOICES if p.kind == "bool" else [(c, c) for c in p.choices]
             initial = str(current).lower() if p.kind == "bool" else current

@@ -6,6 +6,7 @@ A Monte Carlo of a backtest of the winner is computed in the request and shown a
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
@@ -114,6 +115,14 @@ def _report_context(run: RobustnessRun) -> dict[str, Any]:
             drawdown_bins=_histogram_rows(report.get("max_drawdown_histogram")),
         )
     elif report:
+        for w in report.get("windows", []):
+            for span in ("in_sample", "out_of_sample"):
+                bounds = w.get(span) or {}
+                if "first_ts" in bounds:
+                    w[f"{span}_dates"] = " → ".join(
+                        datetime.fromtimestamp(bounds[k], UTC).strftime("%d %b %Y")
+                        for k in ("first_ts", "last_ts")
+                    )
         curve = report.get("equity") or {}
         context["chart"] = {
             "equity": [
