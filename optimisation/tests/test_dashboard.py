@@ -311,6 +311,7 @@ def test_a_running_sweep_polls_and_can_be_cancelled(owner_client, user, goog_str
     assert "Cancel sweep" in page
     partial = owner_client.get(reverse("optimisation:sweep_body", args=[sweep.pk]), **HTMX)
     assert 'hx-trigger="every 1s"' in _html(partial)
+    assert 'id="sweep-cancel"' in _html(partial)
     response = owner_client.post(reverse("optimisation:sweep_cancel", args=[sweep.pk]))
     assert response.status_code == 302
     sweep.refresh_from_db()
@@ -318,6 +319,9 @@ def test_a_running_sweep_polls_and_can_be_cancelled(owner_client, user, goog_str
     assert set(sweep.chunks.values_list("status", flat=True)) == {ChunkStatus.CANCELLED}
     partial = _html(owner_client.get(reverse("optimisation:sweep_body", args=[sweep.pk]), **HTMX))
     assert "hx-trigger" not in re.search(r'<div id="sweep-body"[^>]*>', partial).group(0)
+    # the header's badge and Cancel button follow, out of band
+    assert '<span id="sweep-badge" class="badge CANCELLED" hx-swap-oob="true">' in partial
+    assert re.search(r'<span id="sweep-cancel-slot" hx-swap-oob="true">\s*</span>', partial)
     # once finished, cancelling again is refused (the service's answer, as a message)
     again = owner_client.post(reverse("optimisation:sweep_cancel", args=[sweep.pk]), follow=True)
     assert "only a queued or running one can be cancelled" in _html(again)

@@ -18,7 +18,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from algosaas.errors import DomainError
-from execution.views.backtests import backtest_currency
 from execution.views.common import INLINE_ERRORS, type_names
 from optimisation import results as sweep_results
 from optimisation import selectors
@@ -148,7 +147,6 @@ def sweep_page_context(
         "monte_carlos": monte_carlos,
         "wf_form": wf_form or WalkForwardForm(),
         "mc_form": mc_form,
-        "bt_currency": backtest_currency,
     }
 
 
