@@ -437,3 +437,70 @@ def test_monte_carlo_of_another_users_backtest_is_404(
     }
     assert owner_client.post(url, body).status_code == 404
     assert not RobustnessRun.objects.exists()
+
+
+def test_every_strategy_type_gets_its_space_form(owner_client, user, goog):
+    from strategies import catalog
+    from strategies.services import strategy_create
+
+    for stype in catalog.all_types():
+        if not stype.dashboard_form:
+            continue
+        strategy = strategy_create(
+            owner=user,
+            name=f"Every type {stype.key}",
+            strategy_type=stype.key,
+            params={},
+            instrument=goog,
+            timeframe="1d",
+            allocation_pct=Decimal("100"),
+        )
+        response = owner_client.get(reverse("optimisation:sweep_new", args=[strategy.pk]))
+        assert response.status_code == 200, stype.key
+        form = response.context["form"]
+        for p in stype.params:
+            modes = [c for c, _ in form.fields[f"p_{p.name}"].choices]
+            assert modes == (
+                ["fixed", "list", "range"] if p.kind in ("int", "float") else ["fixed", "list"]
+            )
+            assert form[f"p_{p.name}_value"].value() in (p.default, str(p.default).lower())
+
+
+def test_a_float_range_sweeps_the_values_a_user_typed(
+    owner_client, user, goog, django_capture_on_commit_callbacks
+):
+    from strategies.services import strategy_create
+
+    strategy = strategy_create(
+        owner=user,
+        name="Bands",
+        strategy_type="bollinger_reversion",
+        params={},
+        instrument=goog,
+        timeframe="1d",
+        allocation_pct=Decimal("100"),
+    )
+    data = {
+        "p_period": "list",
+        "p_period_list": "10 20",
+        "p_width": "range",
+        "p_width_start": "1.5",
+        "p_width_stop": "2.1",
+        "p_width_step": "0.3",
+        "p_mode": "fixed",
+        "p_mode_value": "long_only",
+        "method": "grid",
+        "seed": "0",
+        "objective": "sharpe",
+        **RANGE,
+        **COSTS,
+    }
+    url = reverse("optimisation:sweep_new", args=[strategy.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        assert owner_client.post(url, data).status_code == 302
+    sweep = Sweep.objects.get(strategy=strategy)
+    assert sweep.status == SweepStatus.COMPLETE, sweep.error
+    widths = sorted({r.params["width"] for r in sweep.results.all()})
+    assert widths == [1.5, 1.8, 2.1] and sweep.total == 6
+    heatmap = owner_client.get(reverse("optimisation:sweep", args=[sweep.pk])).context["heatmap"]
+    assert (heatmap.x, heatmap.xs, heatmap.ys) == ("period", [10, 20], [1.5, 1.8, 2.1])
