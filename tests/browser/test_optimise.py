@@ -161,5 +161,14 @@ def test_optimise_a_strategy_and_backtest_the_winner(strategy_id, new_tab, artif
     points = chart.evaluate("el => el.lwChart.panes()[0].getSeries()[0].data().length")
     assert points > 10
     artifacts.shot(page, "walk-forward of the sweep")
+
+    # on a phone: the page never scrolls sideways (wide tables scroll inside their card) and
+    # the heatmap stays a grid, not a stack of cards
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/app/optimisations/{sweep.pk}/")
+    expect(page.locator("table.heatmap")).not_to_have_class(re.compile("cards-sm"))
+    expect(page.locator("#results-table")).to_have_class(re.compile("cards-sm"))
+    assert page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth") <= 0
+    artifacts.shot(page, "sweep on a phone")
     assert not tab.errors, tab.errors
     assert not tab.csp, tab.csp
