@@ -54,6 +54,7 @@ urlpatterns = [
     ),
     path("", include("strategies.urls")),
     path("", include("execution.urls")),
+    path("", include("optimisation.urls")),
     path("brokers/", include("brokers.urls")),
     path("notifications/", include("notifications.urls")),
 ]

@@ -1,5 +1,5 @@
 """Operators see every sweep with its progress and can cancel one (through the service), and
-every walk-forward and Monte Carlo report (read-only)."""
+every walk-forward and Monte Carlo report (read-only; a walk-forward can be cancelled)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from optimisation.exceptions import SweepConflict
+from optimisation.exceptions import RobustnessConflict, SweepConflict
 from optimisation.models import RobustnessRun, Sweep, SweepChunk
+from optimisation.robustness import walk_forward_cancel
 from optimisation.services import sweep_cancel
 
 
@@ -81,6 +82,18 @@ class RobustnessRunAdmin(admin.ModelAdmin):
     search_fields = ["owner__email", "strategy__name"]
     list_select_related = ["owner", "strategy", "backtest"]
     readonly_fields = [f.name for f in RobustnessRun._meta.fields]
+    actions = ["cancel_walk_forwards"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description="Cancel the selected walk-forwards")
+    def cancel_walk_forwards(self, request: HttpRequest, queryset: QuerySet[RobustnessRun]) -> None:
+        cancelled = 0
+        for run in queryset:
+            try:
+                walk_forward_cancel(run=run)
+                cancelled += 1
+            except RobustnessConflict as e:
+                self.message_user(request, f"Run {run.pk}: {e.message}", messages.WARNING)
+        self.message_user(request, f"Cancelled {cancelled} walk-forward(s).")

@@ -149,13 +149,14 @@ class SweepResult(models.Model):
 
 class RobustnessKind(models.TextChoices):
     WALK_FORWARD = "walk_forward", "Walk-forward"
-    MONTE_CARLO = "monte_carlo", "Monte Carlo of a backtest's trades"
+    MONTE_CARLO = "monte_carlo", "Monte Carlo of a backtest's trades or returns"
 
 
 class RobustnessStatus(models.TextChoices):
     QUEUED = "QUEUED", "Queued"
     RUNNING = "RUNNING", "Running"
     COMPLETE = "COMPLETE", "Complete"
+    CANCELLED = "CANCELLED", "Cancelled"
     FAILED = "FAILED", "Failed"
 
 

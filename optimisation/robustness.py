@@ -9,6 +9,7 @@ of a few hundred trades take milliseconds (docs/optimisation.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from time import monotonic
@@ -35,7 +36,7 @@ from optimisation.models import (
     SweepMethod,
     SweepObjective,
 )
-from optimisation.services import _check_request
+from optimisation.services import CANCEL_CHECK_SECONDS, _check_request
 from optimisation.space import Space, SpaceInvalid, parse_space
 from strategies import catalog
 from strategies.models import Strategy
@@ -241,6 +242,42 @@ def _finish(run_id: int, **fields: Any) -> None:
         run.save()
 
 
+@transaction.atomic
+def walk_forward_cancel(*, run: RobustnessRun) -> RobustnessRun:
+    """Cancel a queued or running walk-forward (409 once it has finished, or for a Monte Carlo).
+
+    A queued task then skips it; a running one notices within ``CANCEL_CHECK_SECONDS`` and
+    stops without writing a report (``_finish`` writes only to a run still running).
+    """
+    row = RobustnessRun.objects.select_for_update().get(pk=run.pk)
+    if row.kind != RobustnessKind.WALK_FORWARD or row.status not in ACTIVE:
+        what = "walk-forward" if row.kind == RobustnessKind.WALK_FORWARD else "Monte Carlo"
+        raise RobustnessConflict(
+            f"The {what} is {row.status.lower()}; only a queued or running walk-forward can be"
+            " cancelled.",
+            status=row.status,
+        )
+    row.status = RobustnessStatus.CANCELLED
+    row.finished_at = timezone.now()
+    row.save(update_fields=["status", "finished_at"])
+    logger.info("walk_forward_cancelled", run_id=row.pk)
+    return row
+
+
+def _stop_check(run_id: int) -> Callable[[], bool]:
+    """A ``should_stop`` for the walk-forward: looks whether the run was cancelled, at most
+    once per ``CANCEL_CHECK_SECONDS``."""
+    last = [monotonic()]
+
+    def should_stop() -> bool:
+        if monotonic() - last[0] < CANCEL_CHECK_SECONDS:
+            return False
+        last[0] = monotonic()
+        return RobustnessRun.objects.filter(pk=run_id, status=RobustnessStatus.CANCELLED).exists()
+
+    return should_stop
+
+
 def walk_forward_run(*, run_id: int) -> str:
     """Run one walk-forward and store its report; the task a qcluster worker runs.
 
@@ -267,12 +304,16 @@ def walk_forward_run(*, run_id: int) -> str:
             in_sample_ratio=req["in_sample_ratio"],
             mode=req["mode"],
             max_drawdown_pct=req["max_drawdown_pct"],
+            should_stop=_stop_check(run_id),
         )
     except Exception as e:  # the run must record every failure, not lose it
         logger.exception("walk_forward_failed", run_id=run_id)
         message = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
         _finish(run_id, status=RobustnessStatus.FAILED, error=message[:2000])
         return "failed"
+    if report is None:
+        logger.info("walk_forward_stopped", run_id=run_id)
+        return "cancelled"
     report["parameter_sets"] = len(param_sets)
     report["bars"] = len(bars)
     _finish(run_id, status=RobustnessStatus.COMPLETE, report=report, seconds=monotonic() - began)
@@ -292,7 +333,8 @@ def monte_carlo_request(
     method: str = "shuffle",
     ruin_equity_pct: float = 50.0,
 ) -> RobustnessRun:
-    """Resample a finished backtest's trades and store the report (inline: it takes ms).
+    """Resample a finished backtest's trades (or bootstrap its bar returns) and store the
+    report (inline: it takes ms).
 
     Raises ``RobustnessInvalid`` (400) naming the field or ``MAX_MONTE_CARLO_PATHS``, and
     ``RobustnessConflict`` (409) for a backtest that has not completed.
@@ -312,22 +354,36 @@ def monte_carlo_request(
             f"The backtest is {backtest.status.lower()}; only a complete one has its trades.",
             status=backtest.status,
         )
-    pnl = list(backtest.trades.order_by("seq").values_list("pnl", flat=True))
+    if method == montecarlo.RETURNS_METHOD:
+        series = list(backtest.equity.order_by("ts").values_list("equity", flat=True))
+        unit = "bar returns"
+    else:
+        series = list(backtest.trades.order_by("seq").values_list("pnl", flat=True))
+        unit = "trades"
     steps = _limit("MAX_MONTE_CARLO_STEPS")
-    if paths * len(pnl) > steps:
+    if paths * len(series) > steps:
         raise RobustnessInvalid(
-            f"{paths:,} paths x {len(pnl):,} trades is more than {steps:,}; ask fewer paths.",
-            fields={"MAX_MONTE_CARLO_STEPS": [f"At most {steps:,} paths x trades."]},
+            f"{paths:,} paths x {len(series):,} {unit} is more than {steps:,}; ask fewer paths.",
+            fields={"MAX_MONTE_CARLO_STEPS": [f"At most {steps:,} paths x {unit}."]},
         )
     began = monotonic()
-    report = montecarlo.monte_carlo(
-        pnl=pnl,
-        capital=backtest.capital,
-        paths=paths,
-        seed=seed,
-        method=method,
-        ruin_equity_pct=ruin_equity_pct,
-    )
+    if method == montecarlo.RETURNS_METHOD:
+        report = montecarlo.monte_carlo_returns(
+            equity=series,
+            capital=backtest.capital,
+            paths=paths,
+            seed=seed,
+            ruin_equity_pct=ruin_equity_pct,
+        )
+    else:
+        report = montecarlo.monte_carlo(
+            pnl=series,
+            capital=backtest.capital,
+            paths=paths,
+            seed=seed,
+            method=method,
+            ruin_equity_pct=ruin_equity_pct,
+        )
     seconds = monotonic() - began
     now = timezone.now()
     return RobustnessRun.objects.create(

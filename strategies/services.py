@@ -182,6 +182,38 @@ def strategy_update(*, strategy: Strategy, **changes: Any) -> Strategy:
     return locked
 
 
+PARAMS_TRIGGER = "params"
+
+
+@transaction.atomic
+def strategy_params_set(
+    *, strategy: Strategy, params: dict[str, Any], actor, reason: str
+) -> Strategy:
+    """Replace a stopped strategy's parameters (checked as any edit) and write an audit row.
+
+    Raises ``StrategyRunning`` (409) while it runs, ``StrategyInvalid`` (400) for parameters
+    its type refuses. The audit row keeps the status (a change of configuration, not of state)
+    and says where the parameters came from (``reason``).
+    """
+    locked = Strategy.objects.select_for_update().get(pk=strategy.pk)
+    if locked.status == StrategyStatus.RUNNING:
+        raise StrategyRunning(
+            "Stop the strategy before changing its parameters.",
+            current_state=locked.status,
+            fields={"params": ["Cannot change while the strategy is running."]},
+        )
+    updated = strategy_update(strategy=locked, params=params)
+    StrategyEvent.objects.create(
+        strategy=updated,
+        from_status=updated.status,
+        to_status=updated.status,
+        trigger=PARAMS_TRIGGER,
+        actor=actor,
+        reason=reason[:500],
+    )
+    return updated
+
+
 @transaction.atomic
 def strategy_delete(*, strategy: Strategy) -> None:
     """Delete a strategy that never ran; one with history must be archived instead (409)."""

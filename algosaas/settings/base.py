@@ -224,6 +224,8 @@ SPECTACULAR_SETTINGS = {
         "BacktestStatusEnum": "execution.models.BacktestStatus",
         "OrderStatusEnum": "execution.models.OrderStatusChoices",
         "SweepMethodEnum": "optimisation.models.SweepMethod",
+        # sweeps and robustness runs share one set of statuses (queued ... cancelled, failed)
+        "RunStatusEnum": "optimisation.models.SweepStatus",
         "WalkForwardMethodEnum": "optimisation.api.robustness_serializers.WALK_FORWARD_METHODS",
         "MonteCarloMethodEnum": "optimisation.montecarlo.METHODS",
     },

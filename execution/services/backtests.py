@@ -97,11 +97,14 @@ def backtest_request(
     commission_pct: Decimal | None = None,
     slippage_bps: Decimal = Decimal("0"),
     close_at_end: str = "close",
+    params: dict[str, Any] | None = None,
 ) -> Backtest:
     """Queue a backtest of ``strategy`` as configured now; the job starts after commit.
 
     Without ``charges`` the costs are the exchange's default (``charges_default``): Indian
-    equity charges on NSE/BSE, a flat commission (unless one is given) elsewhere.
+    equity charges on NSE/BSE, a flat commission (unless one is given) elsewhere. ``params``
+    (a sweep's result) replaces the strategy's parameters in this backtest only, checked by
+    its type (``BacktestInvalid`` naming ``params``); the strategy itself is not changed.
     """
     if charges is None:
         default = charges_default(strategy.instrument.exchange)
@@ -120,10 +123,19 @@ def backtest_request(
     ).count()
     if active >= cap:
         raise LimitExceeded(f"You already have {active} backtests queued or running; wait for one.")
+    config = strategy_config_snapshot(strategy)
+    if params is not None:
+        try:
+            config["params"] = catalog.get(config["strategy_type"]).validate_params(params)
+        except (catalog.ParamsInvalid, catalog.UnknownStrategyType) as e:
+            errors = e.errors if isinstance(e, catalog.ParamsInvalid) else [str(e)]
+            raise BacktestInvalid(
+                "params: refused by the strategy type.", fields={"params": errors}
+            ) from e
     backtest = Backtest.objects.create(
         owner=user,
         strategy=strategy,
-        config=strategy_config_snapshot(strategy),
+        config=config,
         start=start,
         end=end,
         capital=capital if capital is not None else strategy.capital,

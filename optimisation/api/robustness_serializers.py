@@ -61,7 +61,12 @@ class _NumberField(serializers.FloatField):
 class MonteCarloRequestSerializer(serializers.Serializer):
     paths = serializers.IntegerField(min_value=1, max_value=COUNT_MAX, default=1000)
     seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, default=0)
-    method = serializers.ChoiceField(choices=montecarlo.METHODS, default="shuffle")
+    method = serializers.ChoiceField(
+        choices=montecarlo.METHODS,
+        default="shuffle",
+        help_text="shuffle or bootstrap the trades' P&Ls; bootstrap_returns: resample the "
+        "equity curve's bar returns (with replacement, compounded).",
+    )
     ruin_equity_pct = _NumberField(
         min_value=0.0,
         max_value=100.0,

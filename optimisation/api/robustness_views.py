@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -18,7 +19,11 @@ from optimisation.api.robustness_serializers import (
     WalkForwardRequestSerializer,
 )
 from optimisation.models import RobustnessKind, RobustnessRun
-from optimisation.robustness import monte_carlo_request, walk_forward_request
+from optimisation.robustness import (
+    monte_carlo_request,
+    walk_forward_cancel,
+    walk_forward_request,
+)
 from strategies.selectors import strategy_get_for_user
 
 
@@ -95,3 +100,10 @@ class RobustnessViewSet(UserScopedReadOnlyViewSet):
 
     def scoped_object(self, user, pk: str) -> RobustnessRun:
         return selectors.robustness_run_get_for_user(user=user, run_id=pk)
+
+    @extend_schema(request=None, responses=RobustnessRunSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        """Cancel a queued or running walk-forward (409 once finished, or for a Monte Carlo)."""
+        run = walk_forward_cancel(run=self.get_object())
+        return Response(RobustnessRunSerializer(run).data)

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 
-from optimisation.models import ChunkStatus, SweepStatus
+from optimisation.models import ChunkStatus, RobustnessRun, RobustnessStatus, SweepStatus
 from optimisation.robustness import walk_forward_request
 from optimisation.services import sweep_chunk_run, sweep_request
 from tests.factories import UserFactory
@@ -63,3 +63,22 @@ def test_robustness_reports_are_listed_and_shown_read_only(admin_browser, goog_s
     detail = admin_browser.get(f"/admin/optimisation/robustnessrun/{run.pk}/change/")
     assert detail.status_code == 200
     assert admin_browser.get("/admin/optimisation/robustnessrun/add/").status_code == 403
+
+
+def test_the_cancel_action_cancels_a_queued_walk_forward_only(admin_browser, goog_strategy, user):
+    queued = walk_forward_request(strategy=goog_strategy, user=user, space={"fast": [5]}, windows=2)
+    done = walk_forward_request(strategy=goog_strategy, user=user, space={"fast": [6]}, windows=2)
+    RobustnessRun.objects.filter(pk=done.pk).update(status=RobustnessStatus.COMPLETE)
+    response = admin_browser.post(
+        "/admin/optimisation/robustnessrun/",
+        {"action": "cancel_walk_forwards", "_selected_action": [queued.pk, done.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    queued.refresh_from_db()
+    done.refresh_from_db()
+    assert queued.status == RobustnessStatus.CANCELLED and queued.finished_at is not None
+    assert done.status == RobustnessStatus.COMPLETE
+    messages = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "Cancelled 1 walk-forward(s)." in messages
+    assert any(m.startswith(f"Run {done.pk}:") for m in messages)

@@ -161,7 +161,8 @@
   var MIN_CARD_COLUMNS = 4;
 
   function labelTable(table) {
-    if (table.classList.contains("stats-table")) return;
+    // data-no-cards: a grid read across and down (the sweep's heatmap) stays a table
+    if (table.classList.contains("stats-table") || table.hasAttribute("data-no-cards")) return;
     var heads = table.tHead ? table.tHead.rows[0] : null;
     if (!heads || heads.cells.length < MIN_CARD_COLUMNS) return;
     var names = [];

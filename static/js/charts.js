@@ -3,6 +3,7 @@
  * A chart is an element with data-chart="<kind>" and data-source="<id of a json_script>":
  *   backtest-equity  equity (baseline at the starting capital) over a drawdown pane;
  *   backtest-price   candles of the replayed bars with buy/sell markers at trade entries/exits;
+ *   wf-equity        a walk-forward's stitched out-of-sample equity (baseline at the capital);
  *   live-equity      a deployment's equity, then new points fetched every few seconds from
  *                    data.url?since=<epoch s> while data.live is true (the JSON says when to stop).
  * Times arrive as epoch seconds (UTC); the charts draw them shifted to Asia/Kolkata, since
@@ -313,6 +314,34 @@
     return chart;
   }
 
+  /* --- walk-forward: the stitched out-of-sample equity ------------------------------------ */
+  function wfEquity(el, data) {
+    var points = data.equity || [];
+    var chart = LC.createChart(el, baseOptions(el, intervalOf(points.map(function (p) { return p[0]; }))));
+    var inr = moneyFormat(data.currency);
+    var series = moneySeries(chart, data.capital, 0, inr);
+    // each window's test may repeat the previous window's last bar time: keep strictly rising
+    var last = null;
+    series.setData(points.filter(function (p) {
+      var keep = last === null || p[0] > last;
+      if (keep) last = p[0];
+      return keep;
+    }).map(function (p) { return { time: ist(p[0]), value: p[1] }; }));
+    series.createPriceLine({
+      price: data.capital, color: "#94a3b8", lineWidth: 1, lineStyle: LC.LineStyle.Dashed,
+      axisLabelVisible: false, title: "start"
+    });
+    chart.timeScale().fitContent();
+    var box = legend(el);
+    var end = points[points.length - 1];
+    if (end) {
+      var ret = (end[1] / data.capital - 1) * 100;
+      box.append(span(fmtTime(ist(end[0]), false), "t"), span("Equity " + inr(end[1]), ""),
+                 span(pct(ret), ret >= 0 ? "up" : "down"));
+    }
+    return chart;
+  }
+
   // Shared with live-chart.js (the live page's price chart), so both draw alike.
   window.AlgosaasCharts = {
     IST: IST, COLORS: COLORS, baseOptions: baseOptions, themeOptions: themeOptions,
@@ -321,7 +350,7 @@
   };
 
   var KINDS = { "backtest-equity": backtestEquity, "backtest-price": backtestPrice,
-                "live-equity": liveEquity };
+                "live-equity": liveEquity, "wf-equity": wfEquity };
 
   function setUp(root) {
     if (!LC) return;

@@ -124,6 +124,10 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
     walk.refresh_from_db()
     assert walk.status == RobustnessStatus.COMPLETE, walk.error
     monte = monte_carlo_request(backtest=backtest, user=owner, paths=20)
+    # and a queued one, which its owner could still cancel (never run: no commit here)
+    queued_walk = walk_forward_request(
+        strategy=running, user=owner, space={"fast": [2, 3]}, windows=2, in_sample_ratio=1.0
+    )
 
     # a webhook (never called here: on_commit does not run inside the test's transaction) and
     # one logged attempt
@@ -150,7 +154,7 @@ def build_estate(owner: User, *, marker: str = "Secret-Alpha") -> Estate:
         "order": [manual.pk, strategy_order.pk],
         "backtest": [backtest.pk],
         "sweep": [sweep.pk],
-        "robustness_run": [walk.pk, monte.pk],
+        "robustness_run": [walk.pk, monte.pk, queued_walk.pk],
         "trade": [trade.pk],
         "position": [position.pk],
         "broker_account": [broker_account.pk],

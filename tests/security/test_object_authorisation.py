@@ -70,6 +70,7 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "strategy-walk-forward": {"pk": "strategy"},
     "backtest-monte-carlo": {"pk": "backtest"},
     "robustness-detail": {"pk": "robustness_run"},
+    "robustness-cancel": {"pk": "robustness_run"},
     # Dashboard: strategies
     "strategies:detail": {"pk": "strategy"},
     "strategies:edit": {"pk": "strategy"},
@@ -91,6 +92,20 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "deployment_order_place": {"pk": "deployment"},
     "deployment_stop": {"pk": "deployment"},
     "order_cancel": {"pk": "order"},
+    # Dashboard: optimisation
+    "optimisation:sweep_new": {"pk": "strategy"},
+    "optimisation:sweep": {"pk": "sweep"},
+    "optimisation:sweep_body": {"pk": "sweep"},
+    "optimisation:sweep_heatmap": {"pk": "sweep"},
+    "optimisation:sweep_results": {"pk": "sweep"},
+    "optimisation:sweep_cancel": {"pk": "sweep"},
+    "optimisation:sweep_save": {"pk": "sweep"},
+    "optimisation:sweep_backtest": {"pk": "sweep"},
+    "optimisation:sweep_walk_forward": {"pk": "sweep"},
+    "optimisation:sweep_monte_carlo": {"pk": "sweep"},
+    "optimisation:robustness": {"pk": "robustness_run"},
+    "optimisation:robustness_body": {"pk": "robustness_run"},
+    "optimisation:robustness_cancel": {"pk": "robustness_run"},
     # API and dashboard: broker accounts
     "broker-account-detail": {"pk": "broker_account"},
     "brokers:login": {"pk": "broker_account"},
