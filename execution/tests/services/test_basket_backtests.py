@@ -102,3 +102,27 @@ def test_equal_split_by_default(user, members, run):
     for m in bt.member_stats:  # each member's curve, downsampled, ends at its final equity
         assert len(m["equity"]) == min(m["bars"], MEMBER_CURVE_POINTS)
         assert m["equity"][-1][1] == m["stats"]["final_equity"]
+
+
+def test_basket_page_and_api_show_each_member_and_the_total(user, members, run, client, api_client):
+    basket = _strategy(
+        user,
+        "Shown",
+        capital=Decimal("300000"),
+        instruments=[{"instrument": i, "allocation_pct": None} for i in members],
+    )
+    bt = run(basket, **WINDOW)
+    client.force_login(user)
+    html = client.get(f"/app/backtests/{bt.pk}/").content.decode()
+    for inst in members:
+        assert f'data-basket-member="NSE:{inst.symbol}"' in html
+    assert "data-basket-total" in html
+    assert "<th>Instrument</th>" in html  # the trades name their member
+
+    data = api_client.get(f"/api/backtests/{bt.pk}/").json()
+    assert [m["symbol"] for m in data["member_stats"]] == SYMBOLS
+    infy = members[0]
+    page = api_client.get(f"/api/backtests/{bt.pk}/trades/?instrument={infy.pk}").json()
+    assert page["results"] and {t["instrument"] for t in page["results"]} == {infy.pk}
+    bad = api_client.get(f"/api/backtests/{bt.pk}/trades/?instrument=abc")
+    assert bad.status_code == 400 and "instrument" in bad.json()["error"]["fields"]
