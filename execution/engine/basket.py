@@ -24,6 +24,8 @@ causal), and a member that cannot trade or move its funds before ``T`` is not st
 
 from __future__ import annotations
 
+import heapq
+import math
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +38,8 @@ from execution.engine.config import CloseAtEnd, EngineConfig
 from execution.engine.runner import Engine, SignalSource, _decision_changes
 from execution.engine.squareoff import mis_plan
 from execution.engine.state import ClosedTrade, EquityCurve, OrderRecord, RunResult
+
+_NEVER = math.inf
 
 
 class _Presignalled:
@@ -102,17 +106,32 @@ class _Member:
             self.chunks.append(self.engine.run(self.bars.slice(0, p), close_at_end="none"))
             self.k = p
 
-    def can_wait(self, p: int) -> bool:
-        """Whether bars ``[k, p)`` can neither trade nor change the available funds."""
+    def funds_at(self, t: int) -> float:
+        """Its available funds at bar time ``t`` (before that bar) if it is not stepped there:
+        a quiet member's only change is a short's margin, which follows the last close."""
         st = self.engine.state
-        if st.pending or st.bracket is not None or self.mis is not None:
-            return False
-        br = st.broker
-        if br.has_working() or st.ledger.qty(self.engine._symbol) < 0:
-            return False  # a short's margin moves with the price
+        avail = st.broker.available_funds()
+        pos = st.ledger.positions.get(self.engine._symbol)
+        if pos is not None and pos.qty < 0:
+            p = int(np.searchsorted(self.bars.ts, t, side="left"))
+            if p > self.k:
+                avail += 2 * pos.qty * (float(self.bars.close[p - 1]) - pos.last_price)
+        return avail
+
+    def due(self) -> float:
+        """The bar time from which this member must be stepped before another's entry: its
+        next bar while it could trade or move its funds, else the bar after its next decision
+        (``_NEVER`` when nothing is left before the final call)."""
+        if self.k >= self.last:
+            return _NEVER
+        st = self.engine.state
+        ts = self.bars.ts
+        if st.pending or st.bracket is not None or self.mis is not None or st.broker.has_working():
+            return float(ts[self.k])
         q = bisect_left(self.dec_idx, self.k)
-        # a decision at bar p - 1 becomes an order only at bar p
-        return q >= len(self.dec_idx) or self.dec_idx[q] >= p - 1
+        if q >= len(self.dec_idx) or self.dec_idx[q] + 1 >= self.last:
+            return _NEVER
+        return float(ts[self.dec_idx[q] + 1])
 
 
 def run_basket(
@@ -123,11 +142,18 @@ def run_basket(
     capital: float,
     progress: Callable[[float], None] | None = None,
     close_at_end: CloseAtEnd | None = None,
+    aligned: bool | None = None,
 ) -> BasketResult:
     """Run ``strategy`` over every member's bars on ``capital`` shared by all.
 
     Each member's config carries its instrument, its cap as ``starting_capital`` and a client
     order prefix of its own; the other settings (sizing, charges, risk) apply per member.
+
+    ``aligned=None`` takes a shortcut when it gives the same result: with caps adding up to no
+    more than the capital, the pool can only fall short through a member whose available funds
+    are negative, which only a short position (its margin moving with the price) makes. So the
+    members are first run one by one, and only if one of them ever held a short is the basket
+    run again stepped in time. ``True`` always steps in time (tests compare the two).
     """
     if not members:
         raise ValueError("a basket needs at least one member")
@@ -136,45 +162,28 @@ def run_basket(
     caps = [float(cfg.starting_capital) for cfg, _ in members]
     idle = float(capital) - sum(caps)  # capital no member's book holds
 
-    books: list[_Member] = []
-    events: list[tuple[int, int, int]] = []  # (bar time, member, bar index) of possible entries
-    for n, (cfg, bars) in enumerate(members):
+    signals = []
+    for cfg, bars in members:
         if len(bars) < 1:
             raise ValueError(f"{cfg.instrument.symbol}: no bars")
         sig = np.asarray(strategy.signals(bars, params), dtype=np.float64)
         if len(sig) != len(bars):
             raise ValueError(f"strategy returned {len(sig)} signals for {len(bars)} bars")
-        dec_idx, dec_val = _decision_changes(sig, 0, 0.0)
-        eng = _MemberEngine(cfg, _Presignalled(sig), params)
-        books.append(_Member(eng, bars, dec_idx))
-        ts = bars.ts
-        for d, v in zip(dec_idx, dec_val, strict=True):
-            if v != 0 and d + 1 < len(bars):
-                events.append((int(ts[d + 1]), n, d + 1))
-    events.sort()
+        signals.append(sig)
 
-    def shortfall(me: _MemberEngine) -> float:
-        others = idle + sum(
-            b.engine.state.broker.available_funds() for b in books if b.engine is not me
-        )
-        return -others if others < 0 else 0.0
-
-    for b in books:
-        b.engine.shortfall = shortfall
-
-    step = max(1, len(events) // 100)
-    for e, (t, n, idx) in enumerate(events):
-        for j, b in enumerate(books):
-            if j != n:
-                p = int(np.searchsorted(b.bars.ts, t, side="left"))
-                if min(p, b.last) > b.k and not b.can_wait(p):
-                    b.advance(p)
-        books[n].advance(idx + 1)
-        if progress is not None and e % step == 0:
-            progress(0.95 * e / max(1, len(events)))
-    for b in books:
-        b.chunks.append(b.engine.run(b.bars, close_at_end=close_at_end))
-    results = [_merge(b) for b in books]
+    results = None
+    if not aligned and idle >= 0:
+        results = []
+        for (cfg, bars), sig in zip(members, signals, strict=True):
+            results.append(
+                _MemberEngine(cfg, _Presignalled(sig), params).run(bars, close_at_end=close_at_end)
+            )
+            if progress is not None:
+                progress(0.5 * len(results) / len(members))
+        if any(bool((r.equity.position < 0).any()) for r in results):
+            results = None  # a short may have drained the pool: step in time
+    if results is None:
+        results = _run_aligned(members, signals, params, idle, progress, close_at_end)
     if progress is not None:
         progress(1.0)
     return BasketResult(
@@ -187,6 +196,67 @@ def run_basket(
             key=lambda t: t.exit_ts,
         ),
     )
+
+
+def _run_aligned(
+    members: Sequence[tuple[EngineConfig, BarSeries]],
+    signals: list[np.ndarray],
+    params: dict[str, Any],
+    idle: float,
+    progress: Callable[[float], None] | None,
+    close_at_end: CloseAtEnd | None,
+) -> list[RunResult]:
+    """Step the members together in bar time, up to each possible entry (the module's doc).
+
+    A heap keeps each member's *due* time: before another member's entry at ``T``, only the
+    members due before ``T`` (that could trade or move their funds there) are stepped.
+    """
+    books: list[_Member] = []
+    events: list[tuple[int, int, int]] = []  # (bar time, member, bar index) of possible entries
+    for n, ((cfg, bars), sig) in enumerate(zip(members, signals, strict=True)):
+        dec_idx, dec_val = _decision_changes(sig, 0, 0.0)
+        books.append(_Member(_MemberEngine(cfg, _Presignalled(sig), params), bars, dec_idx))
+        ts = bars.ts
+        for d, v in zip(dec_idx, dec_val, strict=True):
+            if v != 0 and d + 1 < len(bars):
+                events.append((int(ts[d + 1]), n, d + 1))
+    events.sort()
+
+    now = [0]  # the bar time of the entry being sized
+
+    def shortfall(me: _MemberEngine) -> float:
+        others = idle + sum(b.funds_at(now[0]) for b in books if b.engine is not me)
+        return -others if others < 0 else 0.0
+
+    for b in books:
+        b.engine.shortfall = shortfall
+
+    version = [0] * len(books)
+    heap = [(b.due(), j, 0) for j, b in enumerate(books)]
+    heapq.heapify(heap)
+
+    def refresh(j: int) -> None:
+        version[j] += 1
+        due = books[j].due()
+        if due != _NEVER:
+            heapq.heappush(heap, (due, j, version[j]))
+
+    step = max(1, len(events) // 100)
+    for e, (t, n, idx) in enumerate(events):
+        while heap and heap[0][0] < t:
+            _due, j, v = heapq.heappop(heap)
+            if v == version[j]:
+                b = books[j]
+                b.advance(int(np.searchsorted(b.bars.ts, t, side="left")))
+                refresh(j)
+        now[0] = t
+        books[n].advance(idx + 1)
+        refresh(n)
+        if progress is not None and e % step == 0:
+            progress(0.95 * e / max(1, len(events)))
+    for b in books:
+        b.chunks.append(b.engine.run(b.bars, close_at_end=close_at_end))
+    return [_merge(b) for b in books]
 
 
 def _merge(b: _Member) -> RunResult:

@@ -86,7 +86,8 @@ def goog():
         ({"fast": 10, "slow": 20, "mode": "long_short"}, {"quantity": 7, "allocation_pct": None}),
     ],
 )
-def test_basket_equals_single_runs_when_capital_is_not_binding(goog, params, sizing):
+@pytest.mark.parametrize("aligned", [None, True], ids=["auto", "aligned"])
+def test_basket_equals_single_runs_when_capital_is_not_binding(goog, params, sizing, aligned):
     stype = get("sma_crossover")
     cap = 10_000.0
     members = member_bars(goog)
@@ -98,6 +99,7 @@ def test_basket_equals_single_runs_when_capital_is_not_binding(goog, params, siz
         stype,
         params,
         capital=capital,
+        aligned=aligned,
     )
     total_trades = 0
     finals = 0.0
@@ -219,14 +221,19 @@ def test_members_keep_their_own_order_ids(goog):
         assert m.orders and all(o.client_order_id.startswith(f"bt-{n}-") for o in m.orders)
 
 
-def test_long_only_equal_split_equals_single_runs_on_their_share(goog):
+@pytest.mark.parametrize("aligned", [None, True], ids=["auto", "aligned"])
+def test_long_only_equal_split_equals_single_runs_on_their_share(goog, aligned):
     """Caps adding up to exactly the capital: long-only members never compete for it."""
     stype = get("sma_crossover")
     params = {"fast": 10, "slow": 20, "mode": "long_only"}
     members = member_bars(goog)
     share = 40_000.0 / len(members)
     basket = run_basket(
-        [(config(s, share, prefix=s), b) for s, b in members], stype, params, capital=40_000
+        [(config(s, share, prefix=s), b) for s, b in members],
+        stype,
+        params,
+        capital=40_000,
+        aligned=aligned,
     )
     for (sym, bars), got in zip(members, basket.members, strict=True):
         alone = Engine(config(sym, share, prefix=sym), stype, params).run(bars)
@@ -234,3 +241,25 @@ def test_long_only_equal_split_equals_single_runs_on_their_share(goog):
         np.testing.assert_array_equal(got.equity.equity, alone.equity.equity)
     finals = sum(float(m.equity.equity[-1]) for m in basket.members)
     assert basket.equity.equity[-1] == pytest.approx(finals)
+
+
+def test_shortcut_falls_back_to_stepping_in_time_when_a_member_goes_short(goog):
+    """Equal split, long-short: a short under water can drain the pool, so the shortcut is
+    not taken and the result is the time-stepped one."""
+    stype = get("sma_crossover")
+    params = {"fast": 10, "slow": 20, "mode": "long_short"}
+    members = member_bars(goog)
+    share = 40_000.0 / len(members)
+    runs = [
+        run_basket(
+            [(config(s, share, prefix=s), b) for s, b in members],
+            stype,
+            params,
+            capital=40_000,
+            aligned=aligned,
+        )
+        for aligned in (None, True)
+    ]
+    for auto, stepped in zip(runs[0].members, runs[1].members, strict=True):
+        assert trade_rows(auto.trades) == trade_rows(stepped.trades)
+    np.testing.assert_array_equal(runs[0].equity.equity, runs[1].equity.equity)
