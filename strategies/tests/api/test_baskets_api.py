@@ -171,3 +171,25 @@ def test_someone_elses_basket_is_404(api_client, other_client):
     ).json()["id"]
     assert other_client.get(f"{URL}{sid}/").status_code == 404
     assert other_client.patch(f"{URL}{sid}/", {"instruments": []}, format="json").status_code == 404
+
+
+def test_deploying_a_basket_is_refused_naming_instruments(api_client):
+    a, b = _nse(2)
+    sid = api_client.post(
+        URL, _body([{"instrument": a.pk}, {"instrument": b.pk}]), format="json"
+    ).json()["id"]
+    resp = api_client.post(f"{URL}{sid}/deploy/", {}, format="json")
+    assert "instruments" in _error(resp)
+    assert api_client.get(f"{URL}{sid}/").json()["status"] == "INACTIVE"
+
+
+def test_basket_cannot_change_while_running(api_client):
+    a, b = _nse(2)
+    sid = api_client.post(URL, _body([], instrument=a.pk) | {"instruments": []}, format="json")
+    sid = sid.json()["id"]
+    assert api_client.post(f"{URL}{sid}/deploy/", {}, format="json").status_code == 201
+    resp = api_client.patch(
+        f"{URL}{sid}/", {"instruments": [{"instrument": a.pk}, {"instrument": b.pk}]}, format="json"
+    )
+    assert resp.status_code == 409
+    assert "instruments" in resp.json()["error"]["fields"]
