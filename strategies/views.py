@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -25,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from algosaas.errors import DomainError
 from execution.engine.exits import EXIT_HELP, EXIT_LABELS
 from strategies import catalog, selectors, services
+from strategies.basket_picker import parse_ids, picker_context
 from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
 from strategies.models import Strategy, StrategyStatus
 from strategies.rules import text as rule_text
@@ -192,6 +194,18 @@ def strategy_params(request: HttpRequest) -> HttpResponse:
         )
     form = StrategyForm(strategy=strategy, initial={"strategy_type": key}, strategy_type=key)
     return render(request, "strategies/partials/param_fields.html", {"form": form})
+
+
+@login_required
+@require_GET
+def basket_picker(request: HttpRequest) -> HttpResponse:
+    """The form's basket picker, redrawn with the ticked instruments and the search's matches."""
+    try:
+        ids = parse_ids(request.GET.getlist("instruments"))
+    except forms.ValidationError:  # a tampered id: redraw with nothing ticked
+        ids = []
+    picker = picker_context(ids, request.GET.get("basket_q", ""))
+    return render(request, "strategies/partials/basket_picker.html", {"picker": picker})
 
 
 # --- detail and the lifecycle actions -------------------------------------------------------
