@@ -17,6 +17,12 @@ from typing import Any
 from strategies.models import MAX_BASKET_SIZE, Strategy, StrategyInstrument
 
 HUNDRED = Decimal("100")
+# sweeps and walk-forward runs replay one instrument's bars; on a basket they would quietly
+# optimise its primary member alone
+BASKET_NOT_OPTIMISABLE = (
+    "Parameter sweeps and walk-forward analysis run on one instrument; a basket's are not"
+    " available yet. Backtest the basket, or optimise a strategy on one of its instruments."
+)
 
 
 def _label(inst: Any) -> str:

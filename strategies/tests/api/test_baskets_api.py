@@ -193,3 +193,13 @@ def test_basket_cannot_change_while_running(api_client):
     )
     assert resp.status_code == 409
     assert "instruments" in resp.json()["error"]["fields"]
+
+
+def test_sweeps_of_a_basket_are_refused_naming_instruments(api_client):
+    a, b = _nse(2)
+    sid = api_client.post(
+        URL, _body([{"instrument": a.pk}, {"instrument": b.pk}]), format="json"
+    ).json()["id"]
+    space = {"fast": [5, 10], "slow": [20, 40]}
+    resp = api_client.post(f"{URL}{sid}/optimisations/", {"space": space}, format="json")
+    assert "instruments" in _error(resp)
