@@ -360,6 +360,8 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
     page = paginate(request, queryset, PAGE_SIZE)
     for bt in page:
         bt.instrument_label = "{exchange}:{symbol}".format(**bt.config["instrument"])
+        if len(bt.config.get("instruments") or ()) > 1:  # a basket: its primary and the others
+            bt.instrument_label += f" +{len(bt.config['instruments']) - 1}"
         bt.total_return = (bt.stats or {}).get("total_return_pct")
     context = {"filters": filters, "page": page}
     if is_htmx(request) and request.headers.get("HX-Target") == "backtest-results":
