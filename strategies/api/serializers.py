@@ -90,6 +90,13 @@ class BasketMemberSerializer(ModelSerializer):
         fields = ["instrument", "allocation_pct"]
 
 
+class BasketField(serializers.ListField):
+    """A strategy's basket: a list of members, read from its ``members`` in order."""
+
+    def to_representation(self, data):
+        return super().to_representation(data.all() if hasattr(data, "all") else data)
+
+
 class StrategySerializer(CrossFieldChecks, ModelSerializer):
     strategy_type = serializers.CharField(max_length=64)
     params = ParamsField(required=False, default=dict)
@@ -99,8 +106,8 @@ class StrategySerializer(CrossFieldChecks, ModelSerializer):
         required=False,
         help_text="The instrument traded; with a basket, its first member (may be left out).",
     )
-    instruments = BasketMemberSerializer(
-        many=True,
+    instruments = BasketField(
+        child=BasketMemberSerializer(),
         source="members",
         required=False,
         max_length=MAX_BASKET_SIZE,
