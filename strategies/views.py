@@ -27,6 +27,7 @@ from algosaas.errors import DomainError
 from execution.engine.exits import EXIT_HELP, EXIT_LABELS
 from strategies import catalog, selectors, services
 from strategies.basket_picker import parse_ids, picker_context
+from strategies.baskets import basket_members, effective_allocations
 from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
 from strategies.models import Strategy, StrategyStatus
 from strategies.rules import text as rule_text
@@ -213,7 +214,13 @@ def basket_picker(request: HttpRequest) -> HttpResponse:
 
 def _detail_context(strategy: Strategy) -> dict[str, Any]:
     deployments = list(selectors.deployments_for_strategy(strategy=strategy))
+    members = basket_members(strategy)
+    basket = [
+        {"instrument": m["instrument"], "cap": format(cap.normalize(), "f")}
+        for m, cap in zip(members, effective_allocations(members), strict=True)
+    ]
     return {
+        "basket": basket,
         "strategy": strategy,
         "type_name": _type_name(strategy.strategy_type),
         "params": _params_summary(strategy),
@@ -221,7 +228,10 @@ def _detail_context(strategy: Strategy) -> dict[str, Any]:
         "deployments": deployments,
         "stop_form": StopForm(),
         # Which buttons to offer; the services decide, and a stale page gets their refusal.
-        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
+        # a basket is backtested, not deployed yet (``strategy_deploy`` refuses it)
+        "can_deploy": strategy.status != StrategyStatus.RUNNING
+        and not strategy.archived_at
+        and not basket,
         "can_stop": strategy.status == StrategyStatus.RUNNING,
         "can_archive": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "can_delete": strategy.status == StrategyStatus.INACTIVE and not deployments,

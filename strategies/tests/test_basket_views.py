@@ -74,3 +74,15 @@ def test_basket_errors_show_beside_the_picker(owner_client):
     data = form_data(basket_form="1", instrument="")
     response = owner_client.post(reverse("strategies:create"), data)
     assert "instrument" in response.context["form"].errors
+
+
+def test_detail_lists_the_basket_and_offers_no_deploy(owner_client, user):
+    tcs, infy = nse("TCS", "INFY")
+    data = form_data(basket_form="1", instruments=[tcs.pk, infy.pk])
+    owner_client.post(reverse("strategies:create"), data)
+    strategy = Strategy.objects.get(owner=user, name="Nifty trend")
+    response = owner_client.get(reverse("strategies:detail", args=[strategy.pk]))
+    html = response.content.decode()
+    assert "data-basket" in html and "NSE:INFY" in html
+    assert [m["cap"] for m in response.context["basket"]] == ["50", "50"]
+    assert response.context["can_deploy"] is False
