@@ -24,6 +24,8 @@ from execution.services.engine_setup import charges_model, engine_config, sessio
 from strategies import catalog
 
 MEMBER_CURVE_POINTS = 500
+# all members' bars together: 50 instruments x 100,000 bars (bench/basket.py) fit in memory
+MAX_BASKET_BARS = 5_000_000
 
 
 @dataclass
@@ -50,6 +52,7 @@ def basket_backtest_run(
     charges = charges_model(charges=bt.charges, commission_pct=bt.commission_pct)
     entries = []
     sources = set()
+    total = 0
     for n, inst in enumerate(members):
         bars, source = load(bt, inst)
         if len(bars) < 2:
@@ -58,6 +61,13 @@ def basket_backtest_run(
                 fields={"instruments": [f"Item {n}: no bars in the chosen range."]},
             )
         sources.add(source)
+        total += len(bars)
+        if total > MAX_BASKET_BARS:
+            raise BacktestInvalid(
+                f"The basket's members hold more than {MAX_BASKET_BARS:,} bars together in this"
+                " range; shorten it or use fewer instruments.",
+                fields={"start": ["Range too long for this basket."]},
+            )
         cap = bt.capital * Decimal(inst["allocation_pct"]) / 100
         config = engine_config(
             snapshot={**bt.config, "instrument": inst},

@@ -126,3 +126,17 @@ def test_basket_page_and_api_show_each_member_and_the_total(user, members, run, 
     assert page["results"] and {t["instrument"] for t in page["results"]} == {infy.pk}
     bad = api_client.get(f"/api/backtests/{bt.pk}/trades/?instrument=abc")
     assert bad.status_code == 400 and "instrument" in bad.json()["error"]["fields"]
+
+
+def test_a_basket_too_big_for_memory_fails_with_the_reason(user, members, run, monkeypatch):
+    monkeypatch.setattr("execution.services.backtest_baskets.MAX_BASKET_BARS", 1000)
+    basket = _strategy(
+        user,
+        "Big",
+        capital=Decimal("300000"),
+        instruments=[{"instrument": i, "allocation_pct": None} for i in members],
+    )
+    with pytest.raises(AssertionError, match="more than 1,000 bars"):
+        run(basket, **WINDOW)
+    bt = Backtest.objects.get(strategy=basket)
+    assert bt.status == BacktestStatus.FAILED and "shorten it" in bt.error
