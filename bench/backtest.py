@@ -6,6 +6,7 @@
     .venv/bin/python -m bench.backtest --rules         # a 3-condition rule vs the built-in SMA
     .venv/bin/python -m bench.backtest --rules --bars 200000   # reduced size (shared machine)
     .venv/bin/python -m bench.backtest --rules --only rules+exits --repeat 1   # one variant
+    .venv/bin/python -m bench.backtest --basket        # 50 x 100,000 bars (bench/basket.py)
 
 Prints bars/s end to end (signals, engine run with orders/fills/events/trades and the equity
 curve, statistics), the engine's per-order cost, and peak memory. The bars come from the synthetic
@@ -220,6 +221,10 @@ def main(argv: list[str] | None = None) -> None:
         choices=["sma_crossover", "rules", "rules+exits", "sma+exits"],
         help="with --rules: time this variant alone (one per process)",
     )
+    p.add_argument("--basket", action="store_true", help="time a basket (bench/basket.py)")
+    p.add_argument("--members", type=int, default=50, help="--basket: instruments")
+    p.add_argument("--basket-bars", type=int, default=100_000, help="--basket: bars each")
+    p.add_argument("--aligned", action="store_true", help="--basket: always step in time")
     p.add_argument("--compare-bars", type=int, default=1_000_000)
     p.add_argument("--compare-repeat", type=int, default=1, help="backtesting.py runs (best)")
     p.add_argument(
@@ -229,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
         help="percent per side for both engines in the comparison (0: every signal trades)",
     )
     args = p.parse_args(argv)
+    if args.basket:
+        from bench.basket import basket_bench
+
+        basket_bench(args, config(args.charges, args.capital), make_bars)
+        return
 
     t = time.perf_counter()
     bars = make_bars(args.bars, args.seed)

@@ -168,6 +168,12 @@ class Backtest(models.Model):
     )
     bars = models.PositiveIntegerField(default=0)
     stats = models.JSONField(null=True, blank=True)
+    member_stats = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="A basket's members in order: instrument, cap, statistics and equity curve "
+        "each (``stats`` is the basket's total); empty for a single instrument.",
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -211,6 +217,14 @@ class BacktestTrade(models.Model):
     """A round trip of a backtest: entry and exit, signed quantity, P&L after charges."""
 
     backtest = models.ForeignKey(Backtest, on_delete=models.CASCADE, related_name="trades")
+    instrument = models.ForeignKey(
+        Instrument,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="What was traded (a basket's member); empty on trades stored before baskets.",
+    )
     seq = models.PositiveIntegerField()
     side = models.CharField(max_length=5)  # LONG or SHORT
     quantity = models.IntegerField()

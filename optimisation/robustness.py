@@ -39,6 +39,7 @@ from optimisation.models import (
 from optimisation.services import CANCEL_CHECK_SECONDS, _check_request
 from optimisation.space import Space, SpaceInvalid, parse_space
 from strategies import catalog
+from strategies.baskets import BASKET_NOT_OPTIMISABLE
 from strategies.models import Strategy
 from strategies.services import strategy_config_snapshot
 
@@ -135,6 +136,8 @@ def walk_forward_request(
         if commission_pct is None:
             commission_pct = default.commission_pct
     config = strategy_config_snapshot(strategy)
+    if config.get("instruments"):
+        raise _invalid("instruments", BASKET_NOT_OPTIMISABLE)
     parsed = _space(config, space)
     if parsed.size > _limit("MAX_SWEEP_COMBINATIONS"):
         raise _invalid("space", "More combinations than MAX_SWEEP_COMBINATIONS.")

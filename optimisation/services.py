@@ -46,6 +46,7 @@ from optimisation.models import (
 from optimisation.runner import Outcome, run_chunk
 from optimisation.space import Space, SpaceInvalid, iter_chunks, params_key, parse_space
 from strategies import catalog
+from strategies.baskets import BASKET_NOT_OPTIMISABLE
 from strategies.models import Strategy
 from strategies.services import strategy_config_snapshot
 
@@ -162,6 +163,8 @@ def sweep_request(
         if commission_pct is None:
             commission_pct = default.commission_pct
     config = strategy_config_snapshot(strategy)
+    if config.get("instruments"):
+        raise SweepInvalid(BASKET_NOT_OPTIMISABLE, fields={"instruments": [BASKET_NOT_OPTIMISABLE]})
     limit = _limit("MAX_SWEEP_COMBINATIONS")
     try:
         parsed = parse_space(

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from algosaas.errors import DomainError
 from strategies import services
-from strategies.models import Deployment, Strategy, StrategyEvent
+from strategies.models import Deployment, Strategy, StrategyEvent, StrategyInstrument
 
 
 class StrategyEventInline(admin.TabularInline):
@@ -14,6 +14,20 @@ class StrategyEventInline(admin.TabularInline):
     fields = ["created_at", "from_status", "to_status", "trigger", "actor", "reason", "deployment"]
     readonly_fields = fields
     ordering = ["-created_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class StrategyInstrumentInline(admin.TabularInline):
+    """The basket's members, read-only like the rest of the configuration."""
+
+    model = StrategyInstrument
+    extra = 0
+    can_delete = False
+    fields = ["position", "instrument", "allocation_pct"]
+    readonly_fields = fields
+    ordering = ["position"]
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -60,7 +74,7 @@ class StrategyAdmin(admin.ModelAdmin):
         "updated_at",
         "archived_at",
     ]
-    inlines = [StrategyEventInline]
+    inlines = [StrategyInstrumentInline, StrategyEventInline]
     actions = ["stop_selected"]
 
     def has_add_permission(self, request):

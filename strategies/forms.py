@@ -21,6 +21,7 @@ from algosaas.currencies import currency_info
 from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr, lakh
 from strategies import catalog
+from strategies.basket_picker import BasketField, parse_ids, picker_context
 from strategies.catalog.base import Param
 from strategies.models import TIMEFRAME_SECONDS, Product, Strategy, StrategyStatus, Timeframe
 from strategies.services import lot_size_errors
@@ -34,6 +35,7 @@ FIELD_LABELS = {
     "name": "Name",
     "strategy_type": "Strategy type",
     "instrument": "Instrument",
+    "instruments": "Basket",
     "timeframe": "Timeframe",
     "quantity": "Quantity",
     "allocation_pct": "Allocation",
@@ -115,6 +117,14 @@ class StrategyForm(ServiceForm):
             "symbol",
         ),
         empty_label=None,
+        required=False,  # a basket's first member stands in for it (``clean``)
+    )
+    instruments = BasketField(
+        label="Basket",
+        required=False,
+        help_text="Trade the same rules on several instruments (up to 50, one currency), each "
+        "with its own orders and position, on the shared capital split equally. Leave empty "
+        "to trade the instrument above.",
     )
     timeframe = forms.ChoiceField(choices=Timeframe.choices, initial=Timeframe.D1)
     sizing = forms.ChoiceField(
@@ -218,6 +228,7 @@ class StrategyForm(ServiceForm):
             "name": strategy.name,
             "strategy_type": strategy.strategy_type,
             "instrument": strategy.instrument_id,
+            "instruments": [m.instrument_id for m in strategy.members.order_by("position")],
             "timeframe": strategy.timeframe,
             "sizing": Sizing.QUANTITY if strategy.quantity is not None else Sizing.ALLOCATION,
             "quantity": strategy.quantity,
@@ -233,6 +244,9 @@ class StrategyForm(ServiceForm):
         fixing a blank name met the fast/slow refusal in a second round.
         """
         cleaned = super().clean()
+        chosen = cleaned.get("instruments") or cleaned.get("instrument")
+        if not chosen and not {"instrument", "instruments"} & set(self.errors):
+            self.add_error("instrument", "Choose an instrument, or a basket below.")
         if self.stype is not None:
             params = {
                 name.removeprefix(PARAM_PREFIX): value
@@ -241,7 +255,7 @@ class StrategyForm(ServiceForm):
             }
             cross = self.stype.cross_errors(params)
             self.place_errors({"params": {name: [msg] for name, msg in cross.items()}})
-        if cleaned.get("sizing") == Sizing.QUANTITY:
+        if cleaned.get("sizing") == Sizing.QUANTITY and not cleaned.get("instruments"):
             self.place_errors(
                 lot_size_errors(
                     quantity=cleaned.get("quantity"), instrument=cleaned.get("instrument")
@@ -254,6 +268,17 @@ class StrategyForm(ServiceForm):
     @property
     def param_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if name.startswith(PARAM_PREFIX)]
+
+    def basket_picker(self) -> dict[str, Any]:
+        """The picker's context: the ticked instruments (as sent, else the strategy's)."""
+        if self.is_bound:
+            try:
+                ids = parse_ids(self.data.getlist("instruments"))
+            except forms.ValidationError:
+                ids = []
+        else:
+            ids = list(self.initial.get("instruments") or [])
+        return picker_context(ids, "")
 
     @property
     def sizing_value(self) -> str:
@@ -285,11 +310,27 @@ class StrategyForm(ServiceForm):
         }
         if self.strategy is None and kwargs["capital"] is None:
             del kwargs["capital"]
+        if self.data.get("basket_form"):  # the picker was on the page (not the rule builder)
+            kwargs.update(self._basket_kwargs(data.get("instruments") or []))
         # the exits (set through the API) are not fields of this form: an edit keeps them
         old = self.strategy.params if self.strategy is not None else {}
         if "exits" in old and self.strategy.strategy_type == data["strategy_type"]:
             kwargs["params"]["exits"] = old["exits"]
         return kwargs
+
+    def _basket_kwargs(self, chosen: list[Any]) -> dict[str, Any]:
+        """The basket as the services take it; a member kept keeps its allocation cap."""
+        caps = {}
+        if self.strategy is not None:
+            caps = {m.instrument_id: m.allocation_pct for m in self.strategy.members.all()}
+            if not chosen and not caps:
+                return {}  # one instrument before and after: nothing to change
+        if not chosen:
+            return {"instruments": []}
+        return {
+            "instrument": chosen[0],
+            "instruments": [{"instrument": i, "allocation_pct": caps.get(i.pk)} for i in chosen],
+        }
 
 
 class StopForm(forms.Form):

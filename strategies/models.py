@@ -96,6 +96,48 @@ class Strategy(models.Model):
         return f"{self.name} ({self.strategy_type})"
 
 
+MAX_BASKET_SIZE = 50
+
+
+class StrategyInstrument(models.Model):
+    """One member of a strategy's basket: an instrument and its cap on the shared capital.
+
+    A strategy without members trades its ``instrument`` alone, as before baskets existed; with
+    members it trades each of them with its own signals, orders and position, and its
+    ``instrument`` is the first member (the primary one, kept so single-instrument paths work).
+    ``allocation_pct`` caps the share of the strategy's capital a member may hold; empty means
+    an equal split (100 / members).
+    """
+
+    strategy = models.ForeignKey(Strategy, on_delete=models.CASCADE, related_name="members")
+    instrument = models.ForeignKey(
+        "execution.Instrument", on_delete=models.PROTECT, related_name="basket_memberships"
+    )
+    position = models.PositiveSmallIntegerField()
+    allocation_pct = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        help_text="Cap on the share of the capital this member may hold; empty: equal split.",
+    )
+
+    class Meta:
+        ordering = ["strategy", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["strategy", "instrument"], name="basket_member_unique_instrument"
+            ),
+            models.UniqueConstraint(
+                fields=["strategy", "position"], name="basket_member_unique_position"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy_id}#{self.position}: {self.instrument_id}"
+
+
 class StrategyEvent(models.Model):
     """Append-only audit row of one lifecycle transition (who, when, why)."""
 

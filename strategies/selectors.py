@@ -9,7 +9,9 @@ from strategies.models import Deployment, Strategy, StrategyEvent
 
 
 def strategies_for_user(*, user, include_archived: bool = False) -> QuerySet[Strategy]:
-    qs = Strategy.objects.filter(owner=user).select_related("instrument")
+    qs = (
+        Strategy.objects.filter(owner=user).select_related("instrument").prefetch_related("members")
+    )
     return qs if include_archived else qs.filter(archived_at__isnull=True)
 
 

@@ -17,6 +17,13 @@ from django.utils import timezone
 
 from algosaas.errors import LimitExceeded
 from strategies import catalog
+from strategies.baskets import (
+    basket_errors,
+    basket_members,
+    basket_replace,
+    basket_snapshot,
+    members_changed,
+)
 from strategies.exceptions import (
     StrategyArchived,
     StrategyHasHistory,
@@ -40,14 +47,23 @@ TRADING_FIELDS = (
     "risk_limits",
 )
 NAME_TAKEN = "You already have a strategy with this name."
+BASKET_NOT_DEPLOYABLE = (
+    "A basket can be backtested but not yet deployed to paper trading; deploy a strategy on"
+    " one instrument, or empty the basket."
+)
 MIS_ON_DAILY = (
     "MIS (intraday) needs an intraday timeframe: MIS positions are squared off before every"
     " session closes. Choose a timeframe under 1 day, or CNC (delivery)."
 )
 
 
-def _validate(config: dict[str, Any]) -> dict[str, Any]:
-    """Return ``config`` with typed, complete params, or raise ``StrategyInvalid`` by field."""
+def _validate(
+    config: dict[str, Any], members: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Return ``config`` with typed, complete params, or raise ``StrategyInvalid`` by field.
+
+    ``members``: the basket the strategy will trade (``strategies.baskets``), if any.
+    """
     errors: dict[str, Any] = {}
     try:
         stype = catalog.get(config["strategy_type"])
@@ -69,6 +85,11 @@ def _validate(config: dict[str, Any]) -> dict[str, Any]:
         errors["allocation_pct"] = [msg]
     errors.update(
         lot_size_errors(quantity=config.get("quantity"), instrument=config.get("instrument"))
+    )
+    errors.update(
+        basket_errors(
+            members=members, quantity=config.get("quantity"), instrument=config.get("instrument")
+        )
     )
     if config.get("product") == "MIS" and config.get("timeframe", "1d") == "1d":
         # an intraday position is squared off before each close (15:20 IST): daily bars
@@ -119,11 +140,16 @@ def strategy_create(*, owner, **config: Any) -> Strategy:
     if config["capital"] is None:
         config["capital"] = owner.paper_capital
     config.setdefault("risk_limits", {})
-    config = _validate(config)
+    members = config.pop("instruments", None) or []
+    if members and config.get("instrument") is None:
+        config["instrument"] = members[0]["instrument"]  # the primary member
+    config = _validate(config, members)
     if Strategy.objects.filter(owner=owner, name=config["name"], archived_at__isnull=True).exists():
         raise StrategyInvalid(NAME_TAKEN, fields={"name": [NAME_TAKEN]})
     strategy = Strategy(owner=owner, **config)
     _save_checking_name(strategy)
+    if members:
+        basket_replace(strategy=strategy, members=members)
     return strategy
 
 
@@ -137,9 +163,14 @@ def strategy_update(*, strategy: Strategy, **changes: Any) -> Strategy:
     )
     if "capital" in changes and changes["capital"] is None:  # as on create: the user's default
         changes["capital"] = locked.owner.paper_capital
+    members = changes.pop("instruments", None)
+    if members is not None and members and "instrument" not in changes:
+        changes["instrument"] = members[0]["instrument"]  # the primary member
     changed_trading = [
         f for f in TRADING_FIELDS if f in changes and changes[f] != getattr(locked, f)
     ]
+    if members is not None and members_changed(locked, members):
+        changed_trading.append("instruments")
     if locked.status == StrategyStatus.RUNNING and changed_trading:
         raise StrategyRunning(
             "Stop the strategy before changing how it trades.",
@@ -166,7 +197,7 @@ def strategy_update(*, strategy: Strategy, **changes: Any) -> Strategy:
         changes["params"] = {}  # another type's parameters never carry over
     config = {f: getattr(locked, f) for f in ("name", *TRADING_FIELDS)}
     config.update(changes)
-    config = _validate(config)
+    config = _validate(config, basket_members(locked) if members is None else members)
     if (
         config["name"] != locked.name
         and Strategy.objects.filter(
@@ -179,6 +210,8 @@ def strategy_update(*, strategy: Strategy, **changes: Any) -> Strategy:
     for field, value in config.items():
         setattr(locked, field, value)
     _save_checking_name(locked)
+    if members is not None and "instruments" in changed_trading:
+        basket_replace(strategy=locked, members=members)
     return locked
 
 
@@ -241,7 +274,7 @@ def strategy_archive(*, strategy: Strategy) -> Strategy:
 def strategy_config_snapshot(strategy: Strategy) -> dict[str, Any]:
     """Freeze what a deployment trades with, so later edits never rewrite a past run."""
     inst = strategy.instrument
-    return {
+    snapshot = {
         "strategy_type": strategy.strategy_type,
         "params": strategy.params,
         "instrument": {
@@ -258,6 +291,10 @@ def strategy_config_snapshot(strategy: Strategy) -> dict[str, Any]:
         "product": strategy.product,
         "risk_limits": strategy.risk_limits,
     }
+    members = basket_snapshot(strategy)
+    if members:  # a basket; without members the snapshot is the single instrument's, as before
+        snapshot["instruments"] = members
+    return snapshot
 
 
 def strategy_transition(
@@ -302,6 +339,12 @@ def strategy_deploy(
     """
     if feed not in FEEDS:
         raise StrategyInvalid(f"Unknown feed {feed!r}.", fields={"feed": ["Unknown feed."]})
+    if strategy.members.exists():
+        # paper trading steps one instrument per deployment so far: deploying the primary
+        # member alone would silently trade something other than the basket
+        raise StrategyInvalid(
+            BASKET_NOT_DEPLOYABLE, fields={"instruments": [BASKET_NOT_DEPLOYABLE]}
+        )
     _lock_owner(strategy.owner_id)
     cap = settings.ALGOSAAS["MAX_RUNNING_DEPLOYMENTS_PER_USER"]
     locked, event = strategy_transition(

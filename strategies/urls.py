@@ -10,6 +10,7 @@ urlpatterns = [
     path("app/strategies/", views.strategy_list, name="list"),
     path("app/strategies/new/", views.strategy_create, name="create"),
     path("app/strategies/params/", views.strategy_params, name="params"),
+    path("app/strategies/basket-picker/", views.basket_picker, name="basket_picker"),
     path("app/strategies/rules/new/", views_builder.rule_builder, name="builder"),
     path("app/strategies/<int:pk>/rules/", views_builder.rule_builder_edit, name="builder_edit"),
     path("app/strategies/<int:pk>/", views.strategy_detail, name="detail"),

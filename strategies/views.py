@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -25,6 +26,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from algosaas.errors import DomainError
 from execution.engine.exits import EXIT_HELP, EXIT_LABELS
 from strategies import catalog, selectors, services
+from strategies.basket_picker import parse_ids, picker_context
+from strategies.baskets import basket_members, effective_allocations
 from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
 from strategies.models import Strategy, StrategyStatus
 from strategies.rules import text as rule_text
@@ -194,12 +197,30 @@ def strategy_params(request: HttpRequest) -> HttpResponse:
     return render(request, "strategies/partials/param_fields.html", {"form": form})
 
 
+@login_required
+@require_GET
+def basket_picker(request: HttpRequest) -> HttpResponse:
+    """The form's basket picker, redrawn with the ticked instruments and the search's matches."""
+    try:
+        ids = parse_ids(request.GET.getlist("instruments"))
+    except forms.ValidationError:  # a tampered id: redraw with nothing ticked
+        ids = []
+    picker = picker_context(ids, request.GET.get("basket_q", ""))
+    return render(request, "strategies/partials/basket_picker.html", {"picker": picker})
+
+
 # --- detail and the lifecycle actions -------------------------------------------------------
 
 
 def _detail_context(strategy: Strategy) -> dict[str, Any]:
     deployments = list(selectors.deployments_for_strategy(strategy=strategy))
+    members = basket_members(strategy)
+    basket = [
+        {"instrument": m["instrument"], "cap": format(cap.normalize(), "f")}
+        for m, cap in zip(members, effective_allocations(members), strict=True)
+    ]
     return {
+        "basket": basket,
         "strategy": strategy,
         "type_name": _type_name(strategy.strategy_type),
         "params": _params_summary(strategy),
@@ -207,7 +228,10 @@ def _detail_context(strategy: Strategy) -> dict[str, Any]:
         "deployments": deployments,
         "stop_form": StopForm(),
         # Which buttons to offer; the services decide, and a stale page gets their refusal.
-        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
+        # a basket is backtested, not deployed yet (``strategy_deploy`` refuses it)
+        "can_deploy": strategy.status != StrategyStatus.RUNNING
+        and not strategy.archived_at
+        and not basket,
         "can_stop": strategy.status == StrategyStatus.RUNNING,
         "can_archive": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "can_delete": strategy.status == StrategyStatus.INACTIVE and not deployments,

@@ -144,6 +144,7 @@ class BacktestSerializer(ModelSerializer):
             "data_source",
             "bars",
             "stats",
+            "member_stats",
             "error",
             "config",
             "created_at",
@@ -164,6 +165,7 @@ class BacktestTradeSerializer(PriceColumns, ModelSerializer):
         model = BacktestTrade
         fields = [
             "seq",
+            "instrument",
             "side",
             "quantity",
             "entry_ts",

@@ -125,7 +125,17 @@ class BacktestViewSet(UserScopedReadOnlyViewSet):
     def equity(self, request: Request, pk: str) -> Response:
         return self.paginated(self.get_object().equity.all(), BacktestEquitySerializer)
 
-    @extend_schema(responses=BacktestTradeSerializer(many=True))
+    @extend_schema(
+        responses=BacktestTradeSerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "instrument",
+                OpenApiTypes.INT,
+                description="Only this instrument's trades (a basket's member).",
+                required=False,
+            )
+        ],
+    )
     @action(
         detail=True,
         methods=["get"],
@@ -133,7 +143,13 @@ class BacktestViewSet(UserScopedReadOnlyViewSet):
         filter_backends=[],
     )
     def trades(self, request: Request, pk: str) -> Response:
-        return self.paginated(self.get_object().trades.all(), BacktestTradeSerializer)
+        trades = self.get_object().trades.all()
+        raw = request.query_params.get("instrument")
+        if raw is not None:
+            if not raw.isdigit() or len(raw) > 18:
+                raise ValidationError({"instrument": ["Must be an instrument id."]})
+            trades = trades.filter(instrument_id=int(raw))
+        return self.paginated(trades, BacktestTradeSerializer)
 
 
 class DeploymentViewSet(UserScopedReadOnlyViewSet):

@@ -31,6 +31,7 @@ from execution.engine.bars import BarSeries
 from execution.engine.feeds import synthetic_bars
 from execution.engine.runner import Engine
 from execution.engine.session import session_only
+from execution.engine.state import ClosedTrade, EquityCurve
 from execution.engine.stats import compute_stats
 from execution.exceptions import BacktestInvalid
 from execution.marketdata.exchanges import charges_default
@@ -43,6 +44,7 @@ from execution.models import (
     Instrument,
 )
 from execution.selectors import bar_series, bars_available
+from execution.services.backtest_baskets import basket_backtest_run
 from execution.services.engine_setup import charges_model, engine_config, session_calendar
 from execution.validation import backtest_range_errors
 from strategies import catalog
@@ -153,8 +155,12 @@ def _enqueue(backtest_id: int) -> None:
     async_task("execution.tasks.backtest_run", backtest_id, task_name=f"backtest-{backtest_id}")
 
 
-def backtest_bars(backtest: Backtest) -> tuple[BarSeries, str]:
+def backtest_bars(
+    backtest: Backtest, instrument: dict[str, Any] | None = None
+) -> tuple[BarSeries, str]:
     """Return the bars a backtest replays and their source: stored bars, else the synthetic feed.
+
+    ``instrument`` picks a basket's member (a snapshot's entry); by default the strategy's own.
 
     Stored bars are used whenever the instrument has any at the timeframe (``start``/``end`` are
     inclusive dates). Otherwise the synthetic feed provides the range, or, with no range given,
@@ -162,7 +168,7 @@ def backtest_bars(backtest: Backtest) -> tuple[BarSeries, str]:
     calendar (NSE, BSE) keep only the bars inside its sessions: none outside 09:15-15:30 IST,
     on weekends or on holidays (a range with no session in it has no bars).
     """
-    inst = backtest.config["instrument"]
+    inst = instrument or backtest.config["instrument"]
     timeframe = backtest.config["timeframe"]
     calendar = session_calendar(exchange=inst["exchange"], timeframe=timeframe)
     instrument = Instrument.objects.get(pk=inst["id"])
@@ -299,6 +305,29 @@ def backtest_execute(*, backtest_id: int) -> Backtest | None:
 def _run(bt: Backtest) -> Backtest:
     """Run a claimed backtest (``bt.attempts`` is this run's fencing token); return it fresh."""
     try:
+        last_saved = [0, monotonic()]
+        beat = settings.ALGOSAAS["BACKTEST_LEASE_SECONDS"] / 3
+
+        def progress(fraction: float) -> None:
+            pct = min(99, int(fraction * 100))
+            now = monotonic()
+            if pct >= last_saved[0] + 5 or now - last_saved[1] >= beat:
+                last_saved[:] = [max(pct, last_saved[0]), now]
+                _heartbeat(bt, progress=last_saved[0])
+
+        if bt.config.get("instruments"):  # a basket (``backtest_baskets``)
+            basket = basket_backtest_run(bt, load=backtest_bars, progress=progress)
+            _save_results(
+                bt,
+                basket.equity,
+                basket.trades,
+                basket.stats,
+                source=basket.source,
+                n_bars=basket.bars,
+                member_stats=basket.members,
+            )
+            bt.refresh_from_db()
+            return bt
         bars, source = backtest_bars(bt)
         if len(bars) < 2:
             raise BacktestInvalid("No bars in the chosen range.")
@@ -314,16 +343,6 @@ def _run(bt: Backtest) -> Backtest:
                 exchange=bt.config["instrument"]["exchange"], timeframe=bt.config["timeframe"]
             ),
         )
-        last_saved = [0, monotonic()]
-        beat = settings.ALGOSAAS["BACKTEST_LEASE_SECONDS"] / 3
-
-        def progress(fraction: float) -> None:
-            pct = min(99, int(fraction * 100))
-            now = monotonic()
-            if pct >= last_saved[0] + 5 or now - last_saved[1] >= beat:
-                last_saved[:] = [max(pct, last_saved[0]), now]
-                _heartbeat(bt, progress=last_saved[0])
-
         _heartbeat(bt)  # loading the bars may have taken a while
 
         result = Engine(config, stype, bt.config["params"]).run(bars, progress=progress)
@@ -335,7 +354,9 @@ def _run(bt: Backtest) -> Backtest:
             starting_capital=float(bt.capital),
             total_charges=result.state.ledger.total_charges,
         )
-        _save_results(bt, result, stats, source=source, n_bars=len(bars))
+        iid = bt.config["instrument"]["id"]
+        trades = [(t, iid) for t in result.trades]
+        _save_results(bt, result.equity, trades, stats, source=source, n_bars=len(bars))
     except LeaseLost:
         logger.warning("backtest_lease_lost", backtest_id=bt.pk, attempt=bt.attempts)
     except Exception as e:  # the job must record every failure, not lose it
@@ -359,9 +380,19 @@ def _run(bt: Backtest) -> Backtest:
 
 
 @transaction.atomic
-def _save_results(bt: Backtest, result: Any, stats: dict[str, Any], *, source: str, n_bars: int):
+def _save_results(
+    bt: Backtest,
+    curve: EquityCurve,
+    trades: list[tuple[ClosedTrade, int]],
+    stats: dict[str, Any],
+    *,
+    source: str,
+    n_bars: int,
+    member_stats: list[dict[str, Any]] | None = None,
+):
+    """Store the equity curve (the basket's total for a basket), the trades with the
+    instrument each traded, the statistics and, for a basket, each member's figures."""
     row = _locked_own_run(bt)  # a run that lost its lease must not write over the new one
-    curve = result.equity
     equity = curve.equity
     peak = np.maximum.accumulate(equity)
     drawdown = (equity / peak - 1.0) * 100.0
@@ -389,6 +420,7 @@ def _save_results(bt: Backtest, result: Any, stats: dict[str, Any], *, source: s
         [
             BacktestTrade(
                 backtest=bt,
+                instrument_id=iid,
                 seq=n,
                 side="LONG" if t.quantity > 0 else "SHORT",
                 quantity=t.quantity,
@@ -399,7 +431,7 @@ def _save_results(bt: Backtest, result: Any, stats: dict[str, Any], *, source: s
                 pnl=_money(t.pnl),
                 charges=_money(t.charges),
             )
-            for n, t in enumerate(result.trades, start=1)
+            for n, (t, iid) in enumerate(trades, start=1)
         ],
         batch_size=2000,
     )
@@ -408,6 +440,7 @@ def _save_results(bt: Backtest, result: Any, stats: dict[str, Any], *, source: s
         "complete",
         progress=100,
         stats=stats,
+        member_stats=member_stats,
         bars=n_bars,
         data_source=source,
         error="",

@@ -183,7 +183,7 @@ def _price_chart(bt: Backtest, first: datetime, last: datetime, trades: list) ->
 
 def _backtest_chart_data(bt: Backtest) -> tuple[dict[str, Any], list]:
     points = list(bt.equity.order_by("ts").values_list("ts", "equity", "drawdown_pct"))
-    trades = list(bt.trades.order_by("seq"))
+    trades = list(bt.trades.select_related("instrument").order_by("seq"))
     data: dict[str, Any] = {
         "equity": [[epoch(ts), float(eq), float(dd)] for ts, eq, dd in points],
         "capital": float(bt.capital),
@@ -193,7 +193,10 @@ def _backtest_chart_data(bt: Backtest) -> tuple[dict[str, Any], list]:
         "step": 1,
     }
     if points:
-        data.update(_price_chart(bt, points[0][0], points[-1][0], trades))
+        primary = bt.config["instrument"]["id"]
+        # a basket's price chart is its primary member's: its candles, its trades
+        mine = [t for t in trades if t.instrument_id in (None, primary)]
+        data.update(_price_chart(bt, points[0][0], points[-1][0], mine))
     return data, trades
 
 
@@ -227,7 +230,9 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         "done": bt.status in (BacktestStatus.COMPLETE, BacktestStatus.FAILED),
         "poll": BACKTEST_POLL,
         # Which button to offer; the deploy service decides, and a stale page gets its refusal.
-        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
+        "can_deploy": strategy.status != StrategyStatus.RUNNING
+        and not strategy.archived_at
+        and not bt.config.get("instruments"),  # baskets are not deployed yet
         "config_changed": not same_config(strategy_config_snapshot(strategy), bt.config),
     }
     context["time_fmt"] = _time_fmt(bt)
@@ -241,9 +246,43 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
             chart=chart,
             stats=stats,
             headline=[r for r in stats if r["key"] in HEADLINE_STATS],
+            basket=basket_rows(bt, backtest_currency(bt)),
             **_trades_context(trades, trades_page),
         )
     return context
+
+
+BASKET_COLUMNS = ("trades", "final_equity", "total_return_pct", "max_drawdown_pct", "win_rate_pct")
+
+
+def basket_rows(bt: Backtest, currency: str) -> list[dict[str, Any]]:
+    """A basket backtest's members, then its total, each with its headline figures (empty for
+    a single instrument)."""
+    if not bt.member_stats:
+        return []
+    rows = []
+    for m in bt.member_stats:
+        rows.append(_basket_row(f"{m['exchange']}:{m['symbol']}", m["stats"], currency, m))
+    rows.append(_basket_row("Total", bt.stats or {}, currency, None))
+    return rows
+
+
+def _basket_row(label: str, stats: dict[str, Any], currency: str, member: dict | None):
+    kinds = {key: kind for key, _label, kind in STAT_ROWS}
+    return {
+        "label": label,
+        "total": member is None,
+        "cap": member["allocation_pct"] if member else "",
+        "position": member["position"] if member else "",
+        "cells": [
+            {
+                "key": key,
+                "value": format_stat(stats.get(key), kinds.get(key, ""), currency),
+                "class": pnl_class(stats.get(key)) if kinds.get(key) in COLOURED else "",
+            }
+            for key in BASKET_COLUMNS
+        ],
+    }
 
 
 def _time_fmt(bt: Backtest) -> str:
@@ -323,6 +362,8 @@ def backtest_list(request: HttpRequest) -> HttpResponse:
     page = paginate(request, queryset, PAGE_SIZE)
     for bt in page:
         bt.instrument_label = "{exchange}:{symbol}".format(**bt.config["instrument"])
+        if len(bt.config.get("instruments") or ()) > 1:  # a basket: its primary and the others
+            bt.instrument_label += f" +{len(bt.config['instruments']) - 1}"
         bt.total_return = (bt.stats or {}).get("total_return_pct")
     context = {"filters": filters, "page": page}
     if is_htmx(request) and request.headers.get("HX-Target") == "backtest-results":

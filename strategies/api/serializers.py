@@ -11,7 +11,15 @@ from rest_framework import serializers
 from algosaas import bounds
 from algosaas.api.serializers import CrossFieldChecks, ModelSerializer, Serializer
 from strategies import catalog
-from strategies.models import Deployment, Product, Strategy, StrategyEvent, Timeframe
+from strategies.models import (
+    MAX_BASKET_SIZE,
+    Deployment,
+    Product,
+    Strategy,
+    StrategyEvent,
+    StrategyInstrument,
+    Timeframe,
+)
 from strategies.rules import schema as rule_schema
 from strategies.rules.text import MAX_TEXT
 from strategies.services import lot_size_errors
@@ -61,12 +69,53 @@ class ParamsField(serializers.JSONField):
         return data
 
 
+class BasketMemberSerializer(ModelSerializer):
+    """One instrument of a basket and its cap on the shared capital (empty: equal split)."""
+
+    instrument = serializers.PrimaryKeyRelatedField(
+        queryset=StrategyInstrument._meta.get_field("instrument").related_model.objects.all()
+    )
+    allocation_pct = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        **bounds.PERCENT.field_kwargs(),
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="Most of the capital this member may hold, in percent; empty: 100 / members.",
+    )
+
+    class Meta:
+        model = StrategyInstrument
+        fields = ["instrument", "allocation_pct"]
+
+
+class BasketField(serializers.ListField):
+    """A strategy's basket: a list of members, read from its ``members`` in order."""
+
+    def to_representation(self, data):
+        return super().to_representation(data.all() if hasattr(data, "all") else data)
+
+
 class StrategySerializer(CrossFieldChecks, ModelSerializer):
     strategy_type = serializers.CharField(max_length=64)
     params = ParamsField(required=False, default=dict)
     # The related model comes from the FK, so strategies never imports execution.
     instrument = serializers.PrimaryKeyRelatedField(
-        queryset=Strategy._meta.get_field("instrument").related_model.objects.all()
+        queryset=Strategy._meta.get_field("instrument").related_model.objects.all(),
+        required=False,
+        help_text="The instrument traded; with a basket, its first member (may be left out).",
+    )
+    instruments = BasketField(
+        child=BasketMemberSerializer(),
+        source="members",
+        required=False,
+        max_length=MAX_BASKET_SIZE,
+        help_text=(
+            f"A basket (up to {MAX_BASKET_SIZE} instruments, one currency): each member trades"
+            " with its own signals, orders and position on the shared capital. Empty: the"
+            " single instrument."
+        ),
     )
     timeframe = serializers.ChoiceField(choices=Timeframe.choices, default=Timeframe.D1)
     product = serializers.ChoiceField(choices=Product.choices, default=Product.CNC)
@@ -105,6 +154,7 @@ class StrategySerializer(CrossFieldChecks, ModelSerializer):
             "strategy_type",
             "params",
             "instrument",
+            "instruments",
             "timeframe",
             "quantity",
             "allocation_pct",
@@ -144,6 +194,7 @@ class StrategySerializer(CrossFieldChecks, ModelSerializer):
         errors: dict[str, Any] = lot_size_errors(
             quantity=attrs.get("quantity"), instrument=self._current(attrs, "instrument")
         )
+        errors.update(self._missing_instrument(attrs))
         key = self._current(attrs, "strategy_type")
         if key is None or "params" not in attrs:
             return errors
@@ -154,6 +205,23 @@ class StrategySerializer(CrossFieldChecks, ModelSerializer):
         except catalog.ParamsInvalid as e:
             errors["params"] = e.errors
         return errors
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs = super().validate(attrs)
+        missing = self._missing_instrument(attrs)
+        if missing:
+            raise serializers.ValidationError(missing)
+        if "members" in attrs:  # the services take the basket as ``instruments``
+            attrs["instruments"] = attrs.pop("members")
+        return attrs
+
+    def _missing_instrument(self, attrs: dict[str, Any]) -> dict[str, list[str]]:
+        """``instrument`` is required (as before baskets) unless a basket names the instruments."""
+        if self.partial or any(attrs.get(k) for k in ("instrument", "instruments", "members")):
+            return {}
+        if "instruments" in self.initial_data and "members" not in attrs:
+            return {}  # a basket was sent but is invalid: its own errors say why
+        return {"instrument": ["This field is required."]}
 
     def _current(self, attrs: dict[str, Any], name: str) -> Any:
         """``name`` as this request leaves it: sent and valid, else (not sent) the instance's."""

@@ -16,6 +16,7 @@ LONG_SHORT = {"fast": 10, "slow": 20, "mode": "long_short"}
 EQUITY_FIELDS = {"ts", "equity", "cash", "drawdown_pct"}
 TRADE_FIELDS = {
     "seq",
+    "instrument",
     "side",
     "quantity",
     "entry_ts",
@@ -27,6 +28,7 @@ TRADE_FIELDS = {
 }
 BACKTEST_FIELDS = {
     "id",
+    "member_stats",
     "strategy",
     "status",
     "progress",

@@ -25,6 +25,7 @@ STRATEGY_FIELDS = {
     "strategy_type",
     "params",
     "instrument",
+    "instruments",
     "timeframe",
     "quantity",
     "allocation_pct",

@@ -1,0 +1,144 @@
+"""Backtests of a basket: every member's bars, one ``run_basket``, per-member and total figures.
+
+The basket's total (equity curve, statistics) is what ``Backtest.stats`` and the equity rows
+hold, as for a single instrument; ``Backtest.member_stats`` keeps each member's instrument, cap,
+statistics and a downsampled equity curve, and each stored trade names its member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from execution.engine.bars import BarSeries
+from execution.engine.basket import BasketResult, run_basket
+from execution.engine.state import ClosedTrade, EquityCurve
+from execution.engine.stats import compute_stats
+from execution.exceptions import BacktestInvalid
+from execution.models import Backtest
+from execution.services.engine_setup import charges_model, engine_config, session_calendar
+from strategies import catalog
+
+MEMBER_CURVE_POINTS = 500
+# all members' bars together: 50 instruments x 100,000 bars (bench/basket.py) fit in memory
+MAX_BASKET_BARS = 5_000_000
+
+
+@dataclass
+class BasketBacktest:
+    """What a basket backtest stores: the total curve and stats, members, trades by member."""
+
+    equity: EquityCurve
+    stats: dict[str, Any]
+    members: list[dict[str, Any]]
+    trades: list[tuple[ClosedTrade, int]]  # (trade, instrument id), by exit time
+    bars: int
+    source: str
+
+
+def basket_backtest_run(
+    bt: Backtest,
+    *,
+    load: Callable[[Backtest, dict[str, Any]], tuple[BarSeries, str]],
+    progress: Callable[[float], None] | None = None,
+) -> BasketBacktest:
+    """Run a basket backtest (``bt.config["instruments"]``); ``load`` gives a member's bars."""
+    members = bt.config["instruments"]
+    stype = catalog.get(bt.config["strategy_type"])
+    charges = charges_model(charges=bt.charges, commission_pct=bt.commission_pct)
+    entries = []
+    sources = set()
+    total = 0
+    for n, inst in enumerate(members):
+        bars, source = load(bt, inst)
+        if len(bars) < 2:
+            raise BacktestInvalid(
+                f"No bars for {inst['exchange']}:{inst['symbol']} in the chosen range.",
+                fields={"instruments": [f"Item {n}: no bars in the chosen range."]},
+            )
+        sources.add(source)
+        total += len(bars)
+        if total > MAX_BASKET_BARS:
+            raise BacktestInvalid(
+                f"The basket's members hold more than {MAX_BASKET_BARS:,} bars together in this"
+                " range; shorten it or use fewer instruments.",
+                fields={"start": ["Range too long for this basket."]},
+            )
+        cap = bt.capital * Decimal(inst["allocation_pct"]) / 100
+        config = engine_config(
+            snapshot={**bt.config, "instrument": inst},
+            capital=cap,
+            charges=charges,
+            slippage_bps=bt.slippage_bps,
+            prefix=f"bt{bt.pk}m{n}",
+            close_at_end=bt.close_at_end,
+            calendar=session_calendar(exchange=inst["exchange"], timeframe=bt.config["timeframe"]),
+        )
+        entries.append((config, bars))
+    result = run_basket(
+        entries, stype, bt.config["params"], capital=float(bt.capital), progress=progress
+    )
+    stats = compute_stats(
+        equity=result.equity.equity,
+        ts=result.equity.ts,
+        position=result.equity.position,
+        trades=result.trades,
+        starting_capital=float(bt.capital),
+        total_charges=result.total_charges,
+    )
+    return BasketBacktest(
+        equity=result.equity,
+        stats=stats,
+        members=_members(result, members),
+        trades=_trades(result, members),
+        bars=sum(len(b) for _, b in entries),
+        source=sources.pop() if len(sources) == 1 else "mixed",
+    )
+
+
+def _members(result: BasketResult, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for inst, cap, r in zip(members, result.caps, result.members, strict=True):
+        c = r.equity
+        stats = compute_stats(
+            equity=c.equity,
+            ts=c.ts,
+            position=c.position,
+            trades=r.trades,
+            starting_capital=cap,
+            total_charges=r.state.ledger.total_charges,
+        )
+        m = len(c.ts)
+        idx = (
+            np.unique(np.append(np.linspace(0, m - 1, MEMBER_CURVE_POINTS).astype(np.int64), m - 1))
+            if m > MEMBER_CURVE_POINTS
+            else np.arange(m)
+        )
+        out.append(
+            {
+                "instrument": inst["id"],
+                "exchange": inst["exchange"],
+                "symbol": inst["symbol"],
+                "allocation_pct": inst["allocation_pct"],
+                "cap": round(cap, 2),
+                "bars": m,
+                "position": int(c.position[-1]) if m else 0,
+                "stats": stats,
+                "equity": [[int(c.ts[i]), round(float(c.equity[i]), 2)] for i in idx],
+            }
+        )
+    return out
+
+
+def _trades(result: BasketResult, members: list[dict[str, Any]]) -> list[tuple[ClosedTrade, int]]:
+    rows = [
+        (t.exit_ts, n, k, t, inst["id"])
+        for n, (inst, r) in enumerate(zip(members, result.members, strict=True))
+        for k, t in enumerate(r.trades)
+    ]
+    rows.sort(key=lambda row: row[:3])
+    return [(t, iid) for *_key, t, iid in rows]

@@ -1,0 +1,142 @@
+"""Basket backtests through the service: N members equal N single backtests when the capital is
+not binding (same trades, same per-instrument P&L, total = sum), stored per member."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from execution.models import Backtest, BacktestStatus, Instrument
+from execution.services.backtest_baskets import MEMBER_CURVE_POINTS
+from execution.services.backtests import backtest_request
+from strategies.services import strategy_create
+from strategies.tests.factories import ensure_seeded_instruments
+
+SYMBOLS = ["INFY", "TCS", "HDFCBANK"]
+WINDOW = {"start": date(2021, 1, 1), "end": date(2023, 6, 30)}
+PARAMS = {"fast": 5, "slow": 20, "mode": "long_only"}
+FIELDS = ("quantity", "entry_ts", "entry_price", "exit_ts", "exit_price", "pnl", "charges")
+
+
+@pytest.fixture
+def run(django_capture_on_commit_callbacks):
+    def _run(strategy, **kwargs) -> Backtest:
+        with django_capture_on_commit_callbacks(execute=True):
+            bt = backtest_request(strategy=strategy, user=strategy.owner, **kwargs)
+        bt.refresh_from_db()
+        assert bt.status == BacktestStatus.COMPLETE, bt.error
+        return bt
+
+    return _run
+
+
+@pytest.fixture
+def members(db) -> list[Instrument]:
+    ensure_seeded_instruments()
+    found = [Instrument.objects.get(exchange="NSE", symbol=s) for s in SYMBOLS]
+    assert not any(i.bars.exists() for i in found)  # the synthetic feed, reproducible
+    return found
+
+
+def _strategy(user, name, **config):
+    return strategy_create(
+        owner=user,
+        name=name,
+        strategy_type="sma_crossover",
+        params=dict(PARAMS),
+        timeframe="1d",
+        allocation_pct=Decimal("100"),
+        **config,
+    )
+
+
+def test_basket_backtest_equals_single_backtests_when_capital_is_not_binding(user, members, run):
+    # caps of 25 % each on 400,000: every member trades on 100,000 and a quarter stays idle
+    basket = _strategy(
+        user,
+        "Basket",
+        capital=Decimal("400000"),
+        instruments=[{"instrument": i, "allocation_pct": Decimal("25")} for i in members],
+    )
+    bt = run(basket, **WINDOW)
+    assert bt.data_source == "synthetic"
+    assert [m["symbol"] for m in bt.member_stats] == SYMBOLS
+    finals = Decimal("0")
+    trades = 0
+    for inst, member in zip(members, bt.member_stats, strict=True):
+        single = run(
+            _strategy(user, inst.symbol, capital=Decimal("100000"), instrument=inst), **WINDOW
+        )
+        mine = bt.trades.filter(instrument=inst).order_by("seq")
+        assert mine.count() == single.stats["trades"] > 0
+        assert list(mine.values_list(*FIELDS)) == list(
+            single.trades.order_by("seq").values_list(*FIELDS)
+        )
+        assert single.trades.filter(instrument=inst).count() == single.stats["trades"]
+        for key in ("final_equity", "total_return_pct", "max_drawdown_pct", "trades"):
+            assert member["stats"][key] == single.stats[key], key
+        assert member["cap"] == 100000.0
+        finals += Decimal(str(single.stats["final_equity"]))
+        trades += single.stats["trades"]
+    assert bt.stats["trades"] == trades == bt.trades.count()
+    assert Decimal(str(bt.stats["final_equity"])) == pytest.approx(
+        Decimal("100000") + finals, abs=Decimal("0.01")
+    )
+    last = bt.equity.order_by("-ts").first()
+    assert last.equity == Decimal(str(bt.stats["final_equity"])).quantize(Decimal("0.01"))
+
+
+def test_equal_split_by_default(user, members, run):
+    basket = _strategy(
+        user,
+        "Equal",
+        capital=Decimal("300000"),
+        instruments=[{"instrument": i, "allocation_pct": None} for i in members],
+    )
+    bt = run(basket, **WINDOW)
+    assert [m["allocation_pct"] for m in bt.member_stats] == ["33.3333"] * 3
+    assert all(m["cap"] == pytest.approx(99999.9, abs=0.01) for m in bt.member_stats)
+    assert bt.bars == sum(m["bars"] for m in bt.member_stats)
+    for m in bt.member_stats:  # each member's curve, downsampled, ends at its final equity
+        assert len(m["equity"]) == min(m["bars"], MEMBER_CURVE_POINTS)
+        assert m["equity"][-1][1] == m["stats"]["final_equity"]
+
+
+def test_basket_page_and_api_show_each_member_and_the_total(user, members, run, client, api_client):
+    basket = _strategy(
+        user,
+        "Shown",
+        capital=Decimal("300000"),
+        instruments=[{"instrument": i, "allocation_pct": None} for i in members],
+    )
+    bt = run(basket, **WINDOW)
+    client.force_login(user)
+    html = client.get(f"/app/backtests/{bt.pk}/").content.decode()
+    for inst in members:
+        assert f'data-basket-member="NSE:{inst.symbol}"' in html
+    assert "data-basket-total" in html
+    assert "<th>Instrument</th>" in html  # the trades name their member
+
+    data = api_client.get(f"/api/backtests/{bt.pk}/").json()
+    assert [m["symbol"] for m in data["member_stats"]] == SYMBOLS
+    infy = members[0]
+    page = api_client.get(f"/api/backtests/{bt.pk}/trades/?instrument={infy.pk}").json()
+    assert page["results"] and {t["instrument"] for t in page["results"]} == {infy.pk}
+    bad = api_client.get(f"/api/backtests/{bt.pk}/trades/?instrument=abc")
+    assert bad.status_code == 400 and "instrument" in bad.json()["error"]["fields"]
+
+
+def test_a_basket_too_big_for_memory_fails_with_the_reason(user, members, run, monkeypatch):
+    monkeypatch.setattr("execution.services.backtest_baskets.MAX_BASKET_BARS", 1000)
+    basket = _strategy(
+        user,
+        "Big",
+        capital=Decimal("300000"),
+        instruments=[{"instrument": i, "allocation_pct": None} for i in members],
+    )
+    with pytest.raises(AssertionError, match="more than 1,000 bars"):
+        run(basket, **WINDOW)
+    bt = Backtest.objects.get(strategy=basket)
+    assert bt.status == BacktestStatus.FAILED and "shorten it" in bt.error

@@ -1,0 +1,88 @@
+"""The strategy form's basket picker: search, tick, save in order, errors beside the field."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from execution.models import Instrument
+from strategies.models import Strategy
+from strategies.tests.factories import ensure_seeded_instruments
+from strategies.tests.test_views import form_data
+
+PICKER = reverse("strategies:basket_picker")
+
+
+@pytest.fixture
+def owner_client(client, user):
+    client.force_login(user)
+    ensure_seeded_instruments()
+    return client
+
+
+def nse(*symbols: str) -> list[Instrument]:
+    return [Instrument.objects.get(exchange="NSE", symbol=s) for s in symbols]
+
+
+def test_search_shows_matches_not_yet_chosen(owner_client):
+    (infy,) = nse("INFY")
+    html = owner_client.get(PICKER, {"basket_q": "inf"}).content.decode()
+    assert 'data-basket-result="NSE:INFY"' in html
+    html = owner_client.get(PICKER, {"basket_q": "inf", "instruments": [infy.pk]}).content.decode()
+    assert 'data-basket-member="NSE:INFY"' in html
+    assert 'data-basket-result="NSE:INFY"' not in html  # already in the basket
+    assert "No other instrument matches" in html
+
+
+def test_chosen_members_keep_their_order_and_a_bad_id_is_ignored(owner_client):
+    tcs, infy = nse("TCS", "INFY")
+    html = owner_client.get(PICKER, {"instruments": [tcs.pk, infy.pk]}).content.decode()
+    assert html.index("NSE:TCS") < html.index("NSE:INFY")
+    assert owner_client.get(PICKER, {"instruments": ["x1"]}).status_code == 200
+
+
+def test_picker_needs_a_login(client):
+    assert client.get(PICKER).status_code == 302
+
+
+def test_create_a_basket_from_the_form(owner_client, user):
+    tcs, infy, reliance = nse("TCS", "INFY", "RELIANCE")
+    data = form_data(basket_form="1", instruments=[tcs.pk, infy.pk, reliance.pk])
+    data["instrument"] = ""
+    response = owner_client.post(reverse("strategies:create"), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    strategy = Strategy.objects.get(owner=user, name="Nifty trend")
+    assert strategy.instrument == tcs
+    assert [m.instrument for m in strategy.members.order_by("position")] == [tcs, infy, reliance]
+    # the edit form shows the basket ticked, in order
+    html = owner_client.get(reverse("strategies:edit", args=[strategy.pk])).content.decode()
+    assert html.index('data-basket-member="NSE:TCS"') < html.index('data-basket-member="NSE:INFY"')
+    # unticking all of them leaves the primary instrument alone
+    data = form_data(basket_form="1", instrument=tcs.pk)
+    response = owner_client.post(reverse("strategies:edit", args=[strategy.pk]), data)
+    assert response.status_code == 302
+    assert not strategy.members.exists()
+
+
+def test_basket_errors_show_beside_the_picker(owner_client):
+    (infy,) = nse("INFY")
+    goog = Instrument.objects.get(symbol="GOOG")
+    data = form_data(basket_form="1", instruments=[infy.pk, goog.pk])
+    response = owner_client.post(reverse("strategies:create"), data)
+    assert response.status_code == 200
+    assert "USD" in " ".join(response.context["form"].errors["instruments"])
+    data = form_data(basket_form="1", instrument="")
+    response = owner_client.post(reverse("strategies:create"), data)
+    assert "instrument" in response.context["form"].errors
+
+
+def test_detail_lists_the_basket_and_offers_no_deploy(owner_client, user):
+    tcs, infy = nse("TCS", "INFY")
+    data = form_data(basket_form="1", instruments=[tcs.pk, infy.pk])
+    owner_client.post(reverse("strategies:create"), data)
+    strategy = Strategy.objects.get(owner=user, name="Nifty trend")
+    response = owner_client.get(reverse("strategies:detail", args=[strategy.pk]))
+    html = response.content.decode()
+    assert "data-basket" in html and "NSE:INFY" in html
+    assert [m["cap"] for m in response.context["basket"]] == ["50", "50"]
+    assert response.context["can_deploy"] is False
