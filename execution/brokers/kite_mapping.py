@@ -25,6 +25,7 @@ from execution.brokers.base import (
     SessionExpired,
     TemporaryBrokerError,
 )
+from execution.brokers.sebi import ALGO_ID_LENGTH, algo_prefix
 from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -41,15 +42,33 @@ _PENDING_RAW = {
 _WORKING_RAW = {"OPEN", "MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED", "CANCEL PENDING"}
 
 
-def kite_tag(client_order_id: str) -> str:
-    """Return the Kite ``tag`` for one of our client order ids: 20 alphanumerics, deterministic.
-
-    Our ids can be longer than 20 characters and contain ``-``; hashing every id (rather than
-    passing short ones verbatim) means two different ids can never share a tag by construction.
-    100 bits of SHA-256 in lower-case base32 make an accidental collision negligible.
-    """
+def _digest(client_order_id: str) -> str:
     digest = hashlib.sha256(client_order_id.encode("utf-8")).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:TAG_LENGTH]
+    return base64.b32encode(digest).decode("ascii").lower()
+
+
+def kite_tag(client_order_id: str, algo_id: str = "") -> str:
+    """Return the Kite ``tag`` for one of our client order ids: at most 20 alphanumerics.
+
+    SEBI's retail algo framework wants every strategy order to carry its algo identifier, and
+    Kite gives us one 20-character tag, so the tag is ``ALGOID`` (upper case, at most 8) then
+    the first ``20 - len(algo id)`` characters (at least 12) of the lower-case base32 SHA-256
+    of our id. Deterministic, so a retried placement carries the same tag and is found in the
+    order book, never repeated; hashing every id (rather than passing short ones verbatim)
+    means two of our ids never share a tag by construction; 60 bits or more make an accidental
+    collision among a day's orders negligible. ``tag_parts`` splits a tag back.
+    """
+    prefix = algo_prefix(algo_id)
+    return prefix + _digest(client_order_id)[: TAG_LENGTH - len(prefix)]
+
+
+def tag_parts(tag: str) -> tuple[str, str]:
+    """Split a tag ``kite_tag`` wrote into (algo id, hash of our id): the algo id is the
+    leading upper-case run (the hash is lower case; its digits 2-7 never start it)."""
+    i = 0
+    while i < len(tag) and i < ALGO_ID_LENGTH and not tag[i].islower():
+        i += 1
+    return tag[:i], tag[i:]
 
 
 def map_status(raw_status: str, *, filled_quantity: int, validity: str) -> OrderStatus:

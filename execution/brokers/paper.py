@@ -237,6 +237,11 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
             if p.qty != 0 or p.realised_pnl != 0
         ]
 
+    def holdings(self) -> list[PositionView]:
+        """Return the long CNC positions: the paper broker settles at once, so every delivery
+        buy it filled is carried over as a holding (a real broker shows it from T+1)."""
+        return [p for p in self.positions() if p.product == Product.CNC and p.quantity > 0]
+
     def fills(self) -> list[Fill]:
         return list(self._fills)
 
