@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from algosaas.errors import DomainError
+from execution.brokers.base import BrokerError
 from execution.engine.bars import BarSeries
 from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine, new_state
@@ -43,6 +44,7 @@ from execution.models import (
     LivePhase,
     Order,
     Position,
+    TradingMode,
 )
 from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
@@ -59,6 +61,12 @@ from execution.services.live_persist import (
     _persist,
     _persist_ledgers,
     _save_books,
+)
+from execution.services.live_route import (
+    BrokerUnavailable,
+    default_algo_id,
+    live_account_check,
+    route_orders,
 )
 from notifications.services import notify_deployment
 from strategies import catalog
@@ -106,13 +114,27 @@ def deployment_start_live(
     feed: str = Feed.SYNTHETIC,
     seconds_per_bar: float | None = None,
     now: datetime | None = None,
+    live: dict[str, Any] | None = None,
 ) -> DeploymentState:
     """Create the live state of a new deployment (inside the deploy transaction).
+
+    ``live`` (``{"mode": "live", "broker_account": id, "algo_id": ...}``, from the deploy's
+    confirmed request) sends its orders to that linked account, checked here: the owner's,
+    and logged in now (``live_route.live_account_check``).
 
     On the synthetic feed the first bar traded is the one after the last bar closed at deploy
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
     snap = deployment.config
+    routing: dict[str, Any] = {}
+    if live and live.get("mode") == TradingMode.LIVE:
+        routing = {
+            "mode": TradingMode.LIVE,
+            "broker_account": live_account_check(
+                owner_id=deployment.strategy.owner_id, account_id=live.get("broker_account")
+            ),
+            "algo_id": live.get("algo_id") or default_algo_id(deployment.strategy_id),
+        }
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
     calendar = _feed_calendar(feed, snap)
@@ -156,6 +178,7 @@ def deployment_start_live(
         engine_state=state.to_dict(book=False),
         cursor_ts=state.cursor,
         next_due_at=_dt(next_due),
+        **routing,
     )
 
 
@@ -407,6 +430,7 @@ def _write(advances: list[_Advance], now: datetime) -> None:
     for adv in stepped:
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
+        route_orders(adv.live, adv.result.orders, adv.result.events)  # live mode only
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
     _persist_ledgers(stepped)
@@ -469,12 +493,22 @@ def _save_manual(
     events: list[Any],
     *,
     source: str = "strategy",
+    best_effort: bool = False,
 ) -> dict[str, Order]:
-    """Write a manual call's orders and events and the engine's new state (caller's lock)."""
+    """Write a manual call's orders and events and the engine's new state (caller's lock).
+
+    A live deployment sends them to its broker (``live_route``); a broker that refuses or does
+    not answer is a 502 to the person asking, and nothing is written. ``best_effort`` (a halt):
+    the broker's failures are logged, the halt goes on.
+    """
     deployment = live.deployment
     rows = _persist(
         deployment, _instrument_ref(deployment), _ManualRun(records, events, []), source=source
     )
+    try:
+        route_orders(live, records, events, best_effort=best_effort)
+    except BrokerError as exc:
+        raise BrokerUnavailable(f"The broker refused or did not answer: {exc}") from exc
     live.engine_state = engine.state.to_dict(book=False)
     live.save(update_fields=["engine_state", "phase"])
     _save_books([(live, engine.state.broker.changed_records())])
@@ -508,6 +542,7 @@ class PaperRunner:
             deployment,
             feed=feed.get("kind", Feed.SYNTHETIC),
             seconds_per_bar=feed.get("seconds_per_bar"),
+            live=deployment.config.get("live"),
         )
 
     def on_stop(self, deployment: Deployment, *, square_off: bool) -> None:
