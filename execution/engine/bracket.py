@@ -31,7 +31,8 @@ from execution.engine.config import EngineConfig
 from execution.engine.exits import ExitRules, after_exit_at, to_tick
 from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
 from execution.engine.orders import OrderType, Side, Validity
-from execution.engine.state import EngineState
+from execution.engine.risk import Denial, RiskGate
+from execution.engine.state import EngineState, OrderRecord
 
 
 class Brackets:
@@ -44,6 +45,10 @@ class Brackets:
     _exit_at: np.ndarray | None = None
     leg_id: Callable[[int, str], str]  # ``Engine.leg_id``
     _leg: Callable[..., None]  # ``Engine._leg``
+    gate: RiskGate
+    _rate_limited: bool
+    _check: Callable[..., Denial | None]  # ``guard.RiskChecks``
+    _deny: Callable[[OrderRequest, int, Denial], OrderRecord]
 
     def _arm_bracket(self, ts: int) -> None:
         """Place the legs protecting the position the entry of bar ``ts`` has just opened."""
@@ -75,8 +80,14 @@ class Brackets:
             b["target"] = self._tick(target, long)
             b["tp"] = self._place_leg(ts, LEG_TARGET)
 
-    def _place_leg(self, ts: int, leg: str) -> str:
-        """Send the bracket's stop (``sl``) or target (``tp``) leg; return its broker id."""
+    def _place_leg(self, ts: int, leg: str) -> str | None:
+        """Send the bracket's stop (``sl``) or target (``tp``) leg; return its broker id.
+
+        The leg passes the risk gate like every order before it reaches a broker (a live
+        deployment's leaves for a real one): as an order reducing the position only the price
+        band applies, so a target further from the market than the band is DENIED (``None``:
+        the position keeps its stop) while an SL-M stop, which has no limit price, always goes.
+        """
         b = self.state.bracket
         if b is None:  # an invariant, kept under `python -O` too
             raise RuntimeError("a bracket leg without an open bracket")
@@ -93,7 +104,14 @@ class Brackets:
             trigger_price=b["stop"] if stop else None,
             group=b["group"],
         )
-        return self.state.broker.submit(req)
+        denial = self._check(req, ts)
+        if denial is not None:
+            self._deny(req, ts, denial)
+            return None
+        oid = self.state.broker.submit(req)
+        if self._rate_limited:
+            self.gate.record(ts)
+        return oid
 
     def _tick(self, price: float, up: bool) -> float:
         return to_tick(price, self.config.instrument.tick_size, up)
