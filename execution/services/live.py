@@ -145,6 +145,7 @@ def deployment_start_live(
         prefix=f"d{deployment.pk}",
         seed=deployment.pk,
         calendar=calendar,
+        market_protection_pct=settings.ALGOSAAS["MARKET_PROTECTION_PCT"],
     )
     state = new_state(config)
     now_ts = int((now or timezone.now()).timestamp())
