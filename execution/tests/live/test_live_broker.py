@@ -222,3 +222,45 @@ def test_paper_mode_is_the_default_and_sends_nothing(user, api_client, fake_kite
     assert (live.mode, live.broker_account_id, live.algo_id) == ("paper", None, "")
     step_until(deployment, lambda: sent(deployment).exists())
     assert fake_kite.requests == []
+
+
+# ----------------------------------------------------------------------------- the dashboard
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_the_dashboard_deploys_live_only_with_the_name_typed(
+    client, user, linked_kite_account, fake_kite
+):
+    from django.urls import reverse
+
+    client.force_login(user)
+    strategy = make_strategy(user, name="Live one")
+    detail = client.get(reverse("strategies:detail", args=[strategy.pk])).content.decode()
+    assert "Deploy live to a broker account" in detail and 'name="confirm"' in detail
+    url = reverse("strategies:deploy", args=[strategy.pk])
+    form = {"mode": "live", "broker_account": linked_kite_account.pk, "algo_id": "DASH1"}
+
+    wrong = client.post(url, {**form, "confirm": "live one"}, follow=True)
+    assert any("to confirm trading it live" in m for m in _messages(wrong))
+    assert not strategy.deployments.exists()
+
+    right = client.post(url, {**form, "confirm": "Live one"}, follow=True)
+    assert any("live on your broker account" in m for m in _messages(right))
+    live = live_of(strategy.deployments.get())
+    assert (live.mode, live.broker_account_id, live.algo_id) == (
+        "live",
+        linked_kite_account.pk,
+        "DASH1",
+    )
+
+
+def test_the_live_form_is_not_offered_without_a_linked_account(client, user):
+    from django.urls import reverse
+
+    client.force_login(user)
+    strategy = make_strategy(user)
+    detail = client.get(reverse("strategies:detail", args=[strategy.pk])).content.decode()
+    assert "Deploy live to a broker account" not in detail
