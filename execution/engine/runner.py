@@ -266,6 +266,10 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
                     br.match_bar()
                     if st.bracket is not None:
                         self._bracket_close(c)
+                    elif protected and self._exits is not None and led.qty(sym) != 0:
+                        # an entry market protection turned into a limit filled on this bar
+                        # (``_rebalance`` found nothing to protect at the open): arm it now
+                        self._arm_bracket(ts)
                     if sq is not None and sq.due[i]:
                         self._mis_square_off(int(sq.due_ts[i]), c)
                     if not shared:  # the broker has marked its account to this close

@@ -115,3 +115,21 @@ def test_the_engines_entry_leg_is_protected_from_the_previous_close():
     (entry,) = r.orders
     assert (entry.order_type, entry.price, entry.status) == ("LIMIT", 102.0, "COMPLETE")
     assert [(f.price, f.ts) for f in r.fills] == [(102.0, r.equity.ts[2])]
+
+
+def test_an_entry_that_rested_as_a_protected_limit_is_bracketed_once_it_fills():
+    """Exits need a filled entry: one that market protection made wait gets its stop and
+    target when it fills, priced from that fill, meeting only the bars after it."""
+    cfg = EngineConfig(instrument=SPEC, quantity=10, charges=ZeroCharges(),
+                       market_protection_pct=2.0)  # fmt: skip
+    rows = [(100, 100.5, 99.5, 100), (105, 106, 104, 105), (103, 103.5, 101.5, 102),
+            (102, 102.5, 101, 101.5)]  # fmt: skip
+    exits = {"exits": {"stop_loss_pct": 2, "target_pct": 4}}
+    r = Engine(cfg, Scripted({0: 1}), exits).run(ohlc_bars(rows))
+    legs = {o.client_order_id.rsplit("-", 1)[1]: o for o in r.orders}
+    assert legs["e"].average_price == 102.0
+    sl, tp = legs["sl"], legs["tp"]
+    assert (sl.order_type, sl.side, sl.trigger_price, sl.quantity) == ("SL-M", "SELL", 100.0, 10)
+    assert (tp.order_type, tp.side, tp.price, tp.quantity) == ("LIMIT", "SELL", 106.1, 10)
+    assert sl.created_ts == tp.created_ts == int(r.equity.ts[2])
+    assert (sl.status, tp.status) == ("TRIGGER_PENDING", "OPEN")
