@@ -264,3 +264,20 @@ def test_the_live_form_is_not_offered_without_a_linked_account(client, user):
     strategy = make_strategy(user)
     detail = client.get(reverse("strategies:detail", args=[strategy.pk])).content.decode()
     assert "Deploy live to a broker account" not in detail
+
+
+def test_operators_see_what_left_for_the_broker_in_the_admin(
+    client, user, linked_kite_account, fake_kite, django_user_model
+):
+    deployment = live_deploy(make_strategy(user), linked_kite_account, algo_id=ALGO)
+    step_until(deployment, lambda: sent(deployment).exists())
+    link = BrokerOrderLink.objects.get()
+    admin = django_user_model.objects.create_superuser(
+        email="ops@example.com", password="x-Pass-9182"
+    )
+    client.force_login(admin)
+    page = client.get("/admin/execution/brokerorderlink/").content.decode()
+    assert link.broker_order_id in page and link.tag in page
+    live_page = client.get(f"/admin/execution/deploymentstate/{deployment.pk}/change/")
+    assert live_page.status_code == 200 and ALGO in live_page.content.decode()
+    assert client.post(f"/admin/execution/brokerorderlink/{link.pk}/delete/").status_code == 403
