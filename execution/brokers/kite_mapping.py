@@ -30,6 +30,7 @@ from execution.engine.orders import OrderStatus, OrderType, Product, Side, Valid
 
 IST = ZoneInfo("Asia/Kolkata")
 TAG_LENGTH = 20  # Kite: "tag — alphanumeric, max 20 characters"
+HASH_LENGTH = TAG_LENGTH - ALGO_ID_LENGTH  # our id's hash after an algo id (kite_tag)
 
 # Kite's statuses before the exchange has the order: nothing is working yet.
 _PENDING_RAW = {
@@ -52,23 +53,22 @@ def kite_tag(client_order_id: str, algo_id: str = "") -> str:
 
     SEBI's retail algo framework wants every strategy order to carry its algo identifier, and
     Kite gives us one 20-character tag, so the tag is ``ALGOID`` (upper case, at most 8) then
-    the first ``20 - len(algo id)`` characters (at least 12) of the lower-case base32 SHA-256
-    of our id. Deterministic, so a retried placement carries the same tag and is found in the
-    order book, never repeated; hashing every id (rather than passing short ones verbatim)
-    means two of our ids never share a tag by construction; 60 bits or more make an accidental
-    collision among a day's orders negligible. ``tag_parts`` splits a tag back.
+    the first 12 characters (60 bits) of the lower-case base32 SHA-256 of our id: always the
+    last 12, so ``tag_parts`` splits it back. Without an algo id it is the first 20 characters
+    of that hash. Deterministic, so a retried placement carries the same tag and is found in
+    the order book, never repeated; hashing every id (rather than passing short ones verbatim)
+    means two of our ids never share a tag by construction; 60 bits make an accidental
+    collision among a day's orders negligible.
     """
     prefix = algo_prefix(algo_id)
-    return prefix + _digest(client_order_id)[: TAG_LENGTH - len(prefix)]
+    if not prefix:
+        return _digest(client_order_id)[:TAG_LENGTH]
+    return prefix + _digest(client_order_id)[:HASH_LENGTH]
 
 
 def tag_parts(tag: str) -> tuple[str, str]:
-    """Split a tag ``kite_tag`` wrote into (algo id, hash of our id): the algo id is the
-    leading upper-case run (the hash is lower case; its digits 2-7 never start it)."""
-    i = 0
-    while i < len(tag) and i < ALGO_ID_LENGTH and not tag[i].islower():
-        i += 1
-    return tag[:i], tag[i:]
+    """Split a tag ``kite_tag`` wrote with an algo id into (algo id, hash of our id)."""
+    return tag[:-HASH_LENGTH], tag[-HASH_LENGTH:]
 
 
 def map_status(raw_status: str, *, filled_quantity: int, validity: str) -> OrderStatus:

@@ -66,6 +66,7 @@ from execution.services.live_route import (
     BrokerUnavailable,
     default_algo_id,
     live_account_check,
+    live_session_lost,
     route_orders,
 )
 from notifications.services import notify_deployment
@@ -463,6 +464,7 @@ def _record_failure(deployment_id: int, error: Exception, now: datetime) -> None
         live.next_due_at = now + timedelta(seconds=5 * live.failures)
         live.save(update_fields=["failures", "last_error", "next_due_at"])
         failures = live.failures
+        live_session_lost(live, error)
     if failures >= MAX_STEP_FAILURES:
         _fail_strategy(deployment_id, f"step failed {failures} times: {live.last_error}")
 

@@ -40,6 +40,7 @@ from execution.brokers.base import (
     OrderNotFound,
     OrderRejected,
     OrderRequest,
+    SessionExpired,
 )
 from execution.engine.orders import (
     TERMINAL_STATUSES,
@@ -147,7 +148,13 @@ def route_orders(
     todo = [r for r in orders if r.client_order_id in links or _leaves(r)]
     if not todo:
         return  # denied by our gate (or refused by the model): nothing leaves
-    broker = adapter or live_adapter(live)
+    try:
+        broker = adapter or live_adapter(live)
+    except BrokerError as exc:  # no session (expired, unlinked): nothing can be sent
+        if not best_effort:
+            raise
+        log.warning("live_route_failed", deployment_id=live.pk, error=str(exc))
+        return
     for rec in todo:
         try:
             _route_one(live, broker, rec, links.get(rec.client_order_id), triggers)
@@ -155,6 +162,22 @@ def route_orders(
             if not best_effort:
                 raise
             log.warning("live_route_failed", deployment_id=live.pk, error=str(exc))
+
+
+def live_session_lost(live: DeploymentState, error: Exception) -> None:
+    """After a step failed on an expired session: mark the account "re-login needed".
+
+    The adapter marks it as it meets the expiry, but inside the step's transaction, which the
+    failure rolled back; this runs after, in its own.
+    """
+    if not isinstance(error, SessionExpired) or live.broker_account_id is None:
+        return
+    from brokers.models import BrokerAccount
+    from brokers.services import broker_account_mark_relogin
+
+    account = BrokerAccount.objects.filter(pk=live.broker_account_id).first()
+    if account is not None:
+        broker_account_mark_relogin(account=account, error=str(error))
 
 
 def _leaves(rec: OrderRecord) -> bool:

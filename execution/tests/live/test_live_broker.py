@@ -62,7 +62,7 @@ def test_a_live_deployment_places_its_orders_at_kite_tagged_with_algo_id_and_our
     order = sent(deployment).get()
     (at_kite,) = fake_kite.book.orders.values()
     tag = kite_tag(order.client_order_id, ALGO)
-    assert at_kite["tag"] == tag and tag.startswith(ALGO) and len(tag) == 20
+    assert at_kite["tag"] == tag and tag.startswith(ALGO) and len(tag) == len(ALGO) + 12
     assert (at_kite["tradingsymbol"], at_kite["exchange"]) == ("RELIANCE", "NSE")
     assert at_kite["transaction_type"] == order.side
     assert at_kite["quantity"] == order.quantity == 10
@@ -281,3 +281,29 @@ def test_operators_see_what_left_for_the_broker_in_the_admin(
     live_page = client.get(f"/admin/execution/deploymentstate/{deployment.pk}/change/")
     assert live_page.status_code == 200 and ALGO in live_page.content.decode()
     assert client.post(f"/admin/execution/brokerorderlink/{link.pk}/delete/").status_code == 403
+
+
+def test_an_expired_session_fails_the_step_and_asks_for_a_relogin(
+    user, linked_kite_account, fake_kite
+):
+    strategy = make_strategy(user)
+    deployment = live_deploy(strategy, linked_kite_account)
+    fake_kite.expire_tokens()  # Kite's daily logout, mid-session
+    k = 0
+    while not live_of(deployment).failures:
+        step(deployment, k)
+        k += 1
+    live = live_of(deployment)
+    assert "SessionExpired" in live.last_error
+    assert not sent(deployment).exists()  # the step that met it was rolled back whole
+    linked_kite_account.refresh_from_db()
+    assert linked_kite_account.status == BrokerAccount.Status.RELOGIN_NEEDED
+    assert placements(fake_kite) == []
+    # the next steps fail too (no session), and the strategy ends in ERROR saying why
+    for _ in range(5):
+        if strategy.status == StrategyStatus.ERROR:
+            break
+        step(deployment, k)
+        strategy.refresh_from_db()
+    assert strategy.status == StrategyStatus.ERROR
+    assert "needs a login" in strategy.status_reason or "Session" in strategy.status_reason
