@@ -68,6 +68,7 @@ from execution.services.live_route import (
     live_account_check,
     live_session_lost,
     route_orders,
+    sync_bracket_legs,
 )
 from notifications.services import notify_deployment
 from strategies import catalog
@@ -433,6 +434,7 @@ def _write(advances: list[_Advance], now: datetime) -> None:
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
         route_orders(adv.live, adv.result.orders, adv.result.events)  # live mode only
+        sync_bracket_legs(adv.live)  # live mode: one-cancels-other from the broker's fills
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
     _persist_ledgers(stepped)

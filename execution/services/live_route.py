@@ -164,6 +164,50 @@ def route_orders(
             log.warning("live_route_failed", deployment_id=live.pk, error=str(exc))
 
 
+_LEG_SUFFIXES = ("-sl", "-tp")
+_FILLING = frozenset({str(OrderStatus.COMPLETE), str(OrderStatus.PARTIALLY_FILLED)})
+
+
+def sync_bracket_legs(live: DeploymentState, *, adapter: BrokerAdapter | None = None) -> None:
+    """One-cancels-other at the broker, from the broker's own fills (Kite has no bracket order).
+
+    The engine's legs ``-sl`` / ``-tp`` work at the broker as two plain orders; at each step
+    their broker status is read, and once one of them has filled (even in part) there, the
+    others are cancelled there, whatever the deployment's model saw. Best effort: a broker that
+    does not answer now is asked again at the next step.
+    """
+    if live.mode != TradingMode.LIVE:
+        return
+    legs = [
+        link
+        for link in BrokerOrderLink.objects.filter(live=live).exclude(status__in=_FINAL)
+        if link.client_order_id.endswith(_LEG_SUFFIXES)
+    ]
+    if not legs:
+        return
+    try:
+        broker = adapter or live_adapter(live)
+        for link in legs:
+            answer = broker.order_status(link.broker_order_id)
+            fields = _answer(answer, timezone.now())
+            for k, v in fields.items():
+                setattr(link, k, v)
+            link.save(update_fields=list(fields))
+        filled = [link for link in legs if link.status in _FILLING]
+        if filled:
+            for link in legs:
+                if link not in filled and link.status not in _FINAL:
+                    _change(link, lambda link=link: broker.cancel_order(link.broker_order_id))
+                    log.info(
+                        "live_oco_cancelled",
+                        deployment_id=live.pk,
+                        cancelled=link.client_order_id,
+                        filled=filled[0].client_order_id,
+                    )
+    except BrokerError as exc:
+        log.warning("live_oco_sync_failed", deployment_id=live.pk, error=str(exc))
+
+
 def live_session_lost(live: DeploymentState, error: Exception) -> None:
     """After a step failed on an expired session: mark the account "re-login needed".
 

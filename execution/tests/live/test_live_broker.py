@@ -18,7 +18,7 @@ from brokers.services import broker_account_create
 from execution.brokers.kite_mapping import kite_tag
 from execution.models import BrokerOrderLink, Order
 from execution.services import live as live_service
-from execution.tests.live.conftest import deploy, live_of, make_strategy, step
+from execution.tests.live.conftest import FAST_SMA, deploy, live_of, make_strategy, step
 from strategies import services
 from strategies.models import StrategyStatus
 
@@ -307,3 +307,36 @@ def test_an_expired_session_fails_the_step_and_asks_for_a_relogin(
         strategy.refresh_from_db()
     assert strategy.status == StrategyStatus.ERROR
     assert "needs a login" in strategy.status_reason or "Session" in strategy.status_reason
+
+
+def test_bracket_legs_at_kite_cancel_each_other_from_kites_own_fills(
+    user, linked_kite_account, fake_kite
+):
+    """Kite has no bracket order: the stop (SL-M) and target (LIMIT) are two plain orders once
+    the entry has filled; when Kite fills the target, the step cancels the stop there."""
+    from execution.services.live_route import sync_bracket_legs
+
+    params = {**FAST_SMA, "exits": {"stop_loss_pct": 5, "target_pct": 5}}
+    deployment = live_deploy(make_strategy(user, params=params), linked_kite_account)
+    legs = BrokerOrderLink.objects.filter(live_id=deployment.pk)
+    step_until(deployment, lambda: legs.filter(client_order_id__endswith="-tp").exists())
+    sl = legs.get(client_order_id__endswith="-sl")
+    tp = legs.get(client_order_id__endswith="-tp")
+    at_kite = fake_kite.book.orders
+    stop, target = at_kite[sl.broker_order_id], at_kite[tp.broker_order_id]
+    assert (stop["order_type"], target["order_type"]) == ("SL-M", "LIMIT")
+    assert stop["tag"] == sl.tag and target["tag"] == tp.tag
+    assert stop["market_protection"] == -1  # SL-M orders carry market protection too
+    trigger, price = stop["trigger_price"], target["price"]
+    mid = round((trigger + price) / 2, 1)
+    if target["transaction_type"] == "SELL":  # a long: the market rises through the target
+        fake_kite.advance(mid, price + 1, mid, price)
+    else:  # a short: it falls through the target
+        fake_kite.advance(mid, mid, price - 1, price)
+    assert target["status"] == "COMPLETE" and stop["status"] == "TRIGGER PENDING"
+
+    sync_bracket_legs(live_of(deployment))
+    assert stop["status"] == "CANCELLED"
+    sl.refresh_from_db()
+    tp.refresh_from_db()
+    assert (tp.status, sl.status) == ("COMPLETE", "CANCELLED")
