@@ -340,3 +340,28 @@ def test_bracket_legs_at_kite_cancel_each_other_from_kites_own_fills(
     sl.refresh_from_db()
     tp.refresh_from_db()
     assert (tp.status, sl.status) == ("COMPLETE", "CANCELLED")
+
+
+def test_a_manual_order_on_a_live_deployment_goes_to_kite_or_is_refused_whole(
+    user, linked_kite_account, fake_kite
+):
+    from decimal import Decimal
+
+    from execution.services.live import order_place
+    from execution.services.live_route import BrokerUnavailable
+
+    deployment = live_deploy(make_strategy(user), linked_kite_account, algo_id=ALGO)
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("100")
+    )
+    (at_kite,) = fake_kite.book.orders.values()
+    assert at_kite["tag"] == kite_tag(order.client_order_id, ALGO)
+    assert (at_kite["order_type"], at_kite["price"], at_kite["quantity"]) == ("LIMIT", 100.0, 5)
+
+    fake_kite.expire_tokens()
+    with pytest.raises(BrokerUnavailable) as refused:
+        order_place(
+            deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("99")
+        )
+    assert refused.value.status_code == 502 and "session" in refused.value.message.lower()
+    assert Order.objects.filter(deployment=deployment).count() == 1  # nothing written
