@@ -259,7 +259,7 @@ class Matching:
         """Market protection: turn a market (or triggered SL-M) order into a limit at its band."""
         o.otype = "LIMIT"
         o.price = band
-        self._apply(o, _MODIFY, ts, f"market protection: converted to a limit at {band:g}")
+        self._apply(o, _MODIFY, ts, f"market protection: converted to a limit at {band:.10g}")
 
     def _slip(self, price: float, o: _Order, ts: int) -> float:
         """Apply slippage against the taker and round to the tick (buys up, sells down)."""
