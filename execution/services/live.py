@@ -44,7 +44,6 @@ from execution.models import (
     LivePhase,
     Order,
     Position,
-    TradingMode,
 )
 from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
@@ -64,8 +63,7 @@ from execution.services.live_persist import (
 )
 from execution.services.live_route import (
     BrokerUnavailable,
-    default_algo_id,
-    live_account_check,
+    live_routing,
     live_session_lost,
     route_orders,
     sync_bracket_legs,
@@ -128,15 +126,7 @@ def deployment_start_live(
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
     snap = deployment.config
-    routing: dict[str, Any] = {}
-    if live and live.get("mode") == TradingMode.LIVE:
-        routing = {
-            "mode": TradingMode.LIVE,
-            "broker_account": live_account_check(
-                owner_id=deployment.strategy.owner_id, account_id=live.get("broker_account")
-            ),
-            "algo_id": live.get("algo_id") or default_algo_id(deployment.strategy_id),
-        }
+    routing = live_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
     calendar = _feed_calendar(feed, snap)

@@ -97,6 +97,19 @@ def live_account_check(*, owner_id: int, account_id: Any, now: datetime | None =
     return account
 
 
+def live_routing(deployment: Any, live: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``DeploymentState`` fields of a deploy's ``live`` options (``{}`` for paper)."""
+    if not live or live.get("mode") != TradingMode.LIVE:
+        return {}
+    return {
+        "mode": TradingMode.LIVE,
+        "broker_account": live_account_check(
+            owner_id=deployment.strategy.owner_id, account_id=live.get("broker_account")
+        ),
+        "algo_id": live.get("algo_id") or default_algo_id(deployment.strategy_id),
+    }
+
+
 def default_algo_id(strategy_id: int) -> str:
     """The algo id a strategy's orders carry when the deploy names none: ``A`` + its id in
     base 36 (the exchange-assigned id, when the broker has registered one, replaces it)."""
