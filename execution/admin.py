@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from algosaas.errors import DomainError
 from execution.models import (
     Backtest,
+    BrokerOrderLink,
     DeploymentState,
     EquitySnapshot,
     Instrument,
@@ -202,6 +203,7 @@ class DeploymentStateAdmin(ReadOnlyAdmin):
         "deployment_status",
         "phase",
         "feed",
+        "mode",
         "cursor_ts",
         "next_due_at",
         "steps",
@@ -209,7 +211,7 @@ class DeploymentStateAdmin(ReadOnlyAdmin):
         "failures",
         "last_step_at",
     ]
-    list_filter = ["phase", "feed", "deployment__status"]
+    list_filter = ["phase", "feed", "mode", "deployment__status"]
     search_fields = ["deployment__strategy__name", "deployment__strategy__owner__email"]
     list_select_related = ["deployment__strategy"]
     # the engine state can be large; its summary is in the fields shown
@@ -217,6 +219,9 @@ class DeploymentStateAdmin(ReadOnlyAdmin):
         "deployment",
         "phase",
         "feed",
+        "mode",
+        "broker_account",
+        "algo_id",
         "interval_s",
         "replay_seconds_per_bar",
         "history_start_ts",
@@ -258,3 +263,30 @@ class DeploymentStateAdmin(ReadOnlyAdmin):
             self.message_user(request, f"Stopped {stopped} deployments.", messages.SUCCESS)
         for line in refused:
             self.message_user(request, line, messages.WARNING)
+
+
+@admin.register(BrokerOrderLink)
+class BrokerOrderLinkAdmin(ReadOnlyAdmin):
+    """A live deployment's orders as its broker knows them: the broker's id, tag and answer."""
+
+    list_display = [
+        "client_order_id",
+        "broker_order_id",
+        "tag",
+        "status",
+        "broker_status",
+        "sent_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["client_order_id", "broker_order_id", "tag"]
+    readonly_fields = [
+        "live",
+        "client_order_id",
+        "broker_order_id",
+        "tag",
+        "status",
+        "broker_status",
+        "message",
+        "sent_at",
+        "updated_at",
+    ]

@@ -452,8 +452,17 @@ class LivePhase(models.TextChoices):
     DONE = "DONE", "Done"
 
 
+class TradingMode(models.TextChoices):
+    PAPER = "paper", "Paper broker"
+    LIVE = "live", "Live, through a linked broker account"
+
+
 class DeploymentState(models.Model):
     """What moves a paper deployment forward: its feed, engine state and cursor.
+
+    In ``live`` mode the same engine runs (its paper book is the deployment's model of its
+    orders) and every order that passes the risk gate is also sent to ``broker_account``
+    (``execution.services.live_route``), tagged with ``algo_id``.
 
     A step locks this row (``select_for_update(skip_locked=True)``) and commits the cursor, the
     engine state and every order, fill, position and equity point of the bars it processed in
@@ -480,6 +489,19 @@ class DeploymentState(models.Model):
     failures = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_step_at = models.DateTimeField(null=True, blank=True)
+    mode = models.CharField(max_length=5, choices=TradingMode.choices, default=TradingMode.PAPER)
+    # SET_NULL: unlinking an account a live run trades on fails that run's next step (visibly),
+    # it does not delete the run's books
+    broker_account = models.ForeignKey(
+        "brokers.BrokerAccount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="live_deployments",
+    )
+    algo_id = models.CharField(
+        max_length=8, blank=True, help_text="The algo identifier every order's tag carries."
+    )
 
     class Meta:
         indexes = [models.Index(fields=["phase", "next_due_at"])]
@@ -519,3 +541,34 @@ class PaperOrderRecord(models.Model):
 
     def __str__(self) -> str:
         return f"paper order {self.broker_order_id} of deployment {self.live_id}"
+
+
+class BrokerOrderLink(models.Model):
+    """One order of a live deployment as its broker account knows it.
+
+    Written when the order leaves (``live_route``) in the step's transaction: a step rolled
+    back after the broker accepted the order re-sends it with the same tag, and the adapter
+    finds it instead of placing it twice. Holds the broker's own id and last answer.
+    """
+
+    live = models.ForeignKey(
+        DeploymentState, on_delete=models.CASCADE, related_name="broker_orders"
+    )
+    client_order_id = models.CharField(max_length=64)
+    broker_order_id = models.CharField(max_length=64)
+    tag = models.CharField(max_length=32, help_text="What the broker stores as tag/correlationId.")
+    status = models.CharField(max_length=16, choices=OrderStatusChoices.choices)
+    broker_status = models.CharField(max_length=64, blank=True)
+    message = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["live", "client_order_id"], name="broker_order_link_unique_client_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} -> {self.broker_order_id}"

@@ -341,6 +341,31 @@ class StopForm(forms.Form):
     )
 
 
+class LiveDeployForm(forms.Form):
+    """Deploy live: a linked broker account and the strategy's name typed to confirm.
+
+    The service checks both again (``strategy_deploy``): the form only collects them.
+    """
+
+    broker_account = forms.TypedChoiceField(coerce=int, label="Broker account")
+    confirm = forms.CharField(
+        max_length=200,
+        label="Type the strategy's name to confirm",
+        help_text="Real orders will be sent to this account.",
+    )
+    algo_id = forms.RegexField(
+        regex=r"^[A-Za-z0-9]{0,8}$",
+        required=False,
+        max_length=8,
+        label="Algo id (optional)",
+        help_text="As your broker registered it; every order's tag carries it.",
+    )
+
+    def __init__(self, *args: Any, accounts: list[tuple[int, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["broker_account"].choices = accounts
+
+
 class StrategyFilterForm(forms.Form):
     """The list page's GET filters; ``status=archived`` lists archived strategies instead."""
 

@@ -322,6 +322,7 @@ def strategy_transition(
 
 
 FEEDS = ("synthetic", "nse_hours", "replay")
+MODES = ("paper", "live")
 
 
 @transaction.atomic
@@ -331,11 +332,18 @@ def strategy_deploy(
     actor=None,
     feed: str = "synthetic",
     seconds_per_bar: float | None = None,
+    mode: str = "paper",
+    broker_account: int | None = None,
+    confirm: str | None = None,
+    algo_id: str = "",
 ) -> Deployment:
     """Start a new deployment (fresh books) of a strategy that is not running.
 
     ``feed`` picks the market it trades: the synthetic live feed, or a replay of the
-    instrument's stored bars at ``seconds_per_bar``.
+    instrument's stored bars at ``seconds_per_bar``. ``mode="live"`` also sends its orders to
+    the linked ``broker_account`` (the runner checks it is the owner's and logged in), only
+    with ``confirm`` equal to the strategy's name: real money needs a deliberate act.
+    ``algo_id`` is the identifier its orders' tags carry (SEBI; docs/compliance.md).
     """
     if feed not in FEEDS:
         raise StrategyInvalid(f"Unknown feed {feed!r}.", fields={"feed": ["Unknown feed."]})
@@ -345,6 +353,8 @@ def strategy_deploy(
         raise StrategyInvalid(
             BASKET_NOT_DEPLOYABLE, fields={"instruments": [BASKET_NOT_DEPLOYABLE]}
         )
+    if mode not in MODES:
+        raise StrategyInvalid(f"Unknown mode {mode!r}.", fields={"mode": ["Unknown mode."]})
     _lock_owner(strategy.owner_id)
     cap = settings.ALGOSAAS["MAX_RUNNING_DEPLOYMENTS_PER_USER"]
     locked, event = strategy_transition(
@@ -356,9 +366,13 @@ def strategy_deploy(
     if running.exclude(pk=locked.pk).count() >= cap:
         raise LimitExceeded(f"You can run at most {cap} strategies at once; stop one first.")
     locked = Strategy.objects.select_related("instrument").get(pk=locked.pk)
+    if mode == "live":
+        _check_live_confirmation(locked, broker_account=broker_account, confirm=confirm)
     number = (locked.deployments.aggregate(n=Max("number"))["n"] or 0) + 1
     config = strategy_config_snapshot(locked)
     config["feed"] = {"kind": feed, "seconds_per_bar": seconds_per_bar}
+    if mode == "live":
+        config["live"] = {"mode": mode, "broker_account": broker_account, "algo_id": algo_id}
     deployment = Deployment.objects.create(
         strategy=locked, number=number, config=config, capital=locked.capital
     )
@@ -366,6 +380,21 @@ def strategy_deploy(
     event.save()
     get_runner().on_deploy(deployment)
     return deployment
+
+
+def _check_live_confirmation(
+    strategy: Strategy, *, broker_account: int | None, confirm: str | None
+) -> None:
+    """A live deploy names its broker account and types the strategy's name to confirm."""
+    errors: dict[str, list[str]] = {}
+    if broker_account is None:
+        errors["broker_account"] = ["Choose the linked broker account to trade live on."]
+    if (confirm or "").strip() != strategy.name:
+        errors["confirm"] = [
+            f"Type the strategy's name, “{strategy.name}”, to confirm trading it live."
+        ]
+    if errors:
+        raise StrategyInvalid("A live deployment needs its confirmation.", fields=errors)
 
 
 def _current_deployment(strategy: Strategy) -> Deployment | None:

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from algosaas.errors import DomainError
@@ -28,7 +30,13 @@ from execution.engine.exits import EXIT_HELP, EXIT_LABELS
 from strategies import catalog, selectors, services
 from strategies.basket_picker import parse_ids, picker_context
 from strategies.baskets import basket_members, effective_allocations
-from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
+from strategies.forms import (
+    LiveDeployForm,
+    StopForm,
+    StrategyFilterForm,
+    StrategyForm,
+    choice_label,
+)
 from strategies.models import Strategy, StrategyStatus
 from strategies.rules import text as rule_text
 from strategies.rules.schema import RuleInvalid
@@ -227,6 +235,7 @@ def _detail_context(strategy: Strategy) -> dict[str, Any]:
         "events": list(selectors.strategy_events(strategy=strategy)[:EVENTS_SHOWN]),
         "deployments": deployments,
         "stop_form": StopForm(),
+        "live_form": LiveDeployForm(accounts=_live_accounts(strategy.owner_id)),
         # Which buttons to offer; the services decide, and a stale page gets their refusal.
         # a basket is backtested, not deployed yet (``strategy_deploy`` refuses it)
         "can_deploy": strategy.status != StrategyStatus.RUNNING
@@ -268,12 +277,40 @@ def _answer(request: HttpRequest, pk: int, level: str, text: str, status: int) -
     return with_toast(response, level, text)
 
 
+def _live_accounts(owner_id: int) -> list[tuple[int, str]]:
+    """The owner's linked broker accounts as form choices (the brokers app owns the model,
+    looked up by name: strategies does not import it)."""
+    model = apps.get_model("brokers", "BrokerAccount")
+    now = timezone.now()
+    return [
+        (a.pk, f"{a.get_vendor_display()} {a.label or a.api_key} — {a.current_status_label(now)}")
+        for a in model.objects.filter(user_id=owner_id)
+    ]
+
+
 @login_required
 @require_POST
 def strategy_deploy(request: HttpRequest, pk: int) -> HttpResponse:
+    live: dict[str, Any] = {}
+    if request.POST.get("mode") == "live":
+        form = LiveDeployForm(request.POST, accounts=_live_accounts(request.user.pk))
+        if not form.is_valid():
+            errors = "; ".join(
+                f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items()
+            )
+            return _answer(request, pk, "error", f"Not deployed live. {errors}", 400)
+        live = {"mode": "live", **form.cleaned_data}
+
     def deploy(strategy: Strategy) -> str:
-        deployment = services.strategy_deploy(strategy=strategy, actor=request.user)
-        return f"Deployed “{strategy.name}”: run #{deployment.number} is live."
+        try:
+            deployment = services.strategy_deploy(strategy=strategy, actor=request.user, **live)
+        except DomainError as e:
+            if e.fields:  # name what to fix: the confirmation, the account
+                msgs = " ".join(str(m) for v in e.fields.values() for m in v)
+                raise DomainError(f"{e.message} {msgs}") from e
+            raise
+        where = "live on your broker account" if live else "live"
+        return f"Deployed “{strategy.name}”: run #{deployment.number} is {where}."
 
     return _run_action(request, pk, deploy)
 

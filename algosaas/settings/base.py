@@ -328,6 +328,10 @@ ALGOSAAS = {
     "DISPATCH_SECONDS": env.int("DISPATCH_SECONDS", default=85),
     # When intraday (MIS) positions on an exchange session are squared off, local time (IST).
     "MIS_SQUAREOFF": env.str("MIS_SQUAREOFF", default="15:20"),
+    # Market protection of a deployment's paper broker (SEBI: API market orders become limits
+    # within a band): a MARKET or SL-M order fills no worse than this percentage from the last
+    # price (the trigger), else it rests as a limit at the band. 0 switches it off.
+    "MARKET_PROTECTION_PCT": env.float("MARKET_PROTECTION_PCT", default=2.0) or None,
     # Parameter sweeps (optimisation/): per-user limits, answered as a 400 naming the limit.
     "MAX_SWEEP_COMBINATIONS": env.int("MAX_SWEEP_COMBINATIONS", default=10_000),
     "MAX_RUNNING_SWEEPS_PER_USER": env.int("MAX_RUNNING_SWEEPS_PER_USER", default=2),

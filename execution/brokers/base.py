@@ -206,6 +206,8 @@ class BrokerAdapter(ABC):
 
     - ``order_by_client_id(client_order_id: str) -> BrokerOrder`` — look an order up by our id.
     - ``fills() -> list[Fill]`` — executions the adapter has seen.
+    - ``holdings() -> list[PositionView]`` — delivery (CNC) stock carried over from earlier
+      sessions, product CNC, ``unrealised_pnl`` against its average price.
     - ``drain_events() -> list[OrderEvent]`` / ``drain_fills() -> list[Fill]`` — the status
       changes and executions since the last call, for the append-only ``OrderEvent`` rows.
 
@@ -262,6 +264,10 @@ class BrokerAdapter(ABC):
 
     def fills(self) -> list[Fill]:
         """Return the executions the adapter has seen."""
+        raise NotImplementedError
+
+    def holdings(self) -> list[PositionView]:
+        """Return the delivery holdings (CNC) the account carries."""
         raise NotImplementedError
 
     def drain_events(self) -> list[OrderEvent]:

@@ -14,6 +14,10 @@ and JSON payloads the SDK sends (checked by a test) through one ``httpx.Client``
 - **Rate limits.** Place, modify and cancel take a slot from the shared limiter (25/s, 250/min,
   1000/h, 7000/day per account); a 429 (``DH-904``) is retried with exponential backoff; an
   order's 26th modification is refused before it is sent (Dhan allows 25).
+- **SEBI.** The correlationId starts with the strategy's algo id (``algo_id``); orders also
+  take a slot keyed by account and exchange segment (10/s, ``sebi.SEGMENT_ORDER_LIMITS``),
+  below Dhan's own 25/s. Dhan's v2 order API has no market-protection field: Dhan converts
+  API market orders to limit orders with its Market Price Protection itself (docs/compliance.md).
 - **Translation.** ``dhan_mapping`` maps statuses and ``DH-9xx`` errors; raw words are kept.
 
 Nothing here imports Django.
@@ -59,6 +63,7 @@ from execution.brokers.ratelimit import (
     RateLimiter,
     acquire,
 )
+from execution.brokers.sebi import SEGMENT_ORDER_LIMITS, algo_prefix, segment_key
 from execution.engine.orders import TERMINAL_STATUSES, Product, Side
 
 DEFAULT_ROOT = "https://api.dhan.co/v2"
@@ -89,6 +94,7 @@ class DhanBroker(BrokerAdapter):
         sleep: Callable[[float], None] = time.sleep,
         on_session_expired: Callable[[str], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        algo_id: str = "",
     ):
         self.client_id = client_id
         self.account_key = account_key
@@ -101,6 +107,7 @@ class DhanBroker(BrokerAdapter):
         self.sleep = sleep
         self.on_session_expired = on_session_expired
         self._client_ids: dict[str, str] = {}  # correlationId -> our client_order_id
+        self.algo_id = algo_prefix(algo_id)  # ValueError for an id no correlationId can carry
         self._http = httpx.Client(
             base_url=root.rstrip("/"),
             timeout=timeout,
@@ -126,12 +133,19 @@ class DhanBroker(BrokerAdapter):
         payload: dict[str, Any] | None = None,
         order_request: bool = False,
         lookup: bool = False,
+        exchange: str | None = None,
     ) -> Any:
         """One HTTP call: a rate-limit slot, 429s retried with backoff, errors translated."""
         for attempt in range(1, self.max_attempts + 1):
             if order_request:
                 acquire(
                     self.limiter, f"dhan:{self.account_key}", DHAN_ORDER_LIMITS, sleep=self.sleep
+                )
+                acquire(
+                    self.limiter,
+                    segment_key("dhan", self.account_key, exchange or self.exchange),
+                    SEGMENT_ORDER_LIMITS,
+                    sleep=self.sleep,
                 )
             try:
                 response = self._http.request(method, path, json=payload)
@@ -191,7 +205,7 @@ class DhanBroker(BrokerAdapter):
 
     def place_order(self, request: OrderRequest) -> BrokerOrder:
         """Send an order with our id as its correlationId; return the existing one if known."""
-        corr = correlation_id(request.client_order_id)
+        corr = correlation_id(request.client_order_id, self.algo_id)
         self._client_ids[corr] = request.client_order_id
         existing = self._find(corr)
         if existing is not None:
@@ -215,7 +229,9 @@ class DhanBroker(BrokerAdapter):
         last: TemporaryBrokerError | None = None
         for _ in range(self.max_attempts):
             try:
-                answer = self._request("POST", "/orders", payload=payload, order_request=True)
+                answer = self._request(
+                    "POST", "/orders", payload=payload, order_request=True, exchange=exchange
+                )
             except TemporaryBrokerError as exc:
                 last = exc  # Dhan may have accepted it before failing: look before resending
                 found = self._find(corr)
@@ -236,7 +252,7 @@ class DhanBroker(BrokerAdapter):
         return self._snapshot(self._one(data))
 
     def order_by_client_id(self, client_order_id: str) -> BrokerOrder:
-        corr = correlation_id(client_order_id)
+        corr = correlation_id(client_order_id, self.algo_id)
         self._client_ids[corr] = client_order_id
         found = self._find(corr)
         if found is None:
@@ -270,7 +286,13 @@ class DhanBroker(BrokerAdapter):
                     reason="modification limit",
                 )
         try:
-            self._request(method, f"/orders/{order_id}", payload=payload, order_request=True)
+            self._request(
+                method,
+                f"/orders/{order_id}",
+                payload=payload,
+                order_request=True,
+                exchange=self._split(current.symbol)[0],
+            )
         except BrokerError:
             after = self.order_status(order_id)
             if after.status in TERMINAL_STATUSES:  # it finished while we asked
@@ -342,6 +364,27 @@ class DhanBroker(BrokerAdapter):
             for row in self._request("GET", "/positions") or []
             if int(row.get("netQty") or 0) != 0 or row.get("realizedProfit")
         ]
+
+    def holdings(self) -> list[PositionView]:
+        """Return ``GET /holdings``: delivery stock (``totalQty``, of which ``availableQty`` is
+        free to sell) at its ``avgCostPrice``."""
+        out = []
+        for row in self._request("GET", "/holdings") or []:
+            qty = int(row.get("totalQty") or 0)
+            avg = float(row.get("avgCostPrice") or 0.0)
+            last = float(row.get("lastTradedPrice") or 0.0)
+            out.append(
+                PositionView(
+                    symbol=self._symbol(row),
+                    product=Product.CNC,
+                    quantity=qty,
+                    average_price=avg,
+                    last_price=last,
+                    realised_pnl=0.0,
+                    unrealised_pnl=(last - avg) * qty if last else 0.0,
+                )
+            )
+        return out
 
     def funds(self) -> Funds:
         """Return ``GET /fundlimit`` (Dhan spells it ``availabelBalance``).

@@ -23,6 +23,7 @@ from execution.brokers.base import (
     SessionExpired,
     TemporaryBrokerError,
 )
+from execution.brokers.sebi import algo_prefix
 from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -46,14 +47,18 @@ _SESSION_CODES = {"DH-901"}  # invalid or expired access token / client id
 _FUNDS_WORDS = ("margin", "fund", "insufficient")
 
 
-def correlation_id(client_order_id: str) -> str:
+def correlation_id(client_order_id: str, algo_id: str = "") -> str:
     """Return Dhan's ``correlationId`` for one of our ids: 25 characters, deterministic.
 
-    Hashing every id (not passing short ones verbatim) means two ids never share one by
-    construction; 125 bits of SHA-256 in lower-case base32 (letters and digits only).
+    As Kite's tag (``kite_mapping.kite_tag``): the strategy's algo identifier (upper case, at
+    most 8) then the lower-case base32 SHA-256 of our id, to 25 characters in all. Hashing
+    every id (not passing short ones verbatim) means two ids never share one by construction;
+    at least 85 bits of the hash remain.
     """
+    prefix = algo_prefix(algo_id)
     digest = hashlib.sha256(client_order_id.encode("utf-8")).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:CORRELATION_LENGTH]
+    tail = base64.b32encode(digest).decode("ascii").lower()
+    return prefix + tail[: CORRELATION_LENGTH - len(prefix)]
 
 
 def token_claims(access_token: str) -> dict[str, Any]:

@@ -9,8 +9,12 @@ contract asks of every broker:
   today's order book, and after an ambiguous failure (a timeout, a 5xx: Kite may have accepted
   it) it looks again before re-sending, so a retried placement is found, never repeated.
 - **Rate limits.** Every order request (place, modify, cancel) first takes a slot from a shared
-  sliding-window limiter keyed by the account (10/s and 200/min); a 429 from Kite anyway is
+  sliding-window limiter keyed by the account (10/s and 200/min) and one keyed by the account
+  and exchange segment (SEBI: 10/s, ``sebi.SEGMENT_ORDER_LIMITS``); a 429 from Kite anyway is
   retried with exponential backoff. GETs are not counted against the order limits.
+- **SEBI.** The tag starts with the strategy's algo id (``algo_id``); MARKET and SL-M orders
+  carry ``market_protection`` (``-1``, Kite's automatic band, unless configured: Kite refuses
+  them without it and converts them to limit orders at the band).
 - **Translation.** Statuses and errors go through ``kite_mapping``; the raw status and message
   stay on every snapshot. A ``TokenException`` (the daily ~06:00 IST expiry) is ``SessionExpired``.
 
@@ -52,6 +56,7 @@ from execution.brokers.ratelimit import (
     RateLimiter,
     acquire,
 )
+from execution.brokers.sebi import SEGMENT_ORDER_LIMITS, algo_prefix, segment_key
 from execution.engine.orders import TERMINAL_STATUSES, Product, Side
 
 T = TypeVar("T")
@@ -78,6 +83,8 @@ class KiteBroker(BrokerAdapter):
         sleep: Callable[[float], None] = time.sleep,
         client: KiteConnect | None = None,
         on_session_expired: Callable[[str], None] | None = None,
+        algo_id: str = "",
+        market_protection: float = -1,
     ):
         # debug stays False: the SDK's debug log prints the Authorization header.
         self.kite = client or KiteConnect(api_key=api_key, root=root, timeout=timeout)
@@ -90,18 +97,33 @@ class KiteBroker(BrokerAdapter):
         self.sleep = sleep
         self.on_session_expired = on_session_expired  # e.g. mark the account "re-login needed"
         self._client_ids: dict[str, str] = {}  # tag -> our client_order_id
+        self.algo_id = algo_prefix(algo_id)  # ValueError for an id no tag can carry
+        self.market_protection = market_protection
 
     def __repr__(self) -> str:  # never the token
         return f"KiteBroker(account={self.account_key!r}, exchange={self.exchange!r})"
 
     # ------------------------------------------------------------------ plumbing
 
-    def _call(self, fn: Callable[[], T], *, order_request: bool = False, lookup: bool = False) -> T:
-        """Run one SDK call: take a rate-limit slot, retry 429s with backoff, translate errors."""
+    def _call(
+        self,
+        fn: Callable[[], T],
+        *,
+        order_request: bool = False,
+        lookup: bool = False,
+        exchange: str | None = None,
+    ) -> T:
+        """Run one SDK call: take rate-limit slots, retry 429s with backoff, translate errors."""
         for attempt in range(1, self.max_attempts + 1):
             if order_request:
                 acquire(
                     self.limiter, f"kite:{self.account_key}", KITE_ORDER_LIMITS, sleep=self.sleep
+                )
+                acquire(
+                    self.limiter,
+                    segment_key("kite", self.account_key, exchange or self.exchange),
+                    SEGMENT_ORDER_LIMITS,
+                    sleep=self.sleep,
                 )
             try:
                 return fn()
@@ -128,7 +150,7 @@ class KiteBroker(BrokerAdapter):
 
     def place_order(self, request: OrderRequest) -> BrokerOrder:
         """Send an order with our id as its tag; return the existing one if the tag is known."""
-        tag = kite_tag(request.client_order_id)
+        tag = kite_tag(request.client_order_id, self.algo_id)
         self._client_ids[tag] = request.client_order_id
         existing = self._find_by_tag(tag)
         if existing is not None:
@@ -150,11 +172,13 @@ class KiteBroker(BrokerAdapter):
         if request.trigger_price is not None:
             params["trigger_price"] = request.trigger_price
         if str(request.order_type) in ("MARKET", "SL-M"):
-            params["market_protection"] = -1  # SEBI: the broker converts it to a protected limit
+            params["market_protection"] = self.market_protection  # SEBI: a protected limit
         last: TemporaryBrokerError | None = None
         for _ in range(self.max_attempts):
             try:
-                order_id = self._call(lambda: self.kite.place_order(**params), order_request=True)
+                order_id = self._call(
+                    lambda: self.kite.place_order(**params), order_request=True, exchange=exchange
+                )
             except TemporaryBrokerError as exc:
                 # Kite may have accepted it before the failure: look before sending again.
                 last = exc
@@ -172,7 +196,7 @@ class KiteBroker(BrokerAdapter):
 
     def order_by_client_id(self, client_order_id: str) -> BrokerOrder:
         """Return today's order carrying our id's tag."""
-        tag = kite_tag(client_order_id)
+        tag = kite_tag(client_order_id, self.algo_id)
         self._client_ids[tag] = client_order_id
         found = self._find_by_tag(tag)
         if found is None:
@@ -200,7 +224,7 @@ class KiteBroker(BrokerAdapter):
         if current.status in TERMINAL_STATUSES:
             raise InvalidOrderState(f"order {order_id} is {current.status}", status=current.status)
         try:
-            self._call(fn, order_request=True)
+            self._call(fn, order_request=True, exchange=self._split(current.symbol)[0])
         except BrokerError:
             after = self.order_status(order_id)
             if after.status in TERMINAL_STATUSES:  # it finished while we asked
@@ -264,6 +288,21 @@ class KiteBroker(BrokerAdapter):
             )
             for row in data.get("net", [])
             if int(row.get("quantity") or 0) != 0 or row.get("realised")
+        ]
+
+    def holdings(self) -> list[PositionView]:
+        """Return ``/portfolio/holdings``: settled delivery stock plus today's T1 quantity."""
+        return [
+            PositionView(
+                symbol=symbol_of(row, self.exchange),
+                product=Product.CNC,
+                quantity=int(row.get("quantity") or 0) + int(row.get("t1_quantity") or 0),
+                average_price=float(row.get("average_price") or 0.0),
+                last_price=float(row.get("last_price") or 0.0),
+                realised_pnl=0.0,
+                unrealised_pnl=float(row.get("pnl") or 0.0),
+            )
+            for row in self._call(self.kite.holdings) or []
         ]
 
     def funds(self) -> Funds:

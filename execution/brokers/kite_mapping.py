@@ -25,10 +25,12 @@ from execution.brokers.base import (
     SessionExpired,
     TemporaryBrokerError,
 )
+from execution.brokers.sebi import ALGO_ID_LENGTH, algo_prefix
 from execution.engine.orders import OrderStatus, OrderType, Product, Side, Validity
 
 IST = ZoneInfo("Asia/Kolkata")
 TAG_LENGTH = 20  # Kite: "tag — alphanumeric, max 20 characters"
+HASH_LENGTH = TAG_LENGTH - ALGO_ID_LENGTH  # our id's hash after an algo id (kite_tag)
 
 # Kite's statuses before the exchange has the order: nothing is working yet.
 _PENDING_RAW = {
@@ -41,15 +43,32 @@ _PENDING_RAW = {
 _WORKING_RAW = {"OPEN", "MODIFY VALIDATION PENDING", "MODIFY PENDING", "MODIFIED", "CANCEL PENDING"}
 
 
-def kite_tag(client_order_id: str) -> str:
-    """Return the Kite ``tag`` for one of our client order ids: 20 alphanumerics, deterministic.
-
-    Our ids can be longer than 20 characters and contain ``-``; hashing every id (rather than
-    passing short ones verbatim) means two different ids can never share a tag by construction.
-    100 bits of SHA-256 in lower-case base32 make an accidental collision negligible.
-    """
+def _digest(client_order_id: str) -> str:
     digest = hashlib.sha256(client_order_id.encode("utf-8")).digest()
-    return base64.b32encode(digest).decode("ascii").lower()[:TAG_LENGTH]
+    return base64.b32encode(digest).decode("ascii").lower()
+
+
+def kite_tag(client_order_id: str, algo_id: str = "") -> str:
+    """Return the Kite ``tag`` for one of our client order ids: at most 20 alphanumerics.
+
+    SEBI's retail algo framework wants every strategy order to carry its algo identifier, and
+    Kite gives us one 20-character tag, so the tag is ``ALGOID`` (upper case, at most 8) then
+    the first 12 characters (60 bits) of the lower-case base32 SHA-256 of our id: always the
+    last 12, so ``tag_parts`` splits it back. Without an algo id it is the first 20 characters
+    of that hash. Deterministic, so a retried placement carries the same tag and is found in
+    the order book, never repeated; hashing every id (rather than passing short ones verbatim)
+    means two of our ids never share a tag by construction; 60 bits make an accidental
+    collision among a day's orders negligible.
+    """
+    prefix = algo_prefix(algo_id)
+    if not prefix:
+        return _digest(client_order_id)[:TAG_LENGTH]
+    return prefix + _digest(client_order_id)[:HASH_LENGTH]
+
+
+def tag_parts(tag: str) -> tuple[str, str]:
+    """Split a tag ``kite_tag`` wrote with an algo id into (algo id, hash of our id)."""
+    return tag[:-HASH_LENGTH], tag[-HASH_LENGTH:]
 
 
 def map_status(raw_status: str, *, filled_quantity: int, validity: str) -> OrderStatus:

@@ -27,6 +27,12 @@ Fill rules
   price or the open when that is within the limit).
 - Volume: with ``volume_share`` set, all fills in one bar together take at most that share of the
   bar's volume (whole lots); the rest stays working (PARTIALLY_FILLED) for later bars.
+- Market protection (SEBI's rule for API orders; on by default, ``market_protection_pct``):
+  a MARKET order fills no worse than its band, the last price when it was placed ± the
+  percentage (rounded to the tick inside the band); an SL-M no worse than its trigger ± the
+  percentage. A fill that would fall beyond the band does not happen: the order becomes a LIMIT
+  at the band (a MODIFY event says so), fills on this bar if the bar trades through it, else
+  rests, as Kite and Dhan convert protected orders. ``None`` switches it off (backtests).
 - IOC: whatever did not fill on the first bar the order met expires. DAY: with a
   ``SessionCalendar`` the order expires at its session's close; without one (the synthetic 24-hour
   market) it never expires.
@@ -76,6 +82,11 @@ from execution.engine.config import InstrumentSpec, SessionCalendar
 from execution.engine.ledger import Ledger
 from execution.engine.orders import Product
 
+# SEBI's framework has brokers convert API market orders to limits within a protection band
+# (Kite's automatic band is a few percent, narrower for dearer stocks); the paper broker models
+# one band for all, configurable per deployment (``ALGOSAAS["MARKET_PROTECTION_PCT"]``).
+DEFAULT_MARKET_PROTECTION_PCT = 2.0
+
 
 class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
     """A matching simulator with its own account (cash, positions, charges).
@@ -100,6 +111,7 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         calendar: SessionCalendar | None = None,
         order_history_limit: int = 1000,
         id_prefix: str = "PB",
+        market_protection_pct: float | None = DEFAULT_MARKET_PROTECTION_PCT,
     ):
         self.instruments: dict[str, InstrumentSpec] = {i.symbol: i for i in instruments}
         self.charges = charges if charges is not None else IndiaEquityCharges()
@@ -110,6 +122,7 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         self.calendar = calendar
         self.order_history_limit = int(order_history_limit)
         self.id_prefix = id_prefix
+        self.market_protection_pct = market_protection_pct
         self.account = Ledger(starting_cash)
         self._orders: dict[str, _Order] = {}  # by broker order id, creation order
         self._by_cid: dict[str, str] = {}
@@ -119,6 +132,7 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         # the bar being processed (between begin_bar and match_bar), else None
         self._bar: tuple[int, float, float, float, float, float] | None = None
         self._bar_symbol: str | None = None
+        self._pre_open: float | None = None  # the last price before the bar in progress
         self._budget = math.inf
         self._last_ts: int | None = None
         self._last_price: dict[str, float] = {}
@@ -206,9 +220,26 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
         else:
             self._apply(o, _ACCEPT_STOP if o.otype in ("SL", "SL-M") else _ACCEPT, o.created)
             self._working[o.oid] = o
+            if o.otype == "MARKET" and self.market_protection_pct is not None:
+                self._protect(o)
             if self._bar is None:
                 self._hold(o)
         return o.oid
+
+    def _protect(self, o: _Order) -> None:
+        """Set a market order's protection band from the last price it was placed at: the
+        previous close for an order placed in a bar's open phase (the engine's legs)."""
+        in_bar = self._bar is not None and self._bar_symbol == o.symbol
+        ref = self._pre_open if in_bar else self._last_price.get(o.symbol)
+        if ref:
+            o.protect = self._band(ref, o.side, o.symbol)
+
+    def _band(self, ref: float, side: str, symbol: str) -> float:
+        """The worst price protection allows around ``ref``, on the tick inside the band."""
+        pct = self.market_protection_pct or 0.0
+        if side == "BUY":
+            return self._to_tick(ref * (1 + pct / 100.0), symbol, False)
+        return self._to_tick(ref * (1 - pct / 100.0), symbol, True)
 
     def cancel_order(self, order_id: str, *, reason: str = "cancelled by user") -> BrokerOrder:
         """Cancel a working order (``InvalidOrderState`` if it is already final)."""
@@ -285,6 +316,11 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
             if p.qty != 0 or p.realised_pnl != 0
         ]
 
+    def holdings(self) -> list[PositionView]:
+        """Return the long CNC positions: the paper broker settles at once, so every delivery
+        buy it filled is carried over as a holding (a real broker shows it from T+1)."""
+        return [p for p in self.positions() if p.product == Product.CNC and p.quantity > 0]
+
     def fills(self) -> list[Fill]:
         return list(self._fills)
 
@@ -341,6 +377,12 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
                 "calendar": self.calendar.to_dict() if self.calendar else None,
                 "order_history_limit": self.order_history_limit,
                 "id_prefix": self.id_prefix,
+                # only when on, so a state without it reads as it always did
+                **(
+                    {"market_protection_pct": self.market_protection_pct}
+                    if self.market_protection_pct is not None
+                    else {}
+                ),
             },
             "account": self.account.to_dict(),
         }
@@ -397,6 +439,8 @@ class PaperBroker(OrderBook, Matching, FundsChecks, OrderGroups, BrokerAdapter):
             calendar=SessionCalendar.from_dict(cfg["calendar"]),
             order_history_limit=cfg["order_history_limit"],
             id_prefix=cfg["id_prefix"],
+            # a state saved before market protection existed keeps trading without it
+            market_protection_pct=cfg.get("market_protection_pct"),
         )
         b.account = Ledger.from_dict(state["account"])
         if "orders" in state:

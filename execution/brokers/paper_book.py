@@ -107,6 +107,7 @@ class _Order:
         "otype",
         "price",
         "product",
+        "protect",
         "qty",
         "raw",
         "reserve",
@@ -124,14 +125,20 @@ class _Order:
         d = {k: getattr(self, k) for k in self.__slots__}
         if not d["group"]:
             del d["group"]  # an ungrouped order's record is what it was before order groups
+        if d["protect"] is None:
+            del d["protect"]  # and an unprotected one's what it was before market protection
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> _Order:
         o = cls()
         for k in cls.__slots__:
-            setattr(o, k, d[k] if k != "group" else d.get(k, ""))  # records before groups
+            setattr(o, k, d[k] if k in d else _OPTIONAL[k])  # records before groups/protection
         return o
+
+
+# fields an older record may lack, and what they mean there
+_OPTIONAL: dict[str, Any] = {"group": "", "protect": None}
 
 
 class OrderBook:
@@ -178,12 +185,13 @@ class OrderBook:
 
     def working_market(self, symbol: str) -> list[tuple[str, str, str, int]]:
         """Return ``(broker order id, client order id, side, unfilled quantity)`` of each
-        working MARKET order on ``symbol``, oldest first (no snapshots: the engine's hot path).
+        working MARKET order on ``symbol`` (market protection's converted ones included),
+        oldest first (no snapshots: the engine's hot path).
         """
         return [
             (o.oid, o.cid, o.side, o.qty - o.filled)
             for o in self._working.values()
-            if o.otype == "MARKET" and o.symbol == symbol
+            if (o.otype == "MARKET" or o.protect is not None) and o.symbol == symbol
         ]
 
     def _get(self, order_id: str) -> _Order:
@@ -234,6 +242,7 @@ class OrderBook:
         o.price = price
         o.trigger = trigger
         o.group = group
+        o.protect = None  # market protection's band price, once set (``paper_protection``)
         o.status = "PENDING"
         o.raw = raw = RAW_STATUS["PENDING"]
         o.msg = ""

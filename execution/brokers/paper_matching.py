@@ -17,6 +17,7 @@ from execution.brokers.paper_book import (
     _EXPIRE,
     _FILL,
     _FILL_PARTIAL,
+    _MODIFY,
     _SIDE,
     _TERMINAL,
     _TRIGGER,
@@ -58,6 +59,10 @@ class Matching:
     _budget: float
     _last_ts: int | None
     _last_price: dict[str, float]
+    _pre_open: float | None
+    market_protection_pct: float | None
+    _band: Callable[[float, str, str], float]
+    _apply: Callable[[_Order, str, int, str], None]
     _products: dict[str, str]
     _fills: list[Fill]
     _on_fill: Callable[[Fill], None] | None
@@ -69,6 +74,7 @@ class Matching:
         """Open a new bar: expire DAY orders of past sessions, reset the volume budget."""
         self._bar = (ts, o, h, lo, c, v)
         self._bar_symbol = symbol
+        self._pre_open = self._last_price.get(symbol)
         self._last_ts = ts
         self._last_price[symbol] = o
         self.account.mark(symbol, o)
@@ -106,8 +112,13 @@ class Matching:
         """Fill one market order (or triggered SL-M remainder) at the open ``op`` of bar ``ts``."""
         if not od.met:  # ``_meet``, inline: a fresh engine leg always gets here
             self._meet(od, ts)
+        price = self._slip(op, od, ts)
+        band = od.protect
+        if band is not None and (price > band if od.side == "BUY" else price < band):
+            self._convert(od, band, ts)  # not met yet: ``match_bar`` matches it as a limit
+            return
         od.last_bar = ts
-        self._fill_up_to(od, self._slip(op, od, ts), ts)
+        self._fill_up_to(od, price, ts)
         if od.validity == "IOC" and od.status not in _TERMINAL:
             self._finish(od, _EXPIRE, ts, "IOC remainder expired")
 
@@ -164,6 +175,11 @@ class Matching:
         self._last_price[symbol] = close
         self.account.mark(symbol, close)
 
+    def note_close(self, symbol: str, close: float) -> None:
+        """Note the close of a bar the driver skipped (the one before the next ``begin_bar``):
+        market protection's reference for orders placed at the next open."""
+        self._last_price[symbol] = close
+
     def last_price(self, symbol: str) -> float | None:
         return self._last_price.get(symbol)
 
@@ -210,7 +226,14 @@ class Matching:
             o.triggered = True
             self._apply(o, _TRIGGER, ts, f"triggered at {hit:.10g}")
             if o.otype == "SL-M":
-                self._fill_up_to(o, self._slip(hit, o, ts), ts)
+                price = self._slip(hit, o, ts)
+                if self.market_protection_pct is not None:
+                    o.protect = band = self._band(o.trigger, o.side, o.symbol)
+                    if price > band if buy else price < band:
+                        self._convert(o, band, ts)
+                        self._match_one(o, ts, op, hi, lo)  # now a limit: this bar may fill it
+                        return
+                self._fill_up_to(o, price, ts)
                 return
             # SL: now a limit order; marketable at the trigger price if within the limit
             lim = o.price
@@ -231,6 +254,12 @@ class Matching:
                 self._fill_up_to(o, self._slip_limit(op, lim, o), ts)
             elif hi > lim:
                 self._fill_up_to(o, lim, ts)
+
+    def _convert(self, o: _Order, band: float, ts: int) -> None:
+        """Market protection: turn a market (or triggered SL-M) order into a limit at its band."""
+        o.otype = "LIMIT"
+        o.price = band
+        self._apply(o, _MODIFY, ts, f"market protection: converted to a limit at {band:.10g}")
 
     def _slip(self, price: float, o: _Order, ts: int) -> float:
         """Apply slippage against the taker and round to the tick (buys up, sells down)."""

@@ -25,13 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from execution.brokers.base import InvalidOrderState, OrderRejected
+from execution.brokers.base import InvalidOrderState, OrderRejected, OrderRequest
 from execution.engine.bars import BarSeries
 from execution.engine.bracket_skip import Views, bar_views, skip_to
 from execution.engine.config import EngineConfig
 from execution.engine.exits import ExitRules, after_exit_at, to_tick
 from execution.engine.legs import LEG_ENTRY, LEG_EXIT, LEG_STOP, LEG_TARGET
-from execution.engine.state import EngineState
+from execution.engine.orders import OrderType, Side, Validity
+from execution.engine.risk import Denial, RiskGate
+from execution.engine.state import EngineState, OrderRecord
 
 
 class Brackets:
@@ -47,6 +49,11 @@ class Brackets:
     _views: Views | None = None
     leg_id: Callable[[int, str], str]  # ``Engine.leg_id``
     _leg: Callable[..., None]  # ``Engine._leg``
+    gate: RiskGate
+    _check_orders: bool
+    _rate_limited: bool
+    _check: Callable[..., Denial | None]  # ``guard.RiskChecks``
+    _deny: Callable[[OrderRequest, int, Denial], OrderRecord]
 
     def _arm_bracket(self, ts: int) -> None:
         """Place the legs protecting the position the entry of bar ``ts`` has just opened."""
@@ -78,24 +85,54 @@ class Brackets:
             b["target"] = self._tick(target, long)
             b["tp"] = self._place_leg(ts, LEG_TARGET)
 
-    def _place_leg(self, ts: int, leg: str) -> str:
-        """Send the bracket's stop (``sl``) or target (``tp``) leg; return its broker id."""
+    def _place_leg(self, ts: int, leg: str) -> str | None:
+        """Send the bracket's stop (``sl``) or target (``tp``) leg; return its broker id.
+
+        The leg passes the risk gate like every order before it reaches a broker (a live
+        deployment's leaves for a real one): as an order reducing the position only the price
+        band applies, so a target further from the market than the band is DENIED (``None``:
+        the position keeps its stop) while an SL-M stop, which has no limit price, always goes.
+        """
         b = self.state.bracket
         if b is None:  # an invariant, kept under `python -O` too
             raise RuntimeError("a bracket leg without an open bracket")
         stop = leg == LEG_STOP
+        side = "SELL" if b["long"] else "BUY"
+        price = None if stop else b["target"]
+        trigger = b["stop"] if stop else None
+        cid = self.leg_id(ts, leg)
+        if self._check_orders:
+            req = OrderRequest(
+                cid,
+                self._symbol,
+                Side(side),
+                OrderType.SLM if stop else OrderType.LIMIT,
+                b["qty"],
+                self.config.product,
+                Validity.DAY,
+                price=price,
+                trigger_price=trigger,
+                group=b["group"],
+            )
+            denial = self._check(req, ts)
+            if denial is not None:
+                self._deny(req, ts, denial)
+                return None
         # ``submit(OrderRequest(...))`` with the fields as the broker records them
-        return self.state.broker.submit_leg(
-            self.leg_id(ts, leg),
+        oid = self.state.broker.submit_leg(
+            cid,
             self._symbol,
-            "SELL" if b["long"] else "BUY",
+            side,
             "SL-M" if stop else "LIMIT",
             b["qty"],
             self._product,
-            price=None if stop else b["target"],
-            trigger_price=b["stop"] if stop else None,
+            price=price,
+            trigger_price=trigger,
             group=b["group"],
         )
+        if self._rate_limited:
+            self.gate.record(ts)
+        return oid
 
     def _tick(self, price: float, up: bool) -> float:
         return to_tick(price, self.config.instrument.tick_size, up)

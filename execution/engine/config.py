@@ -91,6 +91,9 @@ class EngineConfig:
     client_order_prefix: str = "bt"
     close_at_end: CloseAtEnd = "none"
     bar_seconds: int | None = None  # the bars' length; inferred from the bars when not given
+    # the paper broker's market protection (``PaperBroker``): off in backtests, which fill as
+    # backtesting.py does; a deployment sets it (``ALGOSAAS["MARKET_PROTECTION_PCT"]``)
+    market_protection_pct: float | None = None
 
     def __post_init__(self) -> None:
         if (self.quantity is None) == (self.allocation_pct is None):
@@ -111,6 +114,8 @@ class EngineConfig:
             raise ValueError("close_at_end must be none, close or last_open")
         if not self.starting_capital > 0:
             raise ValueError("starting_capital must be positive")
+        if self.market_protection_pct is not None and not (0 < self.market_protection_pct <= 100):
+            raise ValueError("market_protection_pct must be in (0, 100]")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +134,12 @@ class EngineConfig:
             "client_order_prefix": self.client_order_prefix,
             "close_at_end": self.close_at_end,
             "bar_seconds": self.bar_seconds,
+            # written only when set, so a configuration without it reads as it always did
+            **(
+                {"market_protection_pct": self.market_protection_pct}
+                if self.market_protection_pct is not None
+                else {}
+            ),
         }
 
     @classmethod

@@ -92,6 +92,7 @@ def new_state(config: EngineConfig) -> EngineState:
         volume_share=config.volume_share,
         seed=config.seed,
         calendar=config.calendar,
+        market_protection_pct=config.market_protection_pct,
     )
     return EngineState(
         ledger=broker.account,
@@ -212,6 +213,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
         next_report = start + step
         i = start
         shared = led is br.account  # one book (``new_state``)
+        protected = br.market_protection_pct is not None
         # with nothing working now, only orders placed in this run can have events in it
         mark = None if br.has_working() else (br.order_count(), self._denials)
         br.attach(self._events, self._on_fill)
@@ -254,6 +256,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
                     # A bar where something can happen: steps (a) to (f) of the docstring.
                     ts = ts_at[i]
                     c = closes_at[i]
+                    if protected and i:  # the band of a leg placed at this open: last close
+                        br.note_close(sym, closes_at[i - 1])
                     br.begin_bar(sym, ts, opens[i], highs[i], lows[i], c, vols[i])
                     if st.pending and (sq is None or not sq.blocked[i]) and not (xa and xa[i]):
                         self._rebalance(ts)
@@ -262,6 +266,10 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
                     br.match_bar()
                     if st.bracket is not None:
                         self._bracket_close(c)
+                    elif protected and self._exits is not None and led.qty(sym) != 0:
+                        # an entry market protection turned into a limit filled on this bar
+                        # (``_rebalance`` found nothing to protect at the open): arm it now
+                        self._arm_bracket(ts)
                     if sq is not None and sq.due[i]:
                         self._mis_square_off(int(sq.due_ts[i]), c)
                     if not shared:  # the broker has marked its account to this close

@@ -73,11 +73,14 @@ def engine_config(
     seed: int = 0,
     volume_share: float | None = None,
     calendar: SessionCalendar | None = None,
+    market_protection_pct: float | None = None,
 ) -> EngineConfig:
     """Build the engine's configuration from a strategy snapshot (``strategy_config_snapshot``).
 
     ``calendar`` is the session the bars follow (``session_calendar``): with one, DAY orders
     expire at its close and MIS positions are squared off; without, the market never closes.
+    ``market_protection_pct``: the paper broker's market protection (deployments), ``None``
+    for none (backtests, which fill market orders as backtesting.py does).
     """
     inst = snapshot["instrument"]
     allocation = snapshot.get("allocation_pct")
@@ -102,4 +105,5 @@ def engine_config(
         close_at_end=close_at_end,
         calendar=calendar,
         bar_seconds=TIMEFRAME_SECONDS.get(snapshot.get("timeframe", "")),
+        market_protection_pct=market_protection_pct,
     )

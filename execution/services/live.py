@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from algosaas.errors import DomainError
+from execution.brokers.base import BrokerError
 from execution.engine.bars import BarSeries
 from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine, new_state
@@ -59,6 +60,13 @@ from execution.services.live_persist import (
     _persist,
     _persist_ledgers,
     _save_books,
+)
+from execution.services.live_route import (
+    BrokerUnavailable,
+    live_routing,
+    live_session_lost,
+    route_orders,
+    sync_bracket_legs,
 )
 from notifications.services import notify_deployment
 from strategies import catalog
@@ -106,13 +114,19 @@ def deployment_start_live(
     feed: str = Feed.SYNTHETIC,
     seconds_per_bar: float | None = None,
     now: datetime | None = None,
+    live: dict[str, Any] | None = None,
 ) -> DeploymentState:
     """Create the live state of a new deployment (inside the deploy transaction).
+
+    ``live`` (``{"mode": "live", "broker_account": id, "algo_id": ...}``, from the deploy's
+    confirmed request) sends its orders to that linked account, checked here: the owner's,
+    and logged in now (``live_route.live_account_check``).
 
     On the synthetic feed the first bar traded is the one after the last bar closed at deploy
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
     snap = deployment.config
+    routing = live_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
     calendar = _feed_calendar(feed, snap)
@@ -123,6 +137,7 @@ def deployment_start_live(
         prefix=f"d{deployment.pk}",
         seed=deployment.pk,
         calendar=calendar,
+        market_protection_pct=settings.ALGOSAAS["MARKET_PROTECTION_PCT"],
     )
     state = new_state(config)
     now_ts = int((now or timezone.now()).timestamp())
@@ -156,6 +171,7 @@ def deployment_start_live(
         engine_state=state.to_dict(book=False),
         cursor_ts=state.cursor,
         next_due_at=_dt(next_due),
+        **routing,
     )
 
 
@@ -407,6 +423,8 @@ def _write(advances: list[_Advance], now: datetime) -> None:
     for adv in stepped:
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
+        route_orders(adv.live, adv.result.orders, adv.result.events)  # live mode only
+        sync_bracket_legs(adv.live)  # live mode: one-cancels-other from the broker's fills
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
     _persist_ledgers(stepped)
@@ -438,6 +456,7 @@ def _record_failure(deployment_id: int, error: Exception, now: datetime) -> None
         live.next_due_at = now + timedelta(seconds=5 * live.failures)
         live.save(update_fields=["failures", "last_error", "next_due_at"])
         failures = live.failures
+        live_session_lost(live, error)
     if failures >= MAX_STEP_FAILURES:
         _fail_strategy(deployment_id, f"step failed {failures} times: {live.last_error}")
 
@@ -469,12 +488,22 @@ def _save_manual(
     events: list[Any],
     *,
     source: str = "strategy",
+    best_effort: bool = False,
 ) -> dict[str, Order]:
-    """Write a manual call's orders and events and the engine's new state (caller's lock)."""
+    """Write a manual call's orders and events and the engine's new state (caller's lock).
+
+    A live deployment sends them to its broker (``live_route``); a broker that refuses or does
+    not answer is a 502 to the person asking, and nothing is written. ``best_effort`` (a halt):
+    the broker's failures are logged, the halt goes on.
+    """
     deployment = live.deployment
     rows = _persist(
         deployment, _instrument_ref(deployment), _ManualRun(records, events, []), source=source
     )
+    try:
+        route_orders(live, records, events, best_effort=best_effort)
+    except BrokerError as exc:
+        raise BrokerUnavailable(f"The broker refused or did not answer: {exc}") from exc
     live.engine_state = engine.state.to_dict(book=False)
     live.save(update_fields=["engine_state", "phase"])
     _save_books([(live, engine.state.broker.changed_records())])
@@ -508,6 +537,7 @@ class PaperRunner:
             deployment,
             feed=feed.get("kind", Feed.SYNTHETIC),
             seconds_per_bar=feed.get("seconds_per_bar"),
+            live=deployment.config.get("live"),
         )
 
     def on_stop(self, deployment: Deployment, *, square_off: bool) -> None:

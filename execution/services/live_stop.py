@@ -77,7 +77,7 @@ def deployment_halt_live(deployment: Deployment) -> None:
     engine = _engine(live, trading=False)
     records, events = _cancel_working(engine, int(timezone.now().timestamp()))
     live.phase = LivePhase.DONE
-    _save_manual(live, engine, records, events)
+    _save_manual(live, engine, records, events, best_effort=True)
 
 
 def _cancel_working(engine: Engine, now_ts: int) -> tuple[list[OrderRecord], list[Any]]:

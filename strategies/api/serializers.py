@@ -255,6 +255,36 @@ class DeploySerializer(Serializer):
         default=None,
         help_text="Replay speed: wall-clock seconds per stored bar.",
     )
+    mode = serializers.ChoiceField(
+        choices=["paper", "live"],
+        default="paper",
+        help_text="paper: the paper broker only; live: also send every order to broker_account.",
+    )
+    broker_account = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Live mode: the id of your linked broker account (/api/brokers/).",
+    )
+    confirm = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        default="",
+        help_text="Live mode: the strategy's exact name, to confirm trading it live.",
+    )
+    algo_id = serializers.RegexField(
+        r"^[A-Za-z0-9]{0,8}$",
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=(
+            "Live mode: the algo identifier every order's tag carries (up to 8 letters and"
+            " digits, as your broker registered it); by default A + the strategy's id in base 36."
+        ),
+    )
 
 
 class StopSerializer(Serializer):

@@ -39,6 +39,7 @@ class Market:
     symbol: str
     tick: float
     lot: int
+    carry: Any = None  # (quantity, price) -> None: a delivery holding from an earlier session
 
 
 def paper_market() -> Market:
@@ -51,7 +52,12 @@ def paper_market() -> Market:
         broker.match_bar()
 
     advance(100.0, 100.5, 99.5, 100.0)
-    return Market(broker, advance, "ACME", 0.05, 1)
+
+    def carry(qty, price):  # the paper broker settles at once: a filled CNC buy is a holding
+        broker.place_order(OrderRequest("carry", "ACME", Side.BUY, OrderType.MARKET, qty))
+        advance(price, price, price, price)
+
+    return Market(broker, advance, "ACME", 0.05, 1, carry)
 
 
 def kite_market() -> Market:
@@ -70,7 +76,14 @@ def kite_market() -> Market:
         sleep=lambda s: None,
     )
     kite.advance(100.0, 100.5, 99.5, 100.0)
-    return Market(broker, kite.advance, "ACME", 0.05, 1)
+
+    def carry(qty, price):
+        kite.book.holdings.append(
+            {"tradingsymbol": "ACME", "exchange": "NSE", "quantity": qty, "t1_quantity": 0,
+             "average_price": price, "last_price": price, "pnl": 0.0, "product": "CNC"}
+        )  # fmt: skip
+
+    return Market(broker, kite.advance, "ACME", 0.05, 1, carry)
 
 
 def dhan_market() -> Market:
@@ -90,7 +103,14 @@ def dhan_market() -> Market:
         sleep=lambda s: None,
     )
     dhan.advance(100.0, 100.5, 99.5, 100.0)
-    return Market(broker, dhan.advance, "ACME", 0.05, 1)
+
+    def carry(qty, price):
+        dhan.book.holdings.append(
+            {"exchange": "NSE", "tradingSymbol": "ACME", "securityId": "1333", "totalQty": qty,
+             "availableQty": qty, "avgCostPrice": price, "lastTradedPrice": price}
+        )  # fmt: skip
+
+    return Market(broker, dhan.advance, "ACME", 0.05, 1, carry)
 
 
 ADAPTERS = {"paper": paper_market, "kite": kite_market, "dhan": dhan_market}
@@ -163,3 +183,13 @@ def test_final_states_never_change(market):
         b.cancel_order(o.broker_order_id)
     with pytest.raises(InvalidOrderState):
         b.modify_order(o.broker_order_id, quantity=5)
+
+
+def test_holdings_are_delivery_stock_carried_over(market):
+    b = market.broker
+    assert b.holdings() == []
+    market.carry(5, 100.0)
+    (h,) = b.holdings()
+    assert isinstance(h, PositionView)
+    assert (h.symbol, h.product, h.quantity) == (market.symbol, Product.CNC, 5)
+    assert h.average_price == pytest.approx(100.0)

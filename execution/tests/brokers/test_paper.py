@@ -83,6 +83,7 @@ def test_market_order_events_pending_open_complete(br):
 
 
 def test_order_placed_during_the_open_phase_fills_at_this_open(br):
+    br.market_protection_pct = None  # a 3 % gap: market protection has its own tests
     br.begin_bar("ACME", T0 + 60, 103.0, 104.0, 102.0, 103.5, 1e9)
     br.place_order(req("now"))
     br.fill_open()
@@ -140,7 +141,7 @@ def test_slm_sell_triggers_at_the_trigger_then_fills_as_market(br):
 
 
 def test_slm_gap_through_the_trigger_fills_at_the_open_with_slippage():
-    b = make(slippage_bps=20)
+    b = make(slippage_bps=20, market_protection_pct=None)  # protection: test_market_protection
     bar(b, T0, 100.0, 100.5, 99.5, 100.0)
     b.place_order(req("stop", "SELL", "SL-M", trigger_price=95.0))
     b.place_order(req("bstop", "BUY", "SL-M", trigger_price=105.0))

@@ -199,3 +199,21 @@ def test_a_run_in_steps_equals_the_whole_run_with_trailing_and_time_exits(chunks
         for o in whole.orders
     }
     assert len(fills) > 40 and any(cid.endswith("-x") for cid, _, _ in fills)
+
+
+def test_the_legs_pass_the_risk_gate_before_the_broker():
+    """A leg is an order like any other: a target beyond the price band is DENIED with the
+    rule (the position keeps its stop), and the legs count towards the per-minute rate."""
+    from execution.engine.risk import RiskLimits
+
+    wide = {"stop_loss_pct": 2, "target_pct": 10}
+    r = run([QUIET, QUIET, QUIET], {0: 1}, wide, risk=RiskLimits(price_band_pct=5))
+    o = legs(r)
+    assert (o["tp"].status, o["tp"].denial_rule) == ("DENIED", "price_band_pct")
+    assert "band 5%" in o["tp"].message
+    assert o["sl"].status == "TRIGGER_PENDING"  # SL-M: no limit price, the band cannot refuse it
+    assert not any(e.client_order_id == o["tp"].client_order_id and e.trigger for e in r.events)
+
+    # the legs are counted by the per-minute rate as the entry is
+    r = run([QUIET, QUIET, QUIET], {0: 1}, SL_TP, risk=RiskLimits(max_orders_per_minute=10))
+    assert r.state.risk_recent == [ts(1)] * 3  # entry, stop, target

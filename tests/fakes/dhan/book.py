@@ -52,6 +52,8 @@ class Book:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
     modifications: dict[str, int] = field(default_factory=dict)
+    # what /holdings answers (rows as Dhan writes them; a test carries some over)
+    holdings: list[dict[str, Any]] = field(default_factory=list)
     clock: datetime = START
     _ids: Any = field(default_factory=lambda: itertools.count(5226120700001))
     _trade_ids: Any = field(default_factory=lambda: itertools.count(70000001))

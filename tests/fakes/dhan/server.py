@@ -180,7 +180,7 @@ class App:
             elif path == "/positions":
                 return 200, book.positions()
             elif path == "/holdings":
-                return 200, []
+                return 200, book.holdings
             elif path == "/fundlimit":
                 return 200, book.funds()
             else:  # /profile

@@ -44,6 +44,8 @@ class Book:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     trades: list[dict[str, Any]] = field(default_factory=list)
+    # what /portfolio/holdings answers (rows as Kite writes them; a test carries some over)
+    holdings: list[dict[str, Any]] = field(default_factory=list)
     clock: datetime = START
     _ids: Any = field(default_factory=lambda: itertools.count(261207000000001))
     _trade_ids: Any = field(default_factory=lambda: itertools.count(50000001))

@@ -184,7 +184,7 @@ class App:
             elif method == "GET" and path == "/portfolio/positions":
                 return book.positions()
             elif method == "GET" and path == "/portfolio/holdings":
-                return []
+                return book.holdings
             elif method == "GET" and path == "/user/margins":
                 return {"equity": book.margins(), "commodity": {"enabled": False, "net": 0}}
             elif method == "GET" and path == "/user/margins/equity":
