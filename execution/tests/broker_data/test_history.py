@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
+from itertools import pairwise
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -42,7 +43,7 @@ def test_pages_cover_the_range_once_within_the_limit(timeframe):
     start, end = datetime(2020, 1, 1), datetime(2026, 12, 4, 23, 59, 59)
     pages = history_pages(start, end, limit)
     assert pages[0][0] == start and pages[-1][1] == end
-    for (frm, to), (nxt, _) in zip(pages, pages[1:], strict=False):
+    for (_, to), (nxt, _) in pairwise(pages):
         assert nxt - to == timedelta(seconds=1)  # no gap, no overlap
     assert all((to - frm) < timedelta(days=limit) for frm, to in pages)
     span = end - start + timedelta(seconds=1)
