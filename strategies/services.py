@@ -252,7 +252,7 @@ def strategy_transition(
     return strategy, event
 
 
-FEEDS = ("synthetic", "nse_hours", "replay")
+FEEDS = ("synthetic", "nse_hours", "replay", "broker")
 
 
 @transaction.atomic
