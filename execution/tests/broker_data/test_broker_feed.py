@@ -118,3 +118,18 @@ def test_resample_groups_minutes_into_buckets():
     assert list(r.open) == [1, 4] and list(r.high) == [9, 6] and list(r.low) == [0.5, 1]
     assert list(r.close) == [3.5, 5.5] and list(r.volume) == [6, 9]
     assert timedelta(seconds=int(r.ts[1])) == timedelta(minutes=5)
+
+
+def test_the_api_refuses_a_broker_feed_without_a_token_with_a_4xx_naming_feed(api_client, user):
+    strategy = make_strategy(user, timeframe="1m")
+    r = api_client.post(f"/api/strategies/{strategy.pk}/deploy/", {"feed": "broker"},
+                        format="json")  # fmt: skip
+    assert 400 <= r.status_code < 500
+    assert "feed" in str(r.json())
+    inst = seeded_instrument("RELIANCE")
+    inst.kite_token = 738561
+    inst.save(update_fields=["kite_token"])
+    r = api_client.post(f"/api/strategies/{strategy.pk}/deploy/", {"feed": "broker"},
+                        format="json")  # fmt: skip
+    assert r.status_code == 201
+    assert DeploymentState.objects.get(pk=r.json()["id"]).feed == Feed.BROKER

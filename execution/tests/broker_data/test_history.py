@@ -112,3 +112,20 @@ def test_refusals_name_the_problem(kite_account, fake_kite, instruments):
         _import(kite_account, "1d", "2026-11-02", "2026-11-06")
     kite_account.refresh_from_db()
     assert kite_account.status == "relogin_needed"
+
+
+def test_the_sdks_market_requests_hit_exactly_the_paths_the_fake_serves(
+    kite_account, fake_kite, instruments
+):
+    import re
+
+    from kiteconnect import KiteConnect
+
+    _import(kite_account, "1d", "2026-11-02", "2026-11-06")
+    routes = {
+        name: re.compile("^" + re.sub(r"\{\w+\}", r"[^/]+", KiteConnect._routes[name]) + "$")
+        for name in ("market.instruments.all", "market.instruments", "market.historical")
+    }
+    served = [path for _, path in fake_kite.requests if path.startswith("/instruments")]
+    assert "/instruments/NSE" in served and "/instruments/historical/408065/day" in served
+    assert all(any(p.match(path) for p in routes.values()) for path in served), served
