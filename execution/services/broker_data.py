@@ -54,11 +54,10 @@ def instruments_import_kite(
     specs, skipped = instrument_specs(rows, wanted)
     created = updated = 0
     with transaction.atomic():
+        # by exchange, not by symbol: a real dump has ~100k symbols, too many for an IN list
         existing = {
             (i.exchange, i.symbol): i
-            for i in Instrument.objects.select_for_update().filter(
-                exchange__in={s.exchange for s in specs}, symbol__in={s.symbol for s in specs}
-            )
+            for i in Instrument.objects.filter(exchange__in={s.exchange for s in specs})
         }
         new, changed = [], []
         for spec in specs:

@@ -107,6 +107,7 @@ class TickerRunner:
         self.ticker: Any = None
         self._refreshed_at = float("-inf")
         self.written = 0
+        self.gave_up = False  # the SDK stopped reconnecting (e.g. the session expired)
 
     # ------------------------------------------------------------------ the socket
 
@@ -168,6 +169,7 @@ class TickerRunner:
                 log.info("ticker_connected", instruments=len(tokens))
             elif kind in ("closed", "gave_up"):
                 agg.disconnected(payload)
+                self.gave_up = self.gave_up or kind == "gave_up"
                 log.warning("ticker_disconnected", reason=kind)
         now = self.clock()
         self._write(agg.flush(now))

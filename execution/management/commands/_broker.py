@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from execution.brokers.kite_data import KiteMarketData
 
@@ -18,6 +19,8 @@ def kite_account(account_id: int):
         raise CommandError(f"--account: account {account_id} is not a Kite account")
     if not account.access_token_encrypted:
         raise CommandError(f"--account: account {account_id} is not logged in to Kite")
+    if account.current_status(timezone.now()) != BrokerAccount.Status.LINKED:
+        raise CommandError(f"--account: account {account_id}'s Kite session has expired; log in")
     return account
 
 

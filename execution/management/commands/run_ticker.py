@@ -5,6 +5,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from execution.management.commands._broker import kite_account, kite_market_data
 from execution.models import Instrument
@@ -61,9 +62,16 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Ticker on for {len(runner.instruments)} instruments.")
         )
+        expires = acct.token_expires_at
         try:
             while not stopping:
                 runner.step(timeout=1.0)
+                if runner.gave_up:
+                    raise CommandError("Kite's ticker gave up reconnecting; check the session.")
+                if expires is not None and timezone.now() >= expires:
+                    # Kite logs every session out daily: exit so a supervisor restarts the
+                    # ticker after the morning re-login, with the new token
+                    raise CommandError("The Kite session has expired; log in again.")
         finally:
             runner.stop()
             leader_unlock()

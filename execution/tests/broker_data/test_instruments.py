@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from execution.models import Instrument
 from tests.fakes.kite.market import dump_rows
@@ -78,11 +80,16 @@ def test_existing_instrument_gets_the_brokers_tick_and_token(kite_account):
     assert not Instrument.objects.filter(exchange="NFO").exists()  # only the exchange asked
 
 
-def test_account_that_is_not_logged_in_is_refused(user, fake_kite):
+def test_account_that_is_not_logged_in_is_refused(user, fake_kite, kite_account):
     from brokers.services import broker_account_create
 
     account = broker_account_create(user=user, vendor="kite", api_key="k", api_secret="s")
     with pytest.raises(CommandError, match="not logged in"):
         _run(account)
+    kite_account.token_expires_at = timezone.now() - timedelta(minutes=1)  # Kite's 06:00 logout
+    kite_account.save(update_fields=["token_expires_at"])
+    for args in (["import_instruments", "--from", "kite"], ["run_ticker"]):
+        with pytest.raises(CommandError, match="session has expired"):
+            call_command(*args, "--account", str(kite_account.pk))
     with pytest.raises(CommandError, match="no broker account"):
         call_command("import_instruments", "--from", "kite", "--account", "999999")
