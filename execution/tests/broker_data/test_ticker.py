@@ -35,7 +35,7 @@ class Clock:
 
 
 @pytest.fixture
-def runner(kite_account, fake_kite, fake_ticker):
+def runner(request, kite_account, fake_kite, fake_ticker):
     call_command("import_instruments", "--from", "kite", "--account", str(kite_account.pk),
                  "--exchange", "NSE", stdout=StringIO())  # fmt: skip
     fake_kite.all_hours = True  # history at any hour: the test runs whenever it runs
@@ -43,19 +43,22 @@ def runner(kite_account, fake_kite, fake_ticker):
     nifty = Instrument.objects.get(kite_token=NIFTY)
     m = (int(time.time()) // 60) * 60 - 3600  # a minute boundary an hour ago
     clock = Clock(m - 30)
+    feeds = {INFY: infy, NIFTY: nifty}
+    if getattr(request, "param", None) == "infy-only":
+        feeds.pop(NIFTY)
     r = TickerRunner(
         api_key=fake_kite.api_key,
         access_token=next(iter(fake_kite.access_tokens)),
         root=fake_ticker.url,
         history=KiteMarketData(broker_adapter_for(account=kite_account), requests_per_second=0),
-        instruments=lambda: {INFY: infy, NIFTY: nifty},
+        instruments=lambda: dict(feeds),
         clock=clock,
         history_delay=1.0,
         give_up_after=300,
     )
-    r.m, r.clk = m, clock
+    r.m, r.clk, r.feeds, r.nifty = m, clock, feeds, nifty
     r.start()
-    assert fake_ticker.wait_mode(INFY, "full") and fake_ticker.wait_mode(NIFTY, "full")
+    assert fake_ticker.wait_mode(INFY, "full")
     yield r
     r.stop()
 
@@ -87,6 +90,7 @@ def _ohlcv(bar) -> tuple:
 
 def test_ticks_become_one_minute_bars_and_a_drop_is_completed_from_history(runner, fake_ticker):
     m, clk = runner.m, runner.clk
+    assert fake_ticker.wait_mode(NIFTY, "full")
     _until(runner, lambda: runner.aggregator.up_since is not None)
 
     # the minute of the connection was not watched whole: it will come from history
@@ -127,10 +131,11 @@ def test_ticks_become_one_minute_bars_and_a_drop_is_completed_from_history(runne
     clk.t = m + 85
     connects = fake_ticker.connects
     fake_ticker.drop()
-    _until(runner, lambda: runner.aggregator.up_since is None)
+    assert fake_ticker.wait_connections(connects + 1)  # the SDK reconnects by itself
+    _until(runner, lambda: runner.aggregator.down_since is None and INFY not in
+           runner.aggregator.building and runner.aggregator.up_since is not None)  # fmt: skip
+    assert m + 60 in runner.aggregator.owed[INFY]  # the broken minute is owed to history
     clk.t = m + 100
-    assert fake_ticker.wait_connections(connects + 1)
-    _until(runner, lambda: runner.aggregator.up_since == m + 100)
     assert fake_ticker.wait_mode(INFY, "full")
     fake_ticker.send([FakeTick(INFY, 1495.00, m + 110, volume=1300)])
     # after the minute closes, the broken bar is Kite's candle, not the ticks' half of it
@@ -140,7 +145,8 @@ def test_ticks_become_one_minute_bars_and_a_drop_is_completed_from_history(runne
     assert _ohlcv(_bar(INFY, m + 60)) == _history(INFY, m + 60)
     # and the first minute after the reconnect is watched whole again, from ticks
     fake_ticker.send([FakeTick(INFY, 1497.00, m + 150, volume=1330)])
-    clk.t = m + 183
+    _until(runner, lambda: runner.aggregator.building[INFY].close == Decimal("1497"))
+    clk.t = m + 183  # only once the tick is in: the clock closes the bar
     _until(runner, lambda: _bar(INFY, m + 120) is not None)
     assert _ohlcv(_bar(INFY, m + 120)) == (
         Decimal("1496"),
@@ -151,3 +157,16 @@ def test_ticks_become_one_minute_bars_and_a_drop_is_completed_from_history(runne
     )
     # each minute is one row
     assert Bar.objects.filter(instrument__kite_token=INFY, timeframe="1m").count() == 4
+
+
+@pytest.mark.parametrize("runner", ["infy-only"], indirect=True)
+def test_a_deployment_started_later_is_subscribed_without_a_reconnect(runner, fake_ticker):
+    _until(runner, lambda: runner.aggregator.up_since is not None)
+    assert NIFTY not in fake_ticker.modes
+    runner.feeds[NIFTY] = runner.nifty  # a broker-feed deployment on NIFTY 50 starts
+    runner.clk.t += runner.refresh_every
+    runner.step(timeout=0.05)
+    assert fake_ticker.wait_mode(NIFTY, "full")
+    assert fake_ticker.connects == 1
+    # its first minute was not watched whole: it is owed to history
+    assert runner.aggregator.owed[NIFTY] == {(int(runner.clk.t) // 60) * 60}
