@@ -170,3 +170,55 @@ def test_a_deployment_started_later_is_subscribed_without_a_reconnect(runner, fa
     assert fake_ticker.connects == 1
     # its first minute was not watched whole: it is owed to history
     assert runner.aggregator.owed[NIFTY] == {(int(runner.clk.t) // 60) * 60}
+
+
+def test_every_packet_mode_parses_through_the_sdk(fake_kite, fake_ticker):
+    """ltp (8 bytes), quote (44), full (184), index full (32), and a CDS price (÷1e7)."""
+    import threading
+
+    from kiteconnect import KiteTicker
+
+    usdinr = (1001 << 8) + 3  # a CDS token: prices in units of 1e-7
+    token = fake_kite.issue_access_token()
+    got: list[dict] = []
+    seen = threading.Event()
+    kt = KiteTicker(fake_kite.api_key, token, root=fake_ticker.url)
+
+    def on_connect(ws, response):
+        ws.subscribe([INFY, NIFTY, usdinr, 738561])
+        ws.set_mode(ws.MODE_LTP, [INFY])
+        ws.set_mode(ws.MODE_FULL, [NIFTY, 738561])  # usdinr stays in quote, the default
+
+    kt.on_connect = on_connect
+    kt.on_ticks = lambda ws, ticks: (got.extend(ticks), seen.set())
+    from twisted.internet import reactor  # one reactor per process: reuse it if running
+
+    if reactor.running:
+        reactor.callFromThread(kt.connect, threaded=True)
+    else:
+        kt.connect(threaded=True)
+    try:
+        assert fake_ticker.wait_mode(INFY, "ltp") and fake_ticker.wait_mode(738561, "full")
+        assert fake_ticker.wait_mode(usdinr, "quote") and fake_ticker.wait_mode(NIFTY, "full")
+        ts = 1_796_000_000
+        fake_ticker.send([
+            FakeTick(INFY, 1501.55, ts),
+            FakeTick(usdinr, 84.1225, ts, volume=5000, open=84.1, high=84.2, low=84.0, close=84.05),
+            FakeTick(NIFTY, 24123.45, ts, open=24000, high=24200, low=23950, close=24010),
+            FakeTick(738561, 2950.05, ts, volume=123456, last_quantity=7),
+        ])  # fmt: skip
+        assert seen.wait(10)
+    finally:
+        reactor.callFromThread(kt.close)
+    by = {t["instrument_token"]: t for t in got}
+    assert by[INFY] == {"tradable": True, "mode": "ltp", "instrument_token": INFY,
+                        "last_price": 1501.55}  # fmt: skip
+    q = by[usdinr]
+    assert (q["mode"], q["last_price"], q["volume_traded"]) == ("quote", 84.1225, 5000)
+    assert q["ohlc"] == {"open": 84.1, "high": 84.2, "low": 84.0, "close": 84.05}
+    n = by[NIFTY]
+    assert (n["mode"], n["tradable"], n["last_price"]) == ("full", False, 24123.45)
+    assert n["ohlc"]["high"] == 24200 and n["exchange_timestamp"].timestamp() == ts
+    f = by[738561]
+    assert (f["mode"], f["volume_traded"], f["last_traded_quantity"]) == ("full", 123456, 7)
+    assert f["exchange_timestamp"].timestamp() == ts and len(f["depth"]["buy"]) == 5
