@@ -57,6 +57,12 @@ class Instrument(models.Model):
     )
     lot_size = models.PositiveIntegerField(default=1, validators=[validate_lot_size])
     currency = models.CharField(max_length=8, default="INR")  # ISO 4217, or USDT and the like
+    kite_token = models.BigIntegerField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Kite's instrument_token (from its instrument dump), for candles and ticks.",
+    )
 
     class Meta:
         ordering = ["exchange", "symbol"]
@@ -444,6 +450,7 @@ class Feed(models.TextChoices):
     SYNTHETIC = "synthetic", "Synthetic live feed (around the clock)"
     NSE_HOURS = "nse_hours", "Synthetic live feed (NSE hours)"
     REPLAY = "replay", "Historical replay"
+    BROKER = "broker", "Live bars from the broker's feed"
 
 
 class LivePhase(models.TextChoices):

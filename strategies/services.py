@@ -321,7 +321,7 @@ def strategy_transition(
     return strategy, event
 
 
-FEEDS = ("synthetic", "nse_hours", "replay")
+FEEDS = ("synthetic", "nse_hours", "replay", "broker")
 MODES = ("paper", "live")
 
 

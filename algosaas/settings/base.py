@@ -356,6 +356,9 @@ BROKER_SECRET_KEYS = env.list("BROKER_SECRET_KEYS", default=[])
 KITE_API_ROOT = env.str("KITE_API_ROOT", default="https://api.kite.trade")
 KITE_LOGIN_URL = env.str("KITE_LOGIN_URL", default="https://kite.zerodha.com/connect/login")
 KITE_TIMEOUT_SECONDS = env.float("KITE_TIMEOUT_SECONDS", default=7.0)
+# Market data from Kite: the ticker's WebSocket root and the historical API's request rate.
+KITE_TICKER_ROOT = env.str("KITE_TICKER_ROOT", default="wss://ws.kite.trade")
+KITE_HISTORY_REQUESTS_PER_SECOND = env.float("KITE_HISTORY_REQUESTS_PER_SECOND", default=3.0)
 DHAN_API_ROOT = env.str("DHAN_API_ROOT", default="https://api.dhan.co/v2")
 DHAN_TIMEOUT_SECONDS = env.float("DHAN_TIMEOUT_SECONDS", default=7.0)
 # Order rate limits are shared by every worker through Redis when it is configured.

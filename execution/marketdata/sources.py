@@ -8,12 +8,16 @@
 - ``ReplaySource``: stored historical bars released one by one on a wall-clock schedule
   (``seconds_per_bar``), so a past year can be paper-traded in minutes.
 
-Both answer "which bars have *closed* by ``now``, from ``since_ts`` on". Plain Python: the
+- ``BrokerSource``: the broker's live feed, the one-minute bars ``run_ticker`` stores, grouped
+  into the deployment's interval.
+
+All answer "which bars have *closed* by ``now``, from ``since_ts`` on". Plain Python: the
 Django layer loads stored bars and hands them in.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,3 +106,68 @@ class ReplaySource:
     @property
     def exhausted_at(self) -> float:
         return self.release_time(len(self.history) - 1)
+
+
+# Seconds after a bucket's end by which its last one-minute bar is expected; past it the bucket
+# is released with the minutes it has (the ticker completes a broken minute from history
+# within about ``history_delay`` + a request, so this waits for that, not for a silent market).
+BROKER_BAR_GRACE = 90
+BROKER_POLL_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSource:
+    """Bars of the broker's live feed: the stored one-minute bars (``run_ticker`` writes them),
+    grouped into the deployment's interval (epoch-aligned buckets, as the synthetic feed's).
+
+    A bucket is *closed* once its end has passed and either its last minute is stored or
+    ``grace`` seconds more have passed: a bucket is never released while its last minute may
+    still come, and a quiet last minute cannot hold the deployment forever. ``load(start, end)``
+    returns the stored minutes opening in ``[start, end)`` (the Django layer reads them).
+    """
+
+    load: Callable[[int, int], BarSeries]
+    interval_s: int
+    grace: int = BROKER_BAR_GRACE
+    poll_s: int = BROKER_POLL_SECONDS
+
+    def last_closed_open(self, now_ts: int) -> int:
+        return (int(now_ts) // self.interval_s - 1) * self.interval_s
+
+    def closed_bars(self, *, since_ts: int, now_ts: int) -> BarSeries:
+        step = self.interval_s
+        start = int(since_ts) // step * step
+        end = self.last_closed_open(now_ts) + step  # buckets ending by now
+        minutes = self.load(start, end)
+        bars = resample(minutes, step)
+        if len(bars) and now_ts < int(bars.ts[-1]) + step + self.grace:
+            last_minute = int(bars.ts[-1]) + step - 60
+            if int(minutes.ts[-1]) < last_minute:  # its last minute may still come
+                bars = bars.slice(0, len(bars) - 1)
+        return bars
+
+    def next_close_after(self, ts: int) -> int:
+        return int(ts) + 2 * self.interval_s
+
+    def warmup_span(self, bars: int) -> int:
+        """Seconds back holding ``bars`` bars over nights and weekends (a session is about a
+        quarter of a day, a long weekend 4 days), as the NSE-hours synthetic feed counts."""
+        return bars * self.interval_s * 4 + 4 * 86_400
+
+
+def resample(minutes: BarSeries, interval_s: int) -> BarSeries:
+    """One-minute bars into ``interval_s`` buckets (open of the first, high/low over all,
+    close of the last, volume summed); buckets with no minute are absent."""
+    if interval_s == 60 or len(minutes) == 0:
+        return minutes
+    keys = minutes.ts // interval_s * interval_s
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)] - 1
+    return BarSeries(
+        ts=keys[starts],
+        open=minutes.open[starts],
+        high=np.maximum.reduceat(minutes.high, starts),
+        low=np.minimum.reduceat(minutes.low, starts),
+        close=minutes.close[ends],
+        volume=np.add.reduceat(minutes.volume, starts),
+    )

@@ -35,7 +35,12 @@ from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine, new_state
 from execution.engine.session import SessionCalendar, calendar_for, session_only
 from execution.engine.state import EngineState, OrderRecord, RunResult
-from execution.marketdata.sources import ReplaySource, SyntheticSource, synthetic_key
+from execution.marketdata.sources import (
+    BrokerSource,
+    ReplaySource,
+    SyntheticSource,
+    synthetic_key,
+)
 from execution.models import (
     DeploymentState,
     EquitySnapshot,
@@ -52,6 +57,7 @@ from execution.services.engine_setup import (
     engine_config,
     session_calendar,
 )
+from execution.services.live_broker_feed import broker_source
 from execution.services.live_persist import (
     _book,
     _dt,
@@ -154,7 +160,7 @@ def deployment_start_live(
         next_due = now_ts + spb
         origin: int | None = now_ts
     else:
-        source = _synthetic(snap, interval, calendar)
+        source = _live_source(feed, snap, interval, calendar)
         state.cursor = source.last_closed_open(now_ts)
         history_start = state.cursor - source.warmup_span(warmup)
         next_due = source.next_close_after(state.cursor)
@@ -183,7 +189,7 @@ def _feed_calendar(feed: str, snap: dict[str, Any]) -> SessionCalendar | None:
         if timeframe == "1d":
             return None
         return calendar_for("NSE", squareoff=settings.ALGOSAAS["MIS_SQUAREOFF"])
-    if feed == Feed.REPLAY:
+    if feed in (Feed.REPLAY, Feed.BROKER):
         return session_calendar(exchange=snap["instrument"]["exchange"], timeframe=timeframe)
     return None
 
@@ -207,13 +213,21 @@ def _synthetic(
     )
 
 
-def _source(live: DeploymentState) -> SyntheticSource | ReplaySource:
+def _live_source(
+    feed: str, snap: dict[str, Any], interval: int, calendar: SessionCalendar | None
+) -> SyntheticSource | BrokerSource:
+    if feed == Feed.BROKER:
+        return broker_source(snap, interval, calendar)
+    return _synthetic(snap, interval, calendar)
+
+
+def _source(live: DeploymentState) -> SyntheticSource | ReplaySource | BrokerSource:
     snap = live.deployment.config
     calendar = SessionCalendar.from_dict(live.engine_config.get("calendar"))
     if live.feed == Feed.REPLAY:
         history = _replay_history(snap, calendar)
         return ReplaySource(history, live.replay_origin_ts, live.replay_seconds_per_bar)
-    return _synthetic(snap, live.interval_s, calendar)
+    return _live_source(live.feed, snap, live.interval_s, calendar)
 
 
 def _feed_now(live: DeploymentState, now_ts: int) -> int:
@@ -371,7 +385,7 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
     source = _source(live)
     since = live.history_start_ts
-    if isinstance(source, SyntheticSource):
+    if isinstance(source, SyntheticSource | BrokerSource):
         since = max(since, source.last_closed_open(now_ts) - MAX_HISTORY_BARS * live.interval_s)
     bars = source.closed_bars(since_ts=since, now_ts=now_ts)
     cursor = live.cursor_ts
@@ -442,7 +456,8 @@ def _next_due(live: DeploymentState, source: Any, now_ts: int) -> datetime:
             return _dt(now_ts + 3600)  # the replay is over; nothing more will close
         return datetime.fromtimestamp(source.release_time(k), tz=UTC)
     cursor = live.cursor_ts if live.cursor_ts is not None else source.last_closed_open(now_ts)
-    return _dt(max(source.next_close_after(cursor), now_ts + 1))
+    poll = getattr(source, "poll_s", 1)  # the broker's bars arrive when the ticker writes them
+    return _dt(max(source.next_close_after(cursor), now_ts + poll))
 
 
 def _record_failure(deployment_id: int, error: Exception, now: datetime) -> None:

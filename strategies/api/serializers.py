@@ -240,12 +240,13 @@ class StrategySerializer(CrossFieldChecks, ModelSerializer):
 
 class DeploySerializer(Serializer):
     feed = serializers.ChoiceField(
-        choices=["synthetic", "nse_hours", "replay"],
+        choices=["synthetic", "nse_hours", "replay", "broker"],
         default="synthetic",
         help_text=(
             "synthetic: the live synthetic market, around the clock; nse_hours: the same"
             " market open only in NSE sessions (09:15-15:30 IST, no holidays), with the MIS"
-            " square-off; replay: the instrument's stored bars."
+            " square-off; replay: the instrument's stored bars; broker: live one-minute bars"
+            " from the broker's ticker (run_ticker), for an instrument imported from the broker."
         ),
     )
     seconds_per_bar = serializers.FloatField(

@@ -1,11 +1,18 @@
-"""``import_bars SYMBOL PATH --exchange EX --timeframe TF``: load OHLCV bars from a CSV file."""
+"""``import_bars SYMBOL PATH --exchange EX --timeframe TF``: load OHLCV bars from a CSV file.
 
+``import_bars SYMBOL --from kite --account ID --exchange EX --timeframe TF --start D --end D``
+loads them from a linked Kite account's historical candles instead.
+"""
+
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from execution.brokers.base import BrokerError
+from execution.brokers.kite_data import IST, KITE_INTERVALS
 from execution.marketdata.csvbars import CsvFormatError
 from execution.marketdata.exchanges import EXCHANGES
 from execution.marketdata.ticks import OffTickPrices, PriceRoundsToZero
@@ -23,6 +30,13 @@ def _decimal(value: str) -> Decimal:
     if result <= 0:
         raise CommandError(f"Must be positive: {value!r}")
     return result
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"Not a date (YYYY-MM-DD): {value!r}") from None
 
 
 def _messages(error: ValidationError) -> str:
@@ -44,7 +58,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("symbol")
-        parser.add_argument("path")
+        parser.add_argument("path", nargs="?", help="The CSV file (with --from csv).")
+        parser.add_argument(
+            "--from",
+            dest="source",
+            choices=["csv", "kite"],
+            default="csv",
+            help="kite: the historical candles of a linked Kite account (--account); the "
+            "instrument must come from import_instruments --from kite.",
+        )
+        parser.add_argument("--account", type=int, help="BrokerAccount id (with --from kite).")
+        parser.add_argument("--start", type=_date, help="First day, IST (with --from kite).")
+        parser.add_argument("--end", type=_date, help="Last day, IST (with --from kite).")
         parser.add_argument(
             "--exchange", required=True, help=f"One of: {', '.join(EXCHANGES)} (any case)."
         )
@@ -71,8 +96,13 @@ class Command(BaseCommand):
         lot_size,
         currency,
         round_to_tick,
+        source,
         **options,
     ):
+        if source == "kite":
+            return self._from_kite(symbol, exchange, timeframe, **options)
+        if not path:
+            raise CommandError("path: the CSV file to import is required (or --from kite).")
         if lot_size is not None and lot_size < 1:
             raise CommandError(f"--lot-size must be at least 1, got {lot_size}")
         if exchange.upper() not in EXCHANGES:
@@ -108,5 +138,44 @@ class Command(BaseCommand):
                 f"{verb} {instrument} (tick {tick}, lot "
                 f"{instrument.lot_size}, {instrument.currency}); imported {result.added} new "
                 f"{timeframe} bars.{rounded}"
+            )
+        )
+
+    def _from_kite(self, symbol, exchange, timeframe, *, account, start, end, **options):
+        from execution.management.commands._broker import kite_market_data
+        from execution.models import Instrument
+        from execution.services.broker_data import bars_import_kite
+
+        if timeframe not in KITE_INTERVALS:
+            raise CommandError(
+                f"--timeframe: Kite has no {timeframe} candles; use one of "
+                f"{', '.join(KITE_INTERVALS)}."
+            )
+        if account is None or start is None or end is None:
+            raise CommandError("--from kite needs --account, --start and --end.")
+        if end < start:
+            raise CommandError("--end is before --start.")
+        instrument = Instrument.objects.filter(
+            exchange=exchange.upper(), symbol=symbol.upper(), kite_token__isnull=False
+        ).first()
+        if instrument is None:
+            raise CommandError(
+                f"{exchange.upper()}:{symbol.upper()} has no Kite instrument token; run "
+                "import_instruments --from kite first."
+            )
+        first = datetime.combine(start, time.min, tzinfo=IST)
+        last = datetime.combine(end, time.max.replace(microsecond=0), tzinfo=IST)
+        data = kite_market_data(account)
+        try:
+            result = bars_import_kite(
+                data=data, instrument=instrument, timeframe=timeframe, start=first, end=last
+            )
+        except BrokerError as e:
+            raise CommandError(f"Kite: {e}") from None
+        rounded = f" Rounded {result.rounded} price(s) to the tick." * bool(result.rounded)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {result.added} new {timeframe} bars of {instrument} from Kite "
+                f"({start} to {end}).{rounded}"
             )
         )

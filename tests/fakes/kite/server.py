@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from tests.fakes.kite import market
 from tests.fakes.kite.book import Book, Instrument, KiteError
 
 
@@ -39,6 +40,10 @@ class FakeKite:
     rate_limited: int = 0
     hang_after_accept: float = 0.0
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) served
+    # market data (``market.py``): the instrument dump, and every historical request's params
+    dump: list[market.DumpRow] = field(default_factory=market.dump_rows)
+    history_requests: list[dict[str, str]] = field(default_factory=list)
+    all_hours: bool = False  # candles around the clock, not only in NSE's session
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add_instrument(self, symbol: str, exchange: str = "NSE", **kw: Any) -> None:
@@ -96,6 +101,8 @@ class App:
                     start_response, 200, {"status": "success", "data": self._session(kite, form)}
                 )
             self._authorise(kite, environ)
+            if method == "GET" and path.startswith("/instruments"):
+                return self._market(kite, path, query, start_response)
             if method == "DELETE" and path == "/session/token":
                 kite.access_tokens.discard(environ["HTTP_AUTHORIZATION"].split(":")[-1])
                 data: Any = True
@@ -104,6 +111,30 @@ class App:
         except KiteError as err:
             return _error(start_response, err)
         return _json(start_response, 200, {"status": "success", "data": data})
+
+    @staticmethod
+    def _market(kite: FakeKite, path: str, query: dict[str, str], start_response):
+        """The instrument dump (CSV, whole or one exchange's) and historical candles."""
+        if m := re.fullmatch(r"/instruments/historical/(\d+)/(\w+)", path):
+            token, interval = int(m[1]), m[2]
+            with kite.lock:
+                kite.history_requests.append({"token": m[1], "interval": interval, **query})
+            ticks = {r.instrument_token: r.tick_size for r in kite.dump}
+            if token not in ticks:
+                raise KiteError(400, "InputException", "invalid token")
+            rows = market.candles(
+                token, interval, query.get("from", ""), query.get("to", ""),
+                tick=ticks[token] or 0.05, all_hours=kite.all_hours,
+            )  # fmt: skip
+            return _json(start_response, 200, {"status": "success", "data": {"candles": rows}})
+        m = re.fullmatch(r"/instruments(?:/(\w+))?", path)
+        if not m:
+            raise KiteError(404, "GeneralException", "Route not found")
+        rows = [r for r in kite.dump if m[1] is None or r.exchange == m[1]]
+        payload = market.dump_csv(rows)
+        headers = [("Content-Type", "text/csv"), ("Content-Length", str(len(payload)))]
+        start_response("200 OK", headers)
+        return [payload]
 
     @staticmethod
     def _login(kite: FakeKite, query: dict[str, str], start_response):

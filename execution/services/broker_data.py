@@ -1,0 +1,155 @@
+"""Market data from a linked broker: instruments from Kite's dump, candles, and live minute bars.
+
+- ``instruments_import_kite`` upserts our instruments from the dump with the broker's tick and
+  lot and Kite's ``instrument_token``; run it twice and the second run changes nothing. The
+  broker's tick and lot win over what we had (they are the exchange's).
+- ``bars_import_kite`` stores historical candles page by page; a bar already stored (same
+  instrument, timeframe and open time) is skipped, so a re-run or an overlapping range adds
+  nothing twice.
+- ``minute_bars_write`` stores bars the ticker built (or the history completed) once per
+  (instrument, minute): the ``bar_unique`` constraint decides, so two ticker processes racing
+  on the same minute store one row and neither fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from django.db import IntegrityError, transaction
+
+from algosaas import cache as hot
+from execution.brokers.kite_data import KiteMarketData, instrument_specs
+from execution.marketdata.csvbars import ParsedBar
+from execution.marketdata.exchanges import EXCHANGES, exchange_profile
+from execution.marketdata.minutebars import MinuteBar
+from execution.models import Bar, Instrument
+from execution.selectors import bars_namespace
+from execution.services.marketdata import BarsImported, _store
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentsImported:
+    created: int
+    updated: int
+    unchanged: int
+    skipped: int  # rows of exchanges we do not trade, or unusable (counted, never stored wrong)
+
+
+_SYNCED = ("name", "tick_size", "lot_size", "kite_token")
+
+
+def instruments_import_kite(
+    *, data: KiteMarketData, exchanges: Iterable[str] | None = None
+) -> InstrumentsImported:
+    """Upsert instruments from the account's dump (every exchange we know, or ``exchanges``)."""
+    wanted = {e.upper() for e in exchanges} if exchanges else set(EXCHANGES) - {"SYNTH"}
+    rows: list[dict] = []
+    for exchange in sorted(wanted) if exchanges else [None]:
+        rows.extend(data.instruments(exchange))
+    specs, skipped = instrument_specs(rows, wanted)
+    created = updated = 0
+    with transaction.atomic():
+        # by exchange, not by symbol: a real dump has ~100k symbols, too many for an IN list
+        existing = {
+            (i.exchange, i.symbol): i
+            for i in Instrument.objects.filter(exchange__in={s.exchange for s in specs})
+        }
+        new, changed = [], []
+        for spec in specs:
+            inst = existing.get((spec.exchange, spec.symbol))
+            values = {
+                "name": spec.name,
+                "tick_size": spec.tick_size,
+                "lot_size": spec.lot_size,
+                "kite_token": spec.token,
+            }
+            if inst is None:
+                new.append(
+                    Instrument(
+                        exchange=spec.exchange,
+                        symbol=spec.symbol,
+                        currency=exchange_profile(spec.exchange).currency,
+                        **values,
+                    )
+                )
+            elif any(getattr(inst, k) != v for k, v in values.items()):
+                for k, v in values.items():
+                    setattr(inst, k, v)
+                changed.append(inst)
+        # a concurrent import may have created some meanwhile: theirs stand, ours are skipped
+        made = Instrument.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
+        created = len(made)
+        if changed:
+            Instrument.objects.bulk_update(changed, list(_SYNCED), batch_size=2000)
+            updated = len(changed)
+    unchanged = len(specs) - created - updated
+    log.info(
+        "instruments_imported", created=created, updated=updated, unchanged=unchanged,
+        skipped=skipped,
+    )  # fmt: skip
+    return InstrumentsImported(created, updated, unchanged, skipped)
+
+
+class NoBrokerToken(ValueError):
+    """The instrument has no Kite token: import the instrument dump first."""
+
+
+def bars_import_kite(
+    *,
+    data: KiteMarketData,
+    instrument: Instrument,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+) -> BarsImported:
+    """Store Kite's candles of ``instrument`` opening in ``[start, end]``, page by page.
+
+    Each page is its own transaction, so an interrupted import keeps what it stored and the
+    re-run skips it. Prices off the instrument's tick are rounded onto it (and counted).
+    """
+    if instrument.kite_token is None:
+        raise NoBrokerToken(
+            f"{instrument} has no Kite instrument token; run import_instruments --from kite."
+        )
+    added = rounded = 0
+    for page in data.candle_pages(
+        token=instrument.kite_token, timeframe=timeframe, start=start, end=end
+    ):
+        with transaction.atomic():
+            result = _store(instrument, timeframe, page, round_to_tick=True)
+        added += result.added
+        rounded += result.rounded
+    return BarsImported(added=added, rounded=rounded)
+
+
+def minute_bars_write(bars: Iterable[tuple[Instrument, MinuteBar | ParsedBar]]) -> int:
+    """Store one-minute bars, each once; return how many this call stored (others had them)."""
+    added = 0
+    touched: set[int] = set()
+    for instrument, bar in bars:
+        ts = bar.ts if isinstance(bar, ParsedBar) else datetime.fromtimestamp(bar.start, tz=UTC)
+        row = Bar(
+            instrument=instrument,
+            timeframe="1m",
+            ts=ts,
+            open=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+            volume=bar.volume,
+        )
+        try:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        except IntegrityError:
+            continue  # another writer stored this minute first: one row, theirs
+        added += 1
+        touched.add(instrument.pk)
+    for pk in touched:
+        hot.invalidate(bars_namespace(pk))
+    return added

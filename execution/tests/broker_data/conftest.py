@@ -1,0 +1,52 @@
+"""Fixtures: the fake Kite (REST and ticker) on loopback, and a linked Kite account."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from brokers.models import BrokerAccount
+from brokers.services import broker_account_create, broker_account_link
+from tests.fakes.kite import FakeKite, shared_server
+from tests.fakes.kite.ticker import FakeTicker
+
+_ticker: FakeTicker | None = None
+
+
+@pytest.fixture
+def fake_kite(settings) -> FakeKite:
+    server = shared_server()
+    kite = server.reset()
+    settings.KITE_API_ROOT = server.url
+    settings.KITE_TIMEOUT_SECONDS = 5.0
+    settings.KITE_HISTORY_REQUESTS_PER_SECOND = 0  # no pacing against the fake
+    settings.BROKER_RATE_LIMIT_REDIS_URL = ""
+    return kite
+
+
+@pytest.fixture
+def kite_account(user, fake_kite) -> BrokerAccount:
+    """A Kite account logged in (a real access token of the fake)."""
+    account = broker_account_create(
+        user=user, vendor="kite", api_key=fake_kite.api_key, api_secret=fake_kite.api_secret
+    )
+    return broker_account_link(
+        account=account,
+        access_token=fake_kite.issue_access_token(),
+        broker_user_id="AB1234",
+        login_at=timezone.now(),
+    )
+
+
+@pytest.fixture
+def fake_ticker(fake_kite, settings) -> FakeTicker:
+    """One ticker server per test process, checking tokens against the current fake Kite."""
+    global _ticker
+    if _ticker is None:
+        _ticker = FakeTicker()
+    _ticker.api_key = fake_kite.api_key
+    _ticker.access_tokens = fake_kite.access_tokens
+    _ticker.modes.clear()
+    _ticker.connects = 0
+    settings.KITE_TICKER_ROOT = _ticker.url
+    return _ticker
