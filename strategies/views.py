@@ -228,10 +228,7 @@ def _detail_context(strategy: Strategy) -> dict[str, Any]:
         "deployments": deployments,
         "stop_form": StopForm(),
         # Which buttons to offer; the services decide, and a stale page gets their refusal.
-        # a basket is backtested, not deployed yet (``strategy_deploy`` refuses it)
-        "can_deploy": strategy.status != StrategyStatus.RUNNING
-        and not strategy.archived_at
-        and not basket,
+        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "can_stop": strategy.status == StrategyStatus.RUNNING,
         "can_archive": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "can_delete": strategy.status == StrategyStatus.INACTIVE and not deployments,

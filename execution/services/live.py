@@ -51,6 +51,13 @@ from execution.services.engine_setup import (
     engine_config,
     session_calendar,
 )
+from execution.services.live_basket import (
+    basket_advance,
+    basket_start_live,
+    basket_write,
+    is_basket,
+    refuse_manual,
+)
 from execution.services.live_persist import (
     _book,
     _dt,
@@ -112,6 +119,8 @@ def deployment_start_live(
     On the synthetic feed the first bar traded is the one after the last bar closed at deploy
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
+    if deployment.config.get("instruments"):  # a basket: one engine per member
+        return basket_start_live(deployment, feed=feed, seconds_per_bar=seconds_per_bar, now=now)
     snap = deployment.config
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
@@ -228,6 +237,7 @@ def _engine(
     client ids are loaded (a manual call's own order, if it exists): the others are counted
     from the state's summary, so the call costs the same however many orders are open.
     """
+    refuse_manual(live)
     snap = live.deployment.config
     strategy = catalog.get(snap["strategy_type"]) if trading else _NoSignals
     state = EngineState.from_dict(
@@ -312,6 +322,7 @@ class _Advance:
     halted: str | None = None
     restated: int | None = None  # a bar whose equity point the result writes again
     book: list[dict[str, Any]] = field(default_factory=list)  # order records to write
+    basket: bool = False  # ``result`` is a ``live_basket.BasketStep``
 
 
 # What a step changes on ``DeploymentState``; an idle step moves only ``next_due_at``.
@@ -350,6 +361,8 @@ def _pause_point(name: str) -> None:
 
 def _advance(live: DeploymentState, now: datetime) -> _Advance:
     """Run the engine over the bars closed since the cursor; change ``live`` in memory only."""
+    if is_basket(live):
+        return basket_advance(live, now)
     deployment = live.deployment
     now_ts = int(now.timestamp())
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
@@ -404,12 +417,14 @@ def _replay_ended(live: DeploymentState, now_ts: int, source: Any = None) -> boo
 def _write(advances: list[_Advance], now: datetime) -> None:
     """Write computed steps: orders one deployment at a time (rare), the rest in bulk."""
     stepped = [a for a in advances if a.result is not None]
-    for adv in stepped:
+    single = [a for a in stepped if not a.basket]
+    for adv in single:
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
-    _persist_ledgers(stepped)
+    _persist_ledgers(single)
+    basket_write([a for a in stepped if a.basket])
     _save_books([(a.live, a.book) for a in stepped])
     bulk_update_rows(
         DeploymentState, [a.live for a in advances if a.result is None], ["next_due_at"]

@@ -230,9 +230,7 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         "done": bt.status in (BacktestStatus.COMPLETE, BacktestStatus.FAILED),
         "poll": BACKTEST_POLL,
         # Which button to offer; the deploy service decides, and a stale page gets its refusal.
-        "can_deploy": strategy.status != StrategyStatus.RUNNING
-        and not strategy.archived_at
-        and not bt.config.get("instruments"),  # baskets are not deployed yet
+        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "config_changed": not same_config(strategy_config_snapshot(strategy), bt.config),
     }
     context["time_fmt"] = _time_fmt(bt)

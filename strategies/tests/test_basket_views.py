@@ -76,7 +76,7 @@ def test_basket_errors_show_beside_the_picker(owner_client):
     assert "instrument" in response.context["form"].errors
 
 
-def test_detail_lists_the_basket_and_offers_no_deploy(owner_client, user):
+def test_detail_lists_the_basket_and_offers_deploy(owner_client, user):
     tcs, infy = nse("TCS", "INFY")
     data = form_data(basket_form="1", instruments=[tcs.pk, infy.pk])
     owner_client.post(reverse("strategies:create"), data)
@@ -85,4 +85,4 @@ def test_detail_lists_the_basket_and_offers_no_deploy(owner_client, user):
     html = response.content.decode()
     assert "data-basket" in html and "NSE:INFY" in html
     assert [m["cap"] for m in response.context["basket"]] == ["50", "50"]
-    assert response.context["can_deploy"] is False
+    assert response.context["can_deploy"] is True
