@@ -204,3 +204,40 @@ def test_stopping_a_basket_with_square_off_flattens_every_member(user, basket):
     assert [p.quantity for p in Position.objects.filter(deployment=deployment)] == [0, 0]
     assert not Order.objects.filter(deployment=deployment, status__in=["OPEN", "PENDING"]).exists()
     assert_event_chains(deployment)
+
+
+def test_a_basket_step_that_dies_before_commit_leaves_nothing_and_is_redone(
+    user, basket, monkeypatch
+):
+    """Crash safety: everything a step wrote for every member rolls back together, and the
+    next step replays those bars to the backtest's result."""
+    import execution.services.live as live_module
+
+    strategy, instruments = basket
+    deployment = deploy(strategy, feed="replay", seconds_per_bar=1.0)
+    real_pause = live_module._pause_point
+    crashed = []
+
+    def crash(name):
+        if not crashed:
+            crashed.append(name)
+            raise RuntimeError("worker died before commit")
+        real_pause(name)
+
+    monkeypatch.setattr(live_module, "_pause_point", crash)
+    k = 0
+    while not crashed:  # step until a step with orders dies
+        k += 1
+        before = (Order.objects.count(), EquitySnapshot.objects.count(), live_of(deployment))
+        outcome = deployment_step(deployment_id=deployment.pk, now=_release(deployment, k))
+    assert outcome.status == "failed"
+    live = live_of(deployment)
+    assert (Order.objects.count(), EquitySnapshot.objects.count()) == before[:2]
+    assert (live.cursor_ts, live.engine_state) == (before[2].cursor_ts, before[2].engine_state)
+    assert live.failures == 1
+
+    for j in range(k, N_BARS + 1):
+        assert deployment_step(deployment_id=deployment.pk, now=_release(deployment, j)).status == (
+            "stepped"
+        )
+    _assert_same_as_backtest(deployment, instruments)
