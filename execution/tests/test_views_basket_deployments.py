@@ -74,3 +74,16 @@ def test_a_manual_order_on_a_basket_is_refused_naming_the_field(basket_run):
             deployment=deployment, side="BUY", order_type="MARKET", quantity=10, product="MIS"
         )
     assert "instrument" in err.value.fields
+
+
+def test_the_api_refuses_a_manual_order_on_a_basket_with_a_400(api_client, basket_run):
+    deployment, _ = basket_run
+    before = Order.objects.filter(deployment=deployment).count()
+    resp = api_client.post(
+        f"/api/deployments/{deployment.pk}/orders/",
+        {"side": "BUY", "order_type": "MARKET", "quantity": 10},
+        format="json",
+    )
+    assert resp.status_code == 400
+    assert "instrument" in resp.json()["error"]["fields"]
+    assert Order.objects.filter(deployment=deployment).count() == before
