@@ -52,6 +52,7 @@ from execution.services.engine_setup import (
     session_calendar,
 )
 from execution.services.live_basket import (
+    BasketStep,
     basket_advance,
     basket_start_live,
     basket_write,
@@ -318,7 +319,7 @@ class _Advance:
 
     live: DeploymentState
     outcome: StepOutcome
-    result: RunResult | None = None
+    result: RunResult | BasketStep | None = None
     halted: str | None = None
     restated: int | None = None  # a bar whose equity point the result writes again
     book: list[dict[str, Any]] = field(default_factory=list)  # order records to write
