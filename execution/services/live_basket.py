@@ -55,6 +55,8 @@ from execution.services.live_persist import _dt, _money, _persist, _price
 from strategies import catalog
 from strategies.models import TIMEFRAME_SECONDS, Deployment, DeploymentStatus
 
+BASKET_FEEDS = (Feed.SYNTHETIC, Feed.NSE_HOURS, Feed.REPLAY)
+
 
 def is_basket(live: DeploymentState) -> bool:
     """Whether ``live`` steps a basket (its state holds one engine per member)."""
@@ -85,10 +87,24 @@ def basket_start_live(
     seconds_per_bar: float | None,
     now: datetime | None,
 ) -> DeploymentState:
-    """Create a basket deployment's live state: one engine per member, one cursor."""
+    """Create a basket deployment's live state: one engine per member, one cursor.
+
+    Paper trading on the synthetic feeds or a replay only: a basket's orders are not routed to
+    a broker account, nor stepped on a broker's bars, yet (a 400 naming the field).
+    """
     from execution.services.live import _feed_calendar, _synthetic
 
     snap = deployment.config
+    if (snap.get("live") or {}).get("mode", "paper") != "paper":
+        raise DomainError(
+            "A basket trades on paper only so far; deploy it in paper mode.",
+            fields={"mode": ["A basket can be deployed in paper mode only."]},
+        )
+    if feed not in BASKET_FEEDS:
+        raise DomainError(
+            f"A basket trades on the synthetic feeds or a replay, not on {feed!r}, so far.",
+            fields={"feed": ["A basket runs on the synthetic feeds or a replay only."]},
+        )
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
     configs: list[EngineConfig] = []

@@ -80,3 +80,29 @@ def test_each_member_of_an_equal_split_trades_as_it_would_alone(user):
     assert [ts for ts, _ in total] == sorted(parts[0]) == sorted(parts[1])
     live = live_of(basket)
     assert live.bars_processed == BARS and live.cursor_ts == live_of(singles[0]).cursor_ts
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [({"live": {"mode": "live", "broker_account": 1}}, "mode"), ({"feed": "broker"}, "feed")],
+)
+def test_a_basket_is_started_on_paper_feeds_only(user, change, field):
+    """Routing a basket's orders to a broker, or stepping it on a broker's bars, is refused by
+    name (the live step would otherwise paper-trade it silently)."""
+    from algosaas.errors import DomainError
+    from execution.services.live import deployment_start_live
+
+    rel, tcs = seeded_instrument("RELIANCE"), seeded_instrument("TCS")
+    strategy = make_strategy(user, name="refused", params=LONG)
+    basket_replace(
+        strategy=strategy,
+        members=[
+            {"instrument": rel, "allocation_pct": None},
+            {"instrument": tcs, "allocation_pct": None},
+        ],
+    )
+    deployment = deploy(strategy)
+    deployment.config.update({k: v for k, v in change.items() if k != "feed"})
+    with pytest.raises(DomainError) as err:
+        deployment_start_live(deployment, feed=change.get("feed", "synthetic"))
+    assert field in err.value.fields
