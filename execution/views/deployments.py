@@ -71,8 +71,9 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
         "deployment": deployment,
         "strategy": deployment.strategy,
         "live": live,
-        "instrument": _instrument_label(config),
+        "instrument": "{exchange}:{symbol}".format(**config["instrument"]),  # the primary's
         "basket": bool(config.get("instruments")),
+        "basket_label": _basket_label(config),
         "currency": _currency(deployment),
         "timeframe": config.get("timeframe", ""),
         "type_name": type_names().get(config.get("strategy_type"), config.get("strategy_type")),
@@ -83,11 +84,11 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
     }
 
 
-def _instrument_label(config: dict[str, Any]) -> str:
-    """The run's instrument, or its basket's members (the first few, then how many more)."""
+def _basket_label(config: dict[str, Any]) -> str:
+    """A basket run's members (the first few, then how many more); empty for one instrument."""
     members = config.get("instruments")
     if not members:
-        return "{exchange}:{symbol}".format(**config["instrument"])
+        return ""
     names = ", ".join("{exchange}:{symbol}".format(**m) for m in members[:BASKET_NAMED])
     more = f" +{len(members) - BASKET_NAMED}" if len(members) > BASKET_NAMED else ""
     return f"basket of {len(members)}: {names}{more}"
