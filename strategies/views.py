@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from algosaas.errors import DomainError
 from execution.engine.exits import EXIT_HELP, EXIT_LABELS
 from strategies import catalog, selectors, services
-from strategies.basket_picker import parse_ids, picker_context
+from strategies.basket_picker import cap_inputs, parse_ids, picker_context
 from strategies.baskets import basket_members, effective_allocations
 from strategies.forms import StopForm, StrategyFilterForm, StrategyForm, choice_label
 from strategies.models import Strategy, StrategyStatus
@@ -205,7 +205,7 @@ def basket_picker(request: HttpRequest) -> HttpResponse:
         ids = parse_ids(request.GET.getlist("instruments"))
     except forms.ValidationError:  # a tampered id: redraw with nothing ticked
         ids = []
-    picker = picker_context(ids, request.GET.get("basket_q", ""))
+    picker = picker_context(ids, request.GET.get("basket_q", ""), cap_inputs(request.GET, ids))
     return render(request, "strategies/partials/basket_picker.html", {"picker": picker})
 
 
