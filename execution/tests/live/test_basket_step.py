@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 
 from execution.models import EquitySnapshot, Order, Position, Trade
-from execution.services.live import deployment_step
+from execution.services.live import deployments_step
 from execution.tests.live.conftest import at, deploy, live_of, make_strategy
 from strategies.baskets import basket_replace
 from strategies.tests.factories import seeded_instrument
@@ -57,7 +57,8 @@ def test_each_member_of_an_equal_split_trades_as_it_would_alone(user):
 
     for k in range(BARS):
         now = at(basket, k)
-        outcomes = [deployment_step(deployment_id=d.pk, now=now) for d in [basket, *singles]]
+        # one batch, as the dispatcher steps them: the basket's rows and the singles' together
+        outcomes = deployments_step(deployment_ids=[d.pk for d in [basket, *singles]], now=now)
         assert [(o.status, o.bars) for o in outcomes] == [("stepped", 1)] * 3
 
     for n, (inst, single) in enumerate(zip((rel, tcs), singles, strict=True)):
