@@ -108,7 +108,7 @@ def basket_start_live(
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
     configs: list[EngineConfig] = []
-    states: list[dict[str, Any]] = []
+    states: list[EngineState] = []
     calendar = None
     for n, inst in enumerate(_members(deployment)):
         msnap = {**snap, "instrument": inst}
@@ -341,8 +341,7 @@ def basket_advance(live: DeploymentState, now: datetime) -> Any:
         results = step_members(engines, bars, idle=_idle(live))
     else:  # squaring off: no entries, so the members cannot compete for the pool
         results = [e.run(b) for e, b in zip(engines, bars, strict=True)]
-    caps = [float(c["starting_capital"]) for c in live.engine_config["members"]]
-    equity = _total(results, before, caps, _idle(live))
+    equity = _total(results, before, _idle(live))
     if closing and not fresh:  # the close is booked on the last bar: one restated point
         equity = EquityCurve(
             equity.ts[-1:], equity.cash[-1:], equity.position[-1:], equity.equity[-1:]
@@ -374,7 +373,6 @@ def basket_advance(live: DeploymentState, now: datetime) -> Any:
 def _total(
     results: list[RunResult],
     before: list[tuple[float, float, int]],
-    caps: list[float],
     idle: float,
 ) -> EquityCurve:
     """The basket's cash and equity at each bar time of the step: each member's value at its
