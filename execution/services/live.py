@@ -45,19 +45,12 @@ from execution.models import (
     Position,
 )
 from execution.selectors import bar_series
+from execution.services import live_basket
 from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import (
     default_charges_model,
     engine_config,
     session_calendar,
-)
-from execution.services.live_basket import (
-    BasketStep,
-    basket_advance,
-    basket_start_live,
-    basket_write,
-    is_basket,
-    refuse_manual,
 )
 from execution.services.live_persist import (
     _book,
@@ -121,7 +114,7 @@ def deployment_start_live(
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
     if deployment.config.get("instruments"):  # a basket: one engine per member
-        return basket_start_live(deployment, feed=feed, seconds_per_bar=seconds_per_bar, now=now)
+        return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now)
     snap = deployment.config
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
@@ -238,7 +231,7 @@ def _engine(
     client ids are loaded (a manual call's own order, if it exists): the others are counted
     from the state's summary, so the call costs the same however many orders are open.
     """
-    refuse_manual(live)
+    live_basket.refuse_manual(live)
     snap = live.deployment.config
     strategy = catalog.get(snap["strategy_type"]) if trading else _NoSignals
     state = EngineState.from_dict(
@@ -319,7 +312,7 @@ class _Advance:
 
     live: DeploymentState
     outcome: StepOutcome
-    result: RunResult | BasketStep | None = None
+    result: RunResult | live_basket.BasketStep | None = None
     halted: str | None = None
     restated: int | None = None  # a bar whose equity point the result writes again
     book: list[dict[str, Any]] = field(default_factory=list)  # order records to write
@@ -362,8 +355,8 @@ def _pause_point(name: str) -> None:
 
 def _advance(live: DeploymentState, now: datetime) -> _Advance:
     """Run the engine over the bars closed since the cursor; change ``live`` in memory only."""
-    if is_basket(live):
-        return basket_advance(live, now)
+    if live_basket.is_basket(live):
+        return live_basket.basket_advance(live, now)
     deployment = live.deployment
     now_ts = int(now.timestamp())
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
@@ -425,7 +418,7 @@ def _write(advances: list[_Advance], now: datetime) -> None:
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
     _persist_ledgers(single)
-    basket_write([a for a in stepped if a.basket])
+    live_basket.basket_write([a for a in stepped if a.basket])
     _save_books([(a.live, a.book) for a in stepped])
     bulk_update_rows(
         DeploymentState, [a.live for a in advances if a.result is None], ["next_due_at"]

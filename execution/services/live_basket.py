@@ -81,11 +81,7 @@ def _idle(live: DeploymentState) -> float:
 
 
 def basket_start_live(
-    deployment: Deployment,
-    *,
-    feed: str,
-    seconds_per_bar: float | None,
-    now: datetime | None,
+    deployment: Deployment, feed: str, seconds_per_bar: float | None, now: datetime | None
 ) -> DeploymentState:
     """Create a basket deployment's live state: one engine per member, one cursor.
 
