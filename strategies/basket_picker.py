@@ -7,7 +7,8 @@ or of the search redraws the picker with what the user has chosen so far.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
@@ -19,6 +20,34 @@ Instrument = Strategy._meta.get_field("instrument").related_model
 
 SEARCH_RESULTS = 20
 MAX_QUERY = 64
+CAP_PREFIX = "cap_"  # ``cap_<instrument id>``: a member's allocation cap, % of the capital
+CAP_MIN, CAP_MAX = Decimal("0.01"), Decimal("100")
+
+
+def cap_inputs(data: Mapping[str, Any], ids: Iterable[int]) -> dict[int, str]:
+    """The cap typed for each member that had an input (blank: an equal split)."""
+    return {
+        i: str(data.get(f"{CAP_PREFIX}{i}") or "").strip()[:12]
+        for i in ids
+        if f"{CAP_PREFIX}{i}" in data
+    }
+
+
+def parse_cap(text: str, label: str) -> Decimal | None:
+    """A member's cap as typed: blank is ``None`` (equal split), else a percentage."""
+    if not text:
+        return None
+    try:
+        pct = Decimal(text)
+    except InvalidOperation:
+        raise forms.ValidationError(
+            f"{label}: the cap must be a number (% of the capital)."
+        ) from None
+    if not pct.is_finite() or not CAP_MIN <= pct <= CAP_MAX or pct != pct.quantize(CAP_MIN):
+        raise forms.ValidationError(
+            f"{label}: the cap must be between {CAP_MIN} and {CAP_MAX} % (two decimals at most)."
+        )
+    return pct
 
 
 def parse_ids(values: Iterable[Any]) -> list[int]:
@@ -54,9 +83,13 @@ class BasketField(forms.Field):
         return chosen
 
 
-def picker_context(chosen_ids: Sequence[int], query: str) -> dict[str, Any]:
-    """What the picker shows: the chosen instruments, then up to 20 others matching ``query``."""
+def picker_context(
+    chosen_ids: Sequence[int], query: str, caps: Mapping[int, Any] | None = None
+) -> dict[str, Any]:
+    """What the picker shows: the chosen instruments with their caps (as typed or stored),
+    then up to 20 others matching ``query``."""
     chosen = instruments_in_order(chosen_ids)
+    caps = caps or {}
     query = query.strip()[:MAX_QUERY]
     results: list[Any] = []
     if query:
@@ -67,6 +100,10 @@ def picker_context(chosen_ids: Sequence[int], query: str) -> dict[str, Any]:
         )
     return {
         "basket_chosen": chosen,
+        "basket_members": [
+            {"instrument": i, "cap": "" if caps.get(i.pk) is None else str(caps[i.pk])}
+            for i in chosen
+        ],
         "basket_results": results,
         "basket_q": query,
         "basket_max": MAX_BASKET_SIZE,

@@ -21,7 +21,13 @@ from algosaas.currencies import currency_info
 from algosaas.forms import ServiceForm
 from algosaas.templatetags.money import inr, lakh
 from strategies import catalog
-from strategies.basket_picker import BasketField, parse_ids, picker_context
+from strategies.basket_picker import (
+    BasketField,
+    cap_inputs,
+    parse_cap,
+    parse_ids,
+    picker_context,
+)
 from strategies.catalog.base import Param
 from strategies.models import TIMEFRAME_SECONDS, Product, Strategy, StrategyStatus, Timeframe
 from strategies.services import lot_size_errors
@@ -255,6 +261,11 @@ class StrategyForm(ServiceForm):
             }
             cross = self.stype.cross_errors(params)
             self.place_errors({"params": {name: [msg] for name, msg in cross.items()}})
+        for inst in cleaned.get("instruments") or []:
+            try:
+                parse_cap(cap_inputs(self.data, [inst.pk]).get(inst.pk, ""), str(inst))
+            except forms.ValidationError as e:
+                self.add_error("instruments", e)
         if cleaned.get("sizing") == Sizing.QUANTITY and not cleaned.get("instruments"):
             self.place_errors(
                 lot_size_errors(
@@ -271,14 +282,27 @@ class StrategyForm(ServiceForm):
 
     def basket_picker(self) -> dict[str, Any]:
         """The picker's context: the ticked instruments (as sent, else the strategy's)."""
+        caps = self._stored_caps()
         if self.is_bound:
             try:
                 ids = parse_ids(self.data.getlist("instruments"))
             except forms.ValidationError:
                 ids = []
+            caps.update(cap_inputs(self.data, ids))
         else:
             ids = list(self.initial.get("instruments") or [])
-        return picker_context(ids, "")
+        return picker_context(ids, "", caps)
+
+    def _stored_caps(self) -> dict[int, Any]:
+        """The strategy's members' caps (none for a new strategy); 2 dp as the field holds."""
+        if self.strategy is None:
+            return {}
+        return {
+            m.instrument_id: (
+                None if m.allocation_pct is None else format(m.allocation_pct.normalize(), "f")
+            )
+            for m in self.strategy.members.all()
+        }
 
     @property
     def sizing_value(self) -> str:
@@ -319,14 +343,19 @@ class StrategyForm(ServiceForm):
         return kwargs
 
     def _basket_kwargs(self, chosen: list[Any]) -> dict[str, Any]:
-        """The basket as the services take it; a member kept keeps its allocation cap."""
-        caps = {}
+        """The basket as the services take it: each member's cap as typed in the picker (blank:
+        an equal split); a member without a cap input yet (just ticked) keeps its stored cap."""
+        caps: dict[int, Any] = {}
         if self.strategy is not None:
             caps = {m.instrument_id: m.allocation_pct for m in self.strategy.members.all()}
             if not chosen and not caps:
                 return {}  # one instrument before and after: nothing to change
         if not chosen:
             return {"instruments": []}
+        typed = cap_inputs(self.data, [i.pk for i in chosen])
+        for i in chosen:
+            if i.pk in typed:  # validated in ``clean``
+                caps[i.pk] = parse_cap(typed[i.pk], str(i))
         return {
             "instrument": chosen[0],
             "instruments": [{"instrument": i, "allocation_pct": caps.get(i.pk)} for i in chosen],

@@ -47,10 +47,6 @@ TRADING_FIELDS = (
     "risk_limits",
 )
 NAME_TAKEN = "You already have a strategy with this name."
-BASKET_NOT_DEPLOYABLE = (
-    "A basket can be backtested but not yet deployed to paper trading; deploy a strategy on"
-    " one instrument, or empty the basket."
-)
 MIS_ON_DAILY = (
     "MIS (intraday) needs an intraday timeframe: MIS positions are squared off before every"
     " session closes. Choose a timeframe under 1 day, or CNC (delivery)."
@@ -347,12 +343,6 @@ def strategy_deploy(
     """
     if feed not in FEEDS:
         raise StrategyInvalid(f"Unknown feed {feed!r}.", fields={"feed": ["Unknown feed."]})
-    if strategy.members.exists():
-        # paper trading steps one instrument per deployment so far: deploying the primary
-        # member alone would silently trade something other than the basket
-        raise StrategyInvalid(
-            BASKET_NOT_DEPLOYABLE, fields={"instruments": [BASKET_NOT_DEPLOYABLE]}
-        )
     if mode not in MODES:
         raise StrategyInvalid(f"Unknown mode {mode!r}.", fields={"mode": ["Unknown mode."]})
     _lock_owner(strategy.owner_id)

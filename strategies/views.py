@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from algosaas.errors import DomainError
 from execution.engine.exits import EXIT_HELP, EXIT_LABELS
 from strategies import catalog, selectors, services
-from strategies.basket_picker import parse_ids, picker_context
+from strategies.basket_picker import cap_inputs, parse_ids, picker_context
 from strategies.baskets import basket_members, effective_allocations
 from strategies.forms import (
     LiveDeployForm,
@@ -213,7 +213,7 @@ def basket_picker(request: HttpRequest) -> HttpResponse:
         ids = parse_ids(request.GET.getlist("instruments"))
     except forms.ValidationError:  # a tampered id: redraw with nothing ticked
         ids = []
-    picker = picker_context(ids, request.GET.get("basket_q", ""))
+    picker = picker_context(ids, request.GET.get("basket_q", ""), cap_inputs(request.GET, ids))
     return render(request, "strategies/partials/basket_picker.html", {"picker": picker})
 
 
@@ -237,10 +237,7 @@ def _detail_context(strategy: Strategy) -> dict[str, Any]:
         "stop_form": StopForm(),
         "live_form": LiveDeployForm(accounts=_live_accounts(strategy.owner_id)),
         # Which buttons to offer; the services decide, and a stale page gets their refusal.
-        # a basket is backtested, not deployed yet (``strategy_deploy`` refuses it)
-        "can_deploy": strategy.status != StrategyStatus.RUNNING
-        and not strategy.archived_at
-        and not basket,
+        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "can_stop": strategy.status == StrategyStatus.RUNNING,
         "can_archive": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "can_delete": strategy.status == StrategyStatus.INACTIVE and not deployments,

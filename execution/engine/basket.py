@@ -8,7 +8,7 @@ own available funds **and** the pool's free cash::
     pool free = capital - sum(caps) + sum(available funds of every member)
 
 so a member's limit is its own funds less the pool's shortfall, ``max(0, -(capital - sum(caps)
-+ the others' available funds))``, reserved on its broker for the entry (``_MemberEngine``).
++ the others' available funds))``, reserved on its broker for the entry (``MemberEngine``).
 With caps adding up to 100 % or less (an equal split) the others' term is never negative and
 each member trades exactly as it would alone on its cap; caps adding up to more let the members
 compete for the capital, first come first served.
@@ -52,10 +52,10 @@ class _Presignalled:
         return self.sig[: len(bars)]
 
 
-class _MemberEngine(Engine):
+class MemberEngine(Engine):
     """An engine whose entries are limited by the basket's free cash as well as its own."""
 
-    shortfall: Callable[[_MemberEngine], float] | None = None
+    shortfall: Callable[[MemberEngine], float] | None = None
 
     def _rebalance(self, ts: int) -> None:
         short = 0.0 if self.shortfall is None else self.shortfall(self)
@@ -89,7 +89,7 @@ class BasketResult:
 class _Member:
     __slots__ = ("bars", "chunks", "dec_idx", "engine", "k", "last", "mis", "n")
 
-    def __init__(self, engine: _MemberEngine, bars: BarSeries, dec_idx: list[int]):
+    def __init__(self, engine: MemberEngine, bars: BarSeries, dec_idx: list[int]):
         self.engine = engine
         self.bars = bars
         self.n = len(bars)
@@ -176,7 +176,7 @@ def run_basket(
         results = []
         for (cfg, bars), sig in zip(members, signals, strict=True):
             results.append(
-                _MemberEngine(cfg, _Presignalled(sig), params).run(bars, close_at_end=close_at_end)
+                MemberEngine(cfg, _Presignalled(sig), params).run(bars, close_at_end=close_at_end)
             )
             if progress is not None:
                 progress(0.5 * len(results) / len(members))
@@ -215,16 +215,64 @@ def _run_aligned(
     events: list[tuple[int, int, int]] = []  # (bar time, member, bar index) of possible entries
     for n, ((cfg, bars), sig) in enumerate(zip(members, signals, strict=True)):
         dec_idx, dec_val = _decision_changes(sig, 0, 0.0)
-        books.append(_Member(_MemberEngine(cfg, _Presignalled(sig), params), bars, dec_idx))
-        ts = bars.ts
-        for d, v in zip(dec_idx, dec_val, strict=True):
-            if v != 0 and d + 1 < len(bars):
-                events.append((int(ts[d + 1]), n, d + 1))
-    events.sort()
+        books.append(_Member(MemberEngine(cfg, _Presignalled(sig), params), bars, dec_idx))
+        events.extend(_entries(n, bars, dec_idx, dec_val, 0))
+    return _step_aligned(books, events, idle, progress, close_at_end)
 
+
+def _entries(
+    n: int, bars: BarSeries, dec_idx: list[int], dec_val: list[float], k: int
+) -> list[tuple[int, int, int]]:
+    """Member ``n``'s possible entries at bar index ``k`` or later: (bar time, n, index)."""
+    ts = bars.ts
+    return [
+        (int(ts[d + 1]), n, d + 1)
+        for d, v in zip(dec_idx, dec_val, strict=True)
+        if v != 0 and k <= d + 1 < len(bars)
+    ]
+
+
+def step_members(
+    engines: Sequence[MemberEngine], bars: Sequence[BarSeries], *, idle: float
+) -> list[RunResult]:
+    """Resume member engines (saved states) over their bars so far, stepped together in time.
+
+    A live basket's step: each member's ``bars`` hold its history and the bars closed since
+    its cursor; its engine processes only those newer than its cursor, exactly as
+    ``run_basket`` would have processed them in one run (same entries, same order), because
+    the events and due times are those of the whole run from the cursor on. ``idle`` is the
+    capital no member's book holds.
+    """
+    books: list[_Member] = []
+    events: list[tuple[int, int, int]] = []
+    for n, (engine, b) in enumerate(zip(engines, bars, strict=True)):
+        if len(b):
+            sig = np.asarray(engine.strategy.signals(b, engine.params), dtype=np.float64)
+        else:
+            sig = np.zeros(0)
+        if len(sig) != len(b):
+            raise ValueError(f"strategy returned {len(sig)} signals for {len(b)} bars")
+        engine.strategy = _Presignalled(sig)
+        dec_idx, dec_val = _decision_changes(sig, 0, 0.0)
+        member = _Member(engine, b, dec_idx)
+        cursor = engine.state.cursor
+        member.k = 0 if cursor is None else int(np.searchsorted(b.ts, cursor, side="right"))
+        books.append(member)
+        events.extend(_entries(n, b, dec_idx, dec_val, member.k))
+    return _step_aligned(books, events, idle, None, None)
+
+
+def _step_aligned(
+    books: list[_Member],
+    events: list[tuple[int, int, int]],
+    idle: float,
+    progress: Callable[[float], None] | None,
+    close_at_end: CloseAtEnd | None,
+) -> list[RunResult]:
+    events.sort()
     now = [0]  # the bar time of the entry being sized
 
-    def shortfall(me: _MemberEngine) -> float:
+    def shortfall(me: MemberEngine) -> float:
         others = idle + sum(b.funds_at(now[0]) for b in books if b.engine is not me)
         return -others if others < 0 else 0.0
 
@@ -266,7 +314,7 @@ def _merge(b: _Member) -> RunResult:
     for c in chunks:
         for o in c.orders:
             orders[o.client_order_id] = o
-    curves = [c.equity for c in chunks if len(c.equity)]
+    curves = [c.equity for c in chunks if len(c.equity)] or [chunks[-1].equity]
     equity = EquityCurve(
         ts=np.concatenate([c.ts for c in curves]),
         cash=np.concatenate([c.cash for c in curves]),

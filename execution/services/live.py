@@ -51,6 +51,7 @@ from execution.models import (
     Position,
 )
 from execution.selectors import bar_series
+from execution.services import live_basket
 from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import (
     default_charges_model,
@@ -131,6 +132,8 @@ def deployment_start_live(
     On the synthetic feed the first bar traded is the one after the last bar closed at deploy
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
+    if deployment.config.get("instruments"):  # a basket: one engine per member
+        return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now)
     snap = deployment.config
     routing = live_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
@@ -258,6 +261,7 @@ def _engine(
     client ids are loaded (a manual call's own order, if it exists): the others are counted
     from the state's summary, so the call costs the same however many orders are open.
     """
+    live_basket.refuse_manual(live)
     snap = live.deployment.config
     strategy = catalog.get(snap["strategy_type"]) if trading else _NoSignals
     state = EngineState.from_dict(
@@ -338,10 +342,11 @@ class _Advance:
 
     live: DeploymentState
     outcome: StepOutcome
-    result: RunResult | None = None
+    result: RunResult | live_basket.BasketStep | None = None
     halted: str | None = None
     restated: int | None = None  # a bar whose equity point the result writes again
     book: list[dict[str, Any]] = field(default_factory=list)  # order records to write
+    basket: bool = False  # ``result`` is a ``live_basket.BasketStep``
 
 
 # What a step changes on ``DeploymentState``; an idle step moves only ``next_due_at``.
@@ -380,6 +385,8 @@ def _pause_point(name: str) -> None:
 
 def _advance(live: DeploymentState, now: datetime) -> _Advance:
     """Run the engine over the bars closed since the cursor; change ``live`` in memory only."""
+    if live_basket.is_basket(live):
+        return live_basket.basket_advance(live, now)
     deployment = live.deployment
     now_ts = int(now.timestamp())
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
@@ -434,14 +441,16 @@ def _replay_ended(live: DeploymentState, now_ts: int, source: Any = None) -> boo
 def _write(advances: list[_Advance], now: datetime) -> None:
     """Write computed steps: orders one deployment at a time (rare), the rest in bulk."""
     stepped = [a for a in advances if a.result is not None]
-    for adv in stepped:
+    single = [a for a in stepped if not a.basket]
+    for adv in single:
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
         route_orders(adv.live, adv.result.orders, adv.result.events)  # live mode only
         sync_bracket_legs(adv.live)  # live mode: one-cancels-other from the broker's fills
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
-    _persist_ledgers(stepped)
+    _persist_ledgers(single)
+    live_basket.basket_write([a for a in stepped if a.basket])
     _save_books([(a.live, a.book) for a in stepped])
     bulk_update_rows(
         DeploymentState, [a.live for a in advances if a.result is None], ["next_due_at"]

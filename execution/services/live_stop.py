@@ -22,6 +22,7 @@ from execution.services.live import (
     _save_manual,
     _write,
 )
+from execution.services.live_basket import basket_stop_live, is_basket
 from execution.services.live_persist import _instrument_ref, _ManualRun, _persist, _save_books
 from strategies.models import Deployment
 
@@ -38,6 +39,9 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
     """
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
+        return
+    if is_basket(live):
+        basket_stop_live(live, square_off=square_off)
         return
     engine = _engine(live, trading=False)
     now = timezone.now()
@@ -73,6 +77,9 @@ def deployment_halt_live(deployment: Deployment) -> None:
     """Cancel the open orders of a deployment that went to ERROR; it trades no more."""
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
+        return
+    if is_basket(live):
+        basket_stop_live(live, square_off=False)
         return
     engine = _engine(live, trading=False)
     records, events = _cancel_working(engine, int(timezone.now().timestamp()))

@@ -230,9 +230,7 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         "done": bt.status in (BacktestStatus.COMPLETE, BacktestStatus.FAILED),
         "poll": BACKTEST_POLL,
         # Which button to offer; the deploy service decides, and a stale page gets its refusal.
-        "can_deploy": strategy.status != StrategyStatus.RUNNING
-        and not strategy.archived_at
-        and not bt.config.get("instruments"),  # baskets are not deployed yet
+        "can_deploy": strategy.status != StrategyStatus.RUNNING and not strategy.archived_at,
         "config_changed": not same_config(strategy_config_snapshot(strategy), bt.config),
     }
     context["time_fmt"] = _time_fmt(bt)
@@ -247,6 +245,7 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
             stats=stats,
             headline=[r for r in stats if r["key"] in HEADLINE_STATS],
             basket=basket_rows(bt, backtest_currency(bt)),
+            basket_chart=basket_chart(bt, backtest_currency(bt)),
             **_trades_context(trades, trades_page),
         )
     return context
@@ -265,6 +264,24 @@ def basket_rows(bt: Backtest, currency: str) -> list[dict[str, Any]]:
         rows.append(_basket_row(f"{m['exchange']}:{m['symbol']}", m["stats"], currency, m))
     rows.append(_basket_row("Total", bt.stats or {}, currency, None))
     return rows
+
+
+def basket_chart(bt: Backtest, currency: str) -> dict[str, Any] | None:
+    """Each member's equity curve (downsampled in ``member_stats``) for the members' chart,
+    drawn as return on its cap so members of different caps compare; ``None`` if no basket."""
+    if not bt.member_stats:
+        return None
+    return {
+        "currency": currency,
+        "members": [
+            {
+                "label": f"{m['exchange']}:{m['symbol']}",
+                "cap": m["cap"],
+                "points": m.get("equity") or [],
+            }
+            for m in bt.member_stats
+        ],
+    }
 
 
 def _basket_row(label: str, stats: dict[str, Any], currency: str, member: dict | None):

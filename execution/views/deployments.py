@@ -45,6 +45,7 @@ from strategies.views import is_htmx
 LIVE_POINTS = 5000
 LIVE_ROWS = 50
 LIVE_POLL = "every 3s"
+BASKET_NAMED = 4  # members named in a basket run's heading
 REFRESH_EVENT = "deployment-refresh"
 
 
@@ -70,7 +71,9 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
         "deployment": deployment,
         "strategy": deployment.strategy,
         "live": live,
-        "instrument": "{exchange}:{symbol}".format(**config["instrument"]),
+        "instrument": "{exchange}:{symbol}".format(**config["instrument"]),  # the primary's
+        "basket": bool(config.get("instruments")),
+        "basket_label": _basket_label(config),
         "currency": _currency(deployment),
         "timeframe": config.get("timeframe", ""),
         "type_name": type_names().get(config.get("strategy_type"), config.get("strategy_type")),
@@ -81,19 +84,42 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
     }
 
 
+def _basket_label(config: dict[str, Any]) -> str:
+    """A basket run's members (the first few, then how many more); empty for one instrument."""
+    members = config.get("instruments")
+    if not members:
+        return ""
+    names = ", ".join("{exchange}:{symbol}".format(**m) for m in members[:BASKET_NAMED])
+    more = f" +{len(members) - BASKET_NAMED}" if len(members) > BASKET_NAMED else ""
+    return f"basket of {len(members)}: {names}{more}"
+
+
+def _member_positions(deployment: Deployment) -> list[Any]:
+    """The run's positions in basket order, each with its member's cap (``cap_pct``)."""
+    positions = list(deployment.positions.select_related("instrument"))
+    members = deployment.config.get("instruments")
+    if not members:
+        return positions
+    order = {m["id"]: (n, m["allocation_pct"]) for n, m in enumerate(members)}
+    for p in positions:
+        p.cap_pct = order.get(p.instrument_id, (0, None))[1]
+    return sorted(positions, key=lambda p: order.get(p.instrument_id, (len(order), None))[0])
+
+
 def _live_context(deployment: Deployment) -> dict[str, Any]:
     pnl = selectors.deployment_pnl(deployment)
-    positions = list(deployment.positions.all())
+    positions = _member_positions(deployment)
     orders = deployment.orders.select_related("instrument")
     return {
         **_deployment_head(deployment),
         "pnl": pnl,
         "net_pnl": pnl["equity"] - deployment.capital,
         "positions": positions,
+        "position_count": sum(1 for p in positions if p.quantity),
         "open_orders": list(orders.filter(status__in=WORKING_STATUSES)),
         "orders": list(orders[:LIVE_ROWS]),
         "order_count": orders.count(),
-        "trades": list(deployment.trades.all()[:LIVE_ROWS]),
+        "trades": list(deployment.trades.select_related("order__instrument")[:LIVE_ROWS]),
         "events": list(
             OrderEvent.objects.filter(order__deployment=deployment)
             .select_related("order")

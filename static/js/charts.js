@@ -4,6 +4,7 @@
  *   backtest-equity  equity (baseline at the starting capital) over a drawdown pane;
  *   backtest-price   candles of the replayed bars with buy/sell markers at trade entries/exits;
  *   wf-equity        a walk-forward's stitched out-of-sample equity (baseline at the capital);
+ *   basket-equity    a basket backtest's members, one line each: return on the member's cap;
  *   live-equity      a deployment's equity, then new points fetched every few seconds from
  *                    data.url?since=<epoch s> while data.live is true (the JSON says when to stop).
  * Times arrive as epoch seconds (UTC); the charts draw them shifted to Asia/Kolkata, since
@@ -342,6 +343,36 @@
     return chart;
   }
 
+  /* --- basket: each member's equity as return on its cap ---------------------------------- */
+  var PALETTE = ["#2f5bea", "#0f8a5f", "#d97706", "#c62828", "#7c3aed", "#0891b2", "#be185d",
+                 "#4d7c0f", "#b45309", "#475569"];
+
+  function basketEquity(el, data) {
+    var members = data.members || [];
+    var times = members.length ? members[0].points.map(function (p) { return p[0]; }) : [];
+    var chart = LC.createChart(el, baseOptions(el, intervalOf(times)));
+    var box = legend(el);
+    members.forEach(function (m, i) {
+      var color = PALETTE[i % PALETTE.length];
+      var series = chart.addSeries(LC.LineSeries, {
+        color: color, lineWidth: 1.5, priceLineVisible: false, lastValueVisible: false,
+        priceFormat: { type: "custom", formatter: function (v) { return pct(v); }, minMove: 0.01 }
+      });
+      var last = null;
+      series.setData(m.points.filter(function (p) {
+        var keep = last === null || p[0] > last;
+        if (keep) last = p[0];
+        return keep;
+      }).map(function (p) { return { time: ist(p[0]), value: (p[1] / m.cap - 1) * 100 }; }));
+      var end = m.points[m.points.length - 1];
+      var label = span(m.label + (end ? " " + pct((end[1] / m.cap - 1) * 100) : ""), "");
+      label.style.color = color;
+      box.append(label);
+    });
+    chart.timeScale().fitContent();
+    return chart;
+  }
+
   // Shared with live-chart.js (the live page's price chart), so both draw alike.
   window.AlgosaasCharts = {
     IST: IST, COLORS: COLORS, baseOptions: baseOptions, themeOptions: themeOptions,
@@ -350,7 +381,7 @@
   };
 
   var KINDS = { "backtest-equity": backtestEquity, "backtest-price": backtestPrice,
-                "live-equity": liveEquity, "wf-equity": wfEquity };
+                "live-equity": liveEquity, "wf-equity": wfEquity, "basket-equity": basketEquity };
 
   function setUp(root) {
     if (!LC) return;

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -76,7 +79,7 @@ def test_basket_errors_show_beside_the_picker(owner_client):
     assert "instrument" in response.context["form"].errors
 
 
-def test_detail_lists_the_basket_and_offers_no_deploy(owner_client, user):
+def test_detail_lists_the_basket_and_offers_deploy(owner_client, user):
     tcs, infy = nse("TCS", "INFY")
     data = form_data(basket_form="1", instruments=[tcs.pk, infy.pk])
     owner_client.post(reverse("strategies:create"), data)
@@ -85,4 +88,46 @@ def test_detail_lists_the_basket_and_offers_no_deploy(owner_client, user):
     html = response.content.decode()
     assert "data-basket" in html and "NSE:INFY" in html
     assert [m["cap"] for m in response.context["basket"]] == ["50", "50"]
-    assert response.context["can_deploy"] is False
+    assert response.context["can_deploy"] is True
+
+
+def test_caps_are_typed_per_member_and_blank_is_an_equal_split(owner_client, user):
+    tcs, infy, wipro = nse("TCS", "INFY", "HDFCBANK")
+    data = form_data(
+        basket_form="1",
+        instruments=[tcs.pk, infy.pk, wipro.pk],
+        **{f"cap_{tcs.pk}": "60", f"cap_{infy.pk}": "45.5", f"cap_{wipro.pk}": ""},
+    )
+    response = owner_client.post(reverse("strategies:create"), data)
+    assert response.status_code == 302, response.context["form"].errors
+    strategy = Strategy.objects.get(owner=user, name="Nifty trend")
+    assert [(m.instrument_id, m.allocation_pct) for m in strategy.members.order_by("position")] == [
+        (tcs.pk, Decimal("60.00")),
+        (infy.pk, Decimal("45.50")),
+        (wipro.pk, None),
+    ]
+    # the edit form shows the stored caps; a member ticked without a cap input keeps its cap
+    html = owner_client.get(reverse("strategies:edit", args=[strategy.pk])).content.decode()
+    assert re.search(rf'name="cap_{tcs.pk}" value="60"', html)
+    assert re.search(rf'name="cap_{infy.pk}" value="45.5"', html)
+    assert re.search(rf'name="cap_{wipro.pk}" value=""', html)
+
+
+@pytest.mark.parametrize("cap", ["0", "150", "abc", "12.345"])
+def test_a_bad_cap_is_refused_beside_the_basket_naming_the_member(owner_client, user, cap):
+    tcs, infy = nse("TCS", "INFY")
+    data = form_data(basket_form="1", instruments=[tcs.pk, infy.pk], **{f"cap_{infy.pk}": cap})
+    response = owner_client.post(reverse("strategies:create"), data)
+    assert response.status_code == 200
+    errors = " ".join(response.context["form"].errors["instruments"])
+    assert "NSE:INFY" in errors and "cap" in errors
+    assert not Strategy.objects.filter(owner=user, name="Nifty trend").exists()
+
+
+def test_the_picker_redraw_keeps_typed_caps(owner_client):
+    tcs, infy = nse("TCS", "INFY")
+    html = owner_client.get(
+        PICKER, {"instruments": [tcs.pk, infy.pk], f"cap_{tcs.pk}": "70", "basket_q": "wip"}
+    ).content.decode()
+    assert re.search(rf'name="cap_{tcs.pk}" value="70"', html)
+    assert re.search(rf'name="cap_{infy.pk}" value=""', html)

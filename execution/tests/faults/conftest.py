@@ -72,8 +72,10 @@ class Paper:
 def paper_deployments() -> Callable[[int], list[Paper]]:
     """Deploy ``n`` fast-trading SMA 2/5 long-short MIS strategies on the 5 s synthetic feed."""
 
-    def make(n: int = 4) -> list[Paper]:
+    def make(n: int = 4, *, basket: int = 0) -> list[Paper]:
+        """``basket`` > 1: each strategy trades a basket of that many of ``SYMBOLS``."""
         from execution.models import Instrument
+        from strategies.baskets import basket_replace
 
         user = UserFactory()
         out = []
@@ -89,6 +91,15 @@ def paper_deployments() -> Callable[[int], list[Paper]]:
                 allocation_pct=None,
                 capital=Decimal("1000000.00"),
             )
+            if basket > 1:
+                members = [SYMBOLS[(i + j) % len(SYMBOLS)] for j in range(basket)]
+                basket_replace(
+                    strategy=strategy,
+                    members=[
+                        {"instrument": Instrument.objects.get(exchange="NSE", symbol=s)}
+                        for s in members
+                    ],
+                )
             deployment = services.strategy_deploy(strategy=strategy)
             live = DeploymentState.objects.get(pk=deployment.pk)
             out.append(Paper(strategy, deployment, live.cursor_ts + live.interval_s))

@@ -55,8 +55,11 @@ def _in_flight_step_tasks() -> set[str]:
     }
 
 
-def test_worker_killed_mid_step_loses_and_duplicates_nothing(paper_deployments, qcluster, ticker):
-    papers = paper_deployments(4)
+@pytest.mark.parametrize("basket", [0, 3], ids=["single", "basket-of-3"])
+def test_worker_killed_mid_step_loses_and_duplicates_nothing(
+    paper_deployments, qcluster, ticker, basket
+):
+    papers = paper_deployments(4, basket=basket)
     ids = [p.deployment.pk for p in papers]
     cluster = qcluster()
     ticker()

@@ -3,6 +3,8 @@ not binding (same trades, same per-instrument P&L, total = sum), stored per memb
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -118,6 +120,14 @@ def test_basket_page_and_api_show_each_member_and_the_total(user, members, run, 
         assert f'data-basket-member="NSE:{inst.symbol}"' in html
     assert "data-basket-total" in html
     assert "<th>Instrument</th>" in html  # the trades name their member
+    # each member's equity curve, drawn from member_stats (return on its cap)
+    assert 'data-chart="basket-equity"' in html
+    found = re.search(r'<script id="bt-basket-chart" type="application/json">(.*?)</script>', html)
+    curves = json.loads(found.group(1))["members"]
+    bt.refresh_from_db()
+    assert [(c["label"], c["cap"], c["points"]) for c in curves] == [
+        (f"NSE:{m['symbol']}", m["cap"], m["equity"]) for m in bt.member_stats
+    ]
 
     data = api_client.get(f"/api/backtests/{bt.pk}/").json()
     assert [m["symbol"] for m in data["member_stats"]] == SYMBOLS

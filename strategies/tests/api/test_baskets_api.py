@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from execution.models import Instrument
-from strategies.models import MAX_BASKET_SIZE, StrategyInstrument
+from strategies.models import MAX_BASKET_SIZE, Deployment, StrategyInstrument
 from strategies.tests.factories import ensure_seeded_instruments
 
 URL = "/api/strategies/"
@@ -173,14 +173,16 @@ def test_someone_elses_basket_is_404(api_client, other_client):
     assert other_client.patch(f"{URL}{sid}/", {"instruments": []}, format="json").status_code == 404
 
 
-def test_deploying_a_basket_is_refused_naming_instruments(api_client):
+def test_deploying_a_basket_runs_one_deployment_with_a_position_per_member(api_client):
     a, b = _nse(2)
     sid = api_client.post(
         URL, _body([{"instrument": a.pk}, {"instrument": b.pk}]), format="json"
     ).json()["id"]
     resp = api_client.post(f"{URL}{sid}/deploy/", {}, format="json")
-    assert "instruments" in _error(resp)
-    assert api_client.get(f"{URL}{sid}/").json()["status"] == "INACTIVE"
+    assert resp.status_code == 201
+    assert api_client.get(f"{URL}{sid}/").json()["status"] == "RUNNING"
+    deployment = Deployment.objects.get(strategy_id=sid)
+    assert sorted(p.instrument_id for p in deployment.positions.all()) == sorted([a.pk, b.pk])
 
 
 def test_basket_cannot_change_while_running(api_client):
