@@ -221,11 +221,11 @@ class DhanBroker(BrokerAdapter):
         """Send an order with our id as its correlationId; return the existing one if known."""
         corr = correlation_id(request.client_order_id, self.algo_id)
         self._client_ids[corr] = request.client_order_id
+        security_id, segment = self._security(request.symbol)  # refused before any request
         existing = self._find(corr)
         if existing is not None:
             return existing
         exchange, _ = self._split(request.symbol)
-        security_id, segment = self._security(request.symbol)
         payload: dict[str, Any] = {
             "dhanClientId": self.client_id,
             "correlationId": corr,
