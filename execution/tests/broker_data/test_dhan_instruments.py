@@ -125,7 +125,7 @@ def test_an_instrument_without_a_dhan_id_is_refused_before_anything_is_sent(
     Instrument.objects.update_or_create(exchange="NSE", symbol="ACME")
     broker = broker_adapter_for(account=dhan_account)
     sent = len(fake_dhan.requests)
-    with pytest.raises(OrderRejected, match="no Dhan security id for ACME.*--from dhan"):
+    with pytest.raises(OrderRejected, match=r"no Dhan security id for ACME.*--from dhan"):
         broker.place_order(_order("live-9", "ACME"))
     assert not [r for r in fake_dhan.requests[sent:] if r[0] == "POST"]
     assert not fake_dhan.book.orders
