@@ -111,4 +111,6 @@ def parse_packet(data: bytes) -> FeedTick | None:
         volume = None
     else:
         ltp, _qty, ltt, _avg, volume = fields[:5]
+        if segment == "IDX_I":
+            volume = None  # an index trades no volume: its bars are built from prices alone
     return FeedTick(segment, sid, _price(ltp), int(ltt) - IST_OFFSET, volume)
