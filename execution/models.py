@@ -74,6 +74,11 @@ class Instrument(models.Model):
         blank=True,
         help_text="Dhan's exchangeSegment of that securityId (NSE_EQ, NSE_FNO, IDX_I...).",
     )
+    dhan_instrument = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="Dhan's instrument type (EQUITY, INDEX, FUTIDX, OPTSTK...), for its charts.",
+    )
 
     class Meta:
         ordering = ["exchange", "symbol"]

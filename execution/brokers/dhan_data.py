@@ -85,6 +85,7 @@ class DhanInstrumentSpec:
     lot_size: int
     security_id: int
     segment: str
+    instrument: str = ""  # SEM_INSTRUMENT_NAME: what the chart API calls "instrument"
     series: str = ""
 
 
@@ -132,6 +133,7 @@ def scrip_specs(
             lot_size=lot,
             security_id=sid,
             segment=segment,
+            instrument=str(row.get("SEM_INSTRUMENT_NAME") or "").strip().upper()[:10],
             series=series,
         )
         held = best.get((exchange, symbol))

@@ -23,7 +23,7 @@ from execution.marketdata.exchanges import EXCHANGES, exchange_profile
 from execution.models import DeploymentState, Feed, Instrument, LivePhase
 
 log = structlog.get_logger(__name__)
-_SYNCED = ("name", "tick_size", "lot_size", "dhan_security_id", "dhan_segment")
+_SYNCED = ("name", "tick_size", "lot_size", "dhan_security_id", "dhan_segment", "dhan_instrument")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,7 @@ def instruments_import_dhan(
                 "lot_size": spec.lot_size,
                 "dhan_security_id": spec.security_id,
                 "dhan_segment": spec.segment,
+                "dhan_instrument": spec.instrument,
             }
             if inst is None:
                 new.append(

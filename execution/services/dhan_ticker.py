@@ -79,8 +79,16 @@ class DhanTickerRunner(TickerRunner):
         return (f"{self.root}?version=2&token={self.access_token}&clientId={self.client_id}"
                 "&authType=2")  # fmt: skip
 
+    def _chart_names(self) -> None:
+        """Tell the chart reader each instrument's type (Dhan's charts ask for it)."""
+        names = self.history.instrument_names
+        for key, inst in self.instruments.items():
+            if inst.dhan_instrument:
+                names[key] = inst.dhan_instrument
+
     def start(self) -> None:
         self.instruments = self.instruments_source()
+        self._chart_names()
         self._refreshed_at = self.clock()
         self._thread = threading.Thread(target=self._run, name="dhan-feed", daemon=True)
         self._thread.start()
@@ -152,6 +160,7 @@ class DhanTickerRunner(TickerRunner):
         fresh = self.instruments_source()
         new = [k for k in fresh if k not in self.instruments]
         self.instruments.update(fresh)
+        self._chart_names()
         if new:
             with self._lock:
                 self._pending.extend(new)

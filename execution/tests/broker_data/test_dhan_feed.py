@@ -195,6 +195,7 @@ def test_quotes_become_bars_once_and_a_drop_mid_bar_is_completed_from_charts(
             Decimal("1498"), Decimal("1500.5"), Decimal("1497.5"), Decimal("1500"), 4200
         )  # fmt: skip
         assert ("POST", "/v2/charts/intraday") in fake_dhan.requests
+        assert runner.history.instrument_names == {INFY: "EQUITY", NIFTY: "INDEX"}
 
         # the socket drops in the middle of minute m+60; the runner reconnects by itself
         feed.send("NSE_EQ", 1594, 1490.00, m + 80, 1200)

@@ -60,6 +60,7 @@ def test_scrip_master_rows_become_specs_with_ticks_in_rupees():
     assert (by["NSE", "NIFTY"].segment, by["NSE", "NIFTY"].tick_size) == ("IDX_I", Decimal("0.01"))
     fut = by["NFO", "NIFTY-DEC2026-FUT"]
     assert (fut.segment, fut.lot_size, fut.tick_size) == ("NSE_FNO", 75, Decimal("0.1"))
+    assert (fut.instrument, infy.instrument) == ("FUTIDX", "EQUITY")
     crude = by["MCX", "CRUDEOIL-DEC2026-FUT"]
     assert (crude.segment, crude.tick_size, crude.lot_size) == ("MCX_COMM", Decimal("1"), 100)
     assert ("NSE", "BROKENTICK") not in by  # a tick of 0 is never stored
