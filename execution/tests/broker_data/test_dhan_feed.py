@@ -245,3 +245,23 @@ def test_run_ticker_picks_the_dhan_feed_from_the_account(dhan_account):
     Instrument.objects.update_or_create(exchange="NSE", symbol="ACME")
     with pytest.raises(CommandError, match="NSE:ACME has no Dhan id"):
         call_command("run_ticker", "--account", str(dhan_account.pk), "--instrument", "NSE:ACME")
+
+
+def test_a_deployment_started_later_is_subscribed_on_the_open_socket(dhan_account, fake_dhan, feed):
+    runner = _runner(dhan_account, fake_dhan, feed)
+    nifty = runner.instruments_source()[NIFTY]
+    feeds = {INFY: Instrument.objects.get(exchange="NSE", symbol="INFY")}
+    runner.instruments_source = lambda: dict(feeds)
+    runner.start()
+    try:
+        assert feed.wait_subscribed(("NSE_EQ", 1594))
+        _until(runner, lambda: runner.aggregator.up_since is not None)
+        assert ("IDX_I", 13) not in feed.subscriptions
+        feeds[NIFTY] = nifty  # a broker-feed deployment on NIFTY starts
+        runner.clock.t += runner.refresh_every
+        runner.step(timeout=0.05)
+        assert feed.wait_subscribed(("IDX_I", 13)) and feed.connects == 1
+        assert runner.aggregator.owed[NIFTY] == {(int(runner.clock.t) // 60) * 60}
+        assert runner.history.instrument_names[NIFTY] == "INDEX"
+    finally:
+        runner.stop()

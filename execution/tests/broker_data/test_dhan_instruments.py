@@ -94,6 +94,15 @@ def test_import_only_the_exchanges_asked(dhan_account, fake_dhan):
         "exchange", "symbol")) == {("BSE", "INFY")}  # fmt: skip
 
 
+def test_an_unreachable_scrip_master_is_a_clear_error_and_changes_nothing(
+    dhan_account, fake_dhan, settings
+):
+    settings.DHAN_SCRIP_MASTER_URL = "http://127.0.0.1:9/api-scrip-master.csv"  # nothing there
+    with pytest.raises(CommandError, match="Dhan: Dhan's scrip master"):
+        _run(dhan_account)
+    assert not Instrument.objects.filter(dhan_security_id__isnull=False).exists()
+
+
 def test_a_kite_account_cannot_import_from_dhan(kite_account):
     with pytest.raises(CommandError, match="not a Dhan account"):
         _run(kite_account)
