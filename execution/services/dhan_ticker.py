@@ -119,6 +119,9 @@ class DhanTickerRunner(TickerRunner):
                 return
             except (OSError, ConnectionClosed, TimeoutError):
                 self.events.put(("closed", self.clock()))
+            except Exception:  # a bug must not leave the runner silently deaf: log, reconnect
+                log.exception("dhan_feed_failed")
+                self.events.put(("closed", self.clock()))
             if self._stop.wait(self.reconnect_delay):
                 return
 
@@ -142,7 +145,11 @@ class DhanTickerRunner(TickerRunner):
                     self.events.put(("connected", (self.clock(), keys)))
                     connected = True
                 if isinstance(message, bytes):
-                    tick = parse_packet(message)
+                    try:
+                        tick = parse_packet(message)
+                    except ValueError:  # a short or truncated packet: skip it, keep reading
+                        log.warning("dhan_feed_bad_packet", size=len(message))
+                        continue
                     if tick is not None:
                         self.events.put(("ticks", ([tick], self.clock())))
             self._ws = None

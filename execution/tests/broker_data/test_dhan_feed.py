@@ -16,7 +16,6 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from brokers.dhan_link import dhan_account_create
 from brokers.services import broker_adapter_for
 from execution.brokers.dhan_data import DhanMarketData, feed_key
 from execution.brokers.dhan_feed import (
@@ -29,8 +28,7 @@ from execution.brokers.dhan_feed import (
 )
 from execution.models import Bar, Instrument
 from execution.services.dhan_ticker import DhanTickerRunner
-from tests.fakes.dhan import shared_server
-from tests.fakes.dhan.feed import disconnect_packet, packet, shared_feed
+from tests.fakes.dhan.feed import disconnect_packet, packet
 
 pytestmark = pytest.mark.django_db
 INFY = feed_key("NSE_EQ", 1594)
@@ -91,32 +89,15 @@ class Clock:
 
 
 @pytest.fixture
-def fake_dhan(settings):
-    server = shared_server()
-    dhan = server.reset()
-    dhan.load_scrip_master()
-    settings.DHAN_API_ROOT = server.root
-    settings.DHAN_TIMEOUT_SECONDS = 5.0
-    settings.DHAN_SCRIP_MASTER_URL = f"{server.url}/api-data/api-scrip-master.csv"
-    settings.BROKER_RATE_LIMIT_REDIS_URL = ""
-    return dhan
-
-
-@pytest.fixture
-def dhan_account(user, fake_dhan):
-    account = dhan_account_create(
-        user=user, client_id=fake_dhan.client_id, access_token=fake_dhan.issue_access_token()
-    )
-    call_command("import_instruments", "--from", "dhan", "--account", str(account.pk),
+def imported(dhan_account):
+    call_command("import_instruments", "--from", "dhan", "--account", str(dhan_account.pk),
                  "--exchange", "NSE", stdout=StringIO())  # fmt: skip
-    return account
+    return dhan_account
 
 
 @pytest.fixture
-def feed(fake_dhan):
-    f = shared_feed()
-    f.reset(fake_dhan.client_id, fake_dhan.access_tokens)
-    return f
+def feed(fake_dhan_feed):
+    return fake_dhan_feed
 
 
 def _runner(account, fake_dhan, feed, token: str | None = None) -> DhanTickerRunner:
@@ -159,9 +140,9 @@ def _ohlcv(bar) -> tuple:
 
 
 def test_quotes_become_bars_once_and_a_drop_mid_bar_is_completed_from_charts(
-    dhan_account, fake_dhan, feed
+    imported, fake_dhan, feed
 ):
-    runner = _runner(dhan_account, fake_dhan, feed)
+    runner = _runner(imported, fake_dhan, feed)
     m, clk = runner.m, runner.clock
     # Dhan's chart candles for the minutes the socket will not watch whole
     fake_dhan.candles[("NSE_EQ", "1594")] = [
@@ -231,8 +212,8 @@ def test_quotes_become_bars_once_and_a_drop_mid_bar_is_completed_from_charts(
         runner.stop()
 
 
-def test_an_expired_token_is_refused_and_the_runner_gives_up(dhan_account, fake_dhan, feed):
-    runner = _runner(dhan_account, fake_dhan, feed, token="not-a-token")
+def test_an_expired_token_is_refused_and_the_runner_gives_up(imported, fake_dhan, feed):
+    runner = _runner(imported, fake_dhan, feed, token="not-a-token")
     runner.start()
     try:
         _until(runner, lambda: runner.gave_up)
@@ -241,14 +222,14 @@ def test_an_expired_token_is_refused_and_the_runner_gives_up(dhan_account, fake_
         runner.stop()
 
 
-def test_run_ticker_picks_the_dhan_feed_from_the_account(dhan_account):
+def test_run_ticker_picks_the_dhan_feed_from_the_account(imported):
     Instrument.objects.update_or_create(exchange="NSE", symbol="ACME")
     with pytest.raises(CommandError, match="NSE:ACME has no Dhan id"):
-        call_command("run_ticker", "--account", str(dhan_account.pk), "--instrument", "NSE:ACME")
+        call_command("run_ticker", "--account", str(imported.pk), "--instrument", "NSE:ACME")
 
 
-def test_a_deployment_started_later_is_subscribed_on_the_open_socket(dhan_account, fake_dhan, feed):
-    runner = _runner(dhan_account, fake_dhan, feed)
+def test_a_deployment_started_later_is_subscribed_on_the_open_socket(imported, fake_dhan, feed):
+    runner = _runner(imported, fake_dhan, feed)
     nifty = runner.instruments_source()[NIFTY]
     feeds = {INFY: Instrument.objects.get(exchange="NSE", symbol="INFY")}
     runner.instruments_source = lambda: dict(feeds)

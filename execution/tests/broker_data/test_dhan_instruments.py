@@ -9,35 +9,14 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from brokers.dhan_link import dhan_account_create
 from brokers.services import broker_adapter_for
 from execution.brokers.base import OrderRejected, OrderRequest
 from execution.brokers.dhan_data import scrip_specs
 from execution.engine.orders import OrderStatus, OrderType, Product, Side
 from execution.models import Instrument
-from tests.fakes.dhan import FakeDhan, shared_server
 from tests.fakes.dhan.market import scrip_rows
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def fake_dhan(settings) -> FakeDhan:
-    server = shared_server()
-    dhan = server.reset()
-    dhan.load_scrip_master()
-    settings.DHAN_API_ROOT = server.root
-    settings.DHAN_TIMEOUT_SECONDS = 5.0
-    settings.DHAN_SCRIP_MASTER_URL = f"{server.url}/api-data/api-scrip-master.csv"
-    settings.BROKER_RATE_LIMIT_REDIS_URL = ""
-    return dhan
-
-
-@pytest.fixture
-def dhan_account(user, fake_dhan):
-    return dhan_account_create(
-        user=user, client_id=fake_dhan.client_id, access_token=fake_dhan.issue_access_token()
-    )
 
 
 def _run(account, *extra) -> str:

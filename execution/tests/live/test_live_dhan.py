@@ -8,33 +8,12 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from brokers.dhan_link import dhan_account_create
 from execution.brokers.dhan_mapping import correlation_id
 from execution.models import BrokerOrderLink, Instrument, Order
 from execution.tests.live.conftest import deploy, live_of, make_strategy, step
-from tests.fakes.dhan import shared_server
 
 pytestmark = pytest.mark.django_db
 ALGO = "ALG42"
-
-
-@pytest.fixture
-def fake_dhan(settings):
-    server = shared_server()
-    dhan = server.reset()
-    dhan.load_scrip_master()
-    settings.DHAN_API_ROOT = server.root
-    settings.DHAN_TIMEOUT_SECONDS = 5.0
-    settings.DHAN_SCRIP_MASTER_URL = f"{server.url}/api-data/api-scrip-master.csv"
-    settings.BROKER_RATE_LIMIT_REDIS_URL = ""
-    return dhan
-
-
-@pytest.fixture
-def dhan_account(user, fake_dhan):
-    return dhan_account_create(
-        user=user, client_id=fake_dhan.client_id, access_token=fake_dhan.issue_access_token()
-    )
 
 
 def _sent(deployment):
