@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from execution.brokers.base import TemporaryBrokerError
 from execution.brokers.dhan import DhanBroker
 from execution.marketdata.csvbars import ParsedBar
 
@@ -192,8 +193,6 @@ class DhanMarketData:
             response = httpx.get(self.scrip_master_url, timeout=self.timeout)
             response.raise_for_status()
         except httpx.HTTPError as exc:
-            from execution.brokers.base import TemporaryBrokerError
-
             raise TemporaryBrokerError(f"Dhan's scrip master: {type(exc).__name__}") from exc
         return parse_scrip_master(response.text)
 

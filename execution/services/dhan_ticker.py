@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
 from execution.brokers.dhan_data import DhanMarketData, feed_key, split_feed_key
@@ -113,10 +113,14 @@ class DhanTickerRunner(TickerRunner):
                     log.warning("dhan_feed_refused", code=exc.code)
                     self.events.put(("gave_up", self.clock()))
                     return
+            except InvalidStatus as exc:  # refused before the upgrade
+                status = exc.response.status_code
+                log.warning("dhan_feed_handshake_refused", status=status)
+                if status in (401, 403):  # the token or client id: retrying will not help
+                    self.events.put(("gave_up", self.clock()))
+                    return
             except InvalidHandshake:
-                log.warning("dhan_feed_handshake_refused", exc_info=True)
-                self.events.put(("gave_up", self.clock()))
-                return
+                log.warning("dhan_feed_handshake_failed", exc_info=True)
             except (OSError, ConnectionClosed, TimeoutError):
                 self.events.put(("closed", self.clock()))
             except Exception:  # a bug must not leave the runner silently deaf: log, reconnect
@@ -128,7 +132,8 @@ class DhanTickerRunner(TickerRunner):
     def _session(self) -> None:
         with connect(self.url, compression=None, open_timeout=5) as ws:
             self._ws = ws
-            keys = list(self.instruments)
+            with self._lock:  # the main thread adds instruments (``_refresh``)
+                keys = list(self.instruments)
             self._send_subscribe(ws, keys)
             connected = False
             while not self._stop.is_set():
@@ -166,9 +171,9 @@ class DhanTickerRunner(TickerRunner):
         self._refreshed_at = now
         fresh = self.instruments_source()
         new = [k for k in fresh if k not in self.instruments]
-        self.instruments.update(fresh)
+        with self._lock:
+            self.instruments.update(fresh)
+            self._pending.extend(new)
         self._chart_names()
         if new:
-            with self._lock:
-                self._pending.extend(new)
             self.aggregator.subscribed(now, new)
