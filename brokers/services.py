@@ -132,7 +132,9 @@ def broker_adapter_for(*, account: BrokerAccount, **options: Any) -> Any:
 
     if account.vendor == BrokerAccount.Vendor.DHAN:
         from execution.brokers.dhan import DhanBroker
+        from execution.services.dhan_market import dhan_security_lookup
 
+        options.setdefault("security_lookup", dhan_security_lookup)  # our symbol -> securityId
         return DhanBroker(
             client_id=account.api_key,
             access_token=broker_account_access_token(account=account),

@@ -63,6 +63,22 @@ class Instrument(models.Model):
         db_index=True,
         help_text="Kite's instrument_token (from its instrument dump), for candles and ticks.",
     )
+    dhan_security_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        db_index=True,
+        help_text="Dhan's securityId (from its scrip master), for orders, ticks and charts.",
+    )
+    dhan_segment = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Dhan's exchangeSegment of that securityId (NSE_EQ, NSE_FNO, IDX_I...).",
+    )
+    dhan_instrument = models.CharField(
+        max_length=10,
+        blank=True,
+        help_text="Dhan's instrument type (EQUITY, INDEX, FUTIDX, OPTSTK...), for its charts.",
+    )
 
     class Meta:
         ordering = ["exchange", "symbol"]

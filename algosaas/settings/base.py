@@ -361,5 +361,9 @@ KITE_TICKER_ROOT = env.str("KITE_TICKER_ROOT", default="wss://ws.kite.trade")
 KITE_HISTORY_REQUESTS_PER_SECOND = env.float("KITE_HISTORY_REQUESTS_PER_SECOND", default=3.0)
 DHAN_API_ROOT = env.str("DHAN_API_ROOT", default="https://api.dhan.co/v2")
 DHAN_TIMEOUT_SECONDS = env.float("DHAN_TIMEOUT_SECONDS", default=7.0)
+DHAN_SCRIP_MASTER_URL = env.str(
+    "DHAN_SCRIP_MASTER_URL", default="https://images.dhan.co/api-data/api-scrip-master.csv"
+)
+DHAN_FEED_ROOT = env.str("DHAN_FEED_ROOT", default="wss://api-feed.dhan.co")
 # Order rate limits are shared by every worker through Redis when it is configured.
 BROKER_RATE_LIMIT_REDIS_URL = env.str("BROKER_RATE_LIMIT_REDIS_URL", default=REDIS_URL)

@@ -72,8 +72,10 @@ DEFAULT_ROOT = "https://api.dhan.co/v2"
 class DhanBroker(BrokerAdapter):
     """A linked DhanHQ account (client id and access token).
 
-    ``security_ids`` maps our symbols ("INFY", "BSE:INFY") to Dhan's numeric ``securityId``; a
-    symbol that is already numeric is sent as it is.
+    ``security_ids`` maps our symbols ("INFY", "BSE:INFY") to Dhan's numeric ``securityId``;
+    ``security_lookup`` (symbol -> ``(securityId, exchangeSegment)`` or None) is asked for any
+    other symbol (the instruments ``import_instruments --from dhan`` stored); a symbol that is
+    already numeric is sent as it is. Anything else is refused before it is sent.
     """
 
     name = "dhan"
@@ -88,6 +90,7 @@ class DhanBroker(BrokerAdapter):
         timeout: float = 7.0,
         exchange: str = "NSE",
         security_ids: Mapping[str, str] | None = None,
+        security_lookup: Callable[[str], tuple[str, str] | None] | None = None,
         limiter: RateLimiter | None = None,
         max_attempts: int = 4,
         backoff: float = 0.25,
@@ -101,6 +104,7 @@ class DhanBroker(BrokerAdapter):
         self.exchange = exchange
         self.security_ids = dict(security_ids or {})
         self._symbols = {sid: sym for sym, sid in self.security_ids.items()}
+        self.security_lookup = security_lookup
         self.limiter = limiter or MemoryRateLimiter()
         self.max_attempts = max_attempts
         self.backoff = backoff
@@ -170,14 +174,24 @@ class DhanBroker(BrokerAdapter):
         exchange, _, sym = symbol.rpartition(":")
         return (exchange or self.exchange), sym
 
-    def _security_id(self, symbol: str) -> str:
+    def _security(self, symbol: str) -> tuple[str, str]:
+        """Return Dhan's ``(securityId, exchangeSegment)`` for one of our symbols."""
+        exchange, sym = self._split(symbol)
+        segment = SEGMENT_TO_DHAN.get(exchange, f"{exchange}_EQ")
         sid = self.security_ids.get(symbol)
+        if sid is None and self.security_lookup is not None:
+            found = self.security_lookup(symbol)
+            if found is not None:
+                sid, segment = found
+                self._symbols.setdefault(sid, symbol)
         if sid is None:
-            sym = self._split(symbol)[1]
             if not sym.isdigit():
-                raise OrderRejected(f"no Dhan security id for {symbol}", reason="unknown symbol")
+                raise OrderRejected(
+                    f"no Dhan security id for {symbol}: run import_instruments --from dhan",
+                    reason="unknown symbol",
+                )
             sid = sym
-        return sid
+        return sid, segment
 
     def _symbol(self, row: dict[str, Any]) -> str:
         sid = str(row.get("securityId") or "")
@@ -207,6 +221,7 @@ class DhanBroker(BrokerAdapter):
         """Send an order with our id as its correlationId; return the existing one if known."""
         corr = correlation_id(request.client_order_id, self.algo_id)
         self._client_ids[corr] = request.client_order_id
+        security_id, segment = self._security(request.symbol)  # refused before any request
         existing = self._find(corr)
         if existing is not None:
             return existing
@@ -215,11 +230,11 @@ class DhanBroker(BrokerAdapter):
             "dhanClientId": self.client_id,
             "correlationId": corr,
             "transactionType": str(request.side),
-            "exchangeSegment": SEGMENT_TO_DHAN.get(exchange, f"{exchange}_EQ"),
+            "exchangeSegment": segment,
             "productType": PRODUCT_TO_DHAN[str(request.product)],
             "orderType": ORDER_TYPE_TO_DHAN[str(request.order_type)],
             "validity": str(request.validity),
-            "securityId": self._security_id(request.symbol),
+            "securityId": security_id,
             "quantity": int(request.quantity),
             "disclosedQuantity": 0,
             "price": float(request.price or 0.0),

@@ -2,8 +2,8 @@
 
 ``run_ticker`` writes the minutes (``execution.services.ticker``); this reads them for a step,
 grouped into the deployment's timeframe by ``BrokerSource``. Deploying on this feed needs an
-instrument with a Kite token (``import_instruments --from kite``), else the deploy is refused
-naming the feed.
+instrument with a Kite token or a Dhan security id (``import_instruments --from kite|dhan``),
+else the deploy is refused naming the feed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def broker_source(
 ) -> BrokerSource:
     """The broker feed of the deployment's instrument (``calendar``: kept for the engine)."""
     instrument = Instrument.objects.filter(pk=snap["instrument"]["id"]).first()
-    if instrument is None or instrument.kite_token is None:
+    if instrument is None or (
+        instrument.kite_token is None and instrument.dhan_security_id is None
+    ):
         raise DomainError(
             "This instrument has no broker feed: import it from the broker first.",
             fields={"feed": ["No broker instrument token for this instrument."]},

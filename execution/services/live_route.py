@@ -101,11 +101,16 @@ def live_routing(deployment: Any, live: dict[str, Any] | None) -> dict[str, Any]
     """The ``DeploymentState`` fields of a deploy's ``live`` options (``{}`` for paper)."""
     if not live or live.get("mode") != TradingMode.LIVE:
         return {}
+    account = live_account_check(
+        owner_id=deployment.strategy.owner_id, account_id=live.get("broker_account")
+    )
+    instrument = getattr(deployment.strategy, "instrument", None)
+    if account.vendor == "dhan" and instrument is not None and not instrument.dhan_security_id:
+        message = f"{instrument} has no Dhan security id: run import_instruments --from dhan first."
+        raise DomainError(message, fields={"broker_account": [message]})
     return {
         "mode": TradingMode.LIVE,
-        "broker_account": live_account_check(
-            owner_id=deployment.strategy.owner_id, account_id=live.get("broker_account")
-        ),
+        "broker_account": account,
         "algo_id": live.get("algo_id") or default_algo_id(deployment.strategy_id),
     }
 

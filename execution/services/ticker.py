@@ -49,19 +49,19 @@ def broker_feed_instruments(extra: Iterable[Instrument] = ()) -> dict[int, Instr
     return found
 
 
-def leader_lock() -> bool:
+def leader_lock(key: int = LEADER_LOCK_KEY) -> bool:
     """Take the cluster-wide ticker lock on this connection (PostgreSQL); False if held."""
     if connection.vendor != "postgresql":
         return True  # a single-machine install (SQLite) runs one process anyway
     with connection.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_lock(%s)", [LEADER_LOCK_KEY])
+        cur.execute("SELECT pg_try_advisory_lock(%s)", [key])
         return bool(cur.fetchone()[0])
 
 
-def leader_unlock() -> None:
+def leader_unlock(key: int = LEADER_LOCK_KEY) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_unlock(%s)", [LEADER_LOCK_KEY])
+            cur.execute("SELECT pg_advisory_unlock(%s)", [key])
 
 
 def _tick(raw: dict[str, Any], now: float) -> Tick:
@@ -79,6 +79,8 @@ def _tick(raw: dict[str, Any], now: float) -> Tick:
 
 class TickerRunner:
     """Ticks in, one-minute bars out; ``step`` does one round of work (tests drive it)."""
+
+    to_tick = staticmethod(_tick)  # a vendor's queued tick -> ``Tick`` (Dhan: dhan_ticker)
 
     def __init__(
         self,
@@ -162,7 +164,7 @@ class TickerRunner:
         for kind, payload in events:
             if kind == "ticks":
                 raw, arrived = payload
-                self._write(agg.on_ticks(_tick(r, arrived) for r in raw))
+                self._write(agg.on_ticks(self.to_tick(r, arrived) for r in raw))
             elif kind == "connected":
                 now, tokens = payload
                 agg.connected(now, tokens)

@@ -1,4 +1,5 @@
-"""Fixtures: the fake Kite (REST and ticker) on loopback, and a linked Kite account."""
+"""Fixtures: the fake Kite (REST and ticker) on loopback, and a linked Kite account; the fake
+Dhan's (REST, scrip master, feed) come from ``tests.fakes.dhan.fixtures``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.utils import timezone
 
 from brokers.models import BrokerAccount
 from brokers.services import broker_account_create, broker_account_link
+from tests.fakes.dhan.fixtures import dhan_account, fake_dhan, fake_dhan_feed  # noqa: F401
 from tests.fakes.kite import FakeKite, shared_server
 from tests.fakes.kite.ticker import FakeTicker
 

@@ -44,7 +44,7 @@ from tests.fakes.dhan import shared_server
 from tests.fakes.dhan.server import ROUTES
 
 # The paths ``dhanhq==2.3.0`` builds for what we use (``_order.py``, ``_statement.py``,
-# ``_portfolio.py``, ``_funds.py``, ``auth.py``), placeholders filled in.
+# ``_portfolio.py``, ``_funds.py``, ``auth.py``, ``_historical_data.py``), placeholders filled in.
 SDK_PATHS = {
     ("POST", "/orders"),
     ("GET", "/orders"),
@@ -57,6 +57,7 @@ SDK_PATHS = {
     ("GET", "/holdings"),
     ("GET", "/fundlimit"),
     ("GET", "/profile"),
+    ("POST", "/charts/intraday"),  # intraday_minute_data: the Dhan feed's history
 }
 
 

@@ -35,6 +35,7 @@ from execution.services.live import _dt, deployment_step
 from strategies import catalog, services
 from strategies.models import Deployment
 from strategies.tests.factories import StrategyFactory, seeded_instrument
+from tests.fakes.dhan.fixtures import dhan_account, fake_dhan  # noqa: F401 (fixtures)
 from tests.fakes.kite.fixtures import fake_kite, linked_kite_account  # noqa: F401 (fixtures)
 
 # A fast SMA crossover on 5-second bars, long and short: it trades every few bars.

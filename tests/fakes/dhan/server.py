@@ -23,6 +23,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from tests.fakes.dhan.book import Book, DhanError, Instrument
+from tests.fakes.dhan.market import intraday, scrip_master_csv, scrip_rows
 
 # (method, path pattern) the fake serves, below the ``/v2`` root.
 ROUTES: tuple[tuple[str, str], ...] = (
@@ -37,7 +38,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", r"/holdings"),
     ("GET", r"/fundlimit"),
     ("GET", r"/profile"),
+    ("POST", r"/charts/intraday"),
 )
+SCRIP_MASTER_PATH = "/api-data/api-scrip-master.csv"  # public, outside /v2 (no token)
 
 
 def _b64(data: dict[str, Any]) -> str:
@@ -67,6 +70,17 @@ class FakeDhan:
     hang_after_accept: float = 0.0
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) served
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (exchangeSegment, securityId) -> [(epoch, o, h, l, c, volume)] for /charts/intraday
+    candles: dict[tuple[str, str], list[tuple]] = field(default_factory=dict)
+
+    def load_scrip_master(self) -> None:
+        """Book every instrument of the scrip master (so orders for them are accepted)."""
+        for row in scrip_rows():
+            seg = {"E": "_EQ", "D": "_FNO", "I": "", "M": "_COMM"}[row["SEM_SEGMENT"]]
+            segment = "IDX_I" if not seg else row["SEM_EXM_EXCH_ID"] + seg
+            tick = float(row["SEM_TICK_SIZE"]) / 100 or 0.01
+            self.add_instrument(row["SEM_TRADING_SYMBOL"], row["SEM_SMST_SECURITY_ID"], segment,
+                                tick=tick, lot=int(float(row["SEM_LOT_UNITS"])))  # fmt: skip
 
     def __post_init__(self) -> None:
         if self.book is None:
@@ -113,6 +127,10 @@ class App:
         size = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(size) if size else b""
         dhan.requests.append((method, path))
+        if path == SCRIP_MASTER_PATH:
+            payload = scrip_master_csv().encode()
+            start_response("200 OK", [("Content-Type", "text/csv")])
+            return [payload]
         try:
             if not path.startswith("/v2/"):
                 raise DhanError(404, "Invalid_Request", "DH-905", "Unknown API version")
@@ -153,6 +171,8 @@ class App:
         book = dhan.book
         hang, result = 0.0, None
         with dhan.lock:
+            if path == "/charts/intraday":
+                return 200, intraday(dhan.candles, body)
             if method in ("POST", "PUT", "DELETE") and dhan.rate_limited > 0:
                 dhan.rate_limited -= 1
                 raise DhanError(429, "Rate_Limit", "DH-904", "Too many requests on server.")
