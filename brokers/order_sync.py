@@ -149,7 +149,9 @@ def _apply(
     vendor: str,
     source: str,
 ) -> Applied:
-    now = timezone.now()
+    # the order's times are market (bar) times, which may run ahead of the wall clock: the
+    # broker's change is never recorded as earlier than the order's last one
+    now = max(timezone.now(), order.updated_at)
     status = order.status
     events = []
     for trigger in triggers:

@@ -32,6 +32,7 @@ from brokers.reports import BrokerReport, report_from_dhan, report_from_kite
 from brokers.services import broker_account_api_secret
 
 log = structlog.get_logger(__name__)
+KITE_POSTBACK_PATH = "/api/brokers/kite/postback/"
 
 
 class PostbackRefused(Exception):
@@ -76,6 +77,11 @@ def dhan_postback_token(*, account: BrokerAccount) -> str:
     account.save(update_fields=["postback_token_hash", "postback_token_encrypted", "updated_at"])
     log.info("broker_postback_token_created", account_id=account.pk)
     return token
+
+
+def dhan_postback_path(*, account: BrokerAccount) -> str:
+    """The path of the account's Dhan postback URL (made with its token on first use)."""
+    return f"/api/brokers/dhan/postback/{dhan_postback_token(account=account)}/"
 
 
 def dhan_account_for(token: str, body: dict[str, Any]) -> BrokerAccount:
