@@ -163,7 +163,7 @@ def _apply(
                 broker_status=report.raw_status,
                 trigger=str(trigger),
                 message=(report.message or f"from the broker's {source}")[:500],
-                payload={"source": source, **_jsonable(report.payload)},
+                payload={**_jsonable(report.payload), "source": source},
                 ts=now,
             )
         )

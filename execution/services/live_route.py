@@ -19,10 +19,9 @@ tag again and the adapter finds the order instead of placing it twice; a broker 
 answer fails the step, which is retried, so no order is lost either. A broker refusal fails
 the step too (``LiveOrderRefused``): after ``MAX_STEP_FAILURES`` the strategy goes to ERROR
 with the broker's reason, its working orders cancelled. The engine still decides on its
-paper model's fills, but the Order rows, their fills (``Trade``) and the position of a live deployment are
-the broker's: every answer here, each postback and the reconciliation job apply its reports
-(``brokers.order_sync``), and ``live_persist`` writes only the creation of an order that
-leaves.
+paper model's fills, but a live deployment's Order rows, their fills (``Trade``) and its
+position are the broker's: every answer here, each postback and the reconciliation job apply
+its reports (``brokers.order_sync``); ``live_persist`` writes only an order's creation.
 """
 
 from __future__ import annotations

@@ -14,11 +14,10 @@ import pytest
 from django.test import Client
 
 from brokers.models import BrokerPostback
-from brokers.tests.postback_helpers import KITE_URL, kite_body, live_order, wire_kite_postbacks
+from brokers.tests.postbacks.helpers import KITE_URL, kite_body, live_order, wire_kite_postbacks
 from execution.brokers.kite import KiteBroker
 from execution.models import BrokerOrderLink, Order, OrderEvent, Position, Trade
 from execution.tests.live.conftest import deploy, make_strategy, step
-from tests.fakes.kite.fixtures import fake_kite, linked_kite_account  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -140,7 +139,7 @@ def test_a_postback_before_the_placement_answer_is_applied_once_the_order_is_lin
         return placed  # the answer (OPEN) arrives after the postbacks
 
     with mock.patch.object(KiteBroker, "place_order", place_then_fill_and_post):
-        deployment, order, link = live_order(user, linked_kite_account)
+        _, order, link = live_order(user, linked_kite_account)
     assert early and set(early) == {200}
     assert set(BrokerPostback.objects.values_list("outcome", flat=True)) <= {
         "applied",
@@ -222,7 +221,7 @@ def test_a_verified_postback_missing_its_status_names_the_field(
 
 
 def test_postbacks_need_no_session_or_csrf_token(user, linked_kite_account, fake_kite):
-    _, order, _ = live_order(user, linked_kite_account)
+    live_order(user, linked_kite_account)
     row = fill_at_kite(fake_kite)
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(user)  # even a browser session's POST without a token is accepted
