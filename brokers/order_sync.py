@@ -241,6 +241,7 @@ def _book_fill(order: Order, report: BrokerReport, qty: int, *, vendor: str, now
                     "order_id": order.pk,
                     "client_order_id": order.client_order_id,
                     "fill_id": fill_id,
+                    "symbol": order.instrument.symbol,
                     "side": order.side,
                     "quantity": qty,
                     "price": str(price),
