@@ -73,6 +73,8 @@ def triggers_for(current: str, filled: int, report: BrokerReport, quantity: int)
     new_fill = report.filled_quantity > filled
     if report.filled_quantity < filled:
         raise InvalidOrderTransition(current, T.FILL_PARTIAL)
+    if new_fill and report.average_price <= 0:  # a fill without its price: the order book's
+        raise InvalidOrderTransition(current, T.FILL)  # (reconciliation) books it, not a guess
     if current in _FINAL:
         if current == target and not new_fill:
             return []
