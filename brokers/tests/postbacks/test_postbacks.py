@@ -259,3 +259,18 @@ def test_paper_deployments_are_untouched(user):
         step(deployment, k)
     assert Trade.objects.filter(deployment=deployment).exclude(fill_id__startswith="kite:").count()
     assert not Trade.objects.filter(fill_id__startswith="kite:").exists()
+
+
+def test_postbacks_are_throttled_per_address(db, settings):
+    from django.core.cache import cache
+
+    from brokers.api.postback_views import PostbackThrottle
+
+    cache.clear()
+    with mock.patch.object(PostbackThrottle, "rate", "2/min"):
+        codes = [
+            Client().post(KITE_URL, {}, content_type="application/json").status_code
+            for _ in range(3)
+        ]
+    cache.clear()
+    assert codes == [403, 403, 429]
