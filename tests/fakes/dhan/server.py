@@ -23,7 +23,6 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from tests.fakes.dhan.book import Book, DhanError, Instrument
-from tests.fakes.dhan.postbacks import DhanPostbacks
 
 # (method, path pattern) the fake serves, below the ``/v2`` root.
 ROUTES: tuple[tuple[str, str], ...] = (
@@ -65,14 +64,17 @@ class FakeDhan:
     book: Book | None = None
     access_tokens: dict[str, float] = field(default_factory=dict)  # token -> exp (epoch)
     rate_limited: int = 0
+    postbacks: Any = None  # ``DhanPostbacks``: order changes posted once a test sets its url
     hang_after_accept: float = 0.0
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) served
     lock: threading.Lock = field(default_factory=threading.Lock)
-    postbacks: DhanPostbacks = field(default_factory=DhanPostbacks)  # set ``postbacks.url``
 
     def __post_init__(self) -> None:
         if self.book is None:
             self.book = Book(client_id=self.client_id)
+        from tests.fakes.dhan.postbacks import DhanPostbacks
+
+        self.postbacks = DhanPostbacks()
         self.book.on_change = self.postbacks.order_changed
 
     def add_instrument(
