@@ -71,7 +71,9 @@ def triggers_for(current: str, filled: int, report: BrokerReport, quantity: int)
     """
     target = S(report.status)
     new_fill = report.filled_quantity > filled
-    if report.filled_quantity < filled:
+    if report.filled_quantity < filled or report.filled_quantity > quantity:
+        # older than ours; or more than we know the order is for (a quantity changed at the
+        # broker by hand): left for a person, never guessed
         raise InvalidOrderTransition(current, T.FILL_PARTIAL)
     if new_fill and report.average_price <= 0:  # a fill without its price: the order book's
         raise InvalidOrderTransition(current, T.FILL)  # (reconciliation) books it, not a guess

@@ -6,13 +6,13 @@ inside their transaction. Money leaves the engine's floats here, as ``Decimal``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from execution.engine.legs import order_role
-from execution.engine.orders import TERMINAL_STATUSES, order_next_status
+from execution.engine.orders import TERMINAL_STATUSES, OrderTrigger, order_next_status
 from execution.engine.state import OrderRecord
 from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
@@ -76,16 +76,7 @@ def _persist(
     for rec in result.orders:
         row = rows.get(rec.client_order_id)
         if rec.client_order_id in owned:
-            if row is None:  # leaves now: born PENDING, the broker's reports move it on
-                rows[rec.client_order_id] = Order.objects.create(
-                    deployment=deployment,
-                    instrument=instrument,
-                    client_order_id=rec.client_order_id,
-                    source=source,
-                    role=order_role(rec.client_order_id, manual=source == "manual"),
-                    created_at=_dt(rec.created_ts),
-                    **{**_order_fields(rec), **_unsent(rec)},
-                )
+            rows[rec.client_order_id] = _write_owned(deployment, instrument, rec, row, source)
             continue
         evs = events_by_cid.get(rec.client_order_id, [])
         _check_chain(row.status if row else None, evs, rec.status)
@@ -104,10 +95,17 @@ def _persist(
             for k, v in fields.items():
                 setattr(row, k, v)
             row.save(update_fields=list(fields))
-    if owned:  # the broker's orders: only their creation here, no model events or fills
+    if owned:  # the broker's orders: their creation and modifications, no model fills
         result = _ManualRun(
             result.orders,
-            [e for e in result.events if e.client_order_id not in owned or not e.trigger],
+            [
+                e
+                if e.client_order_id not in owned or not e.trigger
+                # a modification our engine asked for, in the status the broker has it in
+                else replace(e, status=rows[e.client_order_id].status)
+                for e in result.events
+                if e.client_order_id not in owned or e.trigger in ("", _MODIFY)
+            ],
             [f for f in getattr(result, "fills", []) if f.client_order_id not in owned],
         )
     OrderEvent.objects.bulk_create(
@@ -167,6 +165,35 @@ def _broker_owned(
         ).values_list("client_order_id", flat=True)
     )
     return new | sent
+
+
+def _write_owned(
+    deployment: Deployment, instrument: Instrument, rec: OrderRecord, row: Order | None, source: str
+) -> Order:
+    """A broker-owned order: created PENDING; later only the engine's intent (a modified
+    quantity, price or trigger) is written, never its status or fills."""
+    fields = _order_fields(rec)
+    if row is None:  # leaves now: born PENDING, the broker's reports move it on
+        return Order.objects.create(
+            deployment=deployment,
+            instrument=instrument,
+            client_order_id=rec.client_order_id,
+            source=source,
+            role=order_role(rec.client_order_id, manual=source == "manual"),
+            created_at=_dt(rec.created_ts),
+            **{**fields, **_unsent(rec)},
+        )
+    changed = [k for k in ("price", "trigger_price") if fields[k] != getattr(row, k)]
+    if fields["quantity"] != row.quantity and fields["quantity"] >= row.filled_quantity:
+        row.quantity = fields["quantity"]
+        if row.status not in _FINAL:
+            row.pending_quantity = row.quantity - row.filled_quantity
+        changed += ["quantity", "pending_quantity"]
+    for k in ("price", "trigger_price"):
+        setattr(row, k, fields[k])
+    if changed:
+        row.save(update_fields=changed)
+    return row
 
 
 def _unsent(rec: OrderRecord) -> dict[str, Any]:
@@ -280,6 +307,7 @@ class _ManualRun:
 
 
 _FINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
+_MODIFY = str(OrderTrigger.MODIFY)
 
 
 def _book(live: DeploymentState, *, cids: list[str] | None = None) -> list[dict[str, Any]]:

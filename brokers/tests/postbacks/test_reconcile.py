@@ -197,3 +197,49 @@ def test_an_expired_session_skips_reconciliation_visibly(user, linked_kite_accou
     assert out.skipped
     linked_kite_account.refresh_from_db()
     assert linked_kite_account.status == "relogin_needed"
+
+
+def test_after_a_forced_reconciliation_our_books_match_kites(user, linked_kite_account, fake_kite):
+    """Issue #15's "done when": orders, fills and positions match the fake broker's books."""
+    from execution.models import BrokerOrderLink, Order
+    from execution.services.live_route import sync_bracket_legs
+    from execution.tests.live.conftest import FAST_SMA, deploy, live_of, make_strategy, step
+
+    params = {**FAST_SMA, "exits": {"stop_loss_pct": 5, "target_pct": 5}}
+    strategy = make_strategy(user, params=params)
+    deployment = deploy(
+        strategy, mode="live", broker_account=linked_kite_account.pk, confirm=strategy.name
+    )
+    legs = BrokerOrderLink.objects.filter(live_id=deployment.pk)
+    for k in range(200):
+        step(deployment, k)
+        if legs.filter(client_order_id__endswith="-tp").exists():
+            break
+    tp = legs.get(client_order_id__endswith="-tp")
+    target = fake_kite.book.orders[tp.broker_order_id]
+    stop = fake_kite.book.orders[legs.get(client_order_id__endswith="-sl").broker_order_id]
+    mid = round((stop["trigger_price"] + target["price"]) / 2, 1)
+    if target["transaction_type"] == "SELL":
+        fake_kite.advance(mid, target["price"] + 1, mid, target["price"])
+    else:
+        fake_kite.advance(mid, mid, target["price"] - 1, target["price"])
+    sync_bracket_legs(live_of(deployment))  # the stop is cancelled at Kite (one-cancels-other)
+    out = reconcile_account(account=linked_kite_account)
+    assert out.open_alerts == [] and not out.skipped
+
+    for link in legs:
+        at_kite = fake_kite.book.orders[link.broker_order_id]
+        ours = Order.objects.get(deployment=deployment, client_order_id=link.client_order_id)
+        assert (ours.broker_status, ours.filled_quantity) == (
+            at_kite["status"],
+            at_kite["filled_quantity"],
+        )
+        if at_kite["filled_quantity"]:
+            assert ours.average_price == Decimal(str(at_kite["average_price"]))
+    kite_fills = {(t["order_id"], t["quantity"]) for t in fake_kite.book.trades}
+    our_fills = {
+        (t.order.broker_order_id, t.quantity) for t in Trade.objects.filter(deployment=deployment)
+    }
+    assert our_fills == kite_fills
+    kite_net = sum(p["quantity"] for p in fake_kite.book.positions()["net"])
+    assert Position.objects.get(deployment=deployment).quantity == kite_net
