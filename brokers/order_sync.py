@@ -153,9 +153,11 @@ def _apply(
     vendor: str,
     source: str,
 ) -> Applied:
-    # the order's times are market (bar) times, which may run ahead of the wall clock: the
-    # broker's change is never recorded as earlier than the order's last one
-    now = max(timezone.now(), order.updated_at)
+    # An order's audit trail runs on the market (bar) clock of the engine that made it: the
+    # broker's change is stamped with the order's latest market time, so it sorts after
+    # everything before it; when we learnt it (wall clock) goes in the payload.
+    now = timezone.now()
+    ts = order.updated_at or now
     status = order.status
     events = []
     for trigger in triggers:
@@ -167,8 +169,12 @@ def _apply(
                 broker_status=report.raw_status,
                 trigger=str(trigger),
                 message=(report.message or f"from the broker's {source}")[:500],
-                payload={**_jsonable(report.payload), "source": source},
-                ts=now,
+                payload={
+                    **_jsonable(report.payload),
+                    "source": source,
+                    "received_at": now.isoformat(),
+                },
+                ts=ts,
             )
         )
     delta = report.filled_quantity - order.filled_quantity
@@ -183,7 +189,6 @@ def _apply(
     order.broker_order_id = report.broker_order_id
     if report.message:
         order.status_message = report.message
-    order.updated_at = now
     order.save(
         update_fields=[
             "status",
@@ -193,7 +198,6 @@ def _apply(
             "broker_status",
             "broker_order_id",
             "status_message",
-            "updated_at",
         ]
     )
     OrderEvent.objects.bulk_create(events)

@@ -191,8 +191,9 @@ def _write_owned(
         changed += ["quantity", "pending_quantity"]
     for k in ("price", "trigger_price"):
         setattr(row, k, fields[k])
-    if changed:
-        row.save(update_fields=changed)
+    if changed:  # at the engine's (market) time of the change, as its MODIFY event
+        row.updated_at = max(row.updated_at, fields["updated_at"])
+        row.save(update_fields=[*changed, "updated_at"])
     return row
 
 

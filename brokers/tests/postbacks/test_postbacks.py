@@ -274,3 +274,33 @@ def test_postbacks_are_throttled_per_address(db, settings):
         ]
     cache.clear()
     assert codes == [403, 403, 429]
+
+
+def test_a_manual_order_modified_and_cancelled_follows_kite(user, linked_kite_account, fake_kite):
+    """Our changes go to Kite; the order row takes the new terms, and its status from Kite."""
+    from execution.services.live_orders import order_cancel, order_modify, order_place
+
+    strategy = make_strategy(user)
+    deployment = deploy(
+        strategy, mode="live", broker_account=linked_kite_account.pk, confirm=strategy.name
+    )
+    order = order_place(
+        deployment=deployment, side="BUY", order_type="LIMIT", quantity=5, price=Decimal("10.00")
+    )
+    assert (order.status, order.broker_status) == ("OPEN", "OPEN")
+    order = order_modify(order=order, price=Decimal("11.00"))
+    at_kite = fake_kite.book.orders[order.broker_order_id]
+    assert at_kite["price"] == 11.0
+    order.refresh_from_db()
+    assert (order.price, order.status) == (Decimal("11.00"), "OPEN")
+    modify = OrderEvent.objects.get(order=order, trigger="MODIFY")
+    assert modify.status == "OPEN"
+    order = order_cancel(order=order)
+    assert at_kite["status"] == "CANCELLED"
+    assert (order.status, order.broker_status) == ("CANCELLED", "CANCELLED")
+    assert list(OrderEvent.objects.filter(order=order).values_list("trigger", flat=True)) == [
+        "",
+        "ACCEPT",
+        "MODIFY",
+        "CANCEL",
+    ]
