@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from brokers.models import BrokerAccount
+from brokers.models import BrokerAccount, BrokerAlert
 
 
 def broker_accounts_for_user(*, user: Any) -> QuerySet[BrokerAccount]:
-    """Return ``user``'s broker accounts, oldest first."""
-    return BrokerAccount.objects.filter(user=user)
+    """Return ``user``'s broker accounts, oldest first, with their open alerts."""
+    open_alerts = BrokerAlert.objects.filter(resolved_at__isnull=True).order_by("created_at")
+    return BrokerAccount.objects.filter(user=user).prefetch_related(
+        Prefetch("alerts", queryset=open_alerts, to_attr="open_alerts")
+    )
 
 
 def broker_account_get_for_user(*, user: Any, account_id: Any) -> BrokerAccount:

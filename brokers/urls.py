@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/token/", views.dhan_token, name="dhan_token"),
     path("<int:pk>/login/", views.account_login, name="login"),
     path("<int:pk>/unlink/", views.account_unlink, name="unlink"),
+    path("<int:pk>/reconcile/", views.account_reconcile, name="reconcile"),
 ]

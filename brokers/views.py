@@ -13,10 +13,11 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from brokers import dhan_link, selectors, services
+from brokers import dhan_link, postbacks, selectors, services
 from brokers.forms import BrokerAccountForm, DhanAccountForm, DhanTokenForm
 from brokers.kite_login import kite_login_account, kite_login_complete, kite_login_start
 from brokers.models import BrokerAccount
+from brokers.reconcile import reconcile_account
 
 
 def _page(
@@ -26,12 +27,14 @@ def _page(
     dhan_form: DhanAccountForm | None = None,
 ) -> HttpResponse:
     now = timezone.now()
-    accounts = [
-        (a, a.current_status(now), a.current_status_label(now))
-        for a in selectors.broker_accounts_for_user(user=request.user)
-    ]
+    rows = list(selectors.broker_accounts_for_user(user=request.user))
+    accounts = [(a, a.current_status(now), a.current_status_label(now)) for a in rows]
+    for a in rows:  # the URL each Dhan account's postbacks must go to (its token in the path)
+        if a.vendor == BrokerAccount.Vendor.DHAN:
+            a.postback_url = request.build_absolute_uri(postbacks.dhan_postback_path(account=a))
     context = {
         "accounts": accounts,
+        "kite_postback_url": request.build_absolute_uri(postbacks.KITE_POSTBACK_PATH),
         "form": form or BrokerAccountForm(),
         "dhan_form": dhan_form or DhanAccountForm(),
     }
@@ -140,4 +143,23 @@ def account_unlink(request: HttpRequest, pk: int) -> HttpResponse:
     account = selectors.broker_account_get_for_user(user=request.user, account_id=pk)
     services.broker_account_delete(account=account)
     messages.success(request, "Broker account unlinked and its secrets deleted.")
+    return redirect("brokers:list")
+
+
+@login_required
+@require_POST
+def account_reconcile(request: HttpRequest, pk: int) -> HttpResponse:
+    """Reconcile now: the broker's order book and positions against ours."""
+    account = selectors.broker_account_get_for_user(user=request.user, account_id=pk)
+    out = reconcile_account(account=account)
+    if out.skipped:
+        messages.error(request, f"Reconciliation skipped: {out.skipped}")
+    elif out.open_alerts:
+        messages.warning(
+            request,
+            f"Reconciled: {out.fixed} order(s) brought up to date; "
+            f"{len(out.open_alerts)} difference(s) need your attention.",
+        )
+    else:
+        messages.success(request, f"Reconciled: {out.fixed} order(s) brought up to date.")
     return redirect("brokers:list")

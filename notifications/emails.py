@@ -13,6 +13,7 @@ SUBJECTS = {
     EventKind.DEPLOYMENT_STOPPED: "Deployment stopped: {strategy}",
     EventKind.DEPLOYMENT_FAILED: "Deployment failed: {strategy}",
     EventKind.DAILY_SUMMARY: "Daily P&L summary for {date}",
+    EventKind.BROKER_ALERT: "Broker alert: {message}",
     EventKind.TEST: "Test notification",
 }
 

@@ -17,6 +17,7 @@ class EventKind(models.TextChoices):
     DEPLOYMENT_FAILED = "deployment.failed", "Deployment failed"
     RISK_LIMIT = "risk.limit", "Risk limit hit"
     DAILY_SUMMARY = "daily.summary", "Daily P&L summary"
+    BROKER_ALERT = "broker.alert", "Broker books differ from ours"
     TEST = "test", "Test"
 
 

@@ -16,8 +16,10 @@ from brokers.api.serializers import (
     BrokerAccountSerializer,
     DhanAccountCreateSerializer,
     DhanTokenSerializer,
+    ReconcileResultSerializer,
 )
 from brokers.models import BrokerAccount
+from brokers.reconcile import reconcile_account
 
 
 class BrokerAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, UserScopedViewSet):
@@ -68,6 +70,24 @@ class BrokerAccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Use
         body.is_valid(raise_exception=True)
         account = dhan_link.dhan_account_relink(account=account, **body.validated_data)
         return Response(BrokerAccountSerializer(account).data)
+
+    @extend_schema(request=None, responses=ReconcileResultSerializer)
+    @action(detail=True, methods=["post"])
+    def reconcile(self, request: Request, pk: str) -> Response:
+        """Reconcile now: fix our orders from the broker's books, list what differs."""
+        out = reconcile_account(account=self.get_object())
+        return Response(
+            ReconcileResultSerializer(
+                {
+                    "fixed": out.fixed,
+                    "replayed": out.replayed,
+                    "new_alerts": out.new_alerts,
+                    "open_alerts": out.open_alerts,
+                    "resolved": out.resolved,
+                    "skipped": out.skipped,
+                }
+            ).data
+        )
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from algosaas.errors import Conflict, DomainError
 from execution.brokers.base import InvalidOrderState, OrderNotFound, OrderRejected
 from execution.engine.runner import RiskDenied
-from execution.models import DeploymentState, LivePhase, Order
+from execution.models import DeploymentState, LivePhase, Order, TradingMode
 from execution.services.live import (
     _advance,
     _engine,
@@ -101,7 +101,10 @@ def order_place(
         feed_ts=_feed_now(live, now_ts),
     )
     rows = _save_manual(live, engine, [res.order], res.events, source="manual")
-    return rows[res.order.client_order_id]
+    order = rows[res.order.client_order_id]
+    if live.mode == TradingMode.LIVE:  # the broker's answer moved it on (brokers.order_sync)
+        order.refresh_from_db()
+    return order
 
 
 def _catch_up(deployment: Deployment, now: datetime) -> None:

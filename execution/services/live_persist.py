@@ -6,16 +6,17 @@ inside their transaction. Money leaves the engine's floats here, as ``Decimal``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from execution.engine.legs import order_role
-from execution.engine.orders import TERMINAL_STATUSES, order_next_status
+from execution.engine.orders import TERMINAL_STATUSES, OrderTrigger, order_next_status
 from execution.engine.state import OrderRecord
 from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
+    BrokerOrderLink,
     DeploymentState,
     EquitySnapshot,
     Instrument,
@@ -24,6 +25,7 @@ from execution.models import (
     PaperOrderRecord,
     Position,
     Trade,
+    TradingMode,
 )
 from execution.services.bulk import bulk_update_rows
 from notifications.services import notify_orders
@@ -70,8 +72,12 @@ def _persist(
     rows = {  # through the related manager, so each row knows its deployment without a query
         o.client_order_id: o for o in deployment.orders.filter(client_order_id__in=cids)
     }
+    owned = _broker_owned(deployment, result.orders, rows)
     for rec in result.orders:
         row = rows.get(rec.client_order_id)
+        if rec.client_order_id in owned:
+            rows[rec.client_order_id] = _write_owned(deployment, instrument, rec, row, source)
+            continue
         evs = events_by_cid.get(rec.client_order_id, [])
         _check_chain(row.status if row else None, evs, rec.status)
         fields = _order_fields(rec)
@@ -89,6 +95,19 @@ def _persist(
             for k, v in fields.items():
                 setattr(row, k, v)
             row.save(update_fields=list(fields))
+    if owned:  # the broker's orders: their creation and modifications, no model fills
+        result = _ManualRun(
+            result.orders,
+            [
+                e
+                if e.client_order_id not in owned or not e.trigger
+                # a modification our engine asked for, in the status the broker has it in
+                else replace(e, status=rows[e.client_order_id].status)
+                for e in result.events
+                if e.client_order_id not in owned or e.trigger in ("", _MODIFY)
+            ],
+            [f for f in getattr(result, "fills", []) if f.client_order_id not in owned],
+        )
     OrderEvent.objects.bulk_create(
         [
             OrderEvent(
@@ -123,6 +142,71 @@ def _persist(
         )
     notify_orders(deployment, rows, result)  # fills, rejections, risk denials: after commit
     return rows
+
+
+def _broker_owned(
+    deployment: Deployment, records: list[OrderRecord], rows: dict[str, Order]
+) -> set[str]:
+    """Live mode: the client ids whose status, fills and position come from the broker.
+
+    Those already sent (a ``BrokerOrderLink``) and those this run sends (``live_route``
+    places every new order the gate and the model let through, in this transaction). Their
+    model events and fills are not written: the broker's reports are (``brokers.order_sync``).
+    """
+    live = getattr(deployment, "live", None)
+    if live is None or live.mode != TradingMode.LIVE or not records:
+        return set()
+    from execution.services.live_route import leaves
+
+    new = {r.client_order_id for r in records if r.client_order_id not in rows and leaves(r)}
+    sent = set(
+        BrokerOrderLink.objects.filter(
+            live=live, client_order_id__in=[r.client_order_id for r in records]
+        ).values_list("client_order_id", flat=True)
+    )
+    return new | sent
+
+
+def _write_owned(
+    deployment: Deployment, instrument: Instrument, rec: OrderRecord, row: Order | None, source: str
+) -> Order:
+    """A broker-owned order: created PENDING; later only the engine's intent (a modified
+    quantity, price or trigger) is written, never its status or fills."""
+    fields = _order_fields(rec)
+    if row is None:  # leaves now: born PENDING, the broker's reports move it on
+        return Order.objects.create(
+            deployment=deployment,
+            instrument=instrument,
+            client_order_id=rec.client_order_id,
+            source=source,
+            role=order_role(rec.client_order_id, manual=source == "manual"),
+            created_at=_dt(rec.created_ts),
+            **{**fields, **_unsent(rec)},
+        )
+    changed = [k for k in ("price", "trigger_price") if fields[k] != getattr(row, k)]
+    if fields["quantity"] != row.quantity and fields["quantity"] >= row.filled_quantity:
+        row.quantity = fields["quantity"]
+        if row.status not in _FINAL:
+            row.pending_quantity = row.quantity - row.filled_quantity
+        changed += ["quantity", "pending_quantity"]
+    for k in ("price", "trigger_price"):
+        setattr(row, k, fields[k])
+    if changed:  # at the engine's (market) time of the change, as its MODIFY event
+        row.updated_at = max(row.updated_at, fields["updated_at"])
+        row.save(update_fields=[*changed, "updated_at"])
+    return row
+
+
+def _unsent(rec: OrderRecord) -> dict[str, Any]:
+    """A broker-owned order's state before the broker has said anything."""
+    return {
+        "status": "PENDING",
+        "filled_quantity": 0,
+        "pending_quantity": rec.quantity,
+        "average_price": None,
+        "broker_status": "",
+        "status_message": "",
+    }
 
 
 def _order_fields(rec: OrderRecord) -> dict[str, Any]:
@@ -177,7 +261,9 @@ def _persist_ledgers(stepped: list[Any]) -> None:
             "updated_at": _dt(curve.ts[-1]) if len(curve) else None,
         }
         row = positions.get(deployment.pk)
-        if row is None:
+        if adv.live.mode == TradingMode.LIVE:  # quantity, cost, P&L: the broker's fills' own
+            _live_position_mark(deployment, instrument, values)
+        elif row is None:
             creates.append(Position(deployment=deployment, instrument=instrument, **values))
         else:
             for field, value in values.items():
@@ -204,6 +290,16 @@ def _persist_ledgers(stepped: list[Any]) -> None:
 _POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "updated_at"]
 
 
+def _live_position_mark(deployment: Deployment, instrument: Instrument, values: dict) -> None:
+    """Live mode: only the last price moves here; a postback may be moving the rest now."""
+    mark = {"last_price": values["last_price"], "updated_at": values["updated_at"]}
+    if not Position.objects.filter(deployment=deployment).update(**mark):
+        Position.objects.bulk_create(
+            [Position(deployment=deployment, instrument=instrument, **mark)],
+            ignore_conflicts=True,
+        )
+
+
 @dataclass
 class _ManualRun:
     orders: list[OrderRecord]
@@ -212,6 +308,7 @@ class _ManualRun:
 
 
 _FINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
+_MODIFY = str(OrderTrigger.MODIFY)
 
 
 def _book(live: DeploymentState, *, cids: list[str] | None = None) -> list[dict[str, Any]]:

@@ -18,8 +18,10 @@ transaction rolls back after the broker accepted an order, the retried step send
 tag again and the adapter finds the order instead of placing it twice; a broker that does not
 answer fails the step, which is retried, so no order is lost either. A broker refusal fails
 the step too (``LiveOrderRefused``): after ``MAX_STEP_FAILURES`` the strategy goes to ERROR
-with the broker's reason, its working orders cancelled. Fills still come from the paper
-model until postbacks and reconciliation (issue #15's other half) book the broker's own.
+with the broker's reason, its working orders cancelled. The engine still decides on its
+paper model's fills, but a live deployment's Order rows, their fills (``Trade``) and its
+position are the broker's: every answer here, each postback and the reconciliation job apply
+its reports (``brokers.order_sync``); ``live_persist`` writes only an order's creation.
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def route_orders(
             live=live, client_order_id__in=[r.client_order_id for r in orders]
         )
     }
-    todo = [r for r in orders if r.client_order_id in links or _leaves(r)]
+    todo = [r for r in orders if r.client_order_id in links or leaves(r)]
     if not todo:
         return  # denied by our gate (or refused by the model): nothing leaves
     try:
@@ -211,6 +213,7 @@ def sync_bracket_legs(live: DeploymentState, *, adapter: BrokerAdapter | None = 
             for k, v in fields.items():
                 setattr(link, k, v)
             link.save(update_fields=list(fields))
+            _record_answer(live, link, answer, broker)
         filled = [link for link in legs if link.status in _FILLING]
         if filled:
             for link in legs:
@@ -242,7 +245,7 @@ def live_session_lost(live: DeploymentState, error: Exception) -> None:
         broker_account_mark_relogin(account=account, error=str(error))
 
 
-def _leaves(rec: OrderRecord) -> bool:
+def leaves(rec: OrderRecord) -> bool:
     """Whether a new order goes to the broker: not refused by our gate or model, and not one
     the model created and cancelled unfilled in the same run (the broker need never see it)."""
     if rec.status in _NOT_SENT:
@@ -276,6 +279,7 @@ def _route_one(
             broker_order_id=placed.broker_order_id,
             status=str(placed.status),
         )
+        _record_answer(live, link, placed, broker)
         if placed.status == OrderStatus.REJECTED:
             raise LiveOrderRefused(f"{broker.name} rejected {cid}: {placed.status_message}")
     done = triggers.get(cid, set())
@@ -309,6 +313,25 @@ def _change(link: BrokerOrderLink, call: Any) -> None:
     for k, v in fields.items():
         setattr(link, k, v)
     link.save(update_fields=list(fields))
+    _record_answer(link.live, link, answer, None)
+
+
+def _record_answer(
+    live: DeploymentState, link: BrokerOrderLink, answer: BrokerOrder, broker: Any
+) -> None:
+    """The broker's answer moves our order too (``brokers.order_sync``, as a postback would),
+    then any postback that arrived before this answer is applied."""
+    from brokers.order_sync import apply_report
+    from brokers.postbacks import replay_pending
+    from brokers.reports import report_from_order
+
+    vendor = getattr(broker, "name", "") or (
+        live.broker_account.vendor if live.broker_account_id else "broker"
+    )
+    report = report_from_order(answer, tag=link.tag)
+    apply_report(link=link, report=report, vendor=vendor, source="answer")
+    if live.broker_account_id:
+        replay_pending(account=live.broker_account, broker_order_id=link.broker_order_id)
 
 
 def _answer(o: BrokerOrder, now: datetime) -> dict[str, Any]:

@@ -112,6 +112,8 @@ ROUTE_OBJECTS: dict[str, dict[str, str]] = {
     "brokers:unlink": {"pk": "broker_account"},
     "broker-account-token": {"pk": "broker_account"},
     "brokers:dhan_token": {"pk": "broker_account"},
+    "broker-account-reconcile": {"pk": "broker_account"},
+    "brokers:reconcile": {"pk": "broker_account"},
     # API and dashboard: notifications
     "notification-webhook-detail": {"pk": "webhook"},
     "notification-webhook-test": {"pk": "webhook"},
@@ -179,7 +181,8 @@ def walk(patterns=None, prefix: str = "", namespace: tuple[str, ...] = (), kwarg
 ROUTES = list(walk())
 # Routes whose ids are a signed, single-use link rather than an object of someone's: the token
 # authorises, not the session (forged and reused links: accounts/tests/test_pages.py).
-SIGNED_LINK_ROUTES = {"signup_confirm"}
+# Dhan's postback URL carries the account's postback token: no session at all (brokers tests).
+SIGNED_LINK_ROUTES = {"signup_confirm", "broker-dhan-postback"}
 ID_ROUTES = [r for r in ROUTES if r.ids and not r.is_admin and r.name not in SIGNED_LINK_ROUTES]
 
 

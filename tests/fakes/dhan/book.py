@@ -57,6 +57,7 @@ class Book:
     clock: datetime = START
     _ids: Any = field(default_factory=lambda: itertools.count(5226120700001))
     _trade_ids: Any = field(default_factory=lambda: itertools.count(70000001))
+    on_change: Any = None  # called with each order as it changes (the postbacks' hook)
 
     def _tick(self, seconds: int = 1) -> str:
         self.clock += timedelta(seconds=seconds)
@@ -65,6 +66,8 @@ class Book:
     def _set(self, order: dict[str, Any], status: str) -> None:
         order["orderStatus"] = status
         order["updateTime"] = self._tick()
+        if self.on_change is not None:
+            self.on_change(order)
 
     def get(self, order_id: str) -> dict[str, Any]:
         if order_id not in self.orders:

@@ -67,6 +67,7 @@ class FakeDhan:
     book: Book | None = None
     access_tokens: dict[str, float] = field(default_factory=dict)  # token -> exp (epoch)
     rate_limited: int = 0
+    postbacks: Any = None  # ``DhanPostbacks``: order changes posted once a test sets its url
     hang_after_accept: float = 0.0
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) served
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,6 +86,10 @@ class FakeDhan:
     def __post_init__(self) -> None:
         if self.book is None:
             self.book = Book(client_id=self.client_id)
+        from tests.fakes.dhan.postbacks import DhanPostbacks
+
+        self.postbacks = DhanPostbacks()
+        self.book.on_change = self.postbacks.order_changed
 
     def add_instrument(
         self, symbol: str, security_id: str, segment: str = "NSE_EQ", **kw: Any

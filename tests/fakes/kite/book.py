@@ -49,6 +49,7 @@ class Book:
     clock: datetime = START
     _ids: Any = field(default_factory=lambda: itertools.count(261207000000001))
     _trade_ids: Any = field(default_factory=lambda: itertools.count(50000001))
+    on_change: Any = None  # called with each order as it changes (the postbacks' hook)
 
     # ------------------------------------------------------------------ helpers
 
@@ -62,6 +63,8 @@ class Book:
             order["status_message"] = order["status_message_raw"] = message
         order["exchange_update_timestamp"] = self._tick()
         self.history[order["order_id"]].append(copy.deepcopy(order))
+        if self.on_change is not None:
+            self.on_change(order)
 
     def get(self, order_id: str) -> dict[str, Any]:
         if order_id not in self.orders:

@@ -8,7 +8,8 @@ exchange (``POST /session/token``, checksum = SHA-256(api_key + request_token + 
 ``Authorization: token api_key:access_token`` on everything else, and three faults a test can
 arm: ``rate_limited`` (the next N order requests answer 429), ``hang_after_accept`` (the next
 placement is accepted and its answer delayed past the client's timeout) and ``expire_tokens()``
-(Kite's daily ~06:00 IST logout).
+(Kite's daily ~06:00 IST logout). Order changes are posted back, signed, to
+``postbacks.url`` (``postbacks.py``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from tests.fakes.kite import market
 from tests.fakes.kite.book import Book, Instrument, KiteError
+from tests.fakes.kite.postbacks import KitePostbacks
 
 
 @dataclass
@@ -45,6 +47,12 @@ class FakeKite:
     history_requests: list[dict[str, str]] = field(default_factory=list)
     all_hours: bool = False  # candles around the clock, not only in NSE's session
     lock: threading.Lock = field(default_factory=threading.Lock)
+    postbacks: KitePostbacks = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Order changes become postbacks (sent once a test sets ``postbacks.url``)."""
+        self.postbacks = KitePostbacks(api_secret=self.api_secret)
+        self.book.on_change = self.postbacks.order_changed
 
     def add_instrument(self, symbol: str, exchange: str = "NSE", **kw: Any) -> None:
         self.book.instruments[f"{exchange}:{symbol}"] = Instrument(exchange, symbol, **kw)
