@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import resource
@@ -38,7 +39,18 @@ from execution.engine.runner import Engine
 from execution.engine.stats import compute_stats
 from strategies.catalog import get
 
-BT_PYTHON = Path(os.environ.get("BT_PYTHON", "/tmp/btvenv/bin/python"))
+
+def _bt_python() -> Path:
+    """The interpreter that runs backtesting.py: ``BT_PYTHON``, else this one when the dev
+    requirements (which pin backtesting==0.6.6) are installed, else ``/tmp/btvenv``."""
+    if os.environ.get("BT_PYTHON"):
+        return Path(os.environ["BT_PYTHON"])
+    if importlib.util.find_spec("backtesting") is not None:
+        return Path(sys.executable)
+    return Path("/tmp/btvenv/bin/python")
+
+
+BT_PYTHON = _bt_python()
 T0 = 1_704_067_200  # 2024-01-01 00:00 UTC
 
 

@@ -1,23 +1,26 @@
 """Benchmark: a parameter sweep in-process, through one qcluster, and through two.
 
-    DATABASE_URL=postgres://... .venv/bin/python -m bench.optimise          # reduced: see below
-    .venv/bin/python -m bench.optimise --fast 2:12 --slow 25:75:5 --days 42  # the same, spelled out
+    DATABASE_URL=postgres://... .venv/bin/python -m bench.optimise        # the issue's full size
+    .venv/bin/python -m bench.optimise --fast 2:12 --slow 25:75:5 --days 42   # reduced, ~1 min
 
-The issue's full size is 1,000 SMA-crossover combinations over 100,000 one-minute bars; on the
-shared 2-core machine that is minutes per configuration, so the default is reduced (100
-combinations over ≈11,000 NSE-session one-minute bars of the synthetic feed) and runs in about a
-minute in all. Printed, each as backtests/s:
+The default is the issue's size: 1,000 SMA-crossover combinations (fast 5..24 x slow 30..128
+step 2) over ~100,000 NSE-session one-minute bars of the synthetic feed, in chunks of
+``SWEEP_CHUNK_SIZE`` (50). Printed per configuration: wall seconds and backtests/s, and the CPU
+seconds spent by the process(es) doing the work and backtests per CPU-second (per core):
 
-- the engine alone: every combination over bars loaded once (the ceiling);
-- in-process: every chunk through ``sweep_chunk_run`` one after another in this process (bars
-  loaded per chunk, results written to the database), i.e. what one worker does;
+- in-process, serially: every combination over bars loaded once, one indicator memo (the
+  engine's ceiling, no database);
+- in-process, chunk by chunk: every chunk through ``sweep_chunk_run`` one after another in this
+  process (the worker's code: bars per sweep, results and progress written);
 - one qcluster with 1 worker, one qcluster with 2 workers, two qclusters with 1 worker each:
-  request to COMPLETE, measured here while real ``manage.py qcluster`` processes do the work
-  (ORM broker, ``Q_QUEUE_LIMIT=1`` so the clusters share), after an untimed warm-up sweep
-  (a worker's first task imports pandas and the engine);
-- backtesting.py 0.6.6's ``Backtest.optimize`` (threads) on the first ``--bt-combos`` of the same
-  grid over the same bars, beside ours per backtest.
+  request to COMPLETE while real ``manage.py qcluster`` processes do the work (ORM broker,
+  ``Q_QUEUE_LIMIT=1`` so the clusters share), after an untimed warm-up sweep. CPU is the sum
+  over every process of the clusters (workers, pusher, monitor, sentinel) read from /proc;
+- backtesting.py 0.6.6's ``Backtest.optimize`` on the first ``--bt-combos`` of the same grid
+  over the same bars (from the dev venv, where requirements-dev.txt pins it), per backtest.
 
+The queue's overhead is judged per core on CPU time (the machine is shared: wall figures move
+with other jobs' load, a process's CPU time much less). PostgreSQL's own CPU is not counted.
 Runs against ``DATABASE_URL`` (migrated; the sweeps and a bench user stay there).
 """
 
@@ -54,7 +57,24 @@ from optimisation.runner import run_chunk  # noqa: E402
 from strategies.services import strategy_create  # noqa: E402
 
 ROOT = Path(settings.BASE_DIR)
-START = date(2026, 1, 5)
+START = date(2025, 9, 1)  # 455 days on: ~100,000 session minutes, ending before today
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) of every live process in the process group ``pgid``."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5, pgrp (after pid and comm)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
 
 
 def _range(text: str) -> list[int]:
@@ -77,13 +97,13 @@ def _strategy():
     )
 
 
-def _request(user, strategy, space, end, chunk):
+def _request(user, strategy, space, start, end, chunk):
     settings.ALGOSAAS = {**settings.ALGOSAAS, "SWEEP_CHUNK_SIZE": chunk}
     return services.sweep_request(
         strategy=strategy,
         user=user,
         space=space,
-        start=START,
+        start=start,
         end=end,
         charges="none",
         commission_pct=Decimal("0.2"),
@@ -142,8 +162,10 @@ def _wait(sweep) -> None:
         time.sleep(0.02)
 
 
-def through_clusters(workers: list[int], user, strategy, space, end, chunk, tmp: Path) -> float:
-    """Seconds from the request to COMPLETE with clusters of ``workers`` running."""
+def through_clusters(
+    workers: list[int], user, strategy, space, start, end, chunk, tmp: Path
+) -> tuple[float, float]:
+    """(wall, CPU) seconds from the request to COMPLETE with clusters of ``workers`` running."""
     clusters = [Cluster(w, tmp / f"q{i}-{time.time_ns()}.log") for i, w in enumerate(workers)]
     try:
         deadline = time.monotonic() + 60
@@ -153,17 +175,19 @@ def through_clusters(workers: list[int], user, strategy, space, end, chunk, tmp:
             time.sleep(0.1)
         # warm-up, untimed: every worker's first task imports pandas and the engine
         warm = {"fast": fast_values(space)[: 2 * sum(workers)], "slow": [max(space["slow"])]}
-        _wait(_request(user, strategy, warm, end, 1))
+        _wait(_request(user, strategy, warm, start, start + timedelta(days=7), 1))
+        cpu = sum(group_cpu(c.proc.pid) for c in clusters)
         t = time.perf_counter()
-        _wait(_request(user, strategy, space, end, chunk))  # chunks queued on commit
-        return time.perf_counter() - t
+        _wait(_request(user, strategy, space, start, end, chunk))  # chunks queued on commit
+        wall = time.perf_counter() - t
+        return wall, sum(group_cpu(c.proc.pid) for c in clusters) - cpu
     finally:
         for c in clusters:
             c.stop()
 
 
-def backtesting_py(bars, fast: list[int], slow: list[int], combos: int) -> tuple[int, float]:
-    """backtesting.py's optimize over the first ``combos`` valid pairs; (runs, seconds)."""
+def backtesting_py(bars, fast: list[int], slow: list[int], combos: int) -> tuple[int, float, float]:
+    """backtesting.py's optimize over the first ``combos`` valid pairs; (runs, wall, CPU)."""
     from multiprocessing.dummy import Pool
 
     import backtesting
@@ -204,7 +228,7 @@ def backtesting_py(bars, fast: list[int], slow: list[int], combos: int) -> tuple
     pairs = [(f, s) for f in fast for s in slow if f < s][:combos]
     warnings.simplefilter("ignore")
     bt = backtesting.Backtest(df, SmaCross, cash=1_000_000, commission=0.002, finalize_trades=True)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     with contextlib.redirect_stderr(io.StringIO()):  # its progress bars
         bt.optimize(
             fast=sorted({f for f, _ in pairs}),
@@ -212,70 +236,87 @@ def backtesting_py(bars, fast: list[int], slow: list[int], combos: int) -> tuple
             constraint=lambda p: (p.fast, p.slow) in pairs,
             maximize="Return [%]",
         )
-    return len(pairs), time.perf_counter() - t
+    return len(pairs), time.perf_counter() - t, time.process_time() - c
+
+
+CONFIGS = {"1": [1], "2": [2], "1+1": [1, 1]}
+LABELS = {
+    "1": "1 qcluster x 1 worker",
+    "2": "1 qcluster x 2 workers",
+    "1+1": "2 qclusters x 1 worker",
+}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fast", default="2:12", help="start:stop[:step], stop excluded")
-    ap.add_argument("--slow", default="25:75:5")
-    ap.add_argument("--days", type=int, default=42, help="calendar days of 1-minute bars")
-    ap.add_argument("--chunk", type=int, default=10, help="backtests per task")
-    ap.add_argument("--bt-combos", type=int, default=4)
+    ap.add_argument("--fast", default="5:25", help="start:stop[:step], stop excluded")
+    ap.add_argument("--slow", default="30:130:2")
+    ap.add_argument("--start", type=date.fromisoformat, default=START)
+    ap.add_argument("--days", type=int, default=455, help="calendar days of 1-minute bars")
+    ap.add_argument("--chunk", type=int, default=settings.ALGOSAAS["SWEEP_CHUNK_SIZE"])
+    ap.add_argument("--configs", default="1,2,1+1", help="of 1, 2, 1+1 (comma-separated)")
+    ap.add_argument("--bt-combos", type=int, default=3, help="0: skip backtesting.py")
     args = ap.parse_args()
     fast, slow = _range(args.fast), _range(args.slow)
     space = {"fast": fast, "slow": slow}
-    end = START + timedelta(days=args.days)
+    start, end = args.start, args.start + timedelta(days=args.days)
     user, strategy = _strategy()
     for left in Sweep.objects.filter(owner=user, status__in=[SweepStatus.QUEUED, "RUNNING"]):
         services.sweep_cancel(sweep=left)  # an interrupted earlier run's
 
     enqueue = services._enqueue
     services._enqueue = lambda *a: None  # the probe and the in-process run queue no tasks
-    probe = _request(user, strategy, space, end, args.chunk)
+    probe = _request(user, strategy, space, start, end, args.chunk)
     n = probe.total
+    t = time.perf_counter()
     bars, config = services._bars_and_config(probe)
+    load_s = time.perf_counter() - t
     services.sweep_cancel(sweep=probe)
     print(f"grid: {n} combinations ({probe.skipped} refused), {len(bars):,} one-minute bars")
-    print(f"chunks of {args.chunk}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    print(f"chunks of {args.chunk}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"bars loaded in {load_s:.2f} s\n")
 
     space_obj = services.sweep_space(probe)
     sets, _ = space_obj.grid()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     run_chunk(bars=bars, config=config, stype=space_obj.stype, param_sets=sets, objective="return")
-    engine_s = time.perf_counter() - t
+    rows = [("in-process, serially (no DB)", time.perf_counter() - t, time.process_time() - c, 1)]
 
-    sweep = _request(user, strategy, space, end, args.chunk)
-    t = time.perf_counter()
+    sweep = _request(user, strategy, space, start, end, args.chunk)
+    t, c = time.perf_counter(), time.process_time()
     for chunk in sweep.chunks.order_by("seq"):
         services.sweep_chunk_run(chunk_id=chunk.pk)
-    inproc_s = time.perf_counter() - t
+    rows.append(("in-process, chunk by chunk", time.perf_counter() - t, time.process_time() - c, 1))
     services._enqueue = enqueue
 
-    rows = [("engine alone, bars loaded once", engine_s), ("in-process, chunk by chunk", inproc_s)]
     with tempfile.TemporaryDirectory() as tmp:
-        for label, workers in (
-            ("1 qcluster x 1 worker", [1]),
-            ("1 qcluster x 2 workers", [2]),
-            ("2 qclusters x 1 worker", [1, 1]),
-        ):
-            rows.append(
-                (
-                    label,
-                    through_clusters(workers, user, strategy, space, end, args.chunk, Path(tmp)),
-                )
+        for name in args.configs.split(","):
+            workers = CONFIGS[name]
+            wall, cpu = through_clusters(
+                workers, user, strategy, space, start, end, args.chunk, Path(tmp)
             )
-    base = dict(rows)["1 qcluster x 1 worker"]
-    for label, seconds in rows:
-        extra = f"   speed-up vs 1 worker {base / seconds:.2f}x" if "qcluster" in label else ""
-        print(f"{label:34s} {seconds:7.2f} s  {n / seconds:8.1f} backtests/s{extra}")
-    print(f"\nqueue overhead, 1 worker vs in-process: {(base / inproc_s - 1) * 100:+.1f} %")
+            rows.append((LABELS[name], wall, cpu, sum(workers)))
 
-    runs, bt_s = backtesting_py(bars, fast, slow, args.bt_combos)
-    theirs = runs / bt_s
-    print(f"backtesting.py optimize ({runs} of the grid) {bt_s:7.2f} s  {theirs:8.2f} backtests/s")
-    for label, seconds in rows[:2]:
-        print(f"ours ({label}) per backtest vs backtesting.py: {n / seconds / theirs:.0f}x faster")
+    serial_cpu = rows[0][2]
+    # speed-up per added worker: against the 1-worker cluster if it ran, else in-process
+    one = {label: wall for label, wall, _c, _w in rows}.get(LABELS["1"], rows[1][1])
+    print(f"{'':32s} {'wall s':>8s} {'bt/s':>7s} {'CPU s':>8s} {'bt/CPU-s':>9s}  vs 1 worker")
+    for label, wall, cpu, w in rows:
+        extra = f"  {one / wall:.2f}x wall with {w} workers" if w > 1 else ""
+        print(f"{label:32s} {wall:8.2f} {n / wall:7.1f} {cpu:8.2f} {n / cpu:9.1f}{extra}")
+    print("\nqueue overhead per core, CPU time vs in-process serially (goal under 10 %):")
+    for label, _wall, cpu, _w in rows[1:]:
+        print(f"  {label:30s} {(cpu / serial_cpu - 1) * 100:+6.1f} %")
+
+    if args.bt_combos:
+        runs, bt_wall, bt_cpu = backtesting_py(bars, fast, slow, args.bt_combos)
+        theirs = runs / bt_cpu
+        print(
+            f"\nbacktesting.py optimize ({runs} of the grid): {bt_wall:.2f} s wall, "
+            f"{bt_cpu:.2f} s CPU, {theirs:.3f} backtests per CPU-s"
+        )
+        for label, _wall, cpu, _w in rows:
+            print(f"  ours ({label}) per CPU-s: {n / cpu / theirs:5.0f}x backtesting.py")
 
 
 if __name__ == "__main__":

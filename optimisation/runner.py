@@ -55,10 +55,15 @@ def run_chunk(
     objective: str,
     max_drawdown_pct: float | None = None,
     should_stop: Callable[[], bool] | None = None,
+    memo: dict | None = None,
 ) -> list[Outcome] | None:
-    """Every parameter set's outcome, in order; None if ``should_stop`` said so midway."""
+    """Every parameter set's outcome, in order; None if ``should_stop`` said so midway.
+
+    ``memo``: an indicator memo kept from an earlier chunk over the very same ``bars``
+    object, so its series are reused (``indicator_memo`` keys on array identity).
+    """
     out: list[Outcome] = []
-    with indicator_memo():
+    with indicator_memo(memo):
         for params in param_sets:
             if should_stop is not None and should_stop():
                 return None

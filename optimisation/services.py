@@ -287,6 +287,38 @@ def _bars_and_config(sweep: Sweep) -> tuple[Any, Any]:
     return bars, config
 
 
+# The bars, engine configuration and indicator memo of the sweep this worker process ran last:
+# the next chunk of the same sweep reuses them instead of loading the bars again (0.17 s of CPU
+# for 100k bars, ~5 % of a 50-backtest chunk) and recomputing the series earlier chunks computed
+# (a grid's chunks share their ``slow`` SMAs). A sweep's config, range and costs never change
+# after it is requested, and every chunk of it must replay the same bars. One sweep is kept; a
+# memo past ``_MEMO_MAX_BYTES`` is dropped between chunks, so memory stays bounded.
+_WORKER_CACHE: dict[str, Any] = {}
+_MEMO_MAX_BYTES = 256 * 2**20
+
+
+def _memo_bytes(memo: dict) -> int:
+    total = 0
+    for _arrays, value in memo.values():
+        for v in value if isinstance(value, tuple) else (value,):
+            total += getattr(v, "nbytes", 0)
+    return total
+
+
+def _sweep_inputs(sweep: Sweep) -> tuple[Any, Any, dict]:
+    """The sweep's bars, engine config and indicator memo: cached per worker, per sweep."""
+    key = (sweep.pk, sweep.created_at)  # a rolled-back test database may reuse a pk
+    if _WORKER_CACHE.get("key") != key:
+        _WORKER_CACHE.clear()
+        bars, config = _bars_and_config(sweep)
+        for name in ("ts", "open", "high", "low", "close", "volume"):
+            getattr(bars, name).flags.writeable = False  # shared by every later chunk
+        _WORKER_CACHE.update(key=key, bars=bars, config=config, memo={})
+    elif _memo_bytes(_WORKER_CACHE["memo"]) > _MEMO_MAX_BYTES:
+        _WORKER_CACHE["memo"] = {}
+    return _WORKER_CACHE["bars"], _WORKER_CACHE["config"], _WORKER_CACHE["memo"]
+
+
 def _start(chunk_id: int) -> SweepChunk | None:
     """Count an attempt and start the sweep; None if the chunk is done, cancelled or gone."""
     with transaction.atomic():
@@ -345,7 +377,7 @@ def sweep_chunk_run(*, chunk_id: int) -> str:
         else:
             trials = []
             param_sets = chunk.params
-        bars, config = _bars_and_config(sweep)
+        bars, config, memo = _sweep_inputs(sweep)
         last_check = [monotonic()]
 
         def should_stop() -> bool:
@@ -362,6 +394,7 @@ def sweep_chunk_run(*, chunk_id: int) -> str:
             objective=sweep.objective,
             max_drawdown_pct=sweep.max_drawdown_pct,
             should_stop=should_stop,
+            memo=memo,
         )
         if outcomes is None:
             return "cancelled"

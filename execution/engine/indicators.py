@@ -79,7 +79,7 @@ _MEMO: ContextVar[_Memo | None] = ContextVar("indicator_memo", default=None)
 
 
 @contextmanager
-def indicator_memo() -> Iterator[_Memo]:
+def indicator_memo(memo: _Memo | None = None) -> Iterator[_Memo]:
     """Within the block, each indicator call on the same input arrays is computed once.
 
     A sweep runs hundreds of parameter sets over the same bars; SMA(20) of the close is then
@@ -87,8 +87,10 @@ def indicator_memo() -> Iterator[_Memo]:
     arguments (the chunk's bars are loaded once and never change) and the value of the others,
     and the cached arrays are made read-only so no caller can alter what the next one reads.
     Outside the block nothing is cached: results are bit for bit those of a fresh call.
+    Passing the ``memo`` a previous block yielded carries its entries over (a sweep worker
+    running the next chunk over the same bars objects).
     """
-    token = _MEMO.set({})
+    token = _MEMO.set({} if memo is None else memo)
     try:
         yield _MEMO.get()
     finally:

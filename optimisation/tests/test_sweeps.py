@@ -12,7 +12,7 @@ from execution.models import BacktestStatus
 from execution.services.backtests import backtest_request
 from optimisation import services
 from optimisation.models import ChunkStatus, SweepChunk, SweepResult, SweepStatus
-from optimisation.runner import run_chunk
+from optimisation.runner import run_chunk, run_params
 from optimisation.services import sweep_cancel, sweep_chunk_run, sweep_request
 from optimisation.space import params_key
 from optimisation.tests.conftest import REFERENCE_COSTS
@@ -49,6 +49,36 @@ def test_grid_results_equal_single_backtests_bit_for_bit(
         assert results[params_key(full)].value == bt.stats["total_return_pct"]
     best = max(results.values(), key=lambda r: r.value)
     assert (sweep.best_params, sweep.best_value) == (best.params, best.value)
+
+
+def test_chunks_of_one_sweep_in_one_worker_share_its_bars_and_stay_bit_for_bit(
+    user, goog_strategy, sweep_run, settings, monkeypatch
+):
+    """A worker loads a sweep's bars once for all its chunks, and the indicator series carried
+    from chunk to chunk change nothing: every result equals the set's own chunk-of-one run."""
+    services._WORKER_CACHE.clear()
+    loads = []
+    real = services._bars_and_config
+    monkeypatch.setattr(
+        services, "_bars_and_config", lambda sweep: loads.append(sweep.pk) or real(sweep)
+    )
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "SWEEP_CHUNK_SIZE": 2}
+    space = {"fast": [5, 10, 15], "slow": [20, 40], "mode": ["long_short"]}
+    sweep = sweep_run(goog_strategy, space=space, **WINDOW, **REFERENCE_COSTS)
+
+    assert sweep.status == SweepStatus.COMPLETE, sweep.error
+    assert (sweep.chunks_total, loads) == (3, [sweep.pk])
+    bars, config = real(sweep)  # fresh, outside any memo: each set run alone
+    stype = catalog.get("sma_crossover")
+    results = {r.key: r.stats for r in sweep.results.all()}
+    assert len(results) == 6
+    for f in (5, 10, 15):
+        for s in (20, 40):
+            params = {"fast": f, "slow": s, "mode": "long_short"}
+            alone = run_params(bars=bars, config=config, stype=stype, params=params)
+            assert results[params_key(params)] == alone
+    # the cached bars are read-only: no chunk can alter what the next one replays
+    assert not services._WORKER_CACHE["bars"].close.flags.writeable
 
 
 def test_memoised_indicators_leave_every_equity_curve_bitwise_equal(goog_strategy, user):
