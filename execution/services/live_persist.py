@@ -25,6 +25,7 @@ from execution.models import (
     Position,
     Trade,
 )
+from execution.push import events as push
 from execution.services.bulk import bulk_update_rows
 from notifications.services import notify_orders
 from strategies.models import Deployment
@@ -89,7 +90,7 @@ def _persist(
             for k, v in fields.items():
                 setattr(row, k, v)
             row.save(update_fields=list(fields))
-    OrderEvent.objects.bulk_create(
+    created = OrderEvent.objects.bulk_create(
         [
             OrderEvent(
                 order=rows[ev.client_order_id],
@@ -122,6 +123,7 @@ def _persist(
             ]
         )
     notify_orders(deployment, rows, result)  # fills, rejections, risk denials: after commit
+    push.publish_order_events(deployment.pk, created)  # live page and API sockets: after commit
     return rows
 
 
@@ -163,6 +165,7 @@ def _persist_ledgers(stepped: list[Any]) -> None:
     updates: list[Position] = []
     creates: list[Position] = []
     points: list[EquitySnapshot] = []
+    pushed: list[tuple[int, Position | None, int, int]] = []  # id, changed position, points
     for adv in stepped:
         deployment = adv.live.deployment
         instrument = _instrument_ref(deployment)
@@ -178,11 +181,14 @@ def _persist_ledgers(stepped: list[Any]) -> None:
         }
         row = positions.get(deployment.pk)
         if row is None:
-            creates.append(Position(deployment=deployment, instrument=instrument, **values))
+            row = Position(deployment=deployment, instrument=instrument, **values)
+            creates.append(row)
         else:
             for field, value in values.items():
                 setattr(row, field, value)
             updates.append(row)
+        changed = row if getattr(result, "fills", None) else None
+        pushed.append((deployment.pk, changed, len(points), len(curve)))
         points.extend(
             EquitySnapshot(
                 deployment=deployment,
@@ -199,6 +205,8 @@ def _persist_ledgers(stepped: list[Any]) -> None:
     # A (deployment, ts) pair already written would violate the unique constraint and roll
     # the whole step back: no bar is ever processed twice.
     EquitySnapshot.objects.bulk_create(points, batch_size=2000)
+    for deployment_id, position, start, count in pushed:
+        push.publish_ledger(deployment_id, position, points[start : start + count])
 
 
 _POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "updated_at"]
