@@ -260,8 +260,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # Short timeouts: a Redis that hangs must not hold the publisher's thread.
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 2}],
+                # No socket_timeout: consumers block on Redis (BZPOPMIN) for seconds at a
+                # time. The publisher bounds its own sends (PUBLISH_TIMEOUT_SECONDS).
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
                 "prefix": env.str("LIVE_PUSH_PREFIX", default="algosaas-push"),
                 "capacity": env.int("LIVE_PUSH_CHANNEL_CAPACITY", default=500),
                 "expiry": 30,

@@ -69,7 +69,7 @@ def redis_layer(url: str, **config) -> dict:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": url, "socket_connect_timeout": 1, "socket_timeout": 2}],
+                "hosts": [{"address": url, "socket_connect_timeout": 1}],
                 "prefix": f"test-push-{uuid.uuid4().hex[:8]}",
                 **config,
             },
@@ -98,7 +98,12 @@ def session_cookie(user) -> bytes:
 
 
 async def open_socket(
-    *, cookie: bytes | None = None, path: str = "/ws/live/", subprotocols=None, output_queue=None, hello=True
+    *,
+    cookie: bytes | None = None,
+    path: str = "/ws/live/",
+    subprotocols=None,
+    output_queue=None,
+    hello=True,
 ) -> Socket:
     headers = [ORIGIN, (b"host", b"127.0.0.1")]
     if cookie:

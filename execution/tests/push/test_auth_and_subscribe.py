@@ -120,9 +120,7 @@ def test_an_unauthenticated_socket_is_closed_after_the_auth_timeout(settings, db
     }
 
 
-def test_someone_elses_deployment_is_refused_exactly_like_a_missing_one(
-    user, other_user, client
-):
+def test_someone_elses_deployment_is_refused_exactly_like_a_missing_one(user, other_user, client):
     theirs = deploy(make_strategy(other_user))
     missing = theirs.pk + 1000
     cookie = session_cookie(user)
@@ -139,11 +137,15 @@ def test_someone_elses_deployment_is_refused_exactly_like_a_missing_one(
     to_theirs, to_missing = async_to_sync(scenario)()
     assert to_theirs.pop("deployment") == theirs.pk
     assert to_missing.pop("deployment") == missing
-    assert to_theirs == to_missing == {
-        "type": "error",
-        "code": "not_found",
-        "detail": "No such deployment.",
-    }
+    assert (
+        to_theirs
+        == to_missing
+        == {
+            "type": "error",
+            "code": "not_found",
+            "detail": "No such deployment.",
+        }
+    )
     # ...as the REST route answers both
     client.force_login(user)
     assert client.get(f"/api/deployments/{theirs.pk}/").status_code == 404
