@@ -110,7 +110,7 @@ async def open_socket(
         headers.append((b"cookie", cookie))
     comm = Socket(websocket_application(), path, headers=headers, subprotocols=subprotocols)
     if output_queue is not None:  # a client that stops reading: sends block when it is full
-        comm.output_queue = output_queue
+        comm._output_queue = output_queue
     connected, _ = await comm.connect(timeout=TIMEOUT)
     assert connected
     if hello:
