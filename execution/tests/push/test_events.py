@@ -213,3 +213,20 @@ def test_other_deployments_events_do_not_reach_a_subscriber(user, other_user, de
         return nothing
 
     assert async_to_sync(scenario)()
+
+
+def test_a_stop_publishes_the_new_status_after_its_commit(user, deployment):
+    from strategies import services
+
+    cookie = session_cookie(user)
+    strategy = deployment.strategy
+
+    async def scenario():
+        comm = await _subscribed(cookie, deployment)
+        await sync_to_async(services.strategy_stop)(strategy=strategy, actor=user, square_off=False)
+        seen = await events_until(comm, lambda m: m.get("kind") == "status")
+        await comm.disconnect()
+        return seen[-1]
+
+    status = async_to_sync(scenario)()
+    assert status["status"] == "STOPPED" and status["deployment"] == deployment.pk
