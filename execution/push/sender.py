@@ -8,7 +8,8 @@ it reconnects with the last sequence number it saw and the consumer replays from
 
 The in-memory layer (no ``REDIS_URL``) lives in one process and is bound to that process's
 server loop, so it is sent to directly (``async_to_sync`` finds the server's loop from a
-request's thread); it has no network to wait on.
+request's thread), and only when this process has subscribers to the group; it has no network
+to wait on.
 """
 
 from __future__ import annotations
@@ -46,8 +47,12 @@ class Sender:
     def submit(self, group: str, message: dict[str, Any]) -> None:
         """Queue one group message; never raises, never blocks."""
         try:
-            if isinstance(get_channel_layer(), InMemoryChannelLayer):
-                async_to_sync(get_channel_layer().group_send)(group, message)
+            layer = get_channel_layer()
+            if isinstance(layer, InMemoryChannelLayer):
+                # Only a process with subscribers (the web server) has groups: a job worker
+                # skips at once instead of spinning up an event loop per event.
+                if group in layer.groups:
+                    async_to_sync(layer.group_send)(group, message)
                 return
             with self._lock:
                 if self._pid != os.getpid() or self._loop is None or self._loop.is_closed():

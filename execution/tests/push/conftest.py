@@ -64,13 +64,13 @@ class Socket(ApplicationCommunicator):
         await self.wait(TIMEOUT)
 
 
-def redis_layer(url: str, **config) -> dict:
+def redis_layer(url: str, prefix: str | None = None, **config) -> dict:
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": url, "socket_connect_timeout": 1}],
-                "prefix": f"test-push-{uuid.uuid4().hex[:8]}",
+                "prefix": prefix or f"test-push-{uuid.uuid4().hex[:8]}",
                 **config,
             },
         }

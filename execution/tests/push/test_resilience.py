@@ -159,3 +159,23 @@ def test_events_beyond_the_publish_queue_are_dropped_not_queued_forever(user, se
     finally:
         listener.close()
         sender.reset()
+
+
+def test_without_redis_the_in_memory_layer_serves_one_process(user, deployment, settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    sender.reset()
+    cookie = session_cookie(user)
+
+    async def scenario():
+        comm = await open_socket(cookie=cookie)
+        await comm.send_json_to({"type": "subscribe", "deployment": deployment.pk})
+        assert (await receive(comm))["type"] == "subscribed"
+        order = await sync_to_async(_buy)(deployment)
+        got = await events_until(comm, lambda m: m.get("trigger") == "ACCEPT")
+        await comm.disconnect()
+        return order, got
+
+    order, got = async_to_sync(scenario)()
+    assert [m["order"]["id"] for m in got] == [order.pk, order.pk]
+    # a process with no subscriber (a job worker) does not publish at all
+    _buy(deployment)
