@@ -22,6 +22,7 @@ import redis
 from django.conf import settings
 from django.test import Client
 
+from execution.models import Position
 from execution.push import sender
 from execution.services.live import order_place
 from execution.tests.live.conftest import deploy, make_strategy, step
@@ -88,12 +89,12 @@ def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
 ):
     from playwright.sync_api import expect
 
-    monkeypatch.setattr("execution.services.live.timezone.now", lambda: FIXED_NOW)
     user = UserFactory()
+    client = Client()
+    client.force_login(user)  # on the real clock: the session must not expire at once
+    monkeypatch.setattr("execution.services.live.timezone.now", lambda: FIXED_NOW)
     deployment = deploy(make_strategy(user))
     step(deployment, 1)
-    client = Client()
-    client.force_login(user)
 
     context = browser.new_context(base_url=push_web.base, viewport=VIEWPORT)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
@@ -125,9 +126,12 @@ def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
     expect(page.locator("#open-orders")).to_contain_text(f"#{order.pk}")
     step(deployment, 2)  # the order fills at bar 2's open; the step commits
     committed = time.monotonic()
-    positions = page.locator("#live-book table").first
-    expect(positions).to_contain_text("long")
+    # filled: it leaves the open orders, and the position shows its new size
+    expect(page.locator("#open-orders")).not_to_contain_text(f"#{order.pk}")
     shown = time.monotonic()
+    quantity = Position.objects.get(deployment=deployment).quantity
+    positions = page.locator("#live-book table").first
+    expect(positions).to_contain_text(f"{quantity:,}")
     print(f"fill commit -> on the page: {(shown - committed) * 1000:.0f} ms")
 
     kinds = page.evaluate("window.__events.map((e) => e.kind)")
