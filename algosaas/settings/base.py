@@ -260,9 +260,12 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # No socket_timeout: consumers block on Redis (BZPOPMIN) for seconds at a
-                # time. The publisher bounds its own sends (PUBLISH_TIMEOUT_SECONDS).
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
+                # Consumers block on Redis (BZPOPMIN) 5 s at a time: redis-py 8's default
+                # 5 s socket_timeout would cut every idle socket's read, so it is longer.
+                # The publisher bounds its own sends (PUBLISH_TIMEOUT_SECONDS).
+                "hosts": [
+                    {"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 15}
+                ],
                 "prefix": env.str("LIVE_PUSH_PREFIX", default="algosaas-push"),
                 "capacity": env.int("LIVE_PUSH_CHANNEL_CAPACITY", default=500),
                 "expiry": 30,

@@ -69,7 +69,7 @@ def redis_layer(url: str, prefix: str | None = None, **config) -> dict:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": url, "socket_connect_timeout": 1}],
+                "hosts": [{"address": url, "socket_connect_timeout": 1, "socket_timeout": 15}],
                 "prefix": prefix or f"test-push-{uuid.uuid4().hex[:8]}",
                 **config,
             },

@@ -179,3 +179,23 @@ def test_without_redis_the_in_memory_layer_serves_one_process(user, deployment, 
     assert [m["order"]["id"] for m in got] == [order.pk, order.pk]
     # a process with no subscriber (a job worker) does not publish at all
     _buy(deployment)
+
+
+@pytest.mark.usefixtures("push_layer")
+def test_an_idle_socket_outlives_the_layers_blocking_read(user, deployment):
+    """The consumer waits on Redis 5 s at a time; an idle socket must still get events after
+    (redis-py's own 5 s read timeout once closed every socket idle that long)."""
+    cookie = session_cookie(user)
+
+    async def scenario():
+        comm = await open_socket(cookie=cookie)
+        await comm.send_json_to({"type": "subscribe", "deployment": deployment.pk})
+        assert (await receive(comm))["type"] == "subscribed"
+        await asyncio.sleep(7)
+        order = await sync_to_async(_buy)(deployment)
+        got = await events_until(comm, lambda m: m.get("trigger") == "ACCEPT")
+        await comm.disconnect()
+        return order, got
+
+    order, got = async_to_sync(scenario)()
+    assert got[-1]["order"]["id"] == order.pk
