@@ -256,22 +256,35 @@ if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
 # Redis when REDIS_URL is set. Without it the in-memory layer serves one process (API clients
 # of that process see its own manual orders) and the live page keeps polling (LIVE_PUSH off).
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                # Consumers block on Redis (BZPOPMIN) 5 s at a time: redis-py 8's default
-                # 5 s socket_timeout would cut every idle socket's read, so it is longer.
-                # The publisher bounds its own sends (PUBLISH_TIMEOUT_SECONDS).
-                "hosts": [
-                    {"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 15}
-                ],
-                "prefix": env.str("LIVE_PUSH_PREFIX", default="algosaas-push"),
-                "capacity": env.int("LIVE_PUSH_CHANNEL_CAPACITY", default=500),
-                "expiry": 30,
-            },
+    _push_hosts = [
+        # redis-py 8's default 5 s socket_timeout would cut the core layer's 5 s blocking
+        # reads (BZPOPMIN) of every idle socket, so it is longer. The publisher bounds its
+        # own sends (PUBLISH_TIMEOUT_SECONDS).
+        {"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 15}
+    ]
+    _push_prefix = env.str("LIVE_PUSH_PREFIX", default="algosaas-push")
+    # "pubsub": one PUBLISH per event, fanned out inside each web process; "core": a Redis
+    # list per socket (bounded by LIVE_PUSH_CHANNEL_CAPACITY), one round trip per delivery,
+    # several times slower to fan out (bench/ws.py, docs/live-push.md).
+    if env.str("LIVE_PUSH_LAYER", default="pubsub") == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": _push_hosts, "prefix": _push_prefix},
+            }
         }
-    }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": _push_hosts,
+                    "prefix": _push_prefix,
+                    "capacity": env.int("LIVE_PUSH_CHANNEL_CAPACITY", default=500),
+                    "expiry": 30,
+                },
+            }
+        }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 LIVE_PUSH = {

@@ -64,27 +64,35 @@ class Socket(ApplicationCommunicator):
         await self.wait(TIMEOUT)
 
 
-def redis_layer(url: str, prefix: str | None = None, **config) -> dict:
+def redis_layer(url: str, prefix: str | None = None, backend: str = "pubsub") -> dict:
+    """``CHANNEL_LAYERS`` as settings build it for ``REDIS_URL`` (``LIVE_PUSH_LAYER``)."""
+    config = {
+        "hosts": [{"address": url, "socket_connect_timeout": 1, "socket_timeout": 15}],
+        "prefix": prefix or f"test-push-{uuid.uuid4().hex[:8]}",
+    }
+    if backend == "pubsub":
+        return {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": config,
+            }
+        }
     return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [{"address": url, "socket_connect_timeout": 1, "socket_timeout": 15}],
-                "prefix": prefix or f"test-push-{uuid.uuid4().hex[:8]}",
-                **config,
-            },
+            "CONFIG": {**config, "capacity": 500, "expiry": 30},
         }
     }
 
 
-@pytest.fixture
-def push_layer(settings):
-    """Redis as the channel layer, with a fresh publishing thread bound to it."""
+@pytest.fixture(params=["pubsub", "core"])
+def push_layer(request, settings):
+    """Redis as the channel layer (each of the two backends), with a fresh publishing thread."""
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except redis.RedisError as e:
         pytest.skip(f"no Redis at {REDIS_URL}: {e}")
-    settings.CHANNEL_LAYERS = redis_layer(REDIS_URL)
+    settings.CHANNEL_LAYERS = redis_layer(REDIS_URL, backend=request.param)
     settings.LIVE_PUSH = {**settings.LIVE_PUSH, "ENABLED": True}
     sender.reset()
     yield settings
