@@ -181,3 +181,29 @@ def test_a_socket_without_a_same_site_origin_is_refused(user):
         return connected
 
     assert async_to_sync(scenario)() is False
+
+
+def test_subscriptions_are_bounded_and_can_be_dropped(user, settings):
+    settings.LIVE_PUSH = {**settings.LIVE_PUSH, "MAX_SUBSCRIPTIONS": 1}
+    first, second = (deploy(make_strategy(user)) for _ in range(2))
+    cookie = session_cookie(user)
+
+    async def scenario():
+        comm = await open_socket(cookie=cookie)
+        answers = []
+        for msg in (
+            {"type": "subscribe", "deployment": first.pk},
+            {"type": "subscribe", "deployment": second.pk},
+            {"type": "unsubscribe", "deployment": first.pk},
+            {"type": "subscribe", "deployment": second.pk},
+        ):
+            await comm.send_json_to(msg)
+            answers.append(await receive(comm))
+        await comm.disconnect()
+        return answers
+
+    subscribed, refused, dropped, subscribed_again = async_to_sync(scenario)()
+    assert subscribed["type"] == "subscribed" and subscribed["deployment"] == first.pk
+    assert refused["code"] == "too_many_subscriptions"
+    assert dropped == {"type": "unsubscribed", "deployment": first.pk}
+    assert subscribed_again["type"] == "subscribed" and subscribed_again["deployment"] == second.pk
