@@ -132,6 +132,10 @@ async def receive(comm: Socket, *, skip_pings: bool = True) -> dict:
     while True:
         raw = await comm.receive_output(timeout=TIMEOUT)
         if raw["type"] == "websocket.close":
+            # As a server does once the close handshake is over: the consumer then ends (its
+            # layer reads stop), so no task is left for the event loop's shutdown to cancel.
+            await comm.send_input({"type": "websocket.disconnect", "code": raw.get("code")})
+            await comm.wait(TIMEOUT)
             return {"type": "closed", "code": raw.get("code"), "reason": raw.get("reason")}
         msg = json.loads(raw["text"])
         if skip_pings and msg["type"] == "ping":
