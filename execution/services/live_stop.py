@@ -13,7 +13,6 @@ from execution.engine.orders import TERMINAL_STATUSES, OrderType, Side
 from execution.engine.runner import Engine
 from execution.engine.state import OrderRecord
 from execution.models import LivePhase
-from execution.push import events as push
 from execution.services.live import (
     _advance,
     _engine,
@@ -28,16 +27,6 @@ from strategies.models import Deployment
 
 
 def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
-    """Stop the run (``_stop``); its sockets get the new status after the commit."""
-    push.publish_status(deployment, _stop(deployment, square_off=square_off))
-
-
-def deployment_halt_live(deployment: Deployment) -> None:
-    """Halt a run that failed (``_halt``); its sockets get the new status after the commit."""
-    push.publish_status(deployment, _halt(deployment))
-
-
-def _stop(deployment: Deployment, *, square_off: bool) -> str | None:
     """Cancel open orders; with ``square_off``, place a market order closing the position.
 
     Runs inside the stop transaction, after any step in flight commits (the row lock waits).
@@ -49,7 +38,7 @@ def _stop(deployment: Deployment, *, square_off: bool) -> str | None:
     """
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
-        return None
+        return
     engine = _engine(live, trading=False)
     now = timezone.now()
     now_ts = int(now.timestamp())
@@ -63,7 +52,7 @@ def _stop(deployment: Deployment, *, square_off: bool) -> str | None:
         _save_books([(live, engine.state.broker.changed_records())])  # the step loads them
         live.phase = LivePhase.SQUARING_OFF
         _write([_advance(live, now)], now)  # the close-out a step would make, ends DONE
-        return live.phase
+        return
     if square_off and qty:
         res = engine.submit_order(
             client_order_id=engine.leg_id(engine.state.cursor, "sq"),
@@ -78,19 +67,17 @@ def _stop(deployment: Deployment, *, square_off: bool) -> str | None:
         if res.order.status not in TERMINAL_STATUSES:
             live.phase = LivePhase.SQUARING_OFF
     _save_manual(live, engine, records, events)
-    return live.phase
 
 
-def _halt(deployment: Deployment) -> str | None:
+def deployment_halt_live(deployment: Deployment) -> None:
     """Cancel the open orders of a deployment that went to ERROR; it trades no more."""
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
-        return None
+        return
     engine = _engine(live, trading=False)
     records, events = _cancel_working(engine, int(timezone.now().timestamp()))
     live.phase = LivePhase.DONE
     _save_manual(live, engine, records, events)
-    return live.phase
 
 
 def _cancel_working(engine: Engine, now_ts: int) -> tuple[list[OrderRecord], list[Any]]:
