@@ -10,6 +10,9 @@ closes it at the end; docs/production.md says why Django's native pool is not us
 goes when connection setup starts to matter (PgBouncer). Static files are WhiteNoise's
 middleware, so they work the same under ASGI. The job cluster (``manage.py qcluster``) and
 ``runserver`` do not import this module and keep their persistent connections.
+
+WebSockets (``/ws/live/``, live push: docs/live-push.md) are routed by Channels beside
+Django's own HTTP app, which stays as it was.
 """
 
 import os
@@ -18,4 +21,10 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "algosaas.settings.production")
 os.environ["CONN_MAX_AGE"] = "0"
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402  (after Django is set up)
+
+from execution.push.routing import websocket_application  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_application, "websocket": websocket_application()})

@@ -40,6 +40,7 @@ from execution.engine.orders import (
 )
 from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import BrokerOrderLink, Order, OrderEvent, Position, Trade
+from execution.push import events as push
 from notifications.models import EventKind
 from notifications.services import emit_for_deployment
 
@@ -201,6 +202,7 @@ def _apply(
         ]
     )
     OrderEvent.objects.bulk_create(events)
+    push.publish_order_events(order.deployment_id, events)  # the live page, after commit
     link.status = str(status)
     link.broker_status = report.raw_status
     link.message = report.message
@@ -239,7 +241,8 @@ def _book_fill(order: Order, report: BrokerReport, qty: int, *, vendor: str, now
     if not created:
         return
     signed = qty if order.side == "BUY" else -qty
-    position_add_fill(order.deployment_id, order.instrument_id, signed, price, now)
+    position = position_add_fill(order.deployment_id, order.instrument_id, signed, price, now)
+    push.publish_ledger(order.deployment_id, position, [])
     emit_for_deployment(
         order.deployment_id,
         [

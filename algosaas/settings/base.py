@@ -256,6 +256,60 @@ if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 
+# --- Live push (execution/push/, docs/live-push.md) -----------------------------------------
+# Steps run in the job cluster, so events reach the web processes only through a shared layer:
+# Redis when REDIS_URL is set. Without it the in-memory layer serves one process (API clients
+# of that process see its own manual orders) and the live page keeps polling (LIVE_PUSH off).
+if REDIS_URL:
+    _push_hosts = [
+        # redis-py 8's default 5 s socket_timeout would cut the core layer's 5 s blocking
+        # reads (BZPOPMIN) of every idle socket, so it is longer. The publisher bounds its
+        # own sends (PUBLISH_TIMEOUT_SECONDS).
+        {"address": REDIS_URL, "socket_connect_timeout": 1, "socket_timeout": 15}
+    ]
+    _push_prefix = env.str("LIVE_PUSH_PREFIX", default="algosaas-push")
+    # "pubsub": one PUBLISH per event, fanned out inside each web process; "core": a Redis
+    # list per socket (bounded by LIVE_PUSH_CHANNEL_CAPACITY), one round trip per delivery,
+    # several times slower to fan out (bench/ws.py, docs/live-push.md).
+    if env.str("LIVE_PUSH_LAYER", default="pubsub") == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": _push_hosts, "prefix": _push_prefix},
+            }
+        }
+    else:
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": _push_hosts,
+                    "prefix": _push_prefix,
+                    "capacity": env.int("LIVE_PUSH_CHANNEL_CAPACITY", default=500),
+                    "expiry": 30,
+                },
+            }
+        }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+LIVE_PUSH = {
+    # The live page opens a socket only when push can work across processes.
+    "ENABLED": env.bool("LIVE_PUSH", default=bool(REDIS_URL)),
+    # A reconnecting client further behind than this many rows gets "resync", not a replay.
+    "REPLAY_LIMIT": env.int("LIVE_PUSH_REPLAY_LIMIT", default=500),
+    "HEARTBEAT_SECONDS": env.float("LIVE_PUSH_HEARTBEAT_SECONDS", default=20.0),
+    # No message from the client for this many heartbeats: the socket is closed.
+    "HEARTBEAT_MISSES": env.int("LIVE_PUSH_HEARTBEAT_MISSES", default=3),
+    # Messages waiting to be written to one socket; a client that lets more pile up is dropped.
+    "SEND_QUEUE": env.int("LIVE_PUSH_SEND_QUEUE", default=256),
+    "AUTH_TIMEOUT_SECONDS": env.float("LIVE_PUSH_AUTH_TIMEOUT_SECONDS", default=10.0),
+    "MAX_SUBSCRIPTIONS": env.int("LIVE_PUSH_MAX_SUBSCRIPTIONS", default=20),
+    # Events waiting in a publishing process for the channel layer; beyond it they are dropped
+    # (and logged): clients catch up from the database when they reconnect.
+    "PUBLISH_QUEUE": env.int("LIVE_PUSH_PUBLISH_QUEUE", default=20_000),
+    "PUBLISH_TIMEOUT_SECONDS": env.float("LIVE_PUSH_PUBLISH_TIMEOUT_SECONDS", default=2.0),
+}
+
 # --- Notifications (notifications/) -----------------------------------------------------------
 # Webhook attempts: MAX_ATTEMPTS in all, waiting BACKOFF_SECONDS * 2^(n-1) after attempt n.
 # Private and loopback webhook addresses are allowed here (dev, tests); production refuses them.

@@ -50,6 +50,7 @@ from execution.models import (
     Order,
     Position,
 )
+from execution.push import events as push
 from execution.selectors import bar_series
 from execution.services import live_basket
 from execution.services.bulk import bulk_update_rows
@@ -567,10 +568,12 @@ class PaperRunner:
     def on_stop(self, deployment: Deployment, *, square_off: bool) -> None:
         _lazy("deployment_stop_live")(deployment, square_off=square_off)
         notify_deployment(deployment, failed=False)  # sent after the stop commits
+        push.publish_status(deployment)  # sockets, after the commit
 
     def on_fail(self, deployment: Deployment, *, reason: str) -> None:
         _lazy("deployment_halt_live")(deployment)
         notify_deployment(deployment, failed=True, reason=reason)  # sent after the commit
+        push.publish_status(deployment)
 
 
 # Names of the modules built on this one, importable from here as before the split. They are

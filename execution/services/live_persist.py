@@ -27,6 +27,7 @@ from execution.models import (
     Trade,
     TradingMode,
 )
+from execution.push import events as push
 from execution.services.bulk import bulk_update_rows
 from notifications.services import notify_orders
 from strategies.models import Deployment
@@ -108,7 +109,7 @@ def _persist(
             ],
             [f for f in getattr(result, "fills", []) if f.client_order_id not in owned],
         )
-    OrderEvent.objects.bulk_create(
+    created = OrderEvent.objects.bulk_create(
         [
             OrderEvent(
                 order=rows[ev.client_order_id],
@@ -141,6 +142,7 @@ def _persist(
             ]
         )
     notify_orders(deployment, rows, result)  # fills, rejections, risk denials: after commit
+    push.publish_order_events(deployment.pk, created)  # live page and API sockets: after commit
     return rows
 
 
@@ -247,6 +249,7 @@ def _persist_ledgers(stepped: list[Any]) -> None:
     updates: list[Position] = []
     creates: list[Position] = []
     points: list[EquitySnapshot] = []
+    pushed: list[tuple[int, Position | None, int, int]] = []  # id, changed position, points
     for adv in stepped:
         deployment = adv.live.deployment
         instrument = _instrument_ref(deployment)
@@ -263,12 +266,16 @@ def _persist_ledgers(stepped: list[Any]) -> None:
         row = positions.get(deployment.pk)
         if adv.live.mode == TradingMode.LIVE:  # quantity, cost, P&L: the broker's fills' own
             _live_position_mark(deployment, instrument, values)
+            row = None  # its position events come with the broker's fills (brokers.order_sync)
         elif row is None:
-            creates.append(Position(deployment=deployment, instrument=instrument, **values))
+            row = Position(deployment=deployment, instrument=instrument, **values)
+            creates.append(row)
         else:
             for field, value in values.items():
                 setattr(row, field, value)
             updates.append(row)
+        changed = row if getattr(result, "fills", None) else None
+        pushed.append((deployment.pk, changed, len(points), len(curve)))
         points.extend(
             EquitySnapshot(
                 deployment=deployment,
@@ -285,6 +292,8 @@ def _persist_ledgers(stepped: list[Any]) -> None:
     # A (deployment, ts) pair already written would violate the unique constraint and roll
     # the whole step back: no bar is ever processed twice.
     EquitySnapshot.objects.bulk_create(points, batch_size=2000)
+    for deployment_id, position, start, count in pushed:
+        push.publish_ledger(deployment_id, position, points[start : start + count])
 
 
 _POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "updated_at"]

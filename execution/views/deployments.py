@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist
@@ -47,6 +48,7 @@ LIVE_ROWS = 50
 LIVE_POLL = "every 3s"
 BASKET_NAMED = 4  # members named in a basket run's heading
 REFRESH_EVENT = "deployment-refresh"
+PUSH_PATH = "/ws/live/"  # execution/push/routing.py
 
 
 def _live_state(deployment: Deployment):
@@ -193,6 +195,8 @@ def _render_deployment_page(
     status: int = 200,
 ) -> HttpResponse:
     context = {**_live_context(deployment), **_controls_context(deployment, ticket)}
+    context["push_enabled"] = settings.LIVE_PUSH["ENABLED"]  # else the page polls, as before
+    context["push_path"] = PUSH_PATH
     context["equity_data"] = {
         "points": _equity_points(deployment),
         "capital": float(deployment.capital),

@@ -287,8 +287,10 @@
     el.addEventListener("dblclick", function () { follow = true; refit(); });
 
     var busy = false;
-    var timer = window.setInterval(function () {
-      if (busy || document.hidden) return;
+    // Under live push (live-push.js) a pushed equity event fetches at once and the timer idles.
+    function tick(pushed) {
+      var push = document.documentElement.getAttribute("data-live-updates") === "push";
+      if (busy || (document.hidden && !pushed) || (push && !pushed)) return;
       if (!document.body.contains(el)) { window.clearInterval(timer); return; }
       busy = true;
       var url = data.url + (last !== null ? "?since=" + last : "");
@@ -311,7 +313,11 @@
         })
         .catch(function () { /* a missed poll is retried on the next tick */ })
         .then(function () { busy = false; });
-    }, POLL_MS);
+    }
+    var timer = window.setInterval(tick, POLL_MS);
+    document.addEventListener("algosaas:live-event", function (e) {
+      if (e.detail.kind === "equity" || e.detail.type === "resync") tick(true);
+    });
     return chart;
   }
 

@@ -37,7 +37,7 @@ def test_the_asgi_app_serves_production_settings_without_persistent_connections(
     """Under ASGI a kept connection belongs to a finished request's thread: it would leak."""
     lines = _run(PROBE, CONN_MAX_AGE="60")
 
-    assert lines == ["algosaas.settings.production", "0", "ASGIHandler"]
+    assert lines == ["algosaas.settings.production", "0", "ProtocolTypeRouter"]
 
 
 def test_other_processes_keep_their_persistent_connections():

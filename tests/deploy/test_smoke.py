@@ -3,7 +3,8 @@
 Production's process types as the Procfile starts them (gunicorn ASGI with the UvicornWorker;
 ``manage.py qcluster`` on django-q2's Redis broker), production settings, the test database and
 Redis db ``SMOKE_DB``. A user deploys a strategy through web process A's API with a JWT from A;
-its orders, fills and equity are read through web process B; then one job cluster is SIGKILLed
+its orders, fills and equity are read through web process B, and B's WebSocket (live push over
+the Redis channel layer) delivers the fill events; then one job cluster is SIGKILLed
 (its whole process group) and the deployment keeps stepping on the other. The dispatcher task
 is enqueued every few seconds through the same Redis queue (production's once-a-minute schedule
 at test speed). Slow: about a minute.
@@ -11,10 +12,12 @@ at test speed). Slow: about a minute.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -151,6 +154,33 @@ def _static_files_served(web: Web) -> None:
     assert status == 200 and "body" in body
 
 
+def _first_fill_through_socket(web: Web, token: str, dep: int, *, timeout: float) -> dict:
+    """Subscribe on ``web``'s ``/ws/live/`` (JWT as a subprotocol, never in the URL) from
+    the first event on (``after`` 0: what committed before the subscription is replayed)
+    and return the first fill event."""
+    from websockets.sync.client import connect
+
+    url = web.base.replace("http://", "ws://", 1) + "/ws/live/"
+    deadline = time.monotonic() + timeout
+    with connect(
+        url,
+        subprotocols=["algosaas.jwt", token],
+        additional_headers={"Origin": web.base},
+        open_timeout=15,
+    ) as ws:
+        assert ws.subprotocol == "algosaas.jwt"
+        assert json.loads(ws.recv(timeout=15))["authenticated"] is True
+        ws.send(json.dumps({"type": "subscribe", "deployment": dep, "after": 0}))
+        while (left := deadline - time.monotonic()) > 0:
+            msg = json.loads(ws.recv(timeout=left))
+            assert msg["type"] != "error", msg
+            if msg["type"] == "ping":
+                ws.send('{"type":"pong"}')
+            elif msg.get("kind") == "fill":
+                return msg
+    pytest.fail(f"no fill event through {web.process.name}'s socket\n{web.process.tail()}")
+
+
 def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     from execution.models import Instrument
 
@@ -191,6 +221,9 @@ def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     assert status == 201, deployment
     dep = deployment["id"]
 
+    # B's WebSocket: the fills the job clusters commit for A's deployment arrive as events.
+    fill = _first_fill_through_socket(b, token, dep, timeout=120)
+
     # B, another process, sees what the workers did for A's deployment: fills and equity.
     fills = wait_for(
         lambda: _count(b, f"/api/deployments/{dep}/trades/", token),
@@ -202,6 +235,8 @@ def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     status, orders = b.request("GET", f"/api/deployments/{dep}/orders/", token=token)
     assert status == 200 and orders["count"] >= fills
     assert "COMPLETE" in {o["status"] for o in orders["results"]}
+    assert fill["deployment"] == dep and fill["order"]["status"] == "COMPLETE"
+    assert fill["order"]["id"] in {o["id"] for o in orders["results"]}
     status, trades = b.request("GET", f"/api/deployments/{dep}/trades/", token=token)
     assert all(Decimal(t["price"]) > 0 for t in trades["results"])
 

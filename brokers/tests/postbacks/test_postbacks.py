@@ -17,6 +17,7 @@ from brokers.models import BrokerPostback
 from brokers.tests.postbacks.helpers import KITE_URL, kite_body, live_order, wire_kite_postbacks
 from execution.brokers.kite import KiteBroker
 from execution.models import BrokerOrderLink, Order, OrderEvent, Position, Trade
+from execution.push.messages import group_name
 from execution.tests.live.conftest import deploy, make_strategy, step
 
 pytestmark = pytest.mark.django_db
@@ -304,3 +305,27 @@ def test_a_manual_order_modified_and_cancelled_follows_kite(user, linked_kite_ac
         "MODIFY",
         "CANCEL",
     ]
+
+
+def test_a_postbacks_fill_is_pushed_to_the_live_page_after_commit(
+    user, linked_kite_account, fake_kite, django_capture_on_commit_callbacks
+):
+    """The broker's fill reaches the deployment's socket group: order events and position."""
+    deployment, order, _ = live_order(user, linked_kite_account)
+    wire_kite_postbacks(fake_kite)
+    fill_at_kite(fake_kite)
+    with mock.patch("execution.push.sender.sender.submit") as submit:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            assert fake_kite.postbacks.deliver() == [200]
+        assert submit.call_count == 0  # nothing leaves before the commit
+        for callback in callbacks:
+            callback()
+
+    sent = [call.args for call in submit.call_args_list]
+    assert {group for group, _ in sent} == {group_name(deployment.pk)}
+    events = [message["event"] for _, message in sent]
+    assert {e["kind"] for e in events} == {"fill", "position"}
+    position = next(e for e in events if e["kind"] == "position")
+    assert position["quantity"] == Position.objects.get(deployment=deployment).quantity != 0
+    last_event = OrderEvent.objects.filter(order=order).latest("pk")
+    assert max(e["seq"] for e in events if e["kind"] == "fill") == last_event.pk

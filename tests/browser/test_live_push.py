@@ -1,0 +1,146 @@
+"""The live page under push, in Chromium, against a real ASGI web process (gunicorn with the
+uvicorn worker) and Redis: the footer says "push", a fill committed by a step shows on the
+page without the 3-second poll (which is off while push works), every event is re-dispatched
+as ``algosaas:live-event``, and when the web process goes the page falls back to polling.
+
+The step and the manual order run in this test process, publishing through the same Redis db
+and key prefix as the web process (as a job-cluster worker would). The figure printed is the
+time from the fill's commit to its row on the page.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import redis
+from django.conf import settings
+from django.test import Client
+
+from execution.models import Position
+from execution.push import sender
+from execution.services.live import order_place
+from execution.tests.live.conftest import deploy, make_strategy, step
+from execution.tests.push.conftest import REDIS_URL, redis_layer
+from tests.browser.conftest import ACTION_TIMEOUT_MS, VIEWPORT
+from tests.deploy.processes import production_env, wait_for, web_process
+from tests.factories import UserFactory
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="the web process shares the test database: needs PostgreSQL (DATABASE_URL)",
+    ),
+]
+FIXED_NOW = datetime(2026, 1, 5, 4, 0, 2, tzinfo=UTC)  # a Monday session: orders accepted
+
+
+@pytest.fixture
+def push_web(tmp_path, settings):
+    """An ASGI web process on the test database with push on, and this process on its layer."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError as e:
+        pytest.skip(f"no Redis at {REDIS_URL}: {e}")
+    prefix = f"test-push-page-{uuid.uuid4().hex[:8]}"
+    env = production_env(
+        REDIS_URL,
+        DJANGO_SETTINGS_MODULE="algosaas.settings.test",  # plain HTTP cookies on loopback
+        LIVE_PUSH_PREFIX=prefix,
+        Q_USE_REDIS="false",
+        STATIC_ROOT=str(tmp_path / "static"),
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        check=True,
+    )
+    web = web_process("web-push", env, tmp_path)
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(f"{web.base}/healthz", timeout=2) as r:  # noqa: S310
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, timeout=60, what="the web process", logs=web.process.tail)
+        settings.CHANNEL_LAYERS = redis_layer(REDIS_URL, prefix=prefix)
+        sender.reset()
+        yield web
+    finally:
+        web.process.stop()
+        print(web.process.tail(15))
+        sender.reset()
+
+
+def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
+    push_web, browser, monkeypatch
+):
+    from playwright.sync_api import expect
+
+    user = UserFactory()
+    client = Client()
+    client.force_login(user)  # on the real clock: the session must not expire at once
+    monkeypatch.setattr("execution.services.live.timezone.now", lambda: FIXED_NOW)
+    deployment = deploy(make_strategy(user))
+    step(deployment, 1)
+
+    context = browser.new_context(base_url=push_web.base, viewport=VIEWPORT)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": push_web.base}]
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    polls: list[float] = []
+    live_url = f"/app/deployments/{deployment.pk}/live/"
+    page.on("request", lambda r: live_url in r.url and polls.append(time.monotonic()))
+    page.goto(f"/app/deployments/{deployment.pk}/")
+    page.evaluate(
+        "window.__events = []; document.addEventListener('algosaas:live-event',"
+        " (e) => window.__events.push(e.detail))"
+    )
+    mode = page.locator("#live-mode")
+    expect(mode).to_have_text("live updates: push")
+
+    # Push on: the tiles' 3-second poll is off (no event, no reload).
+    time.sleep(1)  # the reload that follows the subscription
+    quiet_from = time.monotonic()
+    time.sleep(4)
+    assert [t for t in polls if t > quiet_from] == []
+
+    order = order_place(deployment=deployment, side="BUY", order_type="MARKET", quantity=5)
+    expect(page.locator("#open-orders")).to_contain_text(f"#{order.pk}")
+    step(deployment, 2)  # the order fills at bar 2's open; the step commits
+    committed = time.monotonic()
+    # filled: it leaves the open orders, and the position shows its new size
+    expect(page.locator("#open-orders")).not_to_contain_text(f"#{order.pk}")
+    shown = time.monotonic()
+    quantity = Position.objects.get(deployment=deployment).quantity
+    positions = page.locator("#live-book table").first
+    expect(positions).to_contain_text(f"{quantity:,}")
+    print(f"fill commit -> on the page: {(shown - committed) * 1000:.0f} ms")
+
+    kinds = page.evaluate("window.__events.map((e) => e.kind)")
+    assert "order" in kinds and "fill" in kinds and "equity" in kinds
+    fill = page.evaluate("window.__events.find((e) => e.kind === 'fill')")
+    assert fill["order"]["id"] == order.pk and fill["deployment"] == deployment.pk
+
+    # The web process goes: the socket closes, the page says so and polls again.
+    push_web.process.stop()
+    expect(mode).to_have_text("live updates: polling")
+    assert errors == []
+    context.close()
