@@ -78,6 +78,8 @@ def _build_rule(page: Page) -> None:
     expect(preview).to_have_text("entry_long: sma(20) crosses_above sma(50)")
 
     entry.get_by_role("button", name="+ Condition").click()
+    expect(preview).to_have_text("entry_long: sma(20) crosses_above sma(50) and sma(20) > sma(50)")
+    expect(field(page, "entry_long.all[1].left.source")).to_have_value("sma")
     field(page, "entry_long.all[1].left.source").select_option("rsi")
     expect(preview).to_contain_text("and rsi(20) > sma(50)")
     period = field(page, "entry_long.all[1].left.period")
@@ -92,10 +94,13 @@ def _build_rule(page: Page) -> None:
     value.press("Tab")
     expect(preview).to_have_text(RULE)
 
-    for label, pct in (("Stop-loss %", "2"), ("Target %", "5")):
-        box = page.get_by_label(label)
-        box.fill(pct)
-        box.press("Tab")
+    stop = page.get_by_label("Stop-loss %")
+    stop.fill("2")
+    stop.press("Tab")
+    expect(preview).to_have_text(RULE + "\nstop_loss: 2%")
+    target = page.get_by_label("Target %")
+    target.fill("5")
+    target.press("Tab")
     expect(preview).to_have_text(RULE_WITH_EXITS)
 
 
@@ -182,6 +187,12 @@ def test_rule_on_a_basket_from_builder_to_paper_legs(nse_five, new_tab, artifact
         expect(row.locator("[data-stat='trades']")).to_have_text(re.compile(r"^[\d,]+$"))
         expect(row.locator("[data-stat='final_equity']")).to_have_text(re.compile(r"₹[\d,.]+"))
         member_trades.append(int(row.locator("[data-stat='trades']").inner_text().replace(",", "")))
+    # the heading names the basket, the run card prints the rule as text, caps as typed
+    expect(page.locator("h1 + .sub")).to_contain_text("basket of 5: NSE:RELIANCE, NSE:TCS")
+    run_card = page.locator("section.card").filter(has=page.get_by_role("heading", name="Run"))
+    expect(run_card).to_contain_text("sma(20) crosses_above sma(50) and rsi(14) < 60")
+    expect(run_card).to_contain_text("stop_loss: 2%, target: 5%")
+    expect(rows.first.locator("td").first).to_have_text("20")
     total = table.locator("tr[data-basket-total]")
     expect(total).to_contain_text(re.compile(r"total", re.I))
     total_trades = int(total.locator("[data-stat='trades']").inner_text().replace(",", ""))
