@@ -377,6 +377,8 @@ def backtest_new(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "recent": recent,
             "type_name": type_names().get(strategy.strategy_type, strategy.strategy_type),
+            "params": params_rows(strategy.strategy_type, strategy.params),
+            "basket_label": basket_label(strategy_config_snapshot(strategy)),
             "stored_bars": selectors.bars_available(
                 instrument=instrument, timeframe=strategy.timeframe
             ),

@@ -175,6 +175,11 @@ def test_rule_on_a_basket_from_builder_to_paper_legs(nse_five, new_tab, artifact
     # 2. Backtest now: each stock's row and the basket's total.
     page.get_by_role("link", name="Backtest now").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Backtest “{NAME}”")
+    replays = page.locator("section.card").filter(
+        has=page.get_by_role("heading", name="What it replays")
+    )
+    expect(replays).to_contain_text("basket of 5: NSE:RELIANCE, NSE:TCS")
+    expect(replays).to_contain_text("stop_loss: 2%, target: 5%")
     page.get_by_role("button", name="Run backtest").click()
     expect(page).to_have_url(re.compile(r"/app/backtests/\d+/$"))
     expect(page.locator("#bt-badge")).to_have_text("Complete")

@@ -181,8 +181,11 @@ def test_a_rule_basket_page_shows_the_rule_as_text_and_caps_as_typed(user, membe
         capital=Decimal("200000"),
         instruments=[{"instrument": i, "allocation_pct": Decimal("50")} for i in members[:2]],
     )
-    bt = run(basket, **WINDOW)
     client.force_login(user)
+    form = client.get(f"/app/strategies/{basket.pk}/backtest/").content.decode()
+    assert "basket of 2: NSE:INFY, NSE:TCS" in form  # "What it replays"
+    assert "stop_loss: 2%, target: 5%" in form and "{&#x27;" not in form
+    bt = run(basket, **WINDOW)
     html = client.get(f"/app/backtests/{bt.pk}/").content.decode()
     assert "sma(20) crosses_above sma(50) and rsi(14) &lt; 60" in html
     assert "stop_loss: 2%, target: 5%" in html
