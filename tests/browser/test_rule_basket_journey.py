@@ -119,24 +119,53 @@ def _pick_basket(page: Page, symbols: list[str]) -> None:
     expect(picker.locator("label").first).to_contain_text(f"{len(symbols)} of at most")
 
 
-def _step_until_entries(deployment_id: int) -> list:
-    """Step the run ``CHUNK`` bars at a time until ``ENTRIES_WANTED`` entries filled."""
+def _step_to_new_entries(deployment_id: int, state: dict[str, int]) -> list:
+    """Step the run ``CHUNK`` bars at a time (from bar ``state["k"]``) until entries newer
+    than ``state["seen"]`` filled; return them, oldest first."""
     from execution.models import DeploymentState, Order
     from execution.services.live import deployment_step
 
     live = DeploymentState.objects.get(pk=deployment_id)
-    start = live.cursor_ts + live.interval_s  # the first bar traded
-    for k in range(CHUNK, MAX_BARS + 1, CHUNK):
-        now = datetime.fromtimestamp(start + (k + 1) * live.interval_s, tz=UTC)
+    state.setdefault("start", live.cursor_ts + live.interval_s)  # the first bar traded
+    while state.setdefault("k", 0) < MAX_BARS:
+        state["k"] += CHUNK
+        now = datetime.fromtimestamp(state["start"] + (state["k"] + 1) * live.interval_s, tz=UTC)
         deployment_step(deployment_id=deployment_id, now=now)
         entries = list(
-            Order.objects.filter(deployment_id=deployment_id, role="entry", status="COMPLETE")
+            Order.objects.filter(
+                deployment_id=deployment_id, role="entry", status="COMPLETE", id__gt=state["seen"]
+            )
             .select_related("instrument")
             .order_by("id")
         )
-        if len(entries) >= ENTRIES_WANTED:
+        if entries:
+            state["seen"] = entries[-1].id
             return entries
     pytest.fail(f"fewer than {ENTRIES_WANTED} entries filled in {MAX_BARS} bars")
+
+
+def order_no(pk: int) -> re.Pattern[str]:
+    """An order's number as its row shows it (``#12``, not ``#123``)."""
+    return re.compile(rf"#{pk}(?!\d)")
+
+
+def _legs_of(entry) -> dict[str, object]:
+    """The stop and target legs the entry's fill placed (one order group: ``…-sl``, ``…-tp``)."""
+    from execution.models import Order
+
+    group = entry.client_order_id.removesuffix("-e")
+    legs = {
+        o.role: o
+        for o in Order.objects.filter(
+            deployment_id=entry.deployment_id, client_order_id__in=[f"{group}-sl", f"{group}-tp"]
+        )
+    }
+    assert set(legs) == {"stop", "target"}, f"no bracket legs after {entry.client_order_id}"
+    stop, target = legs["stop"], legs["target"]
+    assert entry.id < stop.id < target.id
+    assert stop.quantity == target.quantity == entry.filled_quantity
+    assert stop.side == target.side != entry.side
+    return legs
 
 
 def test_rule_on_a_basket_from_builder_to_paper_legs(nse_five, new_tab, artifacts: Artifacts):
@@ -219,36 +248,38 @@ def test_rule_on_a_basket_from_builder_to_paper_legs(nse_five, new_tab, artifact
     for symbol in nse_five:
         expect(book).to_contain_text(f"NSE:{symbol}")
 
-    # 4. Entries fill as the run steps; each one's stop and target legs show on the live page.
-    entries = _step_until_entries(deployment_id)
-    page.reload()
+    # 4. Entries fill as the run steps; each one's stop and target legs appear on the open
+    #    live page (its 3 s refresh, no reload) with the entry's instrument.
     history = page.locator("#live-history #orders")
-    for entry in entries:
-        legs = {
-            o.role: o
-            for o in Order.objects.filter(
-                deployment_id=deployment_id,
-                client_order_id__in=[f"{entry.client_order_id[:-2]}-sl",
-                                     f"{entry.client_order_id[:-2]}-tp"],
+    state: dict[str, int] = {"seen": 0}
+    entries: list = []
+    while len(entries) < ENTRIES_WANTED:
+        new = _step_to_new_entries(deployment_id, state)
+        entries += new
+        for entry in new:
+            expect(history.locator("tr").filter(has_text=order_no(entry.pk))).to_contain_text(
+                "Entry"
             )
-        }  # fmt: skip
-        assert set(legs) == {"stop", "target"}, f"no bracket legs after {entry.client_order_id}"
-        stop, target = legs["stop"], legs["target"]
-        assert entry.id < stop.id < target.id
-        assert stop.quantity == target.quantity == entry.filled_quantity
-        for leg, label, order_type in ((stop, "Stop", "SL-M"), (target, "Target", "LIMIT")):
-            row = history.locator("tr").filter(has_text=f"#{leg.pk}")
-            expect(row).to_have_count(1)
-            expect(row.locator(f'[data-role="{leg.role}"]')).to_have_text(label)
-            expect(row).to_contain_text(f"NSE:{entry.instrument.symbol}")
-            expect(row).to_contain_text(order_type)
-    # the open position's legs are working orders, in the open-orders list
+            legs = _legs_of(entry)
+            for role, label, order_type in (
+                ("stop", "Stop", "SL-M"),
+                ("target", "Target", "LIMIT"),
+            ):
+                row = history.locator("tr").filter(has_text=order_no(legs[role].pk))
+                expect(row).to_have_count(1)
+                expect(row.locator(f'[data-role="{role}"]')).to_have_text(label)
+                expect(row).to_contain_text(f"NSE:{entry.instrument.symbol}")
+                expect(row).to_contain_text(order_type)
+    # the legs still working are in the open-orders list, with their instrument
     working = Order.objects.filter(
-        deployment_id=deployment_id, role__in=["stop", "target"], status="OPEN"
-    )
+        deployment_id=deployment_id,
+        role__in=["stop", "target"],
+        status__in=["OPEN", "TRIGGER_PENDING"],
+    ).select_related("instrument")
     open_orders = page.locator("#open-orders")
     for leg in working:
-        expect(open_orders.locator("tr").filter(has_text=f"#{leg.pk}")).to_have_count(1)
+        row = open_orders.locator("tr").filter(has_text=order_no(leg.pk))
+        expect(row).to_contain_text(f"NSE:{leg.instrument.symbol}")
     artifacts.shot(page, "live run with bracket legs")
 
     assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
