@@ -14,6 +14,7 @@ from typing import Any
 
 from django import forms
 from django.db import models
+from django.http import QueryDict
 from django.urls import reverse
 
 from algosaas import bounds
@@ -433,6 +434,19 @@ class StrategyFilterForm(forms.Form):
         return self.is_valid() and any(self.cleaned_data.values())
 
 
+def _mutable_copy(data: Mapping[str, Any]) -> QueryDict:
+    """A mutable copy of posted data that keeps every value of a multi-valued field."""
+    if isinstance(data, QueryDict):
+        return data.copy()
+    copy = QueryDict(mutable=True)
+    for key, value in data.items():
+        if isinstance(value, list | tuple):
+            copy.setlist(key, [str(v) for v in value])
+        else:
+            copy[key] = value
+    return copy
+
+
 class RuleStrategyForm(StrategyForm):
     """The rule builder's strategy fields: the same form, its type fixed to ``rules``.
 
@@ -443,8 +457,9 @@ class RuleStrategyForm(StrategyForm):
     RULES = "rules"
 
     def __init__(self, data: Mapping[str, Any] | None = None, **kwargs: Any):
-        if data is not None:
-            data = {**{k: data.get(k) for k in data}, "strategy_type": self.RULES}
+        if data is not None:  # a copy that keeps multi-valued fields (the basket's ids)
+            data = _mutable_copy(data)
+            data["strategy_type"] = self.RULES
         super().__init__(data, strategy_type=self.RULES, **kwargs)
         # the catalogue keeps ``rules`` out of the type select (it has no scalar params)
         self.fields["strategy_type"] = forms.ChoiceField(

@@ -74,7 +74,10 @@ def _page(
             request.POST, strategy=strategy, default_capital=request.user.paper_capital
         )
     else:  # an edit of the rule: keep what was typed, but no "required" before a save
-        typed = {k: v for k, v in request.POST.items() if k in STRATEGY_FIELDS}
+        typed: dict[str, Any] = {k: v for k, v in request.POST.items() if k in STRATEGY_FIELDS}
+        if request.POST.get("basket_form"):  # the picker's ticks survive a full-page redraw
+            ids = request.POST.getlist("instruments")
+            typed["instruments"] = [int(i) for i in ids if i.isdigit() and len(i) < 19]
         form = RuleStrategyForm(
             strategy=strategy, initial=typed, default_capital=request.user.paper_capital
         )

@@ -31,9 +31,18 @@ from execution.marketdata.ticks import PRICE_PLACES
 from execution.models import Backtest, BacktestStatus, Instrument
 from execution.services.backtests import backtest_bars, backtest_request
 from execution.services.estimates import round_trip_estimate
-from execution.views.common import INLINE_ERRORS, PAGE_SIZE, epoch, paginate, type_names
+from execution.views.common import (
+    INLINE_ERRORS,
+    PAGE_SIZE,
+    basket_label,
+    epoch,
+    paginate,
+    type_names,
+)
 from strategies import selectors as strategy_selectors
 from strategies.models import TIMEFRAME_SECONDS, StrategyStatus
+from strategies.rules import text as rule_text
+from strategies.rules.schema import RuleInvalid
 from strategies.services import strategy_config_snapshot
 from strategies.views import is_htmx
 
@@ -226,6 +235,7 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         "strategy": strategy,
         "type_name": type_names().get(bt.config.get("strategy_type"), strategy.strategy_type),
         "instrument": "{exchange}:{symbol}".format(**bt.config["instrument"]),
+        "basket_label": basket_label(bt.config),
         "currency": backtest_currency(bt),
         "done": bt.status in (BacktestStatus.COMPLETE, BacktestStatus.FAILED),
         "poll": BACKTEST_POLL,
@@ -234,6 +244,7 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
         "config_changed": not same_config(strategy_config_snapshot(strategy), bt.config),
     }
     context["time_fmt"] = _time_fmt(bt)
+    context["params"] = params_rows(bt.config.get("strategy_type"), bt.config.get("params") or {})
     if bt.started_at and bt.finished_at:
         took = (bt.finished_at - bt.started_at).total_seconds()
         context["took"] = f"{took:.1f} s" if took < 120 else f"{took / 60:.1f} min"
@@ -249,6 +260,27 @@ def _backtest_context(bt: Backtest, *, trades_page: str | None = None) -> dict[s
             **_trades_context(trades, trades_page),
         )
     return context
+
+
+def params_rows(strategy_type: str | None, params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The run's parameters as shown: a rule document in its text form (the JSON would be
+    unreadable to a trader), any other type's parameters as they are."""
+    if strategy_type == "rules":
+        try:
+            return rule_text.summary_rows(params)
+        except RuleInvalid:
+            pass
+    return list(params.items())
+
+
+def _cap_text(pct: Any) -> str:
+    """A member's cap as typed (``20``, ``12.5``), not as stored (``20.0000``)."""
+    if pct is None:
+        return ""
+    try:
+        return format(Decimal(str(pct)).normalize(), "f")
+    except ArithmeticError:
+        return str(pct)
 
 
 BASKET_COLUMNS = ("trades", "final_equity", "total_return_pct", "max_drawdown_pct", "win_rate_pct")
@@ -289,7 +321,7 @@ def _basket_row(label: str, stats: dict[str, Any], currency: str, member: dict |
     return {
         "label": label,
         "total": member is None,
-        "cap": member["allocation_pct"] if member else "",
+        "cap": _cap_text(member["allocation_pct"]) if member else "",
         "position": member["position"] if member else "",
         "cells": [
             {
@@ -345,6 +377,8 @@ def backtest_new(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "recent": recent,
             "type_name": type_names().get(strategy.strategy_type, strategy.strategy_type),
+            "params": params_rows(strategy.strategy_type, strategy.params),
+            "basket_label": basket_label(strategy_config_snapshot(strategy)),
             "stored_bars": selectors.bars_available(
                 instrument=instrument, timeframe=strategy.timeframe
             ),

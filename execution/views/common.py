@@ -43,3 +43,16 @@ def epoch(moment: datetime) -> int:
 def paginate(request: HttpRequest, queryset: Any, size: int) -> Page:
     """The page ``?page=`` asks for (the last one when out of range)."""
     return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+BASKET_NAMED = 4  # members named in a basket run's or backtest's heading
+
+
+def basket_label(config: dict[str, Any]) -> str:
+    """A basket's members (the first few, then how many more); empty for one instrument."""
+    members = config.get("instruments")
+    if not members:
+        return ""
+    names = ", ".join("{exchange}:{symbol}".format(**m) for m in members[:BASKET_NAMED])
+    more = f" +{len(members) - BASKET_NAMED}" if len(members) > BASKET_NAMED else ""
+    return f"basket of {len(members)}: {names}{more}"

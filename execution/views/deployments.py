@@ -34,6 +34,7 @@ from execution.views.common import (
     LEVELS,
     PAGE_SIZE,
     answer_with,
+    basket_label,
     epoch,
     paginate,
     type_names,
@@ -46,7 +47,6 @@ from strategies.views import is_htmx
 LIVE_POINTS = 5000
 LIVE_ROWS = 50
 LIVE_POLL = "every 3s"
-BASKET_NAMED = 4  # members named in a basket run's heading
 REFRESH_EVENT = "deployment-refresh"
 PUSH_PATH = "/ws/live/"  # execution/push/routing.py
 
@@ -75,7 +75,7 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
         "live": live,
         "instrument": "{exchange}:{symbol}".format(**config["instrument"]),  # the primary's
         "basket": bool(config.get("instruments")),
-        "basket_label": _basket_label(config),
+        "basket_label": basket_label(config),
         "currency": _currency(deployment),
         "timeframe": config.get("timeframe", ""),
         "type_name": type_names().get(config.get("strategy_type"), config.get("strategy_type")),
@@ -84,16 +84,6 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
         "poll": LIVE_POLL,
         "refresh_event": REFRESH_EVENT,
     }
-
-
-def _basket_label(config: dict[str, Any]) -> str:
-    """A basket run's members (the first few, then how many more); empty for one instrument."""
-    members = config.get("instruments")
-    if not members:
-        return ""
-    names = ", ".join("{exchange}:{symbol}".format(**m) for m in members[:BASKET_NAMED])
-    more = f" +{len(members) - BASKET_NAMED}" if len(members) > BASKET_NAMED else ""
-    return f"basket of {len(members)}: {names}{more}"
 
 
 def _member_positions(deployment: Deployment) -> list[Any]:

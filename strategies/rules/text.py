@@ -404,3 +404,17 @@ def section_texts(raw: Any) -> list[tuple[str, str]]:
         for name in SECTIONS
         if getattr(doc, name) is not None
     ]
+
+
+def summary_rows(raw: Any) -> list[tuple[str, str]]:
+    """A stored document as rows for a page: each section's condition text, then the exits on
+    one row (``stop_loss: 2%, target: 5%``) as the text form writes them, not as JSON.
+
+    Raises ``RuleInvalid`` if ``raw`` is not a valid document.
+    """
+    rows = section_texts(raw)
+    exits = dict(schema.parse_document(raw).exits)
+    shown = [exit_text(key, exits[key]) for key in TEXT_EXITS.values() if key in exits]
+    if shown:
+        rows.append(("exits", ", ".join(shown)))
+    return rows

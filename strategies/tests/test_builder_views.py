@@ -365,3 +365,32 @@ def test_a_running_strategy_keeps_its_rules_and_says_why(owner_client, user):
     assert response.context["form"].non_field_errors()  # the service's refusal, shown
     strategy.refresh_from_db()
     assert strategy.params == RuleStrategy.defaults()
+
+
+BASKET = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC"]
+
+
+def test_the_builder_puts_a_rule_on_a_basket_and_edits_it_there(owner_client, user):
+    """The builder carries the basket picker: a rule saved with five ticked stocks is a basket
+    of five, in the order ticked; the edit page shows them ticked and a save can drop one."""
+    ids = [str(seeded_instrument(s).pk) for s in BASKET]
+    posted = {**strategy_fields(instrument=""), **golden_rsi(), "basket_form": "1"}
+    response = owner_client.post(reverse(NEW), {**posted, "instruments": ids, "action": "save"})
+    assert response.status_code == 302
+    strategy = Strategy.objects.get(owner=user, name="My rule")
+    assert [m.instrument.symbol for m in strategy.members.order_by("position")] == BASKET
+    assert strategy.instrument.symbol == BASKET[0]  # the first member is the primary
+
+    url = reverse("strategies:builder_edit", args=[strategy.pk])
+    page = owner_client.get(url).content.decode()
+    for symbol in BASKET:
+        assert re.search(rf'checked data-basket-member="NSE:{symbol}"', page)
+
+    # an htmx edit of the rule redraws only the builder; a full-page redraw keeps the ticks
+    redrawn = owner_client.post(url, {**posted, "instruments": ids[:2], "action": "text"})
+    ticked = re.findall(r'checked data-basket-member="NSE:(\w+)"', redrawn.content.decode())
+    assert ticked == BASKET[:2]  # as ticked, not as stored
+
+    saved = owner_client.post(url, {**posted, "instruments": ids[:4], "action": "save"})
+    assert saved.status_code == 302
+    assert [m.instrument.symbol for m in strategy.members.order_by("position")] == BASKET[:4]

@@ -119,6 +119,7 @@ def test_basket_page_and_api_show_each_member_and_the_total(user, members, run, 
     for inst in members:
         assert f'data-basket-member="NSE:{inst.symbol}"' in html
     assert "data-basket-total" in html
+    assert "basket of 3: NSE:INFY, NSE:TCS, NSE:HDFCBANK" in html  # the heading, not INFY alone
     assert "<th>Instrument</th>" in html  # the trades name their member
     # each member's equity curve, drawn from member_stats (return on its cap)
     assert 'data-chart="basket-equity"' in html
@@ -150,3 +151,44 @@ def test_a_basket_too_big_for_memory_fails_with_the_reason(user, members, run, m
         run(basket, **WINDOW)
     bt = Backtest.objects.get(strategy=basket)
     assert bt.status == BacktestStatus.FAILED and "shorten it" in bt.error
+
+
+GOLDEN_RSI = {
+    "entry_long": {
+        "all": [
+            {
+                "left": {"indicator": "sma", "period": 20},
+                "op": "crosses_above",
+                "right": {"indicator": "sma", "period": 50},
+            },
+            {"left": {"indicator": "rsi", "period": 14}, "op": "<", "right": {"const": 60}},
+        ]
+    },
+    "exits": {"stop_loss_pct": 2, "target_pct": 5},
+}
+
+
+def test_a_rule_basket_page_shows_the_rule_as_text_and_caps_as_typed(user, members, run, client):
+    """The run card prints the rule as the builder's text (not the stored JSON) and each
+    member's cap as typed (``50``, not ``50.0000``)."""
+    basket = strategy_create(
+        owner=user,
+        name="Golden RSI",
+        strategy_type="rules",
+        params=GOLDEN_RSI,
+        timeframe="1d",
+        allocation_pct=Decimal("100"),
+        capital=Decimal("200000"),
+        instruments=[{"instrument": i, "allocation_pct": Decimal("50")} for i in members[:2]],
+    )
+    client.force_login(user)
+    form = client.get(f"/app/strategies/{basket.pk}/backtest/").content.decode()
+    assert "basket of 2: NSE:INFY, NSE:TCS" in form  # "What it replays"
+    assert "stop_loss: 2%, target: 5%" in form and "{&#x27;" not in form
+    bt = run(basket, **WINDOW)
+    html = client.get(f"/app/backtests/{bt.pk}/").content.decode()
+    assert "sma(20) crosses_above sma(50) and rsi(14) &lt; 60" in html
+    assert "stop_loss: 2%, target: 5%" in html
+    assert "{&#x27;" not in html  # no Python dict printed anywhere
+    caps = re.findall(r'<td class="num muted">([^<]*)</td>', html)
+    assert caps[:3] == ["50", "50", ""]  # two members, then the total's empty cell
