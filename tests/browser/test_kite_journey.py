@@ -224,6 +224,13 @@ def test_link_import_tick_deploy_live_fill_by_postback_and_reconcile(
     assert len(positions) == 1 and "INFY" in positions[0][0], positions
     assert int(positions[0][1]) == position["quantity"]
     assert _money(positions[0][2]) == Decimal(str(position["average_price"]))
+    # the money: the broker's position marked at the last bar, not the model's simulated fill
+    capital = strategy.capital
+    marked = capital + Decimal(str(position["quantity"])) * (
+        Decimal(str(prices[-1])) - Decimal(str(position["average_price"]))
+    )
+    assert _money(page.locator("[data-tile=equity]").inner_text()) == marked
+    assert _money(page.locator("[data-tile=unrealised]").inner_text()) == marked - capital
     artifacts.shot(page, "reconciled-run")
 
     link = BrokerOrderLink.objects.get()
