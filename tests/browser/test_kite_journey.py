@@ -231,6 +231,10 @@ def test_link_import_tick_deploy_live_fill_by_postback_and_reconcile(
     )
     assert _money(page.locator("[data-tile=equity]").inner_text()) == marked
     assert _money(page.locator("[data-tile=unrealised]").inner_text()) == marked - capital
+    # and it says that real money moves here: no "paper" on a live run's page
+    expect(page.locator(".usernav .live-pill")).to_have_text("Live")
+    expect(page.locator("footer")).to_contain_text("live trading on your broker account")
+    expect(page.locator(".ticket-note")).to_contain_text("Sent to your broker account")
     artifacts.shot(page, "reconciled-run")
 
     link = BrokerOrderLink.objects.get()
