@@ -168,7 +168,9 @@ def test_link_import_tick_deploy_live_fill_by_postback_and_reconcile(
         form.get_by_label("Market data").select_option("broker")
         form.get_by_label("Type the strategy's name to confirm").fill("Kite INFY cross")
         form.get_by_role("button", name="Deploy live").click()
-        expect(page.get_by_text("live on your broker account")).to_be_visible()
+        expect(page.get_by_text("is live on your broker account")).to_be_visible()
+        # the strategy page says the run is live, not paper
+        expect(page.locator("#status-panel [data-run-mode=live]")).to_be_visible()
         deployment = Deployment.objects.get(strategy=strategy)
         artifacts.shot(page, "deployed-live")
 
