@@ -17,6 +17,7 @@ class BrokerAccountForm(forms.Form):
         regex=r"^[A-Za-z0-9]{4,64}$",
         max_length=64,
         label="API key",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),  # not a login name
         help_text="From your Kite Connect app at developers.kite.trade.",
         error_messages={"invalid": "Letters and digits only, as Kite shows it."},
     )
@@ -24,7 +25,7 @@ class BrokerAccountForm(forms.Form):
         regex=r"^[A-Za-z0-9]{8,128}$",
         max_length=128,
         label="API secret",
-        widget=forms.PasswordInput(render_value=False),
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Stored encrypted; never shown again.",
         error_messages={"invalid": "Letters and digits only, as Kite shows it."},
     )
@@ -39,7 +40,7 @@ class DhanTokenForm(forms.Form):
         regex=JWT_SHAPE,
         max_length=4096,
         label="Access token",
-        widget=forms.PasswordInput(render_value=False),
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Generate it on web.dhan.co (Profile → DhanHQ Trading APIs). Stored encrypted.",
         error_messages={"invalid": "Paste the whole token Dhan shows (three parts with dots)."},
     )
@@ -51,6 +52,7 @@ class DhanAccountForm(DhanTokenForm):
         regex=r"^[0-9]{4,20}$",
         max_length=20,
         label="Dhan client id",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),  # not a login name
         error_messages={"invalid": "Digits only, as Dhan shows it."},
     )
     field_order = ["label", "client_id", "access_token"]

@@ -14,7 +14,15 @@ from django.http import Http404
 
 from algosaas import cache as hot
 from execution.engine.bars import BarSeries
-from execution.models import Backtest, Bar, EquitySnapshot, Instrument, Order, Trade
+from execution.models import (
+    Backtest,
+    Bar,
+    EquitySnapshot,
+    Instrument,
+    Order,
+    Trade,
+    TradingMode,
+)
 from strategies.models import Deployment
 
 T = TypeVar("T")
@@ -156,9 +164,14 @@ def deployment_pnl(deployment: Deployment) -> dict[str, Decimal]:
     realised = sum((p.realised_pnl for p in positions), Decimal("0"))
     unrealised = sum((p.unrealised_pnl for p in positions), Decimal("0"))
     equity = getattr(deployment, "last_equity", None)
+    charges = Decimal(getattr(deployment, "total_charges", 0) or 0).quantize(Decimal("0.01"))
+    live = getattr(deployment, "live", None)  # None for a run without live state
+    if live is not None and live.mode == TradingMode.LIVE:
+        # the broker's books, now: a fill posted back since the last bar shows at once
+        equity = deployment.capital + realised + unrealised - charges
     return {
         "realised_pnl": realised.quantize(Decimal("0.01")),
         "unrealised_pnl": unrealised.quantize(Decimal("0.01")),
-        "charges": Decimal(getattr(deployment, "total_charges", 0) or 0).quantize(Decimal("0.01")),
+        "charges": charges,
         "equity": (equity if equity is not None else deployment.capital),
     }

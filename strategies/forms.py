@@ -383,6 +383,17 @@ class LiveDeployForm(forms.Form):
         label="Type the strategy's name to confirm",
         help_text="Real orders will be sent to this account.",
     )
+    feed = forms.ChoiceField(
+        choices=[
+            ("broker", "The broker's live prices (its ticker)"),
+            ("synthetic", "Synthetic prices (a rehearsal)"),
+        ],
+        initial="broker",
+        required=False,
+        label="Market data",
+        help_text="Live orders should follow live prices: the broker's feed needs the "
+        "instrument imported from the broker and its ticker running.",
+    )
     algo_id = forms.RegexField(
         regex=r"^[A-Za-z0-9]{0,8}$",
         required=False,
@@ -394,6 +405,10 @@ class LiveDeployForm(forms.Form):
     def __init__(self, *args: Any, accounts: list[tuple[int, str]], **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.fields["broker_account"].choices = accounts
+
+    def clean_feed(self) -> str:
+        """A post without the field (an older page, a script) keeps the synthetic feed."""
+        return self.cleaned_data.get("feed") or "synthetic"
 
 
 class StrategyFilterForm(forms.Form):

@@ -49,6 +49,7 @@ from execution.models import (
     LivePhase,
     Order,
     Position,
+    TradingMode,
 )
 from execution.push import events as push
 from execution.selectors import bar_series
@@ -348,6 +349,7 @@ class _Advance:
     restated: int | None = None  # a bar whose equity point the result writes again
     book: list[dict[str, Any]] = field(default_factory=list)  # order records to write
     basket: bool = False  # ``result`` is a ``live_basket.BasketStep``
+    closes: dict[int, float] = field(default_factory=dict)  # bar open ts -> close (live mode)
 
 
 # What a step changes on ``DeploymentState``; an idle step moves only ``next_due_at``.
@@ -428,7 +430,10 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
     # with no bar left to process, the close is booked on the last one: its point is restated
     restated = cursor if closing and fresh <= 0 else None
     halted = result.halted_reason if trading else None
-    return _Advance(live, outcome, result, halted, restated, state.broker.changed_records())
+    adv = _Advance(live, outcome, result, halted, restated, state.broker.changed_records())
+    if live.mode == TradingMode.LIVE:  # its equity is marked on the broker's position
+        adv.closes = dict(zip(bars.ts.tolist(), bars.close.tolist(), strict=True))
+    return adv
 
 
 def _replay_ended(live: DeploymentState, now_ts: int, source: Any = None) -> bool:

@@ -11,6 +11,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
+from django.db.models import Sum
+
 from execution.engine.legs import order_role
 from execution.engine.orders import TERMINAL_STATUSES, OrderTrigger, order_next_status
 from execution.engine.state import OrderRecord
@@ -267,6 +270,7 @@ def _persist_ledgers(stepped: list[Any]) -> None:
         if adv.live.mode == TradingMode.LIVE:  # quantity, cost, P&L: the broker's fills' own
             _live_position_mark(deployment, instrument, values)
             row = None  # its position events come with the broker's fills (brokers.order_sync)
+            curve = _broker_curve(deployment, curve, getattr(adv, "closes", {}))
         elif row is None:
             row = Position(deployment=deployment, instrument=instrument, **values)
             creates.append(row)
@@ -307,6 +311,25 @@ def _live_position_mark(deployment: Deployment, instrument: Instrument, values: 
             [Position(deployment=deployment, instrument=instrument, **mark)],
             ignore_conflicts=True,
         )
+
+
+def _broker_curve(deployment: Deployment, curve: Any, closes: dict[int, float]) -> Any:
+    """Live mode: the equity of the broker's position at each bar's close, not the model's.
+
+    The engine's own curve follows its simulated fills; the money is where the broker filled
+    (the position ``brokers.order_sync`` keeps), less the broker's trades' charges.
+    """
+    if not closes:
+        return curve
+    pos = Position.objects.filter(deployment=deployment).first()
+    qty = Decimal(pos.quantity) if pos else Decimal("0")
+    cost = qty * pos.average_price if pos and pos.quantity else Decimal("0")
+    realised = pos.realised_pnl if pos else Decimal("0")
+    charges = Trade.objects.filter(deployment=deployment).aggregate(t=Sum("charges"))["t"] or 0
+    cash = float(deployment.capital + realised - charges - cost)
+    values = [float(qty) * closes.get(int(t), 0.0) for t in curve.ts]
+    equity = np.array([cash + v for v in values], dtype=np.float64)
+    return replace(curve, cash=np.full(len(curve), cash), equity=equity)
 
 
 @dataclass

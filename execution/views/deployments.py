@@ -26,7 +26,7 @@ from algosaas.templatetags.money import lakh, price
 from execution import selectors
 from execution.engine.orders import WORKING_STATUSES
 from execution.forms import DeploymentFilterForm, OrderTicketForm
-from execution.models import LivePhase, Order, OrderEvent
+from execution.models import LivePhase, Order, OrderEvent, TradingMode
 from execution.services.live import order_cancel, order_place
 from execution.services.live_chart import CHART_BARS, deployment_chart, deployment_quote
 from execution.views.common import (
@@ -73,6 +73,8 @@ def _deployment_head(deployment: Deployment) -> dict[str, Any]:
         "deployment": deployment,
         "strategy": deployment.strategy,
         "live": live,
+        # a run on a broker account: the page must not say "paper" (base.html, the ticket)
+        "trading_live": live is not None and live.mode == TradingMode.LIVE,
         "instrument": "{exchange}:{symbol}".format(**config["instrument"]),  # the primary's
         "basket": bool(config.get("instruments")),
         "basket_label": basket_label(config),
