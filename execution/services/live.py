@@ -7,9 +7,9 @@ positions and equity points together, or nothing. A duplicate or redelivered ste
 locked (and skips) or the cursor already past its bars (and does nothing). Client order ids are
 deterministic per deployment, bar and leg, under a unique constraint.
 
-Manual orders are in ``live_orders``, stop and square-off in ``live_stop``, the writing of a
-run's rows in ``live_persist``; their public names are importable from here too (lazily: those
-modules build on this one).
+Manual orders are in ``live_orders``, stop and square-off in ``live_stop``, the feeds and their
+clocks in ``live_feed``, the writing of a run's rows in ``live_persist``; the public names of
+the first two are importable from here too (lazily: those modules build on this one).
 """
 
 from __future__ import annotations
@@ -33,34 +33,34 @@ from execution.brokers.base import BrokerError
 from execution.engine.bars import BarSeries
 from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine, new_state
-from execution.engine.session import SessionCalendar, calendar_for, session_only
 from execution.engine.state import EngineState, OrderRecord, RunResult
 from execution.marketdata.sources import (
     BrokerSource,
     ReplaySource,
     SyntheticSource,
-    synthetic_key,
 )
 from execution.models import (
     DeploymentState,
     EquitySnapshot,
     Feed,
-    Instrument,
     LivePhase,
     Order,
     Position,
     TradingMode,
 )
 from execution.push import events as push
-from execution.selectors import bar_series
 from execution.services import live_basket
 from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import (
     default_charges_model,
     engine_config,
-    session_calendar,
 )
-from execution.services.live_broker_feed import broker_source
+from execution.services.live_feed import (
+    _feed_calendar,
+    _live_source,
+    _replay_history,
+    _source,
+)
 from execution.services.live_persist import (
     _book,
     _dt,
@@ -184,74 +184,6 @@ def deployment_start_live(
         next_due_at=_dt(next_due),
         **routing,
     )
-
-
-def _feed_calendar(feed: str, snap: dict[str, Any]) -> SessionCalendar | None:
-    """The session a deployment's bars follow: NSE's for the NSE-hours synthetic feed, the
-    instrument exchange's for a replay of its intraday bars, none around the clock."""
-    timeframe = snap["timeframe"]
-    if feed == Feed.NSE_HOURS:
-        if timeframe == "1d":
-            return None
-        return calendar_for("NSE", squareoff=settings.ALGOSAAS["MIS_SQUAREOFF"])
-    if feed in (Feed.REPLAY, Feed.BROKER):
-        return session_calendar(exchange=snap["instrument"]["exchange"], timeframe=timeframe)
-    return None
-
-
-def _replay_history(snap: dict[str, Any], calendar: SessionCalendar | None) -> BarSeries:
-    history = bar_series(
-        instrument=Instrument(pk=snap["instrument"]["id"]), timeframe=snap["timeframe"]
-    )
-    return session_only(history, calendar)
-
-
-def _synthetic(
-    snap: dict[str, Any], interval: int, calendar: SessionCalendar | None = None
-) -> SyntheticSource:
-    inst = snap["instrument"]
-    return SyntheticSource(
-        instrument_key=synthetic_key(inst["exchange"], inst["symbol"]),
-        interval_s=interval,
-        tick_size=float(inst["tick_size"]),
-        calendar=calendar,
-    )
-
-
-def _live_source(
-    feed: str, snap: dict[str, Any], interval: int, calendar: SessionCalendar | None
-) -> SyntheticSource | BrokerSource:
-    if feed == Feed.BROKER:
-        return broker_source(snap, interval, calendar)
-    return _synthetic(snap, interval, calendar)
-
-
-def _source(live: DeploymentState) -> SyntheticSource | ReplaySource | BrokerSource:
-    snap = live.deployment.config
-    calendar = SessionCalendar.from_dict(live.engine_config.get("calendar"))
-    if live.feed == Feed.REPLAY:
-        history = _replay_history(snap, calendar)
-        return ReplaySource(history, live.replay_origin_ts, live.replay_seconds_per_bar)
-    return _live_source(live.feed, snap, live.interval_s, calendar)
-
-
-def _feed_now(live: DeploymentState, now_ts: int) -> int:
-    """The feed's time at wall time ``now_ts``, for an order placed or changed between steps.
-
-    The engine lets such an order meet only bars that open after this time, so it can never
-    fill at a price from before it existed, even though the next step may still process
-    bars that had opened (or even closed) before it. Synthetic bars are stamped with wall
-    time. Replayed bars keep their historical timestamps and are released on the wall clock:
-    the bar in progress at ``now_ts`` is the one after those released, and the order waits
-    for the bar after that one.
-    """
-    if live.feed != Feed.REPLAY:
-        return now_ts
-    source = _source(live)
-    ts = source.history.ts
-    if len(ts) == 0:
-        return now_ts
-    return int(ts[min(source.released(now_ts), len(ts) - 1)])
 
 
 def _engine(

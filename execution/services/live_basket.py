@@ -51,6 +51,7 @@ from execution.models import (
 from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import default_charges_model, engine_config
+from execution.services.live_feed import _feed_calendar, _synthetic
 from execution.services.live_persist import _dt, _money, _persist, _price
 from strategies import catalog
 from strategies.models import TIMEFRAME_SECONDS, Deployment, DeploymentStatus
@@ -88,8 +89,6 @@ def basket_start_live(
     Paper trading on the synthetic feeds or a replay only: a basket's orders are not routed to
     a broker account, nor stepped on a broker's bars, yet (a 400 naming the field).
     """
-    from execution.services.live import _feed_calendar, _synthetic
-
     snap = deployment.config
     if (snap.get("live") or {}).get("mode", "paper") != "paper":
         raise DomainError(
@@ -215,8 +214,6 @@ class _BasketSynthetic:
 
 
 def _feeds(live: DeploymentState) -> _BasketReplay | _BasketSynthetic:
-    from execution.services.live import _synthetic
-
     snap = live.deployment.config
     configs = [EngineConfig.from_dict(c) for c in live.engine_config["members"]]
     if live.feed == Feed.REPLAY:

@@ -25,7 +25,8 @@ from django.utils import timezone
 from execution.engine.bars import BarSeries
 from execution.marketdata.sources import SyntheticSource
 from execution.models import DeploymentState, LivePhase, OrderRoleChoices
-from execution.services.live import MAX_HISTORY_BARS, _source
+from execution.services.live import MAX_HISTORY_BARS
+from execution.services.live_feed import _source
 from strategies import catalog
 from strategies.models import Deployment, DeploymentStatus
 

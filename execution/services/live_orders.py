@@ -21,11 +21,11 @@ from execution.services.live import (
     _advance,
     _engine,
     _fail_strategy,
-    _feed_now,
     _lock_live,
     _save_manual,
     _write,
 )
+from execution.services.live_feed import _feed_now
 from strategies.models import Deployment, DeploymentStatus
 
 

@@ -16,13 +16,13 @@ from execution.models import LivePhase
 from execution.services.live import (
     _advance,
     _engine,
-    _feed_now,
     _lock_live,
     _replay_ended,
     _save_manual,
     _write,
 )
 from execution.services.live_basket import basket_stop_live, is_basket
+from execution.services.live_feed import _feed_now
 from execution.services.live_persist import _instrument_ref, _ManualRun, _persist, _save_books
 from strategies.models import Deployment
 
