@@ -41,6 +41,7 @@ from execution.engine.orders import (
 from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import BrokerOrderLink, Order, OrderEvent, Position, Trade
 from execution.push import events as push
+from execution.services.engine_setup import default_charges_model
 from notifications.models import EventKind
 from notifications.services import emit_for_deployment
 
@@ -225,6 +226,13 @@ def _book_fill(order: Order, report: BrokerReport, qty: int, *, vendor: str, now
     total = _price(report.average_price) * report.filled_quantity
     price = ((total - before * order.filled_quantity) / qty).quantize(PRICE_QUANTUM)
     fill_id = f"{vendor}:{report.broker_order_id}:{report.filled_quantity}"
+    # Brokers report fills without their charges (those come in the day's contract note), so
+    # the fill carries the exchange's schedule, as the paper model would have charged it: a
+    # live run's P&L is net of costs from the first fill, not flattered by zero charges.
+    charges = default_charges_model(order.instrument.exchange).compute(
+        order.side, order.product, qty, float(price), float(before * order.filled_quantity)
+    )
+    charged = Decimal(str(charges.total)).quantize(Decimal("0.01"))
     _, created = Trade.objects.get_or_create(
         deployment_id=order.deployment_id,
         fill_id=fill_id,
@@ -233,8 +241,8 @@ def _book_fill(order: Order, report: BrokerReport, qty: int, *, vendor: str, now
             "side": order.side,
             "quantity": qty,
             "price": price,
-            "charges": Decimal("0.00"),
-            "charges_breakdown": {"source": vendor},
+            "charges": charged,
+            "charges_breakdown": {**charges.to_dict(), "source": vendor, "estimated": True},
             "executed_at": now,
         },
     )
@@ -256,7 +264,7 @@ def _book_fill(order: Order, report: BrokerReport, qty: int, *, vendor: str, now
                     "side": order.side,
                     "quantity": qty,
                     "price": str(price),
-                    "charges": "0.00",
+                    "charges": str(charged),
                     "executed_at": now.isoformat(),
                 },
             )

@@ -50,6 +50,10 @@ def test_a_complete_postback_books_the_brokers_fill_on_our_order(
         Decimal(str(row["average_price"])),
     )
     assert trade.fill_id == f"kite:{row['order_id']}:10"
+    # Kite reports no charges; the fill carries NSE's schedule, marked as an estimate
+    assert trade.charges > 0 and trade.charges_breakdown["estimated"] is True
+    parts = ("brokerage", "stt", "exchange_txn", "sebi", "stamp_duty", "gst")
+    assert abs(sum(trade.charges_breakdown[k] for k in parts) - float(trade.charges)) < 0.011
     triggers = list(OrderEvent.objects.filter(order=order).values_list("trigger", "status"))
     assert triggers[-1] == ("FILL", "COMPLETE") and ("ACCEPT", "OPEN") in triggers
     pos = Position.objects.get(deployment=deployment)
