@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from execution.marketdata.exchanges import charges_default
+from execution.marketdata.exchanges import costs_or_default
 from execution.models import Backtest
 from execution.services.backtests import backtest_bars
 from execution.services.engine_setup import charges_model, engine_config, session_calendar
@@ -157,11 +157,9 @@ def sweep_request(
     range_errors = backtest_range_errors(start=start, end=end)
     if range_errors:
         raise SweepInvalid("end: must not be before start.", fields=range_errors)
-    if charges is None:
-        default = charges_default(strategy.instrument.exchange)
-        charges = default.charges
-        if commission_pct is None:
-            commission_pct = default.commission_pct
+    charges, commission_pct = costs_or_default(
+        strategy.instrument.exchange, charges, commission_pct
+    )
     config = strategy_config_snapshot(strategy)
     if config.get("instruments"):
         raise SweepInvalid(BASKET_NOT_OPTIMISABLE, fields={"instruments": [BASKET_NOT_OPTIMISABLE]})

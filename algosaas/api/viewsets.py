@@ -13,9 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model, QuerySet
-from rest_framework import mixins, permissions, viewsets
+from rest_framework import generics, mixins, permissions, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+
+from algosaas.api.idempotency import idempotent
 
 
 class UserScopedMixin:
@@ -59,3 +63,52 @@ class UserScopedReadOnlyViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, UserScopedViewSet
 ):
     """List and retrieve the user's own rows."""
+
+
+class CancelActionMixin:
+    """A ``POST <pk>/cancel/`` action that cancels one of the user's jobs through ``cancel_job``
+    and answers the job as it then stands (the service raises 409 once it cannot).
+
+    A subclass documents the action with ``@extend_schema_view(cancel=...)``.
+    """
+
+    def cancel_job(self, job: Model) -> Model:
+        """Cancel ``job`` through the app's service and return it."""
+        raise NotImplementedError
+
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str) -> Response:
+        # no docstring: the schema describes the action by the subclass's own words
+        return Response(self.serializer_class(self.cancel_job(self.get_object())).data)
+
+
+class UserScopedJobsView(UserScopedMixin, generics.ListCreateAPIView):
+    """The jobs (backtests, sweeps, ...) of one of the user's own rows, ``pk`` in the URL.
+
+    GET lists them (``scoped_queryset``); POST validates ``request_serializer_class``, starts one
+    through ``start_job`` under the request's idempotency key and answers ``start_status`` with
+    the job as ``start_job`` returns it. The parent is looked up (404 if not the user's) before
+    the body is read. A subclass documents its POST with ``@extend_schema_view(post=...)``.
+    """
+
+    request_serializer_class: type[BaseSerializer]
+    start_status = 202
+
+    def scoped_parent(self, user: Any, pk: str) -> Model:
+        """Return ``user``'s row ``pk`` the jobs belong to, or raise ``Http404``."""
+        raise NotImplementedError
+
+    def start_job(self, parent: Model, user: Any, data: dict[str, Any]) -> Model:
+        """Start one job on ``parent`` with the validated body through the app's service."""
+        raise NotImplementedError
+
+    def post(self, request: Request, pk: str) -> Response:
+        parent = self.scoped_parent(request.user, pk)
+
+        def start() -> Response:
+            body = self.request_serializer_class(data=request.data)
+            body.is_valid(raise_exception=True)
+            job = self.start_job(parent, request.user, body.validated_data)
+            return Response(self.serializer_class(job).data, status=self.start_status)
+
+        return idempotent(request, start)

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -17,7 +17,7 @@ from algosaas.api.filters import UTCDateTimeField
 from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_token, idempotent
 from algosaas.api.pagination import PageNumberPagination
 from algosaas.api.schema import ERROR_RESPONSE
-from algosaas.api.viewsets import UserScopedMixin, UserScopedReadOnlyViewSet
+from algosaas.api.viewsets import UserScopedJobsView, UserScopedMixin, UserScopedReadOnlyViewSet
 from execution import selectors
 from execution.api.filters import BacktestFilter, DeploymentFilter, OrderFilter
 from execution.api.serializers import (
@@ -38,7 +38,7 @@ from execution.api.serializers import (
 from execution.models import Backtest, Instrument, Order
 from execution.services import live
 from execution.services.backtests import backtest_request
-from strategies.models import Deployment
+from strategies.models import Deployment, Strategy
 from strategies.selectors import strategy_get_for_user
 
 
@@ -71,34 +71,33 @@ class SeriesPagination(PageNumberPagination):
         return max(5000, settings.ALGOSAAS["MAX_PAGE_SIZE"])
 
 
-class StrategyBacktestsView(UserScopedMixin, generics.ListCreateAPIView):
-    """Backtests of one of your strategies; POST queues a new one (202) on the job cluster."""
-
-    model = Backtest
-    serializer_class = BacktestSerializer
-    filterset_fields = ["status"]
-    ordering_fields = ["created_at"]
-
-    def scoped_queryset(self, user) -> QuerySet[Backtest]:
-        strategy = strategy_get_for_user(user=user, strategy_id=self.kwargs["pk"])
-        return selectors.backtests_for_user(user=user).filter(strategy=strategy)
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         request=BacktestRequestSerializer,
         responses={202: BacktestSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
     )
-    def post(self, request: Request, pk: str) -> Response:
-        strategy = strategy_get_for_user(user=request.user, strategy_id=pk)
+)
+class StrategyBacktestsView(UserScopedJobsView):
+    """Backtests of one of your strategies; POST queues a new one (202) on the job cluster."""
 
-        def start() -> Response:
-            body = BacktestRequestSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            backtest = backtest_request(strategy=strategy, user=request.user, **body.validated_data)
-            backtest.refresh_from_db()  # a synchronous job (tests) may have finished it
-            return Response(BacktestSerializer(backtest).data, status=status.HTTP_202_ACCEPTED)
+    model = Backtest
+    serializer_class = BacktestSerializer
+    request_serializer_class = BacktestRequestSerializer
+    filterset_fields = ["status"]
+    ordering_fields = ["created_at"]
 
-        return idempotent(request, start)
+    def scoped_parent(self, user, pk: str) -> Strategy:
+        return strategy_get_for_user(user=user, strategy_id=pk)
+
+    def scoped_queryset(self, user) -> QuerySet[Backtest]:
+        strategy = self.scoped_parent(user, self.kwargs["pk"])
+        return selectors.backtests_for_user(user=user).filter(strategy=strategy)
+
+    def start_job(self, parent: Strategy, user, data: dict) -> Backtest:
+        backtest = backtest_request(strategy=parent, user=user, **data)
+        backtest.refresh_from_db()  # a synchronous job (tests) may have finished it
+        return backtest
 
 
 class BacktestViewSet(UserScopedReadOnlyViewSet):

@@ -96,3 +96,16 @@ def charges_default(code: str) -> ChargesDefault:
     if profile.charges is None:
         return ChargesDefault("none", DEFAULT_FLAT_COMMISSION_PCT)
     return ChargesDefault(profile.charges, None)
+
+
+def costs_or_default(
+    code: str, charges: str | None, commission_pct: Decimal | None
+) -> tuple[str, Decimal | None]:
+    """The costs a backtest, sweep or walk-forward runs with on exchange ``code``: the ones
+    asked for, else the exchange's default schedule (and its commission unless one was given)."""
+    if charges is None:
+        default = charges_default(code)
+        charges = default.charges
+        if commission_pct is None:
+            commission_pct = default.commission_pct
+    return charges, commission_pct

@@ -34,7 +34,7 @@ from execution.engine.session import session_only
 from execution.engine.state import ClosedTrade, EquityCurve
 from execution.engine.stats import compute_stats
 from execution.exceptions import BacktestInvalid
-from execution.marketdata.exchanges import charges_default
+from execution.marketdata.exchanges import costs_or_default
 from execution.marketdata.ticks import PRICE_QUANTUM
 from execution.models import (
     Backtest,
@@ -108,11 +108,9 @@ def backtest_request(
     (a sweep's result) replaces the strategy's parameters in this backtest only, checked by
     its type (``BacktestInvalid`` naming ``params``); the strategy itself is not changed.
     """
-    if charges is None:
-        default = charges_default(strategy.instrument.exchange)
-        charges = default.charges
-        if commission_pct is None:
-            commission_pct = default.commission_pct
+    charges, commission_pct = costs_or_default(
+        strategy.instrument.exchange, charges, commission_pct
+    )
     range_errors = backtest_range_errors(start=start, end=end)
     if range_errors:
         raise BacktestInvalid("end: must not be before start.", fields=range_errors)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
-from rest_framework.decorators import action
-from rest_framework.request import Request
-from rest_framework.response import Response
+from drf_spectacular.utils import extend_schema, extend_schema_view
 
-from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from algosaas.api.viewsets import UserScopedMixin, UserScopedReadOnlyViewSet
+from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER
+from algosaas.api.viewsets import CancelActionMixin, UserScopedJobsView, UserScopedReadOnlyViewSet
+from execution.models import Backtest
 from execution.selectors import backtest_get_for_user
 from optimisation import selectors
 from optimisation.api.robustness_serializers import (
@@ -24,71 +21,78 @@ from optimisation.robustness import (
     walk_forward_cancel,
     walk_forward_request,
 )
+from strategies.models import Strategy
 from strategies.selectors import strategy_get_for_user
 
 
-class StrategyWalkForwardView(UserScopedMixin, generics.ListCreateAPIView):
-    """Walk-forwards of one of your strategies; POST queues a new one (202)."""
-
-    model = RobustnessRun
-    serializer_class = RobustnessRunSerializer
-    ordering_fields = ["created_at"]
-
-    def scoped_queryset(self, user) -> QuerySet[RobustnessRun]:
-        strategy = strategy_get_for_user(user=user, strategy_id=self.kwargs["pk"])
-        return selectors.robustness_runs_for_user(user=user).filter(
-            strategy=strategy, kind=RobustnessKind.WALK_FORWARD
-        )
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         request=WalkForwardRequestSerializer,
         responses={202: RobustnessRunSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
     )
-    def post(self, request: Request, pk: str) -> Response:
-        strategy = strategy_get_for_user(user=request.user, strategy_id=pk)
-
-        def start() -> Response:
-            body = WalkForwardRequestSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            run = walk_forward_request(strategy=strategy, user=request.user, **body.validated_data)
-            run.refresh_from_db()  # a synchronous cluster (tests) may have run it already
-            return Response(RobustnessRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
-
-        return idempotent(request, start)
-
-
-class BacktestMonteCarloView(UserScopedMixin, generics.ListCreateAPIView):
-    """Monte Carlo reports of one of your backtests; POST computes one now (201)."""
+)
+class StrategyWalkForwardView(UserScopedJobsView):
+    """Walk-forwards of one of your strategies; POST queues a new one (202)."""
 
     model = RobustnessRun
     serializer_class = RobustnessRunSerializer
+    request_serializer_class = WalkForwardRequestSerializer
     ordering_fields = ["created_at"]
 
+    def scoped_parent(self, user, pk: str) -> Strategy:
+        return strategy_get_for_user(user=user, strategy_id=pk)
+
     def scoped_queryset(self, user) -> QuerySet[RobustnessRun]:
-        backtest = backtest_get_for_user(user=user, backtest_id=self.kwargs["pk"])
+        strategy = self.scoped_parent(user, self.kwargs["pk"])
         return selectors.robustness_runs_for_user(user=user).filter(
-            backtest=backtest, kind=RobustnessKind.MONTE_CARLO
+            strategy=strategy, kind=RobustnessKind.WALK_FORWARD
         )
 
-    @extend_schema(
+    def start_job(self, parent: Strategy, user, data: dict) -> RobustnessRun:
+        run = walk_forward_request(strategy=parent, user=user, **data)
+        run.refresh_from_db()  # a synchronous cluster (tests) may have run it already
+        return run
+
+
+@extend_schema_view(
+    post=extend_schema(
         request=MonteCarloRequestSerializer,
         responses={201: RobustnessRunSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
     )
-    def post(self, request: Request, pk: str) -> Response:
-        backtest = backtest_get_for_user(user=request.user, backtest_id=pk)
+)
+class BacktestMonteCarloView(UserScopedJobsView):
+    """Monte Carlo reports of one of your backtests; POST computes one now (201)."""
 
-        def compute() -> Response:
-            body = MonteCarloRequestSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            run = monte_carlo_request(backtest=backtest, user=request.user, **body.validated_data)
-            return Response(RobustnessRunSerializer(run).data, status=status.HTTP_201_CREATED)
+    model = RobustnessRun
+    serializer_class = RobustnessRunSerializer
+    request_serializer_class = MonteCarloRequestSerializer
+    start_status = 201
+    ordering_fields = ["created_at"]
 
-        return idempotent(request, compute)
+    def scoped_parent(self, user, pk: str) -> Backtest:
+        return backtest_get_for_user(user=user, backtest_id=pk)
+
+    def scoped_queryset(self, user) -> QuerySet[RobustnessRun]:
+        backtest = self.scoped_parent(user, self.kwargs["pk"])
+        return selectors.robustness_runs_for_user(user=user).filter(
+            backtest=backtest, kind=RobustnessKind.MONTE_CARLO
+        )
+
+    def start_job(self, parent: Backtest, user, data: dict) -> RobustnessRun:
+        return monte_carlo_request(backtest=parent, user=user, **data)
 
 
-class RobustnessViewSet(UserScopedReadOnlyViewSet):
+@extend_schema_view(
+    cancel=extend_schema(
+        request=None,
+        responses=RobustnessRunSerializer,
+        description="Cancel a queued or running walk-forward (409 once finished, or for a Monte "
+        "Carlo).",
+    )
+)
+class RobustnessViewSet(CancelActionMixin, UserScopedReadOnlyViewSet):
     """Your walk-forward and Monte Carlo reports, newest first."""
 
     model = RobustnessRun
@@ -101,9 +105,6 @@ class RobustnessViewSet(UserScopedReadOnlyViewSet):
     def scoped_object(self, user, pk: str) -> RobustnessRun:
         return selectors.robustness_run_get_for_user(user=user, run_id=pk)
 
-    @extend_schema(request=None, responses=RobustnessRunSerializer)
-    @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: str) -> Response:
-        """Cancel a queued or running walk-forward (409 once finished, or for a Monte Carlo)."""
-        run = walk_forward_cancel(run=self.get_object())
-        return Response(RobustnessRunSerializer(run).data)
+    def cancel_job(self, job: RobustnessRun) -> RobustnessRun:
+        """A walk-forward only (409 once finished, or for a Monte Carlo)."""
+        return walk_forward_cancel(run=job)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotent
-from algosaas.api.viewsets import UserScopedMixin, UserScopedReadOnlyViewSet
+from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER
+from algosaas.api.viewsets import CancelActionMixin, UserScopedJobsView, UserScopedReadOnlyViewSet
 from optimisation import selectors
 from optimisation.api.filters import StrategySweepFilter, SweepFilter
 from optimisation.api.serializers import (
@@ -20,40 +19,41 @@ from optimisation.api.serializers import (
 )
 from optimisation.models import Sweep
 from optimisation.services import sweep_cancel, sweep_request
+from strategies.models import Strategy
 from strategies.selectors import strategy_get_for_user
 
 
-class StrategyOptimisationsView(UserScopedMixin, generics.ListCreateAPIView):
-    """Sweeps of one of your strategies' parameters; POST queues a new one (202)."""
-
-    model = Sweep
-    serializer_class = SweepSerializer
-    filterset_class = StrategySweepFilter
-    ordering_fields = ["created_at"]
-
-    def scoped_queryset(self, user) -> QuerySet[Sweep]:
-        strategy = strategy_get_for_user(user=user, strategy_id=self.kwargs["pk"])
-        return selectors.sweeps_for_user(user=user).filter(strategy=strategy)
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         request=SweepRequestSerializer,
         responses={202: SweepSerializer},
         parameters=[IDEMPOTENCY_PARAMETER],
     )
-    def post(self, request: Request, pk: str) -> Response:
-        strategy = strategy_get_for_user(user=request.user, strategy_id=pk)
+)
+class StrategyOptimisationsView(UserScopedJobsView):
+    """Sweeps of one of your strategies' parameters; POST queues a new one (202)."""
 
-        def start() -> Response:
-            body = SweepRequestSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            sweep = sweep_request(strategy=strategy, user=request.user, **body.validated_data)
-            sweep.refresh_from_db()  # a synchronous cluster (tests) may have run it already
-            return Response(SweepSerializer(sweep).data, status=status.HTTP_202_ACCEPTED)
+    model = Sweep
+    serializer_class = SweepSerializer
+    request_serializer_class = SweepRequestSerializer
+    filterset_class = StrategySweepFilter
+    ordering_fields = ["created_at"]
 
-        return idempotent(request, start)
+    def scoped_parent(self, user, pk: str) -> Strategy:
+        return strategy_get_for_user(user=user, strategy_id=pk)
+
+    def scoped_queryset(self, user) -> QuerySet[Sweep]:
+        strategy = self.scoped_parent(user, self.kwargs["pk"])
+        return selectors.sweeps_for_user(user=user).filter(strategy=strategy)
+
+    def start_job(self, parent: Strategy, user, data: dict) -> Sweep:
+        sweep = sweep_request(strategy=parent, user=user, **data)
+        sweep.refresh_from_db()  # a synchronous cluster (tests) may have run it already
+        return sweep
 
 
-class OptimisationViewSet(UserScopedReadOnlyViewSet):
+@extend_schema_view(cancel=extend_schema(request=None, responses=SweepSerializer))
+class OptimisationViewSet(CancelActionMixin, UserScopedReadOnlyViewSet):
     """Your sweeps with their progress (done / total, best so far, ETA); cancel; results."""
 
     model = Sweep
@@ -67,11 +67,8 @@ class OptimisationViewSet(UserScopedReadOnlyViewSet):
     def scoped_object(self, user, pk: str) -> Sweep:
         return selectors.sweep_get_for_user(user=user, sweep_id=pk)
 
-    @extend_schema(request=None, responses=SweepSerializer)
-    @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: str) -> Response:
-        sweep = sweep_cancel(sweep=self.get_object())
-        return Response(SweepSerializer(sweep).data)
+    def cancel_job(self, job: Sweep) -> Sweep:
+        return sweep_cancel(sweep=job)
 
     @extend_schema(responses=SweepResultSerializer(many=True))
     @action(detail=True, methods=["get"], filter_backends=[])

@@ -4,12 +4,11 @@ Dhan's (REST, scrip master, feed) come from ``tests.fakes.dhan.fixtures``."""
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 
 from brokers.models import BrokerAccount
-from brokers.services import broker_account_create, broker_account_link
 from tests.fakes.dhan.fixtures import dhan_account, fake_dhan, fake_dhan_feed  # noqa: F401
 from tests.fakes.kite import FakeKite, shared_server
+from tests.fakes.kite.fixtures import linked_kite_account  # noqa: F401 (the fixture)
 from tests.fakes.kite.ticker import FakeTicker
 
 _ticker: FakeTicker | None = None
@@ -27,17 +26,9 @@ def fake_kite(settings) -> FakeKite:
 
 
 @pytest.fixture
-def kite_account(user, fake_kite) -> BrokerAccount:
-    """A Kite account logged in (a real access token of the fake)."""
-    account = broker_account_create(
-        user=user, vendor="kite", api_key=fake_kite.api_key, api_secret=fake_kite.api_secret
-    )
-    return broker_account_link(
-        account=account,
-        access_token=fake_kite.issue_access_token(),
-        broker_user_id="AB1234",
-        login_at=timezone.now(),
-    )
+def kite_account(linked_kite_account) -> BrokerAccount:  # noqa: F811 (the fixture)
+    """A Kite account logged in (a real access token of this module's ``fake_kite``)."""
+    return linked_kite_account
 
 
 @pytest.fixture

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
+
+from tests.fakes.common.book import (
+    BarBook,
+    averaged,
+    bar_price,
+    bar_quantity,
+    off_tick,
+    triggered_open,
+)
 
 START = datetime(2026, 12, 7, 9, 15, 0)  # IST wall clock, as Dhan sends it
 ORDER_TYPES = ("MARKET", "LIMIT", "STOP_LOSS", "STOP_LOSS_MARKET")
@@ -44,7 +52,7 @@ class Instrument:
 
 
 @dataclass
-class Book:
+class Book(BarBook):
     client_id: str
     cash: float = 1_000_000.0
     fill_share: float = 1.0  # share of an order's quantity one bar may fill (<1: partial fills)
@@ -58,10 +66,6 @@ class Book:
     _ids: Any = field(default_factory=lambda: itertools.count(5226120700001))
     _trade_ids: Any = field(default_factory=lambda: itertools.count(70000001))
     on_change: Any = None  # called with each order as it changes (the postbacks' hook)
-
-    def _tick(self, seconds: int = 1) -> str:
-        self.clock += timedelta(seconds=seconds)
-        return self.clock.strftime("%Y-%m-%d %H:%M:%S")
 
     def _set(self, order: dict[str, Any], status: str) -> None:
         order["orderStatus"] = status
@@ -155,10 +159,7 @@ class Book:
         if o["quantity"] <= 0 or o["quantity"] % inst.lot:
             return f"Quantity should be in multiples of lot size {inst.lot}"
         for name in ("price", "triggerPrice"):
-            value = o[name]
-            if value and not math.isclose(
-                value / inst.tick, round(value / inst.tick), abs_tol=1e-6
-            ):
+            if off_tick(o[name], inst.tick):
                 return f"{name} is not a multiple of tick size {inst.tick:.2f}"
         value = o["quantity"] * (o["price"] or inst.last_price)
         if o["transactionType"] == "BUY" and value > self.funds()["availabelBalance"]:
@@ -195,47 +196,31 @@ class Book:
 
     # ------------------------------------------------------------------ market
 
-    def advance(self, o: float, h: float, lo: float, c: float) -> None:
-        """Show every working order one bar (opening at ``o``), then set last prices to ``c``."""
-        self._tick(59)
-        for order in list(self.orders.values()):
-            if order["orderStatus"] in WORKING:
-                self._match(order, o, h, lo)
-        for inst in self.instruments.values():
-            inst.last_price = c
+    def _working(self, order: dict[str, Any]) -> bool:
+        return order["orderStatus"] in WORKING
 
     def _match(self, order: dict[str, Any], o: float, h: float, lo: float) -> None:
         buy = order["transactionType"] == "BUY"
         kind = order["orderType"]
         if kind.startswith("STOP_LOSS"):
             if order["orderStatus"] == "PENDING":
-                trig = order["triggerPrice"]
-                if not (h >= trig if buy else lo <= trig):
+                start = triggered_open(buy, order["triggerPrice"], o, h, lo)
+                if start is None:
                     return
                 self._set(order, "TRIGGERED")
-                o = max(o, trig) if buy else min(o, trig)
+                o = start
             kind = "MARKET" if kind == "STOP_LOSS_MARKET" else "LIMIT"
-        price: float | None = o
-        if kind == "LIMIT":
-            limit = order["price"]
-            if buy:
-                price = min(o, limit) if lo < limit or o <= limit else None
-            else:
-                price = max(o, limit) if h > limit or o >= limit else None
+        price = bar_price(buy, order["price"] if kind == "LIMIT" else None, o, h, lo)
         if price is not None:
-            want = order["remainingQuantity"]
-            share = self.fill_share
-            qty = max(1, math.floor(order["quantity"] * share)) if share < 1 else want
-            self._fill(order, min(qty, want), price)
+            qty = bar_quantity(order["quantity"], order["remainingQuantity"], self.fill_share)
+            self._fill(order, qty, price)
         if order["validity"] == "IOC" and order["remainingQuantity"]:
             order["remainingQuantity"] = 0
             self._set(order, "CANCELLED")
 
     def _fill(self, order: dict[str, Any], qty: int, price: float) -> None:
         done = order["filledQty"]
-        order["averageTradedPrice"] = (order["averageTradedPrice"] * done + price * qty) / (
-            done + qty
-        )
+        order["averageTradedPrice"] = averaged(order["averageTradedPrice"], done, price, qty)
         order["filledQty"] = done + qty
         order["remainingQuantity"] -= qty
         ts = self._tick()

@@ -18,10 +18,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from tests.fakes.common.loopback import LoopbackServer
 from tests.fakes.dhan.book import Book, DhanError, Instrument
 from tests.fakes.dhan.market import intraday, scrip_master_csv, scrip_rows
 
@@ -225,25 +224,12 @@ class App:
         return 200, result
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args: Any) -> None:  # keep test output clean
-        pass
-
-
-class FakeDhanServer:
+class FakeDhanServer(LoopbackServer):
     """The app on 127.0.0.1 (a free port) in a daemon thread; ``root`` is the adapter's root."""
 
     def __init__(self) -> None:
-        self.app = App(FakeDhan())
-        self.httpd = make_server("127.0.0.1", 0, self.app, _Server, _QuietHandler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        super().__init__(App(FakeDhan()))
         self.root = f"{self.url}/v2"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def dhan(self) -> FakeDhan:
@@ -253,10 +239,6 @@ class FakeDhanServer:
         """Start afresh (new books, tokens and faults) and return the new state."""
         self.app.dhan = FakeDhan(**kw)
         return self.app.dhan
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 _shared: FakeDhanServer | None = None

@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
+
+from tests.fakes.common.book import (
+    BarBook,
+    averaged,
+    bar_price,
+    bar_quantity,
+    off_tick,
+    triggered_open,
+)
 
 START = datetime(2026, 12, 7, 9, 15, 0)  # IST wall clock, as Kite sends it
 
@@ -37,7 +45,7 @@ class Instrument:
 
 
 @dataclass
-class Book:
+class Book(BarBook):
     cash: float = 1_000_000.0
     fill_share: float = 1.0  # share of an order's quantity one bar may fill (<1: partial fills)
     instruments: dict[str, Instrument] = field(default_factory=dict)
@@ -52,10 +60,6 @@ class Book:
     on_change: Any = None  # called with each order as it changes (the postbacks' hook)
 
     # ------------------------------------------------------------------ helpers
-
-    def _tick(self, seconds: int = 1) -> str:
-        self.clock += timedelta(seconds=seconds)
-        return self.clock.strftime("%Y-%m-%d %H:%M:%S")
 
     def _record(self, order: dict[str, Any], status: str, message: str | None = None) -> None:
         order["status"] = status
@@ -145,10 +149,7 @@ class Book:
         if o["quantity"] <= 0 or o["quantity"] % inst.lot:
             return f"Quantity should be a multiple of lot size {inst.lot}."
         for name in ("price", "trigger_price"):
-            value = o[name]
-            if value and not math.isclose(
-                value / inst.tick, round(value / inst.tick), abs_tol=1e-6
-            ):
+            if off_tick(o[name], inst.tick):
                 return (
                     f"Tick size for this script is {inst.tick:.2f}. Kindly enter {name} "
                     "in the multiple of tick size for this script"
@@ -192,47 +193,30 @@ class Book:
 
     # ------------------------------------------------------------------ market
 
-    def advance(self, o: float, h: float, lo: float, c: float) -> None:
-        """Show every working order one bar (opening at ``o``), then set last prices to ``c``."""
-        self._tick(59)
-        for order in list(self.orders.values()):
-            if order["status"] in ("OPEN", "TRIGGER PENDING"):
-                self._match(order, o, h, lo)
-        for inst in self.instruments.values():
-            inst.last_price = c
+    def _working(self, order: dict[str, Any]) -> bool:
+        return order["status"] in ("OPEN", "TRIGGER PENDING")
 
     def _match(self, order: dict[str, Any], o: float, h: float, lo: float) -> None:
         buy = order["transaction_type"] == "BUY"
         kind = order["order_type"]
         if order["status"] == "TRIGGER PENDING":
-            trig = order["trigger_price"]
-            if not (h >= trig if buy else lo <= trig):
+            start = triggered_open(buy, order["trigger_price"], o, h, lo)
+            if start is None:
                 return
             self._record(order, "OPEN")
-            o = max(o, trig) if buy else min(o, trig)  # gapped through: the open, else the trigger
+            o = start
             kind = "MARKET" if kind == "SL-M" else "LIMIT"
-        price: float | None = o
-        if kind == "LIMIT":
-            limit = order["price"]
-            if buy:
-                price = min(o, limit) if lo < limit or o <= limit else None
-            else:
-                price = max(o, limit) if h > limit or o >= limit else None
+        price = bar_price(buy, order["price"] if kind == "LIMIT" else None, o, h, lo)
         if price is not None:
-            want = order["pending_quantity"]
-            qty = (
-                max(1, math.floor(order["quantity"] * self.fill_share))
-                if self.fill_share < 1
-                else want
-            )
-            self._fill(order, min(qty, want), price)
+            qty = bar_quantity(order["quantity"], order["pending_quantity"], self.fill_share)
+            self._fill(order, qty, price)
         if order["validity"] == "IOC" and order["pending_quantity"]:
             order["cancelled_quantity"], order["pending_quantity"] = order["pending_quantity"], 0
             self._record(order, "CANCELLED", "IOC order cancelled by exchange")
 
     def _fill(self, order: dict[str, Any], qty: int, price: float) -> None:
         done = order["filled_quantity"]
-        order["average_price"] = (order["average_price"] * done + price * qty) / (done + qty)
+        order["average_price"] = averaged(order["average_price"], done, price, qty)
         order["filled_quantity"] = done + qty
         order["pending_quantity"] -= qty
         ts = self._tick()

@@ -21,11 +21,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from tests.fakes.common.loopback import LoopbackServer
 from tests.fakes.kite import market
 from tests.fakes.kite.book import Book, Instrument, KiteError
 from tests.fakes.kite.postbacks import KitePostbacks
@@ -240,25 +239,12 @@ class App:
 # ---------------------------------------------------------------------- server
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args: Any) -> None:  # keep test output clean
-        pass
-
-
-class FakeKiteServer:
+class FakeKiteServer(LoopbackServer):
     """The app on 127.0.0.1 (a free port) in a daemon thread; ``url`` is the SDK's ``root``."""
 
     def __init__(self) -> None:
-        self.app = App(FakeKite())
-        self.httpd = make_server("127.0.0.1", 0, self.app, _Server, _QuietHandler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        super().__init__(App(FakeKite()))
         self.login_url = f"{self.url}/connect/login"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def kite(self) -> FakeKite:
@@ -268,10 +254,6 @@ class FakeKiteServer:
         """Start afresh (new books, tokens and faults) and return the new state."""
         self.app.kite = FakeKite(**kw)
         return self.app.kite
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 _shared: FakeKiteServer | None = None
