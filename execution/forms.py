@@ -257,6 +257,7 @@ class OrderTicketForm(RuleCheckedForm):
         initial=ValidityChoices.DAY,
         widget=forms.RadioSelect,
     )
+    instrument = forms.ChoiceField(label="Instrument", choices=[])
 
     def __init__(
         self,
@@ -264,9 +265,16 @@ class OrderTicketForm(RuleCheckedForm):
         *,
         lot_size: int = 1,
         currency: str = "INR",
+        members: list[dict[str, Any]] | None = None,
         **kwargs,
     ):
         super().__init__(data, **kwargs)
+        if members:  # a basket: the order names the member it trades
+            self.fields["instrument"].choices = [
+                (str(m["id"]), f"{m['exchange']}:{m['symbol']}") for m in members
+            ]
+        else:
+            del self.fields["instrument"]
         symbol = currency_info(currency).symbol.strip()
         self.fields["price"].label = f"Limit price ({symbol})"
         self.fields["trigger_price"].label = f"Trigger price ({symbol})"

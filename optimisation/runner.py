@@ -4,6 +4,11 @@ The bars are loaded once by the caller and shared read-only; inside ``indicator_
 indicator series (SMA(20) of the close, ...) is computed once and reused by every parameter set
 that asks for it. Each run is otherwise exactly a backtest: the same ``Engine``, the same
 configuration, the same ``compute_stats``, so a result equals the single backtest bit for bit.
+
+A basket's sweep passes ``BasketInputs`` as its bars: each parameter set is then one
+``run_basket`` over every member's bars, with the basket backtest's own total statistics
+(``basket_total_stats``), so the objective is the basket's total and a result equals the
+basket backtest of the same parameters.
 """
 
 from __future__ import annotations
@@ -13,11 +18,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from execution.engine.bars import BarSeries
+from execution.engine.basket import run_basket
 from execution.engine.config import EngineConfig
 from execution.engine.indicators import indicator_memo
 from execution.engine.runner import Engine
 from execution.engine.stats import compute_stats
+from execution.services.backtest_baskets import basket_total_stats
 from optimisation.objectives import objective_value
+
+
+@dataclass(frozen=True)
+class BasketInputs:
+    """A basket sweep's bars: each member's engine configuration and bars, and the capital."""
+
+    members: list[tuple[EngineConfig, BarSeries]]
+    capital: float
 
 
 @dataclass(frozen=True)
@@ -29,12 +44,16 @@ class Outcome:
 
 def run_params(
     *,
-    bars: BarSeries,
-    config: EngineConfig,
+    bars: BarSeries | BasketInputs,
+    config: EngineConfig | None,
     stype: Any,
     params: dict[str, Any],
 ) -> dict[str, Any]:
     """One backtest's statistics, computed exactly as ``backtest_execute`` computes them."""
+    if isinstance(bars, BasketInputs):  # a basket: ``config`` is each member's, in ``bars``
+        basket = run_basket(bars.members, stype, params, capital=bars.capital)
+        return basket_total_stats(basket, bars.capital)
+    assert config is not None
     result = Engine(config, stype, params).run(bars)
     return compute_stats(
         equity=result.equity.equity,
@@ -48,8 +67,8 @@ def run_params(
 
 def run_chunk(
     *,
-    bars: BarSeries,
-    config: EngineConfig,
+    bars: BarSeries | BasketInputs,
+    config: EngineConfig | None,
     stype: Any,
     param_sets: Iterable[dict[str, Any]],
     objective: str,

@@ -26,8 +26,10 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from execution.exceptions import BacktestInvalid
 from execution.marketdata.exchanges import costs_or_default
 from execution.models import Backtest
+from execution.services.backtest_baskets import basket_entries
 from execution.services.backtests import backtest_bars
 from execution.services.engine_setup import charges_model, engine_config, session_calendar
 from execution.validation import backtest_range_errors
@@ -43,10 +45,9 @@ from optimisation.models import (
     SweepResult,
     SweepStatus,
 )
-from optimisation.runner import Outcome, run_chunk
+from optimisation.runner import BasketInputs, Outcome, run_chunk
 from optimisation.space import Space, SpaceInvalid, iter_chunks, params_key, parse_space
 from strategies import catalog
-from strategies.baskets import BASKET_NOT_OPTIMISABLE
 from strategies.models import Strategy
 from strategies.services import strategy_config_snapshot
 
@@ -161,8 +162,6 @@ def sweep_request(
         strategy.instrument.exchange, charges, commission_pct
     )
     config = strategy_config_snapshot(strategy)
-    if config.get("instruments"):
-        raise SweepInvalid(BASKET_NOT_OPTIMISABLE, fields={"instruments": [BASKET_NOT_OPTIMISABLE]})
     limit = _limit("MAX_SWEEP_COMBINATIONS")
     try:
         parsed = parse_space(
@@ -265,8 +264,35 @@ def sweep_cancel(*, sweep: Sweep) -> Sweep:
 # ------------------------------------------------------------------------------ the job side
 
 
+def _basket_inputs(sweep: Sweep) -> BasketInputs:
+    """A basket sweep's members (bars and engine configs), as its basket backtest has them."""
+    probe = Backtest(  # never saved
+        config=sweep.config,
+        start=sweep.start,
+        end=sweep.end,
+        capital=sweep.capital,
+        charges=sweep.charges,
+        commission_pct=sweep.commission_pct,
+        slippage_bps=sweep.slippage_bps,
+        close_at_end=sweep.close_at_end,
+    )
+    try:
+        entries, _sources = basket_entries(probe, load=backtest_bars, prefix=f"sw{sweep.pk}")
+    except BacktestInvalid as e:
+        raise SweepInvalid(e.message, fields=e.fields) from e
+    for _config, bars in entries:
+        for name in ("ts", "open", "high", "low", "close", "volume"):
+            getattr(bars, name).flags.writeable = False  # shared by every later chunk
+    return BasketInputs(members=entries, capital=float(sweep.capital))
+
+
 def _bars_and_config(sweep: Sweep) -> tuple[Any, Any]:
-    """The chunk's bars (loaded once) and engine configuration, as a backtest would have them."""
+    """The chunk's bars (loaded once) and engine configuration, as a backtest would have them.
+
+    A basket's are ``BasketInputs`` (every member's bars and config) and ``None``.
+    """
+    if sweep.config.get("instruments"):
+        return _basket_inputs(sweep), None
     probe = Backtest(config=sweep.config, start=sweep.start, end=sweep.end)  # never saved
     bars, _source = backtest_bars(probe)
     if len(bars) < 2:
@@ -309,8 +335,9 @@ def _sweep_inputs(sweep: Sweep) -> tuple[Any, Any, dict]:
     if _WORKER_CACHE.get("key") != key:
         _WORKER_CACHE.clear()
         bars, config = _bars_and_config(sweep)
-        for name in ("ts", "open", "high", "low", "close", "volume"):
-            getattr(bars, name).flags.writeable = False  # shared by every later chunk
+        if not isinstance(bars, BasketInputs):  # a basket's members' are read-only already
+            for name in ("ts", "open", "high", "low", "close", "volume"):
+                getattr(bars, name).flags.writeable = False  # shared by every later chunk
         _WORKER_CACHE.update(key=key, bars=bars, config=config, memo={})
     elif _memo_bytes(_WORKER_CACHE["memo"]) > _MEMO_MAX_BYTES:
         _WORKER_CACHE["memo"] = {}

@@ -17,11 +17,11 @@ from typing import Any
 from strategies.models import MAX_BASKET_SIZE, Strategy, StrategyInstrument
 
 HUNDRED = Decimal("100")
-# sweeps and walk-forward runs replay one instrument's bars; on a basket they would quietly
-# optimise its primary member alone
+# walk-forward runs replay one instrument's folds; on a basket they would quietly optimise its
+# primary member alone (a basket's parameter sweep runs the basket: ``optimisation.runner``)
 BASKET_NOT_OPTIMISABLE = (
-    "Parameter sweeps and walk-forward analysis run on one instrument; a basket's are not"
-    " available yet. Backtest the basket, or optimise a strategy on one of its instruments."
+    "Walk-forward analysis runs on one instrument; a basket's is not available yet. Sweep the"
+    " basket's parameters, or run walk-forward on a strategy over one of its instruments."
 )
 
 

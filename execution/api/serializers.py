@@ -237,6 +237,16 @@ class OrderPlaceSerializer(CrossFieldChecks, Serializer):
     )
     validity = serializers.ChoiceField(choices=ValidityChoices.choices, default="DAY")
     product = serializers.ChoiceField(choices=["CNC", "MIS"], required=False, default=None)
+    instrument = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text=(
+            "On a basket deployment: the member to trade (its symbol, EXCHANGE:SYMBOL or id);"
+            " required there. Elsewhere optional, and then must be the deployment's instrument."
+        ),
+    )
 
     def cross_field_errors(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """Shape rules of a Kite order (which prices each type needs), named by field.

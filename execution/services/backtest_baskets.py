@@ -16,6 +16,7 @@ import numpy as np
 
 from execution.engine.bars import BarSeries
 from execution.engine.basket import BasketResult, run_basket
+from execution.engine.config import EngineConfig
 from execution.engine.state import ClosedTrade, EquityCurve
 from execution.engine.stats import compute_stats
 from execution.exceptions import BacktestInvalid
@@ -40,15 +41,15 @@ class BasketBacktest:
     source: str
 
 
-def basket_backtest_run(
+def basket_entries(
     bt: Backtest,
     *,
     load: Callable[[Backtest, dict[str, Any]], tuple[BarSeries, str]],
-    progress: Callable[[float], None] | None = None,
-) -> BasketBacktest:
-    """Run a basket backtest (``bt.config["instruments"]``); ``load`` gives a member's bars."""
+    prefix: str | None = None,
+) -> tuple[list[tuple[EngineConfig, BarSeries]], set[str]]:
+    """Each member's engine configuration (its cap, costs, calendar) and bars, as a basket
+    backtest runs them (a parameter sweep of the basket too); and the bars' sources."""
     members = bt.config["instruments"]
-    stype = catalog.get(bt.config["strategy_type"])
     charges = charges_model(charges=bt.charges, commission_pct=bt.commission_pct)
     entries = []
     sources = set()
@@ -74,22 +75,40 @@ def basket_backtest_run(
             capital=cap,
             charges=charges,
             slippage_bps=bt.slippage_bps,
-            prefix=f"bt{bt.pk}m{n}",
+            prefix=f"{prefix or f'bt{bt.pk}'}m{n}",
             close_at_end=bt.close_at_end,
             calendar=session_calendar(exchange=inst["exchange"], timeframe=bt.config["timeframe"]),
         )
         entries.append((config, bars))
-    result = run_basket(
-        entries, stype, bt.config["params"], capital=float(bt.capital), progress=progress
-    )
-    stats = compute_stats(
+    return entries, sources
+
+
+def basket_total_stats(result: BasketResult, capital: float) -> dict[str, Any]:
+    """The basket's statistics: its total curve and every member's trades on ``capital``."""
+    return compute_stats(
         equity=result.equity.equity,
         ts=result.equity.ts,
         position=result.equity.position,
         trades=result.trades,
-        starting_capital=float(bt.capital),
+        starting_capital=capital,
         total_charges=result.total_charges,
     )
+
+
+def basket_backtest_run(
+    bt: Backtest,
+    *,
+    load: Callable[[Backtest, dict[str, Any]], tuple[BarSeries, str]],
+    progress: Callable[[float], None] | None = None,
+) -> BasketBacktest:
+    """Run a basket backtest (``bt.config["instruments"]``); ``load`` gives a member's bars."""
+    members = bt.config["instruments"]
+    stype = catalog.get(bt.config["strategy_type"])
+    entries, sources = basket_entries(bt, load=load)
+    result = run_basket(
+        entries, stype, bt.config["params"], capital=float(bt.capital), progress=progress
+    )
+    stats = basket_total_stats(result, float(bt.capital))
     return BasketBacktest(
         equity=result.equity,
         stats=stats,

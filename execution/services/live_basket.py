@@ -286,6 +286,7 @@ class BasketStep:
     members: list[RunResult]
     equity: EquityCurve
     halted_reason: str | None
+    closes: list[float | None] | None = None  # each member's last close in the step, if any
 
     @property
     def orders(self) -> list[Any]:
@@ -341,7 +342,8 @@ def basket_advance(live: DeploymentState, now: datetime) -> Any:
             equity.ts[-1:], equity.cash[-1:], equity.position[-1:], equity.equity[-1:]
         )
     halted = next((r.halted_reason for r in results if r.halted_reason), None)
-    step = BasketStep(results, equity, halted)
+    closes = [float(b.close[-1]) if len(b) else None for b in bars]
+    step = BasketStep(results, equity, halted, closes)
     _save_state(live, engines)
     live.cursor_ts = max(
         [e.state.cursor for e in engines if e.state.cursor is not None], default=cursor
@@ -408,7 +410,8 @@ def basket_write(advances: list[Any]) -> None:
     for adv in advances:
         deployment = adv.live.deployment
         step: BasketStep = adv.result
-        for inst, result in zip(_members(deployment), step.members, strict=True):
+        closes = step.closes or [None] * len(step.members)
+        for inst, result, close in zip(_members(deployment), step.members, closes, strict=True):
             ref = _ref(inst)
             _persist(deployment, ref, result, source="strategy")
             if not len(result.equity):
@@ -418,7 +421,9 @@ def basket_write(advances: list[Any]) -> None:
             row.quantity = pos.qty
             row.average_price = _price(pos.avg_price) if pos.qty else Decimal("0")
             row.realised_pnl = _money(pos.realised_pnl)
-            row.last_price = _price(pos.last_price) if pos.last_price else None
+            # the member's last close, held or not (the page's last price per member)
+            mark = close if close is not None else pos.last_price or None
+            row.last_price = _price(mark) if mark else None
             row.updated_at = _dt(result.equity.ts[-1])
             updates.append(row)
         curve = step.equity

@@ -9,6 +9,10 @@ its cursor: the feed moves on, the run does not.
 
 Reads only: one query for the live state (with the deployment), one for the fills, and for a
 replay one for the stored bars, whatever the number of bars or trades.
+
+A basket's chart is one member's (``instrument``, the primary by default): its bars as the
+basket's step reads them (every member's feed on one clock, ``live_basket``), so for a replay
+one query per member; the fill markers are that member's.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from django.utils import timezone
 from execution.engine.bars import BarSeries
 from execution.marketdata.sources import SyntheticSource
 from execution.models import DeploymentState, LivePhase, OrderRoleChoices
+from execution.services import live_basket
 from execution.services.live import MAX_HISTORY_BARS
+from execution.services.live_basket_orders import member_index, single_instrument_check
 from execution.services.live_feed import _source
 from strategies import catalog
 from strategies.models import Deployment, DeploymentStatus
@@ -70,10 +76,27 @@ def _moving(deployment: Deployment, live: DeploymentState) -> bool:
     return deployment.status == DeploymentStatus.RUNNING or live.phase == LivePhase.SQUARING_OFF
 
 
+def chart_member(deployment: Deployment, instrument: Any) -> int | None:
+    """The basket member ``instrument`` names (the primary if none); ``None`` off a basket.
+
+    An instrument that is not the run's (or not one of its basket's) is a 400 naming it.
+    """
+    members = deployment.config.get("instruments")
+    if not members:
+        single_instrument_check(deployment.config, instrument)
+        return None
+    if instrument is None or str(instrument).strip() == "":
+        return 0
+    return member_index(members, instrument)
+
+
 def deployment_window(
-    *, deployment: Deployment, now: datetime | None = None
+    *, deployment: Deployment, now: datetime | None = None, member: int | None = None
 ) -> tuple[BarSeries, DeploymentState | None]:
-    """Return the bars the run's strategy reads at a step now, oldest first, and its state."""
+    """Return the bars the run's strategy reads at a step now, oldest first, and its state.
+
+    ``member``: that basket member's bars, on the basket's clock.
+    """
     live = _live(deployment)
     if live is None:
         return BarSeries.empty(), None
@@ -81,14 +104,25 @@ def deployment_window(
     moving = _moving(deployment, live)
     if not moving and live.cursor_ts is None:
         return BarSeries.empty(), live
-    source = _source(live)
+    if member is not None and live_basket.is_basket(live):
+        feeds = live_basket._feeds(live)
+        source = feeds.clock
+
+        def closed_bars(since_ts: int, now_ts: int) -> BarSeries:
+            return feeds.closed_bars(since_ts=since_ts, now_ts=now_ts)[member]
+    else:
+        source = _source(live)
+
+        def closed_bars(since_ts: int, now_ts: int) -> BarSeries:
+            return source.closed_bars(since_ts=since_ts, now_ts=now_ts)
+
     if not moving and isinstance(source, SyntheticSource):
         # the bar at the cursor is then the last one closed (cursors sit on bar boundaries)
         now_ts = min(now_ts, live.cursor_ts + 2 * live.interval_s - 1)
     since = live.history_start_ts
     if isinstance(source, SyntheticSource):
         since = max(since, source.last_closed_open(now_ts) - MAX_HISTORY_BARS * live.interval_s)
-    bars = source.closed_bars(since_ts=since, now_ts=now_ts)
+    bars = closed_bars(since, now_ts)
     if not moving:
         bars = bars.slice(0, int(np.searchsorted(bars.ts, live.cursor_ts, side="right")))
     return bars, live
@@ -128,17 +162,21 @@ def _points(ts: np.ndarray, values: np.ndarray, start: int) -> list[list[float]]
     ]
 
 
-def _markers(deployment: Deployment, ts: np.ndarray, start: int) -> list[dict[str, Any]]:
-    """The run's fills in the shown window, each on the bar it filled in, at its price."""
+def _markers(
+    deployment: Deployment, ts: np.ndarray, start: int, instrument_id: int | None = None
+) -> list[dict[str, Any]]:
+    """The run's fills in the shown window (``instrument_id``'s only, if given), each on the
+    bar it filled in, at its price."""
     if len(ts) <= start:
         return []
     first = datetime.fromtimestamp(int(ts[start]), tz=UTC)
+    trades = deployment.trades.filter(executed_at__gte=first)
+    if instrument_id is not None:
+        trades = trades.filter(order__instrument_id=instrument_id)
     fills = list(
-        deployment.trades.filter(executed_at__gte=first)
-        .order_by("-executed_at", "-id")
-        .values_list("id", "executed_at", "side", "quantity", "price", "order__role")[
-            :CHART_MARKERS
-        ]
+        trades.order_by("-executed_at", "-id").values_list(
+            "id", "executed_at", "side", "quantity", "price", "order__role"
+        )[:CHART_MARKERS]
     )
     fills.reverse()
     roles = dict(OrderRoleChoices.choices)
@@ -165,15 +203,20 @@ def deployment_chart(
     since: int | None = None,
     limit: int = CHART_BARS,
     now: datetime | None = None,
+    instrument: Any = None,
 ) -> dict[str, Any]:
     """Return the live chart's data: candles, indicator lines, fill markers, quote, warm-up.
 
     With ``since`` (epoch seconds of the newest candle the page has) only the candles and line
     points after it are sent; the markers are always the whole window's (a fill can be written
-    for a bar the page already has), and the warm-up and last price always current.
+    for a bar the page already has), and the warm-up and last price always current. On a
+    basket, ``instrument`` (id or symbol) picks the member drawn (the primary by default).
     """
-    bars, live = deployment_window(deployment=deployment, now=now)
+    member = chart_member(deployment, instrument)
+    bars, live = deployment_window(deployment=deployment, now=now, member=member)
     snap = deployment.config
+    members = snap.get("instruments") or []
+    shown = members[member] if member is not None else snap["instrument"]
     n = len(bars)
     start = max(n - limit, 0)
     if since is not None:
@@ -204,7 +247,11 @@ def deployment_chart(
             }
             for line in lines
         ],
-        "markers": _markers(deployment, bars.ts, window_start),
+        "markers": _markers(
+            deployment, bars.ts, window_start, shown["id"] if member is not None else None
+        ),
+        "instrument": {"id": shown["id"], "label": "{exchange}:{symbol}".format(**shown)},
+        "members": [{"id": m["id"], "label": "{exchange}:{symbol}".format(**m)} for m in members],
         "last": None if quote.ts is None else {"time": quote.ts, "close": float(quote.close)},
         "warmup": {
             "bars": quote.warmup_bars,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -17,6 +18,7 @@ from algosaas.errors import Conflict, DomainError
 from execution.brokers.base import InvalidOrderState, OrderNotFound, OrderRejected
 from execution.engine.runner import RiskDenied
 from execution.models import DeploymentState, LivePhase, Order, TradingMode
+from execution.services import live_basket
 from execution.services.live import (
     _advance,
     _engine,
@@ -25,6 +27,7 @@ from execution.services.live import (
     _save_manual,
     _write,
 )
+from execution.services.live_basket_orders import MemberBook, single_instrument_check
 from execution.services.live_feed import _feed_now
 from strategies.models import Deployment, DeploymentStatus
 
@@ -74,6 +77,7 @@ def order_place(
     validity: str = "DAY",
     product: str | None = None,
     client_order_id: str | None = None,
+    instrument: str | int | None = None,
 ) -> Order:
     """Place a manual order through the risk gate and the paper broker; it fills on later bars.
 
@@ -83,11 +87,18 @@ def order_place(
 
     A refused order is still recorded (REJECTED by the broker or DENIED by the risk gate, with
     the reason), as a broker's order book would show it.
+
+    On a basket ``instrument`` names the member (symbol or id) whose engine and paper book
+    take the order; elsewhere it may be left out (400 naming it if it names another).
     """
     live = _live_for_orders(deployment)
-    engine = _engine(live, cids=[client_order_id] if client_order_id else [])
+    book = _member_book(live, instrument)
+    engine = (
+        book.engine if book else _engine(live, cids=[client_order_id] if client_order_id else [])
+    )
     cid = client_order_id or f"m{deployment.pk}-{uuid.uuid4().hex[:20]}"
     now_ts = int(timezone.now().timestamp())
+    feed_ts = book.feed_now(now_ts) if book else _feed_now(live, now_ts)
     res = engine.submit_order(
         client_order_id=cid,
         side=side,
@@ -98,13 +109,39 @@ def order_place(
         product=product,
         validity=validity,
         now_ts=now_ts,
-        feed_ts=_feed_now(live, now_ts),
+        feed_ts=feed_ts,
     )
-    rows = _save_manual(live, engine, [res.order], res.events, source="manual")
+    if book:
+        rows = book.save([res.order], res.events, source="manual")
+    else:
+        rows = _save_manual(live, engine, [res.order], res.events, source="manual")
     order = rows[res.order.client_order_id]
     if live.mode == TradingMode.LIVE:  # the broker's answer moved it on (brokers.order_sync)
         order.refresh_from_db()
     return order
+
+
+def _member_book(live: DeploymentState, instrument: str | int | None) -> MemberBook | None:
+    """A basket's member named by ``instrument``; ``None`` (after checking it) elsewhere."""
+    if live_basket.is_basket(live):
+        return MemberBook.open(live, instrument)
+    single_instrument_check(live.deployment.config, instrument)
+    return None
+
+
+def _order_engine(live: DeploymentState, order: Order) -> tuple[Any, MemberBook | None]:
+    """The engine holding ``order`` (its member's on a basket) and the member's book."""
+    if live_basket.is_basket(live):
+        book = MemberBook.of_order(live, order)
+        return book.engine, book
+    return _engine(live, cids=[order.client_order_id]), None
+
+
+def _save_change(live: DeploymentState, engine: Any, book: MemberBook | None, res: Any) -> None:
+    if book:
+        book.save([res.order], res.events, source="strategy")
+    else:
+        _save_manual(live, engine, [res.order], res.events)
 
 
 def _catch_up(deployment: Deployment, now: datetime) -> None:
@@ -147,7 +184,7 @@ def order_cancel(*, order: Order) -> Order:
 @transaction.atomic
 def _order_cancel(*, order: Order, now: datetime) -> Order:
     live = _live_for_orders(order.deployment)
-    engine = _engine(live, cids=[order.client_order_id])
+    engine, book = _order_engine(live, order)
     try:
         res = engine.cancel_order(order.client_order_id, now_ts=int(now.timestamp()))
     except (InvalidOrderState, OrderNotFound) as e:
@@ -156,7 +193,7 @@ def _order_cancel(*, order: Order, now: datetime) -> Order:
             f"The order is {order.status} and can no longer be cancelled.",
             current_state=order.status,
         ) from e
-    _save_manual(live, engine, [res.order], res.events)
+    _save_change(live, engine, book, res)
     order.refresh_from_db()
     return order
 
@@ -190,13 +227,13 @@ def _order_modify(
     trigger_price: Decimal | None,
 ) -> Order:
     live = _live_for_orders(order.deployment)
-    engine = _engine(live, cids=[order.client_order_id])
+    engine, book = _order_engine(live, order)
     now_ts = int(now.timestamp())
     try:
         res = engine.modify_order(
             order.client_order_id,
             now_ts=now_ts,
-            feed_ts=_feed_now(live, now_ts),
+            feed_ts=book.feed_now(now_ts) if book else _feed_now(live, now_ts),
             quantity=quantity,
             price=None if price is None else float(price),
             trigger_price=None if trigger_price is None else float(trigger_price),
@@ -213,6 +250,6 @@ def _order_modify(
         sent = {"quantity": quantity, "price": price, "trigger_price": trigger_price}
         named = [f for f, v in sent.items() if v is not None] or ["quantity"]
         raise DomainError(str(e), fields={f: [str(e)] for f in named}) from e
-    _save_manual(live, engine, [res.order], res.events)
+    _save_change(live, engine, book, res)
     order.refresh_from_db()
     return order

@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from algosaas.errors import DomainError
 from execution import selectors
 from execution.services.live_chart import deployment_chart
 
@@ -19,7 +20,8 @@ MAX_EPOCH = 2**53  # beyond any bar's time; keeps a huge number from overflowing
 @login_required
 @require_GET
 def deployment_chart_data(request: HttpRequest, pk: int) -> JsonResponse:
-    """Candles, indicator lines and fill markers of one run (``?since=`` for the new ones)."""
+    """Candles, indicator lines and fill markers of one run (``?since=`` for the new ones;
+    ``?instrument=`` a basket's member, by id or symbol)."""
     deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk, pnl=False)
     raw = request.GET.get("since")
     since = None
@@ -32,4 +34,10 @@ def deployment_chart_data(request: HttpRequest, pk: int) -> JsonResponse:
             return JsonResponse(
                 {"error": {"since": ["Epoch seconds (a whole number) expected."]}}, status=400
             )
-    return JsonResponse(deployment_chart(deployment=deployment, since=since))
+    try:
+        data = deployment_chart(
+            deployment=deployment, since=since, instrument=request.GET.get("instrument")
+        )
+    except DomainError as e:  # an instrument that is not one of the run's
+        return JsonResponse({"error": e.fields or {"instrument": [e.message]}}, status=400)
+    return JsonResponse(data)

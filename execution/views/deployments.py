@@ -135,6 +135,7 @@ def _new_ticket(deployment: Deployment, **initial: Any) -> OrderTicketForm:
     return OrderTicketForm(
         lot_size=_lot_size(deployment),
         currency=_currency(deployment),
+        members=deployment.config.get("instruments"),
         initial={"quantity": quantity, **initial},
     )
 
@@ -282,7 +283,10 @@ def deployment_order_place(request: HttpRequest, pk: int) -> HttpResponse:
     """The manual order ticket: ``order_place`` on this run, as the API's POST does."""
     deployment = selectors.deployment_get_for_user(user=request.user, deployment_id=pk, pnl=False)
     form = OrderTicketForm(
-        request.POST, lot_size=_lot_size(deployment), currency=_currency(deployment)
+        request.POST,
+        lot_size=_lot_size(deployment),
+        currency=_currency(deployment),
+        members=deployment.config.get("instruments"),
     )
     if not form.is_valid():
         return _controls_answer(
@@ -302,7 +306,11 @@ def deployment_order_place(request: HttpRequest, pk: int) -> HttpResponse:
         )
     level, text = _placed_text(order)
     fresh = _new_ticket(
-        deployment, side=order.side, order_type=order.order_type, validity=order.validity
+        deployment,
+        side=order.side,
+        order_type=order.order_type,
+        validity=order.validity,
+        instrument=str(order.instrument_id),
     )
     return _controls_answer(request, deployment, level=level, text=text, ticket=fresh, refresh=True)
 

@@ -5,7 +5,9 @@
  * ask url?since=<newest candle's epoch s> and add what is new; the markers, the warm-up count and
  * the last price are replaced whole. A refresh runs after each htmx poll of the page, on every
  * pushed `algosaas:live-event` (a CustomEvent on document), and on a slow timer of its own while
- * the run is live, in case neither comes. Helpers come from charts.js (window.AlgosaasCharts).
+ * the run is live, in case neither comes. On a basket run, a [data-live-chart-member] select in
+ * the card picks the member drawn: the chart reloads whole from url?instrument=<id>, and later
+ * refreshes ask for that member. Helpers come from charts.js (window.AlgosaasCharts).
  */
 (function () {
   "use strict";
@@ -58,6 +60,16 @@
     var box = AC.legend(el);
     var empty = el.parentNode.querySelector(".chart-empty");
     var card = el.closest("section") || document;
+    var picker = card.querySelector("[data-live-chart-member]");
+    var member = null; // the basket member drawn (its id); null: the run's own instrument
+    var reload = false; // the member changed: the next refresh replaces everything
+
+    function urlFor(since) {
+      var query = [];
+      if (member) query.push("instrument=" + encodeURIComponent(member));
+      if (since !== null) query.push("since=" + since);
+      return data.url + (query.length ? "?" + query.join("&") : "");
+    }
 
     function show(c) {
       box.innerHTML = "";
@@ -115,6 +127,7 @@
       }));
       warmup(body.warmup);
       el.dataset.lastPrice = body.last ? String(body.last.close) : "";
+      el.dataset.instrument = body.instrument ? body.instrument.label : "";
       el.dataset.candles = String(candles.data().length);
       el.dataset.markers = String((body.markers || []).length);
       if (empty) empty.hidden = candles.data().length > 0;
@@ -167,15 +180,24 @@
       if (wait > 0) { again = true; window.setTimeout(flush, wait); return; }
       busy = true;
       lastRun = Date.now();
-      var whole = candles.data().length > MAX_KEPT;
-      var url = data.url + (last !== null && !whole ? "?since=" + last : "");
+      var switching = reload;
+      var whole = switching || candles.data().length > MAX_KEPT;
+      var asked = member;
+      var url = urlFor(last !== null && !whole ? last : null);
       fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (body) {
           if (!body) return;
+          if (asked !== member) { again = true; return; } // picked another member meanwhile
           live = !!body.live;
-          if (whole) { last = null; byTime = {}; }
-          if (apply(body, whole) && follow) keepUp();
+          if (whole) { last = null; byTime = {}; newest = null; }
+          var added = apply(body, whole);
+          if (switching) {
+            reload = false;
+            follow = true;
+            if (!added) show(null);
+            chart.timeScale().fitContent();
+          } else if (added && follow) keepUp();
         })
         .catch(function () { /* retried on the next poll or event */ })
         .then(function () {
@@ -186,6 +208,15 @@
     }
     function flush() {
       if (again && !busy) { again = false; refresh(); }
+    }
+
+    if (picker) {
+      picker.addEventListener("change", function () {
+        member = picker.value || null;
+        reload = true;
+        lastRun = 0; // a choice is answered at once, not after the refresh gap
+        refresh();
+      });
     }
 
     document.addEventListener("algosaas:live-event", refresh);

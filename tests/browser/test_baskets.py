@@ -82,3 +82,19 @@ def test_basket_backtest_and_live_pages(basket, new_tab, artifacts: Artifacts):
         expect(book).to_contain_text(f"NSE:{symbol}")
     expect(page.locator("[data-basket-total]")).to_contain_text("Basket total")
     artifacts.shot(page, "basket live page")
+
+    # the price chart shows the member picked, and the ticket trades the member picked
+    price = page.locator('[data-live-chart="price"]')
+    expect(price).to_have_attribute("data-instrument", "NSE:INFY")
+    page.locator("[data-live-chart-member]").select_option(label="NSE:TCS")
+    expect(price).to_have_attribute("data-instrument", "NSE:TCS")
+    ticket = page.locator("#order-ticket")
+    ticket.locator('select[name="instrument"]').select_option(label="NSE:HDFCBANK")
+    ticket.locator('input[name="quantity"]').fill("1")
+    ticket.locator('button[type="submit"]').click()
+    expect(page.locator("body")).to_contain_text("HDFCBANK MARKET")
+    artifacts.shot(page, "basket live page: chart of TCS, a manual order on HDFCBANK")
+    from execution.models import Order
+
+    order = Order.objects.get(deployment_id=basket["deployment"], source="manual")
+    assert order.instrument.symbol == "HDFCBANK"

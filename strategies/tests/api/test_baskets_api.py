@@ -197,11 +197,14 @@ def test_basket_cannot_change_while_running(api_client):
     assert "instruments" in resp.json()["error"]["fields"]
 
 
-def test_sweeps_of_a_basket_are_refused_naming_instruments(api_client):
+def test_a_basket_is_swept_but_its_walk_forward_is_refused_naming_instruments(api_client):
+    """A sweep runs the basket (optimisation/tests/test_basket_sweeps.py); walk-forward not."""
     a, b = _nse(2)
     sid = api_client.post(
         URL, _body([{"instrument": a.pk}, {"instrument": b.pk}]), format="json"
     ).json()["id"]
     space = {"fast": [5, 10], "slow": [20, 40]}
     resp = api_client.post(f"{URL}{sid}/optimisations/", {"space": space}, format="json")
+    assert resp.status_code in (201, 202), resp.json()
+    resp = api_client.post(f"{URL}{sid}/walk-forward/", {"space": space}, format="json")
     assert "instruments" in _error(resp)
