@@ -143,9 +143,11 @@ print(count, p50 or 0, p99 or 0, worst or 0, deployments, rate or 0, watched_row
 
 def _run_python(code: str, args: list[str], env: dict[str, str]) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, check=True,
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env,
         capture_output=True, text=True,
     )  # fmt: skip
+    if out.returncode:
+        sys.exit(out.stderr)
     return out.stdout.strip()
 
 

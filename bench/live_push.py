@@ -26,7 +26,7 @@ import django
 django.setup()
 from rest_framework_simplejwt.tokens import AccessToken
 from accounts.models import User
-from execution.models import Deployment
+from strategies.models import Deployment
 user = User.objects.get(email="bench@algosaas.local")
 print(AccessToken.for_user(user))
 print(",".join(str(pk) for pk in Deployment.objects.order_by("pk").values_list("pk", flat=True)))
