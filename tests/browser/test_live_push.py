@@ -115,6 +115,9 @@ def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
     )
     mode = page.locator("#live-mode")
     expect(mode).to_have_text("live updates: push")
+    strip = page.locator("#live-tiles .live-strip")
+    expect(strip).to_contain_text("Live · push")  # the tiles say so too, not "every 3 s"
+    expect(strip).not_to_contain_text("refreshes every 3 s")
 
     # Push on: the tiles' 3-second poll is off (no event, no reload).
     time.sleep(1)  # the reload that follows the subscription
@@ -142,5 +145,7 @@ def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
     # The web process goes: the socket closes, the page says so and polls again.
     push_web.process.stop()
     expect(mode).to_have_text("live updates: polling")
+    expect(strip).to_contain_text("Live · refreshes every 3 s")
+    expect(strip).not_to_contain_text("Live · push")
     assert errors == []
     context.close()
