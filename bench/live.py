@@ -20,7 +20,8 @@ With ``--push`` (bench/live_push.py) the run also has live push on: a gunicorn +
 web process, the Redis channel layer (``--redis``, db 11 by default, a fresh key prefix) and
 ``--sockets`` WebSocket clients (500 by default, ``--subs`` deployments each) connected before
 the cluster starts. It then also prints bar close → equity event received on a socket (p50,
-p99, max) and the deliveries lost (equity rows of subscribed deployments never received).
+p99, max), the deliveries lost (equity rows of subscribed deployments never received), and
+commit → received (``c→r``: the row's ``recorded_at`` to the socket), which is what push adds.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python -m bench.live --push --deployments 1000 --sockets 500 --minutes 3
@@ -201,7 +202,13 @@ def run_one(
             for pk in a:
                 followers[pk] = followers.get(pk, 0) + 1
         due = int(watched_rows) * (sum(per_socket) / max(1, len(followers)))
+        commit_p50, commit_p99 = live_push.commit_to_receive(
+            got["received"],
+            _run_python(live_push.COMMITS, [str(warmup_end), str(end), watched], env),
+        )
         pushed = {
+            "commit_push_p50": commit_p50,
+            "commit_push_p99": commit_p99,
             "push_p50": got["p50"],
             "push_p99": got["p99"],
             "push_max": got["max"],
@@ -270,7 +277,7 @@ def main() -> None:
         sys.exit("Set DATABASE_URL to a PostgreSQL server (any database; a fresh one is made).")
     header = ("N", "bars", "missed", "p50 s", "p99 s", "max s", "steps/s")
     if args.push:
-        header += ("push p50", "push p99", "push max", "received", "lost")
+        header += ("push p50", "push p99", "push max", "received", "lost", "c→r p50", "c→r p99")
     print(" ".join(f"{h:>8}" for h in header))
     best = None
     for n in (int(x) for x in args.deployments.split(",")):
@@ -283,6 +290,7 @@ def main() -> None:
             line += (
                 f" {r['push_p50']:>8.2f} {r['push_p99']:>8.2f} {r['push_max']:>8.2f}"
                 f" {r['deliveries']:>8} {r['lost']:>8}"
+                f" {r['commit_push_p50']:>8.3f} {r['commit_push_p99']:>8.3f}"
             )
         print(line, flush=True)
         p99 = max(r["p99"], r.get("push_p99", 0.0))

@@ -33,6 +33,25 @@ print(",".join(str(pk) for pk in Deployment.objects.order_by("pk").values_list("
 """
 
 
+COMMITS = """
+import sys
+import django
+django.setup()
+from django.db import connection
+start, end = int(sys.argv[1]), int(sys.argv[2])
+watched = [int(x) for x in sys.argv[3].split(",") if x]
+with connection.cursor() as c:
+    c.execute('''
+        SELECT deployment_id, extract(epoch FROM ts)::bigint, extract(epoch FROM recorded_at)
+        FROM execution_equitysnapshot
+        WHERE deployment_id = ANY(%s)
+          AND ts >= to_timestamp(%s) AND ts + interval '60 seconds' <= to_timestamp(%s)''',
+        [watched, start, end])
+    for row in c.fetchall():
+        print(*row)
+"""
+
+
 def push_env(redis_url: str, prefix: str) -> dict[str, str]:
     """Settings of every process of a push run (web and cluster alike)."""
     return {
@@ -176,8 +195,23 @@ class Clients:
 
         return {
             "deliveries": len(lat),
+            "received": self.received,
             "bars": len(bars),
             "p50": pct(0.50),
             "p99": pct(0.99),
             "max": lat[-1] if lat else float("nan"),
         }
+
+
+def commit_to_receive(received: list[tuple[int, int, float]], commits: str) -> tuple[float, float]:
+    """p50, p99 of commit (``recorded_at``) → received: what push adds to the step's own lag."""
+    written = {}
+    for line in commits.splitlines():
+        pk, ts, at = line.split()
+        written[(int(pk), int(ts))] = float(at)
+    lags = sorted(
+        (ts + 60 + d) - written[(pk, ts)] for pk, ts, d in received if (pk, ts) in written
+    )
+    if not lags:
+        return float("nan"), float("nan")
+    return lags[len(lags) // 2], lags[min(len(lags) - 1, int(0.99 * len(lags)))]
