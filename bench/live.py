@@ -15,12 +15,23 @@ feed, starts ``manage.py qcluster`` (the product's own schedule and dispatcher),
 
 It prints one line per N and, at the end, the largest N whose p99 lag is within ``--target``
 seconds with nothing missed. Nothing here is a test; it only measures.
+
+With ``--push`` (bench/live_push.py) the run also has live push on: a gunicorn + UvicornWorker
+web process, the Redis channel layer (``--redis``, db 11 by default, a fresh key prefix) and
+``--sockets`` WebSocket clients (500 by default, ``--subs`` deployments each) connected before
+the cluster starts. It then also prints bar close → equity event received on a socket (p50,
+p99, max), the deliveries lost (equity rows of subscribed deployments never received), and
+commit → received (``c→r``: the row's ``recorded_at`` to the socket), which is what push adds.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python -m bench.live --push --deployments 1000 --sockets 500 --minutes 3
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import secrets
 import signal
 import subprocess
@@ -29,8 +40,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
+from bench import live_push
+
 ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "algosaas_bench_live"
+DB_NAME = os.environ.get("BENCH_LIVE_DB", "algosaas_bench_live")  # one per concurrent run
 
 
 def _db_url(base: str, name: str) -> str:
@@ -94,6 +107,7 @@ django.setup()
 from django.db import connection
 
 start, end = int(sys.argv[1]), int(sys.argv[2])
+watched = [int(x) for x in sys.argv[3].split(",") if x] if len(sys.argv) > 3 else []
 with connection.cursor() as c:
     c.execute('''
         SELECT count(*),
@@ -117,31 +131,47 @@ with connection.cursor() as c:
     (rate,) = c.fetchone()
     c.execute("SELECT count(*) FROM execution_deploymentstate")
     (deployments,) = c.fetchone()
-print(count, p50 or 0, p99 or 0, worst or 0, deployments, rate or 0)
+    # Equity rows of the deployments the sockets follow (each one is an event to deliver).
+    c.execute('''
+        SELECT count(*) FROM execution_equitysnapshot
+        WHERE deployment_id = ANY(%s)
+          AND ts >= to_timestamp(%s) AND ts + interval '60 seconds' <= to_timestamp(%s)''',
+        [watched, start, end])
+    (watched_rows,) = c.fetchone()
+print(count, p50 or 0, p99 or 0, worst or 0, deployments, rate or 0, watched_rows)
 """
 
 
 def _run_python(code: str, args: list[str], env: dict[str, str]) -> str:
     out = subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=ROOT, env=env, check=True,
+        [sys.executable, "-c", code, *args], cwd=ROOT, env=env,
         capture_output=True, text=True,
     )  # fmt: skip
+    if out.returncode:
+        sys.exit(out.stderr)
     return out.stdout.strip()
 
 
-def run_one(base_url: str, n: int, minutes: int, workers: int) -> dict[str, float]:
+def run_one(
+    base_url: str, n: int, minutes: int, workers: int, push: argparse.Namespace | None = None
+) -> dict[str, float]:
     _psql(base_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     _psql(base_url, f"CREATE DATABASE {DB_NAME}")
     env = _env(_db_url(base_url, DB_NAME), workers)
+    if push is not None:
+        env.update(live_push.push_env(push.redis, f"bench-live-{secrets.token_hex(4)}"))
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     print(f"  N={n}: {_run_python(SEED, [str(n)], env)}", flush=True)
 
-    cluster = subprocess.Popen(  # its own process group, so the workers stop with it
-        [*manage, "qcluster"], cwd=ROOT, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    web = clients = cluster = None
     try:
+        if push is not None:
+            web, clients = _start_push(env, push)
+        cluster = subprocess.Popen(  # its own process group, so the workers stop with it
+            [*manage, "qcluster"], cwd=ROOT, env=env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
         # Measure whole minutes after a minute of warm-up (the scheduler's first tick).
         warmup_end = (int(time.time()) // 60 + 2) * 60
         end = warmup_end + minutes * 60
@@ -151,16 +181,42 @@ def run_one(base_url: str, n: int, minutes: int, workers: int) -> dict[str, floa
             if steps_t0 is None and time.time() >= warmup_end:
                 steps_t0 = time.time()
     finally:
-        os.killpg(cluster.pid, signal.SIGTERM)
-        try:
-            cluster.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(cluster.pid, signal.SIGKILL)
-    count, p50, p99, worst, deployments, rate = _run_python(
-        MEASURE, [str(warmup_end), str(end)], env
+        if cluster is not None:
+            _stop(cluster)
+        if clients is not None:
+            clients.stop()
+        if web is not None:
+            _stop(web)
+    watched = ",".join(str(pk) for pk in clients.subscribed_ids) if clients else ""
+    count, p50, p99, worst, deployments, rate, watched_rows = _run_python(
+        MEASURE, [str(warmup_end), str(end), watched], env
     ).split()
     expected = int(deployments) * minutes
+    pushed = {}
+    if clients is not None:
+        got = clients.latencies(warmup_end, end)
+        per_socket = [len(a) for a in clients.assignment]
+        # Each watched row is delivered once per socket following its deployment.
+        followers = {}
+        for a in clients.assignment:
+            for pk in a:
+                followers[pk] = followers.get(pk, 0) + 1
+        due = int(watched_rows) * (sum(per_socket) / max(1, len(followers)))
+        commit_p50, commit_p99 = live_push.commit_to_receive(
+            got["received"],
+            _run_python(live_push.COMMITS, [str(warmup_end), str(end), watched], env),
+        )
+        pushed = {
+            "commit_push_p50": commit_p50,
+            "commit_push_p99": commit_p99,
+            "push_p50": got["p50"],
+            "push_p99": got["p99"],
+            "push_max": got["max"],
+            "deliveries": got["deliveries"],
+            "lost": max(0, round(due) - got["deliveries"]),
+        }
     return {
+        **pushed,
         "n": n,
         "bars": int(count),
         "expected": expected,
@@ -172,30 +228,78 @@ def run_one(base_url: str, n: int, minutes: int, workers: int) -> dict[str, floa
     }
 
 
+def _start_push(
+    env: dict[str, str], push: argparse.Namespace
+) -> tuple[subprocess.Popen, live_push.Clients]:
+    token, ids = _run_python(live_push.SUBSCRIBER, [], env).split("\n")
+    web, base = live_push.start_web(ROOT, env, push.web_workers)
+    try:
+        clients = live_push.Clients(
+            base, token, [int(x) for x in ids.split(",")], push.sockets, push.subs
+        )
+        took = clients.start()
+    except BaseException:
+        _stop(web)
+        raise
+    print(
+        f"  {push.sockets} sockets x {push.subs} subscriptions "
+        f"({len(clients.subscribed_ids)} deployments) ready in {took:.1f} s",
+        flush=True,
+    )
+    return web, clients
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deployments", default="500,2000,5000,10000")
     parser.add_argument("--minutes", type=int, default=3)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--target", type=float, default=10.0, help="p99 lag target, seconds")
+    parser.add_argument("--push", action="store_true", help="also a web process and sockets")
+    parser.add_argument("--sockets", type=int, default=500)
+    parser.add_argument("--subs", type=int, default=1, help="deployments per socket (<= 20)")
+    parser.add_argument("--web-workers", type=int, default=1)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
     args = parser.parse_args()
+    if args.push:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the web process inherits it
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL server (any database; a fresh one is made).")
     header = ("N", "bars", "missed", "p50 s", "p99 s", "max s", "steps/s")
+    if args.push:
+        header += ("push p50", "push p99", "push max", "received", "lost", "c→r p50", "c→r p99")
     print(" ".join(f"{h:>8}" for h in header))
     best = None
     for n in (int(x) for x in args.deployments.split(",")):
-        r = run_one(base, n, args.minutes, args.workers)
-        print(
+        r = run_one(base, n, args.minutes, args.workers, args if args.push else None)
+        line = (
             f"{r['n']:>8} {r['bars']:>8} {r['missed']:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} "
-            f"{r['max']:>8.2f} {r['steps_per_s']:>8.1f}",
-            flush=True,
+            f"{r['max']:>8.2f} {r['steps_per_s']:>8.1f}"
         )
-        if r["missed"] == 0 and r["p99"] <= args.target:
+        if args.push:
+            line += (
+                f" {r['push_p50']:>8.2f} {r['push_p99']:>8.2f} {r['push_max']:>8.2f}"
+                f" {r['deliveries']:>8} {r['lost']:>8}"
+                f" {r['commit_push_p50']:>8.3f} {r['commit_push_p99']:>8.3f}"
+            )
+        print(line, flush=True)
+        p99 = max(r["p99"], r.get("push_p99", 0.0))
+        if r["missed"] == 0 and p99 <= args.target and r.get("lost", 0) == 0:
             best = n
     _psql(base, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    print(f"largest N with p99 <= {args.target:g} s and no missed bar: {best}")
+    what = "push p99 (bar close -> socket)" if args.push else "p99"
+    print(f"largest N with {what} <= {args.target:g} s and no missed bar: {best}")
+    print(f"load average: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -308,6 +308,10 @@ LIVE_PUSH = {
     # (and logged): clients catch up from the database when they reconnect.
     "PUBLISH_QUEUE": env.int("LIVE_PUSH_PUBLISH_QUEUE", default=20_000),
     "PUBLISH_TIMEOUT_SECONDS": env.float("LIVE_PUSH_PUBLISH_TIMEOUT_SECONDS", default=2.0),
+    # The sender takes up to PUBLISH_BATCH waiting events at once and sends up to
+    # PUBLISH_CONCURRENCY deployments' groups side by side (each group's events in order).
+    "PUBLISH_BATCH": env.int("LIVE_PUSH_PUBLISH_BATCH", default=500),
+    "PUBLISH_CONCURRENCY": env.int("LIVE_PUSH_PUBLISH_CONCURRENCY", default=16),
 }
 
 # --- Notifications (notifications/) -----------------------------------------------------------

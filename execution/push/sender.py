@@ -1,7 +1,8 @@
 """Hands events to the channel layer from a thread of its own, so publishing never waits.
 
 A step's commit hook only puts the event on this process's queue; one daemon thread, with
-its own event loop and its own channel-layer instance, sends them in order. If Redis is down
+its own event loop and its own channel-layer instance, sends them: what waits goes out as a
+batch, several deployments' groups side by side, each group's events in order. If Redis is down
 or slow, sends fail after a short timeout and are logged; when more than ``PUBLISH_QUEUE``
 events wait, new ones are dropped (and counted in the log). A client loses nothing for good:
 it reconnects with the last sequence number it saw and the consumer replays from the database.
@@ -97,22 +98,42 @@ class Sender:
         # A layer of its own: redis-py connections belong to the loop that opened them.
         layer = channel_layers.make_backend("default")
         queue = self._queue
+        lanes = asyncio.Semaphore(_conf("PUBLISH_CONCURRENCY"))
         while True:
-            group, message = await queue.get()
+            # Everything already waiting goes out together: a step commits a chunk of
+            # deployments at once, and sending their events one round trip after another
+            # behind a busy main thread (each reply waits for the GIL) took seconds. One
+            # deployment's events stay in order (one lane per group); groups go side by side.
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < _conf("PUBLISH_BATCH"):
+                batch.append(queue.get_nowait())
+            by_group: dict[str, list[dict[str, Any]]] = {}
+            for group, message in batch:
+                by_group.setdefault(group, []).append(message)
             try:
-                await asyncio.wait_for(
-                    layer.group_send(group, message), _conf("PUBLISH_TIMEOUT_SECONDS")
+                await asyncio.gather(
+                    *(self._send(layer, lanes, g, msgs) for g, msgs in by_group.items())
                 )
-                if self._failing:
-                    self._failing = False
-                    logger.info("live_push_recovered")
-            except Exception as e:
-                if not self._failing:  # once per outage, not once per event
-                    self._failing = True
-                    logger.warning("live_push_send_failed", error=repr(e))
             finally:
                 with self._lock:
-                    self._pending -= 1
+                    self._pending -= len(batch)
+
+    async def _send(
+        self, layer: Any, lanes: asyncio.Semaphore, group: str, batch: list[dict[str, Any]]
+    ) -> None:
+        async with lanes:
+            for message in batch:
+                try:
+                    await asyncio.wait_for(
+                        layer.group_send(group, message), _conf("PUBLISH_TIMEOUT_SECONDS")
+                    )
+                    if self._failing:
+                        self._failing = False
+                        logger.info("live_push_recovered")
+                except Exception as e:
+                    if not self._failing:  # once per outage, not once per event
+                        self._failing = True
+                        logger.warning("live_push_send_failed", error=repr(e))
 
 
 sender = Sender()

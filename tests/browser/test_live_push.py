@@ -115,6 +115,11 @@ def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
     )
     mode = page.locator("#live-mode")
     expect(mode).to_have_text("live updates: push")
+    strip = page.locator("#live-tiles .live-strip")
+    # The tiles say so too: "Live · push" shows, "refreshes every 3 s" does not.
+    expect(strip.locator(".live-via-push")).to_have_text("Live · push")
+    expect(strip.locator(".live-via-push")).to_be_visible()
+    expect(strip.locator(".live-via-poll")).to_be_hidden()
 
     # Push on: the tiles' 3-second poll is off (no event, no reload).
     time.sleep(1)  # the reload that follows the subscription
@@ -142,5 +147,8 @@ def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
     # The web process goes: the socket closes, the page says so and polls again.
     push_web.process.stop()
     expect(mode).to_have_text("live updates: polling")
+    expect(strip.locator(".live-via-poll")).to_have_text("Live · refreshes every 3 s")
+    expect(strip.locator(".live-via-poll")).to_be_visible()
+    expect(strip.locator(".live-via-push")).to_be_hidden()
     assert errors == []
     context.close()

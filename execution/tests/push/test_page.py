@@ -50,3 +50,15 @@ def test_a_stopped_run_has_no_live_updates_at_all(client, user, deployment, sett
     services.strategy_stop(strategy=deployment.strategy, actor=user, square_off=False)
     page = _page(client, user, deployment)
     assert "live-mode" not in page and "ws-connect" not in page
+
+
+def test_the_tiles_say_push_only_while_the_footer_does(client, user, deployment, settings):
+    settings.LIVE_PUSH = {**settings.LIVE_PUSH, "ENABLED": True}
+    page = _page(client, user, deployment)
+    # Both texts are on the page; which one shows follows <html data-live-updates>, which
+    # live-push.js sets with the footer (tests/browser/test_live_push.py sees it switch).
+    assert '<span class="live-via-poll">Live · refreshes every 3 s</span>' in page
+    assert '<span class="live-via-push">Live · push</span>' in page
+    css = (settings.BASE_DIR / "static/css/app.css").read_text()
+    assert ".live-strip .live-via-push { display: none; }" in css
+    assert 'html[data-live-updates="push"] .live-strip .live-via-poll { display: none; }' in css
