@@ -465,7 +465,9 @@ def _save_manual(
     try:
         route_orders(live, records, events, best_effort=best_effort)
     except BrokerError as exc:
-        raise BrokerUnavailable(f"The broker refused or did not answer: {exc}") from exc
+        refused = BrokerUnavailable(f"The broker refused or did not answer: {exc}")
+        refused.live = live
+        raise refused from exc
     live.engine_state = engine.state.to_dict(book=False)
     live.save(update_fields=["engine_state", "phase"])
     _save_books([(live, engine.state.broker.changed_records())])

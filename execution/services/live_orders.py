@@ -29,6 +29,7 @@ from execution.services.live import (
 )
 from execution.services.live_basket_orders import MemberBook, single_instrument_check
 from execution.services.live_feed import _feed_now
+from execution.services.live_route import relogin_after_rollback
 from strategies.models import Deployment, DeploymentStatus
 
 
@@ -65,6 +66,7 @@ def _live_for_orders(deployment: Deployment) -> DeploymentState:
     return live
 
 
+@relogin_after_rollback
 @transaction.atomic
 def order_place(
     *,
@@ -171,6 +173,7 @@ def _catch_up(deployment: Deployment, now: datetime) -> None:
         _fail_strategy(deployment.pk, halted)
 
 
+@relogin_after_rollback
 def order_cancel(*, order: Order) -> Order:
     """Cancel an open order (409 if it is already final).
 
@@ -198,6 +201,7 @@ def _order_cancel(*, order: Order, now: datetime) -> Order:
     return order
 
 
+@relogin_after_rollback
 def order_modify(
     *,
     order: Order,

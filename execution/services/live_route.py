@@ -26,9 +26,11 @@ its reports (``brokers.order_sync``); ``live_persist`` writes only an order's cr
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from django.utils import timezone
@@ -58,6 +60,8 @@ from execution.models import BrokerOrderLink, DeploymentState, TradingMode
 
 log = structlog.get_logger(__name__)
 
+_T = TypeVar("_T")
+
 _CANCEL = str(OrderTrigger.CANCEL)
 _MODIFY = str(OrderTrigger.MODIFY)
 _FINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
@@ -73,6 +77,7 @@ class BrokerUnavailable(DomainError):
 
     status_code = 502
     code = "broker_unavailable"
+    live: DeploymentState | None = None  # whose broker it was (``relogin_after_rollback``)
 
 
 # ----------------------------------------------------------------------------- deploy
@@ -227,6 +232,23 @@ def sync_bracket_legs(live: DeploymentState, *, adapter: BrokerAdapter | None = 
                     )
     except BrokerError as exc:
         log.warning("live_oco_sync_failed", deployment_id=live.pk, error=str(exc))
+
+
+def relogin_after_rollback(fn: Callable[..., _T]) -> Callable[..., _T]:
+    """Wrap a person's call (a manual order, cancel or modification) that runs in its own
+    transaction: when the broker refused it for an expired session, the call is rolled back
+    whole, the account's "re-login needed" mark with it; mark it again, after the rollback."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> _T:
+        try:
+            return fn(*args, **kwargs)
+        except BrokerUnavailable as exc:
+            if exc.live is not None and exc.__cause__ is not None:
+                live_session_lost(exc.live, exc.__cause__)
+            raise
+
+    return call
 
 
 def live_session_lost(live: DeploymentState, error: Exception) -> None:

@@ -365,3 +365,6 @@ def test_a_manual_order_on_a_live_deployment_goes_to_kite_or_is_refused_whole(
         )
     assert refused.value.status_code == 502 and "session" in refused.value.message.lower()
     assert Order.objects.filter(deployment=deployment).count() == 1  # nothing written
+    # ...but the account says why: the rollback does not take the "re-login needed" mark
+    linked_kite_account.refresh_from_db()
+    assert linked_kite_account.status == BrokerAccount.Status.RELOGIN_NEEDED
