@@ -49,6 +49,7 @@ class Quote:
     bars_seen: int
     warmup_bars: int
     fed: bool = True  # False: the run has no live feed (no runner), so nothing will arrive
+    symbol: str = ""  # whose price: a basket's tile shows its primary member's
 
     @property
     def remaining(self) -> int:
@@ -141,6 +142,7 @@ def _quote(deployment: Deployment, bars: BarSeries, live: DeploymentState | None
         bars_seen=n,
         warmup_bars=_warmup_bars(deployment),
         fed=live is not None,
+        symbol=deployment.config["instrument"]["symbol"],
     )
 
 

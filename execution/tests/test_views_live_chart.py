@@ -287,6 +287,8 @@ def test_last_price_is_shown_while_flat(owner_client, deployment, clock):
     for name in ("deployment_detail", "deployment_live"):
         content = owner_client.get(reverse(name, args=[deployment.pk])).content.decode()
         assert _tile(content, "last-price") == last
+        # whose price it is (a basket's tile shows its primary member's)
+        assert _tile(content, "last-price-symbol") == deployment.config["instrument"]["symbol"]
         cell = re.search(r'data-cell="last-price">([^<]*)<', content)
         assert html.unescape(cell.group(1)) == last  # the flat position's row, not "—"
     assert deployment.positions.get().quantity == 0
