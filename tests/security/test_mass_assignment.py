@@ -200,11 +200,15 @@ def test_placing_an_order_cannot_aim_at_another_users_deployment(two_estates, ap
         "order_type": "MARKET",
         "quantity": 1,
         **forged_order_fields(theirs),
-        # An instrument id is fine in a body: instruments are shared (and ignored here).
-        "instrument": Instrument.objects.exclude(pk=mine.running.instrument_id).first().pk,
     }
-
     url = f"/api/deployments/{mine.deployment.pk}/orders/"
+    # ``instrument`` names a basket's member; another instrument is refused, nothing written
+    other = Instrument.objects.exclude(pk=mine.running.instrument_id).first()
+    refused = api_client.post(url, {**body, "instrument": other.symbol}, format="json")
+    assert refused.status_code == 400, refused.content
+    assert list(refused.json()["error"]["fields"]) == ["instrument"]
+    assert snapshot(theirs.owner) == theirs_before
+
     response = api_client.post(url, body, format="json")
 
     assert response.status_code == 201, response.content
