@@ -43,8 +43,9 @@ BASKET = ["RELIANCE", "TCS", "HDFCBANK", "INFY", "ITC"]
 CHUNK = 20  # bars per service step: a dispatcher that fell a little behind
 MAX_BARS = 6000  # SMA 20/50 crosses on the 5 s walk come every hundred bars or so
 # The walk's bars follow the wall clock, so how many crosses also pass RSI < 60 within the
-# budget varies from run to run: two entries (each with both legs checked) is always reached
-ENTRIES_WANTED = 2
+# budget varies from run to run (three in some runs, one in others, whose legs then rest):
+# the journey asks for one entry and checks both its legs
+ENTRIES_WANTED = 1
 
 
 @pytest.fixture
@@ -110,9 +111,18 @@ def _pick_basket(page: Page, symbols: list[str]) -> None:
     """Search each symbol in the picker and tick it; the picker redraws with it as a member."""
     picker = page.locator("#basket-picker")
     for n, symbol in enumerate(symbols, start=1):
-        page.locator("#basket-q").fill(symbol)
         match = picker.locator(f'[data-basket-result="NSE:{symbol}"]')
-        expect(match).to_be_visible()
+        for attempt in range(3):
+            # the tick before redraws the picker and the builder's preview: type once both
+            # have landed, and again if a late redraw put back the previous search
+            page.wait_for_function("() => !document.querySelector('.htmx-request')")
+            page.locator("#basket-q").fill(symbol)
+            try:
+                expect(match).to_be_visible(timeout=5_000)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
         match.check()
         expect(picker.locator(f'[data-basket-member="NSE:{symbol}"]')).to_be_checked()
         expect(picker.locator("[data-basket-member]")).to_have_count(n)
@@ -143,7 +153,14 @@ def _step_to_new_entries(deployment_id: int, state: dict[str, int]) -> list:
         if entries:
             state["seen"] = entries[-1].id
             return entries
-    pytest.fail(f"fewer than {ENTRIES_WANTED} entries filled in {MAX_BARS} bars")
+    from django.db.models import Count
+
+    seen = list(
+        Order.objects.filter(deployment_id=deployment_id)
+        .values_list("role", "status")
+        .annotate(n=Count("id"))
+    )
+    pytest.fail(f"fewer than {ENTRIES_WANTED} entries filled in {MAX_BARS} bars: {seen}")
 
 
 def order_no(pk: int) -> re.Pattern[str]:
