@@ -53,7 +53,8 @@ def run_params(
     if isinstance(bars, BasketInputs):  # a basket: ``config`` is each member's, in ``bars``
         basket = run_basket(bars.members, stype, params, capital=bars.capital)
         return basket_total_stats(basket, bars.capital)
-    assert config is not None
+    if config is None:
+        raise ValueError("run_params: a single instrument needs its EngineConfig")
     result = Engine(config, stype, params).run(bars)
     return compute_stats(
         equity=result.equity.equity,

@@ -197,7 +197,7 @@ SIMPLE_JWT = {
     "CHECK_USER_IS_ACTIVE": True,
     # Every token carries a digest of the password hash, so a password change (or an operator
     # setting one) refuses the access tokens already issued at once, not when they expire.
-    "CHECK_REVOKE_TOKEN": True,
+    "CHECK_REVOKE_TOKEN": True,  # nosec B105: a flag named *TOKEN, not a password
 }
 if not DEBUG and len(env.str("JWT_SIGNING_KEY", default="")) < 32:
     raise ImproperlyConfigured("JWT_SIGNING_KEY must be a long random value when DEBUG is off.")

@@ -46,11 +46,15 @@ class Command(BaseCommand):
         dhan = broker_account(account).vendor == "dhan"
         acct = broker_account(account, "dhan") if dhan else kite_account(account)
         vendor = "Dhan" if dhan else "Kite"
-        has_id = {"dhan_security_id__isnull": False} if dhan else {"kite_token__isnull": False}
+        id_field = "dhan_security_id" if dhan else "kite_token"
         extra = []
         for name in instruments:
             exchange, _, symbol = name.upper().partition(":")
-            inst = Instrument.objects.filter(exchange=exchange, symbol=symbol, **has_id).first()
+            inst = (
+                Instrument.objects.filter(exchange=exchange, symbol=symbol)
+                .exclude(**{id_field: None})
+                .first()
+            )
             if inst is None:
                 raise CommandError(f"--instrument: {name} has no {vendor} id (import_instruments)")
             extra.append(inst)
