@@ -22,13 +22,16 @@ from django.db import transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from execution.exceptions import BacktestInvalid
 from execution.marketdata.exchanges import costs_or_default
 from execution.models import Backtest, BacktestStatus
+from execution.services.backtest_baskets import basket_entries, basket_member_config
 from execution.services.backtests import backtest_bars
 from execution.services.engine_setup import charges_model, engine_config, session_calendar
 from execution.validation import backtest_range_errors
 from optimisation import montecarlo, walkforward
 from optimisation.exceptions import RobustnessConflict, RobustnessInvalid, SweepInvalid
+from optimisation.markets import BasketMarket, InstrumentMarket, Market
 from optimisation.models import (
     RobustnessKind,
     RobustnessRun,
@@ -39,7 +42,6 @@ from optimisation.models import (
 from optimisation.services import CANCEL_CHECK_SECONDS, _check_request
 from optimisation.space import Space, SpaceInvalid, parse_space
 from strategies import catalog
-from strategies.baskets import BASKET_NOT_OPTIMISABLE
 from strategies.models import Strategy
 from strategies.services import strategy_config_snapshot
 
@@ -134,8 +136,6 @@ def walk_forward_request(
         strategy.instrument.exchange, charges, commission_pct
     )
     config = strategy_config_snapshot(strategy)
-    if config.get("instruments"):
-        raise _invalid("instruments", BASKET_NOT_OPTIMISABLE)
     parsed = _space(config, space)
     if parsed.size > _limit("MAX_SWEEP_COMBINATIONS"):
         raise _invalid("space", "More combinations than MAX_SWEEP_COMBINATIONS.")
@@ -190,35 +190,65 @@ def walk_forward_request(
     return run
 
 
-def _bars_and_make_config(run: RobustnessRun) -> tuple[Any, Any]:
-    """The walk-forward's bars (loaded once, as a backtest would) and its config per capital."""
+def _market(run: RobustnessRun) -> Market:
+    """The walk-forward's bars (loaded once, as a backtest would) and its engine configuration
+    per capital: one instrument's, or a basket's members on their common timeline."""
     req = run.request
-    probe = Backtest(  # never saved
-        config=req["config"],
-        start=date.fromisoformat(req["start"]) if req["start"] else None,
-        end=date.fromisoformat(req["end"]) if req["end"] else None,
-    )
-    bars, _source = backtest_bars(probe)
-    charges = charges_model(
-        charges=req["charges"],
-        commission_pct=None if req["commission_pct"] is None else Decimal(req["commission_pct"]),
-    )
+    config = req["config"]
+    start = date.fromisoformat(req["start"]) if req["start"] else None
+    end = date.fromisoformat(req["end"]) if req["end"] else None
+    commission = None if req["commission_pct"] is None else Decimal(req["commission_pct"])
+    charges = charges_model(charges=req["charges"], commission_pct=commission)
+    slippage = Decimal(req["slippage_bps"])
+    if config.get("instruments"):
+        probe = Backtest(  # never saved: a basket backtest's loading and checks, bar for bar
+            config=config,
+            start=start,
+            end=end,
+            capital=Decimal(req["capital"]),
+            charges=req["charges"],
+            commission_pct=commission,
+            slippage_bps=slippage,
+            close_at_end=req["close_at_end"],
+        )
+        try:
+            entries, _sources = basket_entries(probe, load=backtest_bars, prefix=f"wf{run.pk}")
+        except BacktestInvalid as e:
+            raise RobustnessInvalid(e.message, fields=e.fields) from e
+
+        def member_config(capital: float, n: int) -> Any:
+            return basket_member_config(
+                snapshot=config,
+                n=n,
+                capital=Decimal(str(capital)),
+                charges=charges,
+                slippage_bps=slippage,
+                close_at_end=req["close_at_end"],
+                prefix=f"wf{run.pk}",
+            )
+
+        return BasketMarket(
+            members=[bars for _config, bars in entries],
+            labels=[f"{m['exchange']}:{m['symbol']}" for m in config["instruments"]],
+            make_config=member_config,
+        )
+    bars, _source = backtest_bars(Backtest(config=config, start=start, end=end))  # never saved
     calendar = session_calendar(
-        exchange=req["config"]["instrument"]["exchange"], timeframe=req["config"]["timeframe"]
+        exchange=config["instrument"]["exchange"], timeframe=config["timeframe"]
     )
 
     def make_config(capital: float) -> Any:
         return engine_config(
-            snapshot=req["config"],
+            snapshot=config,
             capital=Decimal(str(capital)),
             charges=charges,
-            slippage_bps=Decimal(req["slippage_bps"]),
+            slippage_bps=slippage,
             prefix=f"wf{run.pk}",
             close_at_end=req["close_at_end"],
             calendar=calendar,
         )
 
-    return bars, make_config
+    return InstrumentMarket(bars=bars, make_config=make_config)
 
 
 def _start(run_id: int) -> RobustnessRun | None:
@@ -293,10 +323,9 @@ def walk_forward_run(*, run_id: int) -> str:
     try:
         space = _space(req["config"], req["space"])
         param_sets = _param_sets(space, req["method"], req["samples"], req["seed"])
-        bars, make_config = _bars_and_make_config(run)
+        market = _market(run)
         report = walkforward.walk_forward(
-            bars=bars,
-            make_config=make_config,
+            market=market,
             stype=space.stype,
             param_sets=param_sets,
             objective=req["objective"],
@@ -316,7 +345,9 @@ def walk_forward_run(*, run_id: int) -> str:
         logger.info("walk_forward_stopped", run_id=run_id)
         return "cancelled"
     report["parameter_sets"] = len(param_sets)
-    report["bars"] = len(bars)
+    report["bars"] = len(market.ts)
+    if isinstance(market, BasketMarket):
+        report["members"] = market.summary()
     _finish(run_id, status=RobustnessStatus.COMPLETE, report=report, seconds=monotonic() - began)
     logger.info("walk_forward_done", run_id=run_id, seconds=round(monotonic() - began, 3))
     return "done"

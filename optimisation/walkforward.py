@@ -1,12 +1,13 @@
 """Walk-forward analysis: optimise on the past, test the winner on what follows, step on.
 
-No Django. The bars are cut into one in-sample stretch followed by ``windows`` out-of-sample
+No Django models. The bars (a ``markets.Market``: one instrument's, or a basket's members on
+their common timeline) are cut into one in-sample stretch followed by ``windows`` out-of-sample
 ones that partition the rest of the range. For window *i* the parameter sets are run over its
 in-sample bars only (``runner.run_chunk``, the sweep's own inner loop, indicators memoised), the
 best is run over its out-of-sample bars, and the next window starts with the equity that one
 ended with: the stitched out-of-sample curve is the concatenation of those single backtests.
 
-Boundaries, with ``n`` bars, ``k = in_sample_ratio`` and ``w = windows``:
+Boundaries, with ``n`` bars (a basket's timeline points), ``k = in_sample_ratio``, ``w = windows``:
 ``oos = n // (w + k)`` bars per out-of-sample window, ``is_len = n - w * oos`` (≥ k·oos); window
 *i* tests ``[is_len + i·oos, is_len + (i+1)·oos)``; in-sample is ``[0, start)`` when anchored,
 else the ``is_len`` bars before ``start`` (rolling). The last window ends at the last bar.
@@ -18,12 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from execution.engine.bars import BarSeries
 from execution.engine.config import EngineConfig
-from execution.engine.runner import Engine
-from execution.engine.stats import compute_stats
+from optimisation.markets import InstrumentMarket, Market, Single, run_single
 from optimisation.objectives import objective_value
 from optimisation.runner import run_chunk
+
+__all__ = ["MODES", "Single", "WindowsInvalid", "plan_windows", "run_single", "walk_forward"]
 
 MODES = ("rolling", "anchored")
 # below this many bars an out-of-sample test says nothing (and indicators never warm up)
@@ -73,35 +77,6 @@ def plan_windows(n: int, *, windows: int, in_sample_ratio: float, mode: str) -> 
     return out
 
 
-@dataclass(frozen=True)
-class Single:
-    """One backtest's statistics and equity curve (``ts`` seconds, equity floats)."""
-
-    stats: dict[str, Any]
-    ts: list[int]
-    equity: list[float]
-
-
-def run_single(
-    *, bars: BarSeries, config: EngineConfig, stype: Any, params: dict[str, Any]
-) -> Single:
-    """One backtest, exactly as ``runner.run_params`` runs it, keeping its equity curve."""
-    result = Engine(config, stype, params).run(bars)
-    stats = compute_stats(
-        equity=result.equity.equity,
-        ts=result.equity.ts,
-        position=result.equity.position,
-        trades=result.trades,
-        starting_capital=config.starting_capital,
-        total_charges=result.state.ledger.total_charges,
-    )
-    return Single(
-        stats=stats,
-        ts=[int(t) for t in result.equity.ts],
-        equity=[float(e) for e in result.equity.equity],
-    )
-
-
 def _winner(outcomes: Sequence[Any]) -> Any | None:
     """The best defined value; ties go to the earliest set (the space's order)."""
     best = None
@@ -118,8 +93,9 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 def walk_forward(
     *,
-    bars: BarSeries,
-    make_config: Callable[[float], EngineConfig],
+    bars: BarSeries | None = None,
+    make_config: Callable[[float], EngineConfig] | None = None,
+    market: Market | None = None,
     stype: Any,
     param_sets: Sequence[dict[str, Any]],
     objective: str,
@@ -136,43 +112,58 @@ def walk_forward(
     runs start with ``capital``, each out-of-sample run with the equity the previous one ended
     with. A window whose in-sample has no defined objective value has no winner: its
     out-of-sample stretch is skipped (flat) and it counts as undefined.
+
+    ``market`` (``markets.BasketMarket`` for a basket) replaces ``bars`` and ``make_config``
+    (one instrument's, the original call).
     """
-    plan = plan_windows(len(bars), windows=windows, in_sample_ratio=in_sample_ratio, mode=mode)
-    is_config = make_config(capital)
+    if market is None:
+        if bars is None or make_config is None:
+            raise ValueError("walk_forward: give a market, or bars and make_config")
+        market = InstrumentMarket(bars=bars, make_config=make_config)
+    timeline = market.ts
+    plan = plan_windows(len(timeline), windows=windows, in_sample_ratio=in_sample_ratio, mode=mode)
     rows: list[dict[str, Any]] = []
     curve_ts: list[int] = []
     curve_eq: list[float] = []
     equity = capital
     for w in plan:
-        outcomes = run_chunk(
-            bars=bars.slice(w.is_start, w.is_stop),
-            config=is_config,
-            stype=stype,
-            param_sets=param_sets,
-            objective=objective,
-            max_drawdown_pct=max_drawdown_pct,
-            should_stop=should_stop,
-        )
+        stretch = market.in_sample(w.is_start, w.is_stop, capital)
+        outcomes = []
+        if stretch is not None:
+            outcomes = run_chunk(
+                bars=stretch[0],
+                config=stretch[1],
+                stype=stype,
+                param_sets=param_sets,
+                objective=objective,
+                max_drawdown_pct=max_drawdown_pct,
+                should_stop=should_stop,
+            )
         if outcomes is None:
             return None
         best = _winner(outcomes)
         row: dict[str, Any] = {
             "index": w.index,
-            "in_sample": _span(bars, w.is_start, w.is_stop),
-            "out_of_sample": _span(bars, w.oos_start, w.oos_stop),
+            "in_sample": _span(timeline, w.is_start, w.is_stop),
+            "out_of_sample": _span(timeline, w.oos_start, w.oos_stop),
             "params": None,
             "in_sample_value": None,
             "out_of_sample_value": None,
             "start_equity": round(equity, 2),
             "out_of_sample_stats": None,
         }
+        absent = {
+            "in_sample": market.absent(w.is_start, w.is_stop),
+            "out_of_sample": market.absent(w.oos_start, w.oos_stop),
+        }
+        if absent["in_sample"] or absent["out_of_sample"]:
+            row["absent"] = absent  # a basket's members with no bars there sat it out
+        oos = None
         if best is not None and equity > 0:  # an account wiped out does not trade on
-            oos = run_single(
-                bars=bars.slice(w.oos_start, w.oos_stop),
-                config=make_config(equity),
-                stype=stype,
-                params=best.params,
+            oos = market.out_of_sample(
+                w.oos_start, w.oos_stop, stype=stype, params=best.params, capital=equity
             )
+        if best is not None and oos is not None:
             row.update(
                 params=best.params,
                 in_sample_value=best.value,
@@ -218,11 +209,11 @@ def _per_bar_ratio(rows: list[dict[str, Any]]) -> float | None:
     )
 
 
-def _span(bars: BarSeries, start: int, stop: int) -> dict[str, int]:
+def _span(timeline: np.ndarray, start: int, stop: int) -> dict[str, int]:
     """A window's bars as indexes and as first/last bar open times (epoch seconds)."""
     return {
         "start_bar": start,
         "stop_bar": stop,
-        "first_ts": int(bars.ts[start]),
-        "last_ts": int(bars.ts[stop - 1]),
+        "first_ts": int(timeline[start]),
+        "last_ts": int(timeline[stop - 1]),
     }

@@ -17,12 +17,6 @@ from typing import Any
 from strategies.models import MAX_BASKET_SIZE, Strategy, StrategyInstrument
 
 HUNDRED = Decimal("100")
-# walk-forward runs replay one instrument's folds; on a basket they would quietly optimise its
-# primary member alone (a basket's parameter sweep runs the basket: ``optimisation.runner``)
-BASKET_NOT_OPTIMISABLE = (
-    "Walk-forward analysis runs on one instrument; a basket's is not available yet. Sweep the"
-    " basket's parameters, or run walk-forward on a strategy over one of its instruments."
-)
 
 
 def _label(inst: Any) -> str:

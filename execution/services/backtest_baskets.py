@@ -69,18 +69,42 @@ def basket_entries(
                 " range; shorten it or use fewer instruments.",
                 fields={"start": ["Range too long for this basket."]},
             )
-        cap = bt.capital * Decimal(inst["allocation_pct"]) / 100
-        config = engine_config(
-            snapshot={**bt.config, "instrument": inst},
-            capital=cap,
+        config = basket_member_config(
+            snapshot=bt.config,
+            n=n,
+            capital=bt.capital,
             charges=charges,
             slippage_bps=bt.slippage_bps,
-            prefix=f"{prefix or f'bt{bt.pk}'}m{n}",
             close_at_end=bt.close_at_end,
-            calendar=session_calendar(exchange=inst["exchange"], timeframe=bt.config["timeframe"]),
+            prefix=prefix or f"bt{bt.pk}",
         )
         entries.append((config, bars))
     return entries, sources
+
+
+def basket_member_config(
+    *,
+    snapshot: dict[str, Any],
+    n: int,
+    capital: Decimal,
+    charges: Any,
+    slippage_bps: Decimal,
+    close_at_end: str,
+    prefix: str,
+) -> EngineConfig:
+    """Member ``n``'s engine configuration in a basket on ``capital``: its cap is its
+    allocation of that capital. One function, so a basket backtest, a sweep and a walk-forward's
+    windows (each on its own capital) configure a member alike."""
+    inst = snapshot["instruments"][n]
+    return engine_config(
+        snapshot={**snapshot, "instrument": inst},
+        capital=capital * Decimal(inst["allocation_pct"]) / 100,
+        charges=charges,
+        slippage_bps=slippage_bps,
+        prefix=f"{prefix}m{n}",
+        close_at_end=close_at_end,
+        calendar=session_calendar(exchange=inst["exchange"], timeframe=snapshot["timeframe"]),
+    )
 
 
 def basket_total_stats(result: BasketResult, capital: float) -> dict[str, Any]:

@@ -15,9 +15,7 @@ import pytest
 from execution.models import BacktestStatus
 from execution.services.backtests import backtest_request
 from execution.services.marketdata import instrument_get_or_create
-from optimisation.exceptions import SweepInvalid
 from optimisation.models import SweepStatus
-from optimisation.robustness import RobustnessInvalid, walk_forward_request
 from optimisation.space import params_key
 from optimisation.tests.conftest import REFERENCE_COSTS
 from strategies.baskets import basket_replace
@@ -89,12 +87,3 @@ def test_a_basket_sweep_with_a_member_without_bars_fails_naming_the_member(
     )
     assert sweep.status == SweepStatus.FAILED
     assert sweep.error == "No bars for NASDAQ:GOOG in the chosen range."
-
-
-def test_walk_forward_of_a_basket_is_still_refused_naming_the_field(user, goog_basket):
-    with pytest.raises(RobustnessInvalid) as err:
-        walk_forward_request(
-            strategy=goog_basket, user=user, space={"fast": [5, 10], "slow": [20]}, **WINDOW
-        )
-    assert "instruments" in err.value.fields
-    assert not isinstance(err.value, SweepInvalid)

@@ -40,14 +40,14 @@ def test_a_cancelled_queued_walk_forward_never_runs(user, goog_strategy):
 def test_a_running_walk_forward_stops_without_writing_a_report(user, goog_strategy, monkeypatch):
     run = walk_forward_request(strategy=goog_strategy, user=user, **WF)
     monkeypatch.setattr(robustness, "CANCEL_CHECK_SECONDS", 0.0)
-    load = robustness._bars_and_make_config
+    load = robustness._market
 
     def load_then_cancel(r):  # the user presses Cancel while the task has started
         assert RobustnessRun.objects.get(pk=r.pk).status == RobustnessStatus.RUNNING
         walk_forward_cancel(run=r)
         return load(r)
 
-    monkeypatch.setattr(robustness, "_bars_and_make_config", load_then_cancel)
+    monkeypatch.setattr(robustness, "_market", load_then_cancel)
     assert walk_forward_run(run_id=run.pk) == "cancelled"
     run.refresh_from_db()
     assert run.status == RobustnessStatus.CANCELLED and run.report is None
