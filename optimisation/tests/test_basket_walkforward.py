@@ -10,11 +10,13 @@ different bar ranges.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from execution.engine.feeds import synthetic_bars
 from execution.models import Backtest, BacktestStatus, Bar
@@ -334,3 +336,33 @@ def test_monte_carlo_of_a_basket_backtest_resamples_the_baskets_total(
     assert report["original_final_equity"] == pytest.approx(
         float(bt.stats["final_equity"]), abs=0.01
     )
+
+
+def test_the_dashboard_walks_a_basket_sweep_forward_and_renders_its_report(
+    client, user, goog_strategy, goog, late, sweep_run, django_capture_on_commit_callbacks
+):
+    basket = _members(goog_strategy, [(goog, "60"), (late, "60")])
+    sweep = sweep_run(
+        basket, space=SPACE, start=date(2006, 1, 1), end=date(2009, 12, 31), **REFERENCE_COSTS
+    )
+    assert sweep.status == "COMPLETE", sweep.error
+    client.force_login(user)
+    body = {"windows": "4", "mode": "anchored", "in_sample_ratio": "1"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("optimisation:sweep_walk_forward", args=[sweep.pk]), body)
+    run = RobustnessRun.objects.get()
+    assert response["Location"] == reverse("optimisation:robustness", args=[run.pk])
+    assert run.status == RobustnessStatus.COMPLETE, run.error
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "basket of 2" in html and f"{run.report['ratio']:.3f}" in html
+    members = re.search(r'id="wf-members".*?</table>', html, re.S).group(0)
+    assert "NASDAQ:GOOG" in members and "NASDAQ:LATE" in members
+    assert "01 Jul 2008 → 31 Dec 2009" in members  # LATE's bars
+    windows = re.search(r'id="wf-windows".*?</table>', html, re.S).group(0)
+    assert windows.count("<tr>") == 1 + 4
+    assert 'data-sat-out="out_of_sample">sat out: NASDAQ:LATE' in windows  # the first test
+    chart = page.context["chart"]
+    assert [p[1] for p in chart["equity"]] == run.report["equity"]["equity"]
+    assert 'data-chart="wf-equity"' in html

@@ -97,6 +97,12 @@ def _histogram_rows(hist: dict[str, list] | None) -> list[dict[str, Any]]:
     ]
 
 
+def _dates(bounds: dict[str, Any]) -> str:
+    return " → ".join(
+        datetime.fromtimestamp(bounds[k], UTC).strftime("%d %b %Y") for k in ("first_ts", "last_ts")
+    )
+
+
 def _report_context(run: RobustnessRun) -> dict[str, Any]:
     report = run.report or {}
     context: dict[str, Any] = {"report": report}
@@ -119,10 +125,9 @@ def _report_context(run: RobustnessRun) -> dict[str, Any]:
             for span in ("in_sample", "out_of_sample"):
                 bounds = w.get(span) or {}
                 if "first_ts" in bounds:
-                    w[f"{span}_dates"] = " → ".join(
-                        datetime.fromtimestamp(bounds[k], UTC).strftime("%d %b %Y")
-                        for k in ("first_ts", "last_ts")
-                    )
+                    w[f"{span}_dates"] = _dates(bounds)
+        # a basket's: each member's bars over the range (the windows are cut on their union)
+        context["members"] = [{**m, "dates": _dates(m)} for m in report.get("members") or []]
         curve = report.get("equity") or {}
         context["chart"] = {
             "equity": [
@@ -145,6 +150,7 @@ def _run_context(run: RobustnessRun) -> dict[str, Any]:
         "poll": ROBUSTNESS_POLL,
         "currency": strategy.instrument.currency,
         "is_walk_forward": run.kind == RobustnessKind.WALK_FORWARD,
+        "basket_size": len((run.request or {}).get("config", {}).get("instruments") or []),
         "req": {k: v for k, v in (run.request or {}).items() if k != "config"},
         **(_report_context(run) if run.status == RobustnessStatus.COMPLETE else {}),
     }
