@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.robustness                 # reduced sizes, well under a minute
     .venv/bin/python -m bench.robustness --bars 100000   # a bigger walk-forward
+    .venv/bin/python -m bench.robustness --basket 5      # and a 5-member basket's
 
 No database: the engine, ``optimisation.montecarlo`` and ``optimisation.walkforward`` alone.
 Printed: Monte Carlo seconds per (trades, paths, method), and a walk-forward's seconds and
@@ -20,6 +21,7 @@ import numpy as np
 from execution.engine.charges import FlatCommission
 from execution.engine.config import EngineConfig, InstrumentSpec
 from execution.engine.feeds import synthetic_bars
+from optimisation.markets import BasketMarket
 from optimisation.montecarlo import monte_carlo
 from optimisation.walkforward import walk_forward
 from strategies.catalog import get
@@ -69,14 +71,56 @@ def bench_walk_forward(bars_n: int, fast: list[int], slow: list[int], windows: i
     )
 
 
+def bench_basket_walk_forward(
+    bars_n: int, members: int, fast: list[int], slow: list[int], windows: int
+) -> None:
+    """A basket of ``members`` synthetic instruments on equal caps, each with ``bars_n`` bars
+    on one clock, walked forward as the task does (``BasketMarket``)."""
+    start = 1_767_000_000 // 60 * 60
+    end = start + 60 * bars_n
+    series = [
+        synthetic_bars(instrument_key=f"NSE:BENCH{m}", interval_s=60, start_ts=start, end_ts=end)
+        for m in range(members)
+    ]
+    sets = [{"fast": f, "slow": s, "mode": "long_short"} for f in fast for s in slow if f < s]
+
+    def make_config(capital: float, n: int) -> EngineConfig:
+        return EngineConfig(
+            instrument=InstrumentSpec(f"BENCH{n}", "NSE", tick_size=0.05, lot_size=1,
+                                      allow_short_cnc=True),
+            starting_capital=capital / members, allocation_pct=100.0,
+            charges=FlatCommission(0.03), client_order_prefix=f"wfm{n}",
+        )  # fmt: skip
+
+    market = BasketMarket(
+        members=series, labels=[f"NSE:BENCH{m}" for m in range(members)], make_config=make_config
+    )
+    began = time.perf_counter()
+    report = walk_forward(
+        market=market, stype=get("sma_crossover"), param_sets=sets, objective="return",
+        capital=100_000.0, windows=windows, in_sample_ratio=3.0, mode="rolling",
+    )  # fmt: skip
+    took = time.perf_counter() - began
+    runs = len(sets) * windows
+    print(
+        f"Basket walk-forward: {members} members x {bars_n:,} bars, {len(sets)} sets x {windows}"
+        f" windows = {runs} in-sample basket runs ({runs * members} member backtests): "
+        f"{took:.2f} s, {runs * members / took:.1f} member backtests/s; ratio {report['ratio']}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bars", type=int, default=10_000)
     parser.add_argument("--windows", type=int, default=5)
+    parser.add_argument("--basket", type=int, default=0, help="members of a basket to walk too")
     args = parser.parse_args()
     print(f"load average: {os.getloadavg()}")
     bench_monte_carlo()
     bench_walk_forward(args.bars, [5, 10, 15, 20], [30, 40, 50, 60, 80], args.windows)
+    if args.basket:
+        grid = ([5, 10, 15, 20], [30, 40, 50, 60, 80])
+        bench_basket_walk_forward(args.bars, args.basket, *grid, args.windows)
 
 
 if __name__ == "__main__":

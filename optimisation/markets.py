@@ -23,11 +23,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from execution.engine.bars import BarSeries
-from execution.engine.basket import run_basket
+from execution.engine.basket import basket_total_stats, run_basket
 from execution.engine.config import EngineConfig
 from execution.engine.runner import Engine
 from execution.engine.stats import compute_stats
-from execution.services.backtest_baskets import basket_total_stats
 from optimisation.runner import BasketInputs
 
 # a basket backtest refuses a member with fewer bars in its range (``basket_entries``)

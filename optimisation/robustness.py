@@ -143,9 +143,12 @@ def walk_forward_request(
     if not param_sets:
         raise _invalid("space", "Every combination is refused by the strategy's rules.")
     budget = _limit("MAX_WALK_FORWARD_BACKTESTS")
-    if len(param_sets) * windows > budget:
+    # a basket's in-sample run is one backtest per member: the task's time grows with them
+    members = len(config.get("instruments") or ()) or 1
+    if len(param_sets) * windows * members > budget:
+        per = f" x {members} members" if members > 1 else ""
         raise RobustnessInvalid(
-            f"{len(param_sets):,} parameter sets x {windows} windows is more than {budget:,}.",
+            f"{len(param_sets):,} parameter sets x {windows} windows{per} is more than {budget:,}.",
             fields={"MAX_WALK_FORWARD_BACKTESTS": [f"At most {budget:,} in-sample backtests."]},
         )
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()

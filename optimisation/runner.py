@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from execution.engine.bars import BarSeries
-from execution.engine.basket import run_basket
+from execution.engine.basket import basket_total_stats, run_basket
 from execution.engine.config import EngineConfig
 from execution.engine.indicators import indicator_memo
 from execution.engine.runner import Engine
 from execution.engine.stats import compute_stats
-from execution.services.backtest_baskets import basket_total_stats
 from optimisation.objectives import objective_value
 
 

@@ -38,6 +38,7 @@ from execution.engine.config import CloseAtEnd, EngineConfig
 from execution.engine.runner import Engine, SignalSource, _decision_changes
 from execution.engine.squareoff import mis_plan
 from execution.engine.state import ClosedTrade, EquityCurve, OrderRecord, RunResult
+from execution.engine.stats import compute_stats
 
 _NEVER = math.inf
 
@@ -132,6 +133,19 @@ class _Member:
         if q >= len(self.dec_idx) or self.dec_idx[q] + 1 >= self.last:
             return _NEVER
         return float(ts[self.dec_idx[q] + 1])
+
+
+def basket_total_stats(result: BasketResult, capital: float) -> dict[str, Any]:
+    """The basket's statistics: its total curve and every member's trades on ``capital`` (what
+    a basket backtest stores, a sweep scores and a walk-forward's windows report)."""
+    return compute_stats(
+        equity=result.equity.equity,
+        ts=result.equity.ts,
+        position=result.equity.position,
+        trades=result.trades,
+        starting_capital=capital,
+        total_charges=result.total_charges,
+    )
 
 
 def run_basket(

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from execution.engine.bars import BarSeries
-from execution.engine.basket import BasketResult, run_basket
+from execution.engine.basket import BasketResult, basket_total_stats, run_basket
 from execution.engine.config import EngineConfig
 from execution.engine.state import ClosedTrade, EquityCurve
 from execution.engine.stats import compute_stats
@@ -23,6 +23,9 @@ from execution.exceptions import BacktestInvalid
 from execution.models import Backtest
 from execution.services.engine_setup import charges_model, engine_config, session_calendar
 from strategies import catalog
+
+__all__ = ["BasketBacktest", "basket_backtest_run", "basket_entries", "basket_member_config",
+           "basket_total_stats"]  # fmt: skip
 
 MEMBER_CURVE_POINTS = 500
 # all members' bars together: 50 instruments x 100,000 bars (bench/basket.py) fit in memory
@@ -104,18 +107,6 @@ def basket_member_config(
         prefix=f"{prefix}m{n}",
         close_at_end=close_at_end,
         calendar=session_calendar(exchange=inst["exchange"], timeframe=snapshot["timeframe"]),
-    )
-
-
-def basket_total_stats(result: BasketResult, capital: float) -> dict[str, Any]:
-    """The basket's statistics: its total curve and every member's trades on ``capital``."""
-    return compute_stats(
-        equity=result.equity.equity,
-        ts=result.equity.ts,
-        position=result.equity.position,
-        trades=result.trades,
-        starting_capital=capital,
-        total_charges=result.total_charges,
     )
 
 

@@ -247,6 +247,18 @@ def test_the_api_takes_a_basket_walk_forward_and_still_names_bad_windows(
     assert RobustnessRun.objects.get().request["config"]["instruments"]
 
 
+def test_the_backtests_limit_counts_each_members_backtests(api_client, goog_walkx, settings):
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "MAX_WALK_FORWARD_BACKTESTS": 23}
+    url = f"/api/strategies/{goog_walkx.pk}/walk-forward/"
+    body = {**WF, "windows": 3}  # 4 sets x 3 windows x 2 members = 24
+    response = api_client.post(url, body, format="json")
+    assert response.status_code == 400, response.json()
+    assert "MAX_WALK_FORWARD_BACKTESTS" in response.json()["error"]["fields"]
+    assert "x 2 members" in response.json()["error"]["message"]
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "MAX_WALK_FORWARD_BACKTESTS": 24}
+    assert api_client.post(url, body, format="json").status_code == 202
+
+
 def test_a_basket_walk_forward_fails_with_the_reason_when_it_cannot_run(
     user, goog_walkx, django_capture_on_commit_callbacks
 ):
