@@ -1,7 +1,8 @@
 """Robustness reports: is a strategy's best result luck? Walk-forward and Monte Carlo services.
 
 A walk-forward is one django-q2 task (``optimisation.tasks.walk_forward``): it loads the bars
-once, as a backtest would, and hands them to ``optimisation.walkforward`` (in-sample sweeps with
+once, as a backtest would (a basket's members', as a basket backtest would: ``markets``), and
+hands them to ``optimisation.walkforward`` (in-sample sweeps with
 the sweep's own chunk loop, out-of-sample tests of each winner). A Monte Carlo resamples a
 finished backtest's trades with ``optimisation.montecarlo`` inline, in the request: 10,000 paths
 of a few hundred trades take milliseconds (docs/optimisation.md).
