@@ -12,6 +12,7 @@ from execution.engine.bars import BarSeries
 from execution.engine.charges import FlatCommission
 from execution.engine.config import EngineConfig, InstrumentSpec
 from execution.tests.engine.helpers import load_goog
+from optimisation.markets import BasketMarket
 from optimisation.runner import run_chunk
 from optimisation.walkforward import WindowsInvalid, plan_windows, run_single, walk_forward
 from strategies.catalog import get
@@ -155,3 +156,53 @@ def test_stitched_curve_is_the_concatenation_of_single_out_of_sample_backtests(g
     per_bar = [v / oos_bars for v in values]
     in_per_bar = [v / (w.is_stop - w.is_start) for v, w in zip(ins, plan, strict=True)]
     assert report["ratio_per_bar"] == pytest.approx(sum(per_bar) / sum(in_per_bar))
+
+
+# --- a basket's market: the common timeline, members sitting a stretch out --------------------
+
+
+def _member_config(capital: float, n: int) -> EngineConfig:
+    return dataclasses.replace(make_config(capital * 0.5), client_order_prefix=f"m{n}")
+
+
+def test_a_baskets_timeline_is_the_union_and_members_short_of_bars_sit_out(goog):
+    early, late = goog.slice(0, 10), goog.slice(8, 21)  # overlapping at bars 8 and 9
+    market = BasketMarket(members=[early, late], labels=["E", "L"], make_config=_member_config)
+    assert list(market.ts) == list(goog.ts[:21])
+    assert market.absent(0, 8) == ["L"]  # L's first bar is at 8
+    assert market.absent(8, 10) == []  # both have bars 8 and 9
+    assert market.absent(9, 11) == ["E"]  # E has one bar there (9): fewer than two
+    inputs, config = market.in_sample(0, 8, 1000.0)
+    assert config is None and inputs.capital == 1000.0
+    [(cfg, bars)] = inputs.members
+    assert cfg.starting_capital == 500.0 and cfg.client_order_prefix == "m0"
+    assert list(bars.ts) == list(goog.ts[:8])
+    # a stretch where no member has two bars runs nothing: no winner, no test
+    apart = BasketMarket(
+        members=[goog.slice(0, 2), goog.slice(2, 4)], labels=["A", "B"], make_config=_member_config
+    )
+    assert apart.in_sample(1, 3, 1000.0) is None
+    assert apart.out_of_sample(1, 3, stype=STYPE, params=SETS[0], capital=1000.0) is None
+    assert apart.absent(1, 3) == ["A", "B"]
+
+
+def test_a_basket_of_one_walks_forward_as_that_instrument_on_its_cap(goog):
+    """One member on half the capital: the same windows and winners as the instrument walked
+    alone on that half, half its returns (the other half is cash in the total), and the first
+    test's P&L the instrument's own."""
+    basket = walk_forward(
+        market=BasketMarket(members=[goog], labels=["GOOG"], make_config=_member_config),
+        stype=STYPE, param_sets=SETS, objective="return", capital=20_000.0, windows=3,
+        in_sample_ratio=2.0, mode="rolling",
+    )  # fmt: skip
+    alone = run(goog, windows=3, in_sample_ratio=2.0)
+    for b, a in zip(basket["windows"], alone["windows"], strict=True):
+        assert b["in_sample"] == a["in_sample"] and b["out_of_sample"] == a["out_of_sample"]
+        assert b["params"] == a["params"]
+        assert b["in_sample_value"] == pytest.approx(a["in_sample_value"] / 2)
+        assert "absent" not in b
+    b0, a0 = basket["windows"][0], alone["windows"][0]
+    assert b0["out_of_sample_stats"]["trades"] == a0["out_of_sample_stats"]["trades"]
+    assert b0["out_of_sample_stats"]["final_equity"] == pytest.approx(
+        a0["out_of_sample_stats"]["final_equity"] + 10_000.0
+    )
