@@ -369,6 +369,7 @@ def test_the_dashboard_walks_a_basket_sweep_forward_and_renders_its_report(
     assert page.status_code == 200
     html = page.content.decode()
     assert "basket of 2" in html and f"{run.report['ratio']:.3f}" in html
+    assert f"{run.report['bars']:,} bar times on the common timeline" in html
     members = re.search(r'id="wf-members".*?</table>', html, re.S).group(0)
     assert "NASDAQ:GOOG" in members and "NASDAQ:LATE" in members
     assert "01 Jul 2008 → 31 Dec 2009" in members  # LATE's bars
