@@ -159,6 +159,33 @@ def test_more_combinations_than_the_limit_names_the_limit(owner_client, goog_str
     assert not Sweep.objects.exists()
 
 
+def _section(page: str, heading: str) -> str:
+    """The HTML of the form section whose ``<h2>`` is ``heading``."""
+    start = page.index(f"<h2>{heading}</h2>")
+    return page[start : page.index("</section>", start)]
+
+
+def test_the_sweep_and_backtest_forms_share_their_range_and_costs_fields(
+    owner_client, goog_strategy
+):
+    """One partial draws both forms' range and costs, so a cost field (or a default) added to the
+    backtest form reaches the sweep form too: their fields render the same, and the backtest
+    form alone adds its notes and the live charges estimate."""
+    sweep = owner_client.get(reverse("optimisation:sweep_new", args=[goog_strategy.pk]))
+    backtest = owner_client.get(reverse("backtest_new", args=[goog_strategy.pk]))
+    for response in (sweep, backtest):
+        assert "execution/partials/range_costs.html" in [t.name for t in response.templates]
+    field = re.compile(r"<(?:input|select)[^>]*>")
+    for heading in ("Range", "Capital &amp; costs"):
+        mine, theirs = _section(_html(sweep), heading), _section(_html(backtest), heading)
+        assert field.findall(mine) == field.findall(theirs)
+    costs = field.findall(_section(_html(sweep), "Capital &amp; costs"))
+    names = [re.search(r'name="(\w+)"', f).group(1) for f in costs]
+    assert names == ["capital", "slippage_bps", "apply_charges", "commission_pct", "close_at_end"]
+    assert 'id="charges-estimate"' in _html(backtest)
+    assert 'id="charges-estimate"' not in _html(sweep)
+
+
 # --- the sweep page --------------------------------------------------------------------------
 
 
