@@ -365,6 +365,61 @@ def test_another_users_sweep_pages_are_404(client, other_user, finished_sweep):
         assert client.post(url, {"result": finished_sweep.results.first().pk}).status_code == 404
 
 
+# every page of a sweep or robustness run: owner only, its methods only -------------------------
+
+SWEEP_PAGES = {
+    "optimisation:sweep": "GET",
+    "optimisation:sweep_body": "GET",
+    "optimisation:sweep_heatmap": "GET",
+    "optimisation:sweep_results": "GET",
+    "optimisation:sweep_cancel": "POST",
+    "optimisation:sweep_save": "POST",
+    "optimisation:sweep_backtest": "POST",
+    "optimisation:sweep_walk_forward": "POST",
+    "optimisation:sweep_monte_carlo": "POST",
+}
+RUN_PAGES = {
+    "optimisation:robustness": "GET",
+    "optimisation:robustness_body": "GET",
+    "optimisation:robustness_cancel": "POST",
+}
+
+
+@pytest.mark.parametrize("name", [*SWEEP_PAGES, *RUN_PAGES])
+def test_each_page_answers_its_owner_only_and_its_method_only(
+    client, user, other_user, goog_strategy, name
+):
+    """Logged out: the login page; the wrong method: 405 before any lookup; another user's
+    sweep or run, or one that does not exist: 404, the same answer; the owner: served."""
+    sweep = sweep_request(strategy=goog_strategy, user=user, space={"fast": [3, 4]})
+    run = RobustnessRun.objects.create(
+        owner=user,
+        kind=RobustnessKind.WALK_FORWARD,
+        strategy=goog_strategy,
+        request={},
+        status=RobustnessStatus.QUEUED,
+    )
+    pk = sweep.pk if name in SWEEP_PAGES else run.pk
+    method = (SWEEP_PAGES | RUN_PAGES)[name]
+    other = "get" if method == "POST" else "post"
+    url = reverse(name, args=[pk])
+
+    def call(verb: str, target: str = url):
+        return getattr(client, verb.lower())(target)
+
+    response = call(method)
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    client.force_login(other_user)
+    assert call(other).status_code == 405
+    assert call(method).status_code == 404
+    assert call(method, reverse(name, args=[pk + 1000])).status_code == 404
+    client.force_login(user)
+    assert call(other).status_code == 405
+    if name not in ("optimisation:sweep_save", "optimisation:sweep_backtest"):
+        # (those two then look the result up: without one they are a 404 of their own)
+        assert call(method).status_code in (200, 302, 400)
+
+
 # --- robustness of the winner ----------------------------------------------------------------
 
 
