@@ -188,6 +188,14 @@ class Backtest(models.Model):
     attempts = models.PositiveSmallIntegerField(
         default=0, help_text="Runs started (a worker that dies mid-run costs one)."
     )
+    request_token = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="The Idempotency-Key's token of the API request that queued it (blank "
+        "without one): a retry of a request that died after queueing it finds it.",
+    )
     bars = models.PositiveIntegerField(default=0)
     stats = models.JSONField(null=True, blank=True)
     member_stats = models.JSONField(
@@ -210,6 +218,13 @@ class Backtest(models.Model):
                 condition=models.Q(status__in=["QUEUED", "RUNNING"]),
                 name="backtest_active_lease",
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "request_token"],
+                condition=~models.Q(request_token=""),
+                name="backtest_unique_request_token",
+            )
         ]
 
     def __str__(self) -> str:

@@ -14,6 +14,7 @@ from django_q.tasks import async_task
 
 from execution.services.backtests import backtest_execute, backtests_sweep
 from execution.services.live import deployments_claim_due, deployments_step
+from execution.services.retention import paper_orders_prune
 
 
 def backtest_run(backtest_id: int) -> str:
@@ -25,6 +26,11 @@ def backtest_run(backtest_id: int) -> str:
 def sweep_backtests() -> dict[str, int]:
     """The one schedule that re-queues or fails backtests whose worker or task is gone."""
     return backtests_sweep()
+
+
+def prune_paper_orders() -> int:
+    """The daily schedule that drops the order records of long-stopped paper deployments."""
+    return paper_orders_prune()
 
 
 def run_steps(deployment_ids: list[int]) -> dict[str, int]:

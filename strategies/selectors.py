@@ -15,10 +15,17 @@ def strategies_for_user(*, user, include_archived: bool = False) -> QuerySet[Str
     return qs if include_archived else qs.filter(archived_at__isnull=True)
 
 
-def strategy_get_for_user(*, user, strategy_id: int | str) -> Strategy:
-    """Return the user's strategy or raise 404 — the same answer for missing and not yours."""
+def strategy_get_for_user(*, user, strategy_id: int | str, members: bool = True) -> Strategy:
+    """Return the user's strategy or raise 404 — the same answer for missing and not yours.
+
+    ``members=False`` leaves the basket unread, for a caller that hands the strategy to a
+    service which re-reads the locked row (deploy, stop): reading it here too reads it twice.
+    """
+    qs = strategies_for_user(user=user, include_archived=True)
+    if not members:
+        qs = qs.prefetch_related(None)
     try:
-        return strategies_for_user(user=user, include_archived=True).get(pk=int(strategy_id))
+        return qs.get(pk=int(strategy_id))
     except (Strategy.DoesNotExist, ValueError, TypeError):
         raise Http404("No such strategy.") from None
 

@@ -8,7 +8,8 @@ An in-flight key holds a lease (``expires_at``, ``IDEMPOTENCY_LEASE_SECONDS``). 
 died (its worker was killed) never finishes the row, so once the lease is over the next request
 with the key takes it over — one winner, by compare-and-set on ``expires_at`` — and first asks
 the endpoint's ``recover`` whether the dead request's object exists (orders carry a client order
-id derived from the key: ``idempotency_token``); only if not does it run the handler. The lease
+id derived from the key, backtests the key's token: ``idempotency_token``); only if not does it
+run the handler. The lease
 is also a fencing token: a request that was presumed dead cannot finish a row taken over since.
 """
 

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 
-from algosaas.api.idempotency import idempotent
+from algosaas.api.idempotency import idempotency_token, idempotent
 
 
 class UserScopedMixin:
@@ -102,6 +102,16 @@ class UserScopedJobsView(UserScopedMixin, generics.ListCreateAPIView):
         """Start one job on ``parent`` with the validated body through the app's service."""
         raise NotImplementedError
 
+    def recover_job(self, parent: Model, user: Any, token: str) -> Model | None:
+        """The job a request with this key's ``token`` (``idempotency_token``) started, if the
+        endpoint links its jobs to the key; None (the default) if it does not or there is none.
+
+        A request that died after its job was committed, before its key recorded the answer,
+        leaves the key in flight: the retry that takes the key over answers with this job
+        instead of starting a second one.
+        """
+        return None
+
     def post(self, request: Request, pk: str) -> Response:
         parent = self.scoped_parent(request.user, pk)
 
@@ -111,4 +121,13 @@ class UserScopedJobsView(UserScopedMixin, generics.ListCreateAPIView):
             job = self.start_job(parent, request.user, body.validated_data)
             return Response(self.serializer_class(job).data, status=self.start_status)
 
-        return idempotent(request, start)
+        def started() -> Response | None:
+            token = idempotency_token(request)
+            job = None if token is None else self.recover_job(parent, request.user, token)
+            return (
+                None
+                if job is None
+                else Response(self.serializer_class(job).data, status=self.start_status)
+            )
+
+        return idempotent(request, start, recover=started)

@@ -375,6 +375,9 @@ ALGOSAAS = {
     # An Idempotency-Key whose request died (worker killed) is released after this; longer
     # than any request lives (gunicorn's worker timeout is 30 s by default).
     "IDEMPOTENCY_LEASE_SECONDS": env.int("IDEMPOTENCY_LEASE_SECONDS", default=60),
+    # The paper broker's order records of a deployment stopped longer ago than this are pruned
+    # daily (the prune-paper-orders schedule); its orders, trades and positions are kept.
+    "PAPER_ORDER_RETENTION_DAYS": env.int("PAPER_ORDER_RETENTION_DAYS", default=30),
     "DEPLOYMENT_RUNNER": env.str(
         "DEPLOYMENT_RUNNER", default="execution.services.live.PaperRunner"
     ),

@@ -37,7 +37,7 @@ from execution.api.serializers import (
 )
 from execution.models import Backtest, Instrument, Order
 from execution.services import live
-from execution.services.backtests import backtest_request
+from execution.services.backtests import backtest_for_request, backtest_request
 from strategies.models import Deployment, Strategy
 from strategies.selectors import strategy_get_for_user
 
@@ -95,9 +95,13 @@ class StrategyBacktestsView(UserScopedJobsView):
         return selectors.backtests_for_user(user=user).filter(strategy=strategy)
 
     def start_job(self, parent: Strategy, user, data: dict) -> Backtest:
-        backtest = backtest_request(strategy=parent, user=user, **data)
+        token = idempotency_token(self.request) or ""  # links the backtest to the key
+        backtest = backtest_request(strategy=parent, user=user, request_token=token, **data)
         backtest.refresh_from_db()  # a synchronous job (tests) may have finished it
         return backtest
+
+    def recover_job(self, parent: Strategy, user, token: str) -> Backtest | None:
+        return backtest_for_request(user=user, strategy=parent, request_token=token)
 
 
 class BacktestViewSet(UserScopedReadOnlyViewSet):

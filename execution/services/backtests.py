@@ -100,6 +100,7 @@ def backtest_request(
     slippage_bps: Decimal = Decimal("0"),
     close_at_end: str = "close",
     params: dict[str, Any] | None = None,
+    request_token: str = "",
 ) -> Backtest:
     """Queue a backtest of ``strategy`` as configured now; the job starts after commit.
 
@@ -107,6 +108,12 @@ def backtest_request(
     equity charges on NSE/BSE, a flat commission (unless one is given) elsewhere. ``params``
     (a sweep's result) replaces the strategy's parameters in this backtest only, checked by
     its type (``BacktestInvalid`` naming ``params``); the strategy itself is not changed.
+    ``request_token`` (``idempotency_token``) links the backtest to the API request's key.
+
+    The task is sent after the commit; if sending fails (the broker is down) the backtest is
+    still queued and committed, so the request succeeds and ``backtests_sweep`` sends it once
+    its queued lease is over, rather than the failure freeing the request's Idempotency-Key
+    for a retry that would queue a second backtest.
     """
     charges, commission_pct = costs_or_default(
         strategy.instrument.exchange, charges, commission_pct
@@ -144,13 +151,31 @@ def backtest_request(
         slippage_bps=slippage_bps,
         close_at_end=close_at_end,
         lease_expires_at=_lease("BACKTEST_QUEUED_LEASE_SECONDS"),
+        request_token=request_token,
     )
-    transaction.on_commit(lambda: _enqueue(backtest.pk))
+    transaction.on_commit(lambda: _enqueue_or_leave_to_sweeper(backtest.pk))
     return backtest
 
 
 def _enqueue(backtest_id: int) -> None:
     async_task("execution.tasks.backtest_run", backtest_id, task_name=f"backtest-{backtest_id}")
+
+
+def _enqueue_or_leave_to_sweeper(backtest_id: int) -> None:
+    """Send a committed backtest's task; if the queue refuses, the sweeper sends it later."""
+    try:
+        _enqueue(backtest_id)
+    except Exception:  # the row is committed and leased: backtests_sweep recovers it
+        logger.exception("backtest_enqueue_failed", backtest_id=backtest_id)
+
+
+def backtest_for_request(*, user, strategy: Strategy, request_token: str) -> Backtest | None:
+    """The backtest of ``strategy`` an API request with this key's token queued, if any."""
+    if not request_token:
+        return None
+    return Backtest.objects.filter(
+        owner=user, strategy=strategy, request_token=request_token
+    ).first()
 
 
 def backtest_bars(

@@ -159,6 +159,33 @@ def test_more_combinations_than_the_limit_names_the_limit(owner_client, goog_str
     assert not Sweep.objects.exists()
 
 
+def _section(page: str, heading: str) -> str:
+    """The HTML of the form section whose ``<h2>`` is ``heading``."""
+    start = page.index(f"<h2>{heading}</h2>")
+    return page[start : page.index("</section>", start)]
+
+
+def test_the_sweep_and_backtest_forms_share_their_range_and_costs_fields(
+    owner_client, goog_strategy
+):
+    """One partial draws both forms' range and costs, so a cost field (or a default) added to the
+    backtest form reaches the sweep form too: their fields render the same, and the backtest
+    form alone adds its notes and the live charges estimate."""
+    sweep = owner_client.get(reverse("optimisation:sweep_new", args=[goog_strategy.pk]))
+    backtest = owner_client.get(reverse("backtest_new", args=[goog_strategy.pk]))
+    for response in (sweep, backtest):
+        assert "execution/partials/range_costs.html" in [t.name for t in response.templates]
+    field = re.compile(r"<(?:input|select)[^>]*>")
+    for heading in ("Range", "Capital &amp; costs"):
+        mine, theirs = _section(_html(sweep), heading), _section(_html(backtest), heading)
+        assert field.findall(mine) == field.findall(theirs)
+    costs = field.findall(_section(_html(sweep), "Capital &amp; costs"))
+    names = [re.search(r'name="(\w+)"', f).group(1) for f in costs]
+    assert names == ["capital", "slippage_bps", "apply_charges", "commission_pct", "close_at_end"]
+    assert 'id="charges-estimate"' in _html(backtest)
+    assert 'id="charges-estimate"' not in _html(sweep)
+
+
 # --- the sweep page --------------------------------------------------------------------------
 
 
@@ -336,6 +363,61 @@ def test_another_users_sweep_pages_are_404(client, other_user, finished_sweep):
     for name in ("sweep_cancel", "sweep_save", "sweep_backtest", "sweep_walk_forward"):
         url = reverse(f"optimisation:{name}", args=[finished_sweep.pk])
         assert client.post(url, {"result": finished_sweep.results.first().pk}).status_code == 404
+
+
+# every page of a sweep or robustness run: owner only, its methods only -------------------------
+
+SWEEP_PAGES = {
+    "optimisation:sweep": "GET",
+    "optimisation:sweep_body": "GET",
+    "optimisation:sweep_heatmap": "GET",
+    "optimisation:sweep_results": "GET",
+    "optimisation:sweep_cancel": "POST",
+    "optimisation:sweep_save": "POST",
+    "optimisation:sweep_backtest": "POST",
+    "optimisation:sweep_walk_forward": "POST",
+    "optimisation:sweep_monte_carlo": "POST",
+}
+RUN_PAGES = {
+    "optimisation:robustness": "GET",
+    "optimisation:robustness_body": "GET",
+    "optimisation:robustness_cancel": "POST",
+}
+
+
+@pytest.mark.parametrize("name", [*SWEEP_PAGES, *RUN_PAGES])
+def test_each_page_answers_its_owner_only_and_its_method_only(
+    client, user, other_user, goog_strategy, name
+):
+    """Logged out: the login page; the wrong method: 405 before any lookup; another user's
+    sweep or run, or one that does not exist: 404, the same answer; the owner: served."""
+    sweep = sweep_request(strategy=goog_strategy, user=user, space={"fast": [3, 4]})
+    run = RobustnessRun.objects.create(
+        owner=user,
+        kind=RobustnessKind.WALK_FORWARD,
+        strategy=goog_strategy,
+        request={},
+        status=RobustnessStatus.QUEUED,
+    )
+    pk = sweep.pk if name in SWEEP_PAGES else run.pk
+    method = (SWEEP_PAGES | RUN_PAGES)[name]
+    other = "get" if method == "POST" else "post"
+    url = reverse(name, args=[pk])
+
+    def call(verb: str, target: str = url):
+        return getattr(client, verb.lower())(target)
+
+    response = call(method)
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    client.force_login(other_user)
+    assert call(other).status_code == 405
+    assert call(method).status_code == 404
+    assert call(method, reverse(name, args=[pk + 1000])).status_code == 404
+    client.force_login(user)
+    assert call(other).status_code == 405
+    if name not in ("optimisation:sweep_save", "optimisation:sweep_backtest"):
+        # (those two then look the result up: without one they are a 404 of their own)
+        assert call(method).status_code in (200, 302, 400)
 
 
 # --- robustness of the winner ----------------------------------------------------------------

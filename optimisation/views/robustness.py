@@ -10,22 +10,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
 
 from algosaas.errors import DomainError
 from execution.selectors import backtest_get_for_user
-from execution.views.common import INLINE_ERRORS
-from optimisation import selectors
 from optimisation.forms import MC_METHOD_LABELS, MonteCarloForm, WalkForwardForm
-from optimisation.models import RobustnessKind, RobustnessRun, RobustnessStatus
+from optimisation.models import RobustnessKind, RobustnessRun, RobustnessStatus, Sweep
 from optimisation.results import sweep_walk_forward
 from optimisation.robustness import ACTIVE, monte_carlo_request, walk_forward_cancel
+from optimisation.views.common import (
+    cancel_and_redirect,
+    progress_context,
+    refusal_status,
+    robustness_view,
+    sweep_view,
+)
 from optimisation.views.sweeps import sweep_page_context
 
-ROBUSTNESS_POLL = "every 1s"
 PERCENTILE_LABELS = (
     ("p5", "5th"),
     ("p25", "25th"),
@@ -35,48 +37,38 @@ PERCENTILE_LABELS = (
 )
 
 
-def _invalid_page(request: HttpRequest, sweep, e: DomainError, **forms: Any) -> HttpResponse:
-    form = next(iter(forms.values()))
-    inline = form.add_domain_error(e)
-    messages.error(request, f"Not started: {INLINE_ERRORS if inline else e.message}")
+def _refused_page(request: HttpRequest, sweep: Sweep, status: int, **forms: Any) -> HttpResponse:
+    """The sweep page again, the refused robustness form showing why."""
     context = sweep_page_context(request, sweep, **forms)
-    return render(request, "optimisation/sweep_detail.html", context, status=e.status_code)
+    return render(request, "optimisation/sweep_detail.html", context, status=status)
 
 
-@login_required
-@require_POST
-def sweep_walk_forward_view(request: HttpRequest, pk: int) -> HttpResponse:
+@sweep_view("POST")
+def sweep_walk_forward_view(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     """Walk the sweep's search forward (the walk-forward service checks the windows)."""
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
     form = WalkForwardForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"Not started: {INLINE_ERRORS}")
-        context = sweep_page_context(request, sweep, wf_form=form)
-        return render(request, "optimisation/sweep_detail.html", context, status=400)
+        return _refused_page(request, sweep, refusal_status(request, form), wf_form=form)
     try:
         run = sweep_walk_forward(sweep=sweep, user=request.user, **form.cleaned_data)
     except DomainError as e:
-        return _invalid_page(request, sweep, e, wf_form=form)
+        return _refused_page(request, sweep, refusal_status(request, form, e), wf_form=form)
     messages.success(request, f"Walk-forward #{run.pk} of sweep #{sweep.pk} started.")
     return redirect("optimisation:robustness", pk=run.pk)
 
 
-@login_required
-@require_POST
-def sweep_monte_carlo_view(request: HttpRequest, pk: int) -> HttpResponse:
+@sweep_view("POST")
+def sweep_monte_carlo_view(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     """A Monte Carlo of one of the user's backtests of the sweep's winner."""
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
     form = MonteCarloForm(request.POST)
     if not form.is_valid():
-        messages.error(request, f"Not started: {INLINE_ERRORS}")
-        context = sweep_page_context(request, sweep, mc_form=form)
-        return render(request, "optimisation/sweep_detail.html", context, status=400)
+        return _refused_page(request, sweep, refusal_status(request, form), mc_form=form)
     data = dict(form.cleaned_data)
     backtest = backtest_get_for_user(user=request.user, backtest_id=data.pop("backtest"))
     try:
         run = monte_carlo_request(backtest=backtest, user=request.user, **data)
     except DomainError as e:
-        return _invalid_page(request, sweep, e, mc_form=form)
+        return _refused_page(request, sweep, refusal_status(request, form, e), mc_form=form)
     return redirect("optimisation:robustness", pk=run.pk)
 
 
@@ -142,13 +134,9 @@ def _report_context(run: RobustnessRun) -> dict[str, Any]:
 
 
 def _run_context(run: RobustnessRun) -> dict[str, Any]:
-    strategy = run.strategy
     return {
         "run": run,
-        "strategy": strategy,
-        "active": run.status in ACTIVE,
-        "poll": ROBUSTNESS_POLL,
-        "currency": strategy.instrument.currency,
+        **progress_context(run, active=run.status in ACTIVE),
         "is_walk_forward": run.kind == RobustnessKind.WALK_FORWARD,
         "basket_size": len((run.request or {}).get("config", {}).get("instruments") or []),
         "req": {k: v for k, v in (run.request or {}).items() if k != "config"},
@@ -156,29 +144,23 @@ def _run_context(run: RobustnessRun) -> dict[str, Any]:
     }
 
 
-@login_required
-@require_GET
-def robustness_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = selectors.robustness_run_get_for_user(user=request.user, run_id=pk)
+@robustness_view("GET")
+def robustness_detail(request: HttpRequest, run: RobustnessRun) -> HttpResponse:
     return render(request, "optimisation/robustness_detail.html", _run_context(run))
 
 
-@login_required
-@require_GET
-def robustness_body(request: HttpRequest, pk: int) -> HttpResponse:
+@robustness_view("GET")
+def robustness_body(request: HttpRequest, run: RobustnessRun) -> HttpResponse:
     """The report's body: a progress note polling itself while the walk-forward runs."""
-    run = selectors.robustness_run_get_for_user(user=request.user, run_id=pk)
     return render(request, "optimisation/partials/robustness_body.html", _run_context(run))
 
 
-@login_required
-@require_POST
-def robustness_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    run = selectors.robustness_run_get_for_user(user=request.user, run_id=pk)
-    try:
-        walk_forward_cancel(run=run)
-    except DomainError as e:
-        messages.error(request, e.message)
-    else:
-        messages.success(request, f"Cancelled walk-forward #{run.pk}.")
-    return redirect("optimisation:robustness", pk=run.pk)
+@robustness_view("POST")
+def robustness_cancel(request: HttpRequest, run: RobustnessRun) -> HttpResponse:
+    return cancel_and_redirect(
+        request,
+        lambda: walk_forward_cancel(run=run),
+        done=f"Cancelled walk-forward #{run.pk}.",
+        to="optimisation:robustness",
+        pk=run.pk,
+    )

@@ -15,19 +15,24 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from algosaas.errors import DomainError
-from execution.views.common import INLINE_ERRORS, type_names
+from execution.views.common import type_names
 from optimisation import results as sweep_results
 from optimisation import selectors
 from optimisation.forms import MonteCarloForm, SweepForm, WalkForwardForm
 from optimisation.models import ACTIVE_SWEEP_STATUSES, RobustnessKind, Sweep
 from optimisation.services import sweep_cancel, sweep_progress, sweep_request, sweep_space
 from optimisation.space import SpaceInvalid
+from optimisation.views.common import (
+    cancel_and_redirect,
+    progress_context,
+    refusal_status,
+    sweep_view,
+)
 from strategies import selectors as strategy_selectors
 
-SWEEP_POLL = "every 1s"
 RESULTS_PAGE_SIZE = 20
 SWEEPS_SHOWN = 20
 RUNS_SHOWN = 5
@@ -41,19 +46,16 @@ def sweep_new(request: HttpRequest, pk: int) -> HttpResponse:
     form = SweepForm(request.POST if request.method == "POST" else None, strategy=strategy)
     status = 200
     if request.method == "POST":
-        if form.is_valid():
+        if not form.is_valid():
+            status = refusal_status(request, form)
+        else:
             try:
                 sweep = sweep_request(strategy=strategy, user=request.user, **form.service_kwargs)
             except DomainError as e:
-                inline = form.add_domain_error(e)
-                messages.error(request, f"Not started: {INLINE_ERRORS if inline else e.message}")
-                status = e.status_code
+                status = refusal_status(request, form, e)
             else:
                 messages.success(request, f"Sweep #{sweep.pk} of “{strategy.name}” started.")
                 return redirect("optimisation:sweep", pk=sweep.pk)
-        else:
-            messages.error(request, f"Not started: {INLINE_ERRORS}")
-            status = 400
     sweeps = selectors.sweeps_for_user(user=request.user).filter(strategy=strategy)
     context = {
         "strategy": strategy,
@@ -109,11 +111,8 @@ def _heatmap_context(request: HttpRequest, sweep: Sweep) -> dict[str, Any]:
 def _body_context(request: HttpRequest, sweep: Sweep) -> dict[str, Any]:
     return {
         "sweep": sweep,
-        "strategy": sweep.strategy,
         "progress": sweep_progress(sweep),
-        "active": sweep.status in ACTIVE_SWEEP_STATUSES,
-        "poll": SWEEP_POLL,
-        "currency": sweep.strategy.instrument.currency,
+        **progress_context(sweep, active=sweep.status in ACTIVE_SWEEP_STATUSES),
         **_heatmap_context(request, sweep),
         **_results_context(request, sweep),
     }
@@ -150,60 +149,48 @@ def sweep_page_context(
     }
 
 
-@login_required
-@require_GET
-def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
+@sweep_view("GET")
+def sweep_detail(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     return render(request, "optimisation/sweep_detail.html", sweep_page_context(request, sweep))
 
 
-@login_required
-@require_GET
-def sweep_body(request: HttpRequest, pk: int) -> HttpResponse:
+@sweep_view("GET")
+def sweep_body(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     """The sweep's body: progress (polling itself while active), heatmap and top results."""
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
     context = _body_context(request, sweep)
     context["oob"] = True
     return render(request, "optimisation/partials/sweep_body.html", context)
 
 
-@login_required
-@require_GET
-def sweep_heatmap_part(request: HttpRequest, pk: int) -> HttpResponse:
+@sweep_view("GET")
+def sweep_heatmap_part(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     """The heatmap over the two parameters the selects name (``?x=&y=``)."""
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
     context = {"sweep": sweep, **_heatmap_context(request, sweep)}
     return render(request, "optimisation/partials/heatmap.html", context)
 
 
-@login_required
-@require_GET
-def sweep_results_part(request: HttpRequest, pk: int) -> HttpResponse:
+@sweep_view("GET")
+def sweep_results_part(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     """The top-results table, sorted by ``?sort=`` (a key of ``SORT_KEYS``, ``-`` for best
     first)."""
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
     context = {"sweep": sweep, "strategy": sweep.strategy, **_results_context(request, sweep)}
     return render(request, "optimisation/partials/results.html", context)
 
 
-@login_required
-@require_POST
-def sweep_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
-    try:
-        sweep_cancel(sweep=sweep)
-    except DomainError as e:
-        messages.error(request, e.message)
-    else:
-        messages.success(request, f"Cancelled sweep #{sweep.pk}; its remaining chunks won't run.")
-    return redirect("optimisation:sweep", pk=sweep.pk)
+@sweep_view("POST")
+def sweep_cancel_view(request: HttpRequest, sweep: Sweep) -> HttpResponse:
+    return cancel_and_redirect(
+        request,
+        lambda: sweep_cancel(sweep=sweep),
+        done=f"Cancelled sweep #{sweep.pk}; its remaining chunks won't run.",
+        to="optimisation:sweep",
+        pk=sweep.pk,
+    )
 
 
-@login_required
-@require_POST
-def sweep_save_params(request: HttpRequest, pk: int) -> HttpResponse:
+@sweep_view("POST")
+def sweep_save_params(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     """Make one result's parameters the strategy's (the strategy service decides)."""
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
     result = sweep_results.sweep_result_get(sweep=sweep, result_id=request.POST.get("result"))
     try:
         strategy = sweep_results.sweep_params_save(sweep=sweep, result=result, actor=request.user)
@@ -214,11 +201,9 @@ def sweep_save_params(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("optimisation:sweep", pk=sweep.pk)
 
 
-@login_required
-@require_POST
-def sweep_backtest(request: HttpRequest, pk: int) -> HttpResponse:
+@sweep_view("POST")
+def sweep_backtest(request: HttpRequest, sweep: Sweep) -> HttpResponse:
     """Backtest one result's parameters over the sweep's range and costs; go to its page."""
-    sweep = selectors.sweep_get_for_user(user=request.user, sweep_id=pk)
     result = sweep_results.sweep_result_get(sweep=sweep, result_id=request.POST.get("result"))
     try:
         bt = sweep_results.sweep_result_backtest(sweep=sweep, result=result, user=request.user)

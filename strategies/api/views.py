@@ -77,8 +77,13 @@ class StrategyViewSet(UserScopedReadOnlyViewSet):
         qs = selectors.strategies_for_user(user=user, include_archived=archived)
         return qs.filter(archived_at__isnull=False) if archived else qs
 
+    # Their services lock and re-read the row (deploy snapshots the basket, stop answers with
+    # the stopped row): the basket read with the request's strategy would be a second read.
+    RELOCKING_ACTIONS = frozenset({"deploy", "stop"})
+
     def scoped_object(self, user, pk: str) -> Strategy:
-        return selectors.strategy_get_for_user(user=user, strategy_id=pk)
+        members = self.action not in self.RELOCKING_ACTIONS
+        return selectors.strategy_get_for_user(user=user, strategy_id=pk, members=members)
 
     def create(self, request: Request) -> Response:
         serializer = self.get_serializer(data=request.data)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from execution.models import Instrument
 from strategies import catalog
 from strategies.models import Strategy
-from strategies.tests.api.test_strategies_api import URL, error, payload, post
+from strategies.tests.api.strategy_api import URL, error, payload, post
 from strategies.tests.factories import StrategyFactory
 from strategies.tests.test_views import form_data, page_messages
 

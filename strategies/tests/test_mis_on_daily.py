@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from strategies.models import Strategy
 from strategies.services import MIS_ON_DAILY
-from strategies.tests.api.test_strategies_api import URL, detail, error, payload
+from strategies.tests.api.strategy_api import URL, detail, error, payload
 from strategies.tests.factories import StrategyFactory
 from strategies.tests.test_views import form_data
 

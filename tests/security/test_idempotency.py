@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -25,6 +26,7 @@ from algosaas.api import idempotency
 from algosaas.api.idempotency import _fingerprint
 from algosaas.models import IdempotencyKey
 from execution.models import Backtest, Order
+from execution.services.backtests import backtest_request
 from execution.services.live import order_place
 from strategies.models import Deployment
 from tests.security.conftest import build_estate, make_strategy
@@ -298,6 +300,42 @@ def test_a_retry_finds_the_order_its_dead_request_placed(estate, api_client):
     assert ENDPOINTS[0].count(estate) == before  # nothing placed twice
     record.refresh_from_db()
     assert record.state == IdempotencyKey.State.DONE and record.response_body["id"] == placed.pk
+
+
+@pytest.mark.django_db
+def test_a_retry_finds_the_backtest_its_dead_request_queued(estate, api_client):
+    """The worker died after the backtest was committed (and its task sent), before the key was
+    marked done: the retry that takes the key over answers with that backtest, not a second."""
+    url = f"/api/strategies/{estate.inactive.pk}/backtests/"
+    body = {"slippage_bps": "1.00"}
+    record = _dead_request(estate, url, body, "k-queued")
+    queued = backtest_request(
+        strategy=estate.inactive,
+        user=estate.owner,
+        slippage_bps=Decimal("1.00"),
+        request_token=f"k{record.pk}",  # the key's link, as the endpoint writes it
+    )
+    before = Backtest.objects.filter(strategy=estate.inactive).count()
+
+    retry = api_client.post(url, body, format="json", **{HEADER: "k-queued"})
+    assert retry.status_code == 202, retry.content
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] == queued.pk
+    assert Backtest.objects.filter(strategy=estate.inactive).count() == before  # not queued twice
+    record.refresh_from_db()
+    assert record.state == IdempotencyKey.State.DONE and record.response_body["id"] == queued.pk
+
+
+@pytest.mark.django_db
+def test_a_keyed_backtest_carries_its_keys_link(estate, api_client):
+    """What the recovery above relies on: the endpoint writes the key's token on the backtest,
+    and a backtest queued without a key carries none."""
+    url = f"/api/strategies/{estate.inactive.pk}/backtests/"
+    keyed = api_client.post(url, {}, format="json", **{HEADER: "k-link"}).json()["id"]
+    plain = api_client.post(url, {"slippage_bps": "2"}, format="json").json()["id"]
+    record = IdempotencyKey.objects.get(user=estate.owner, key="k-link")
+    assert Backtest.objects.get(pk=keyed).request_token == f"k{record.pk}"
+    assert Backtest.objects.get(pk=plain).request_token == ""
 
 
 @pytest.mark.django_db

@@ -152,6 +152,30 @@ def test_a_queued_backtest_whose_task_is_lost_is_sent_again(
     assert Backtest.objects.get(pk=bt.pk).attempts == 1
 
 
+def test_a_backtest_whose_task_cannot_be_sent_is_committed_and_sent_by_the_sweeper(
+    user, goog, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The queue refuses the task after the commit (its broker is down): the request does not
+    fail (a failure would free its Idempotency-Key for a retry that queues a second backtest);
+    the backtest stays queued under its lease and the sweeper sends it once the lease is over."""
+
+    def refused(*args, **kwargs):
+        raise ConnectionError("queue broker unreachable")
+
+    monkeypatch.setattr(service, "async_task", refused)
+    with django_capture_on_commit_callbacks(execute=True):
+        bt = backtest_request(strategy=make_strategy(user, goog), user=user)
+    bt.refresh_from_db()
+    assert bt.status == BacktestStatus.QUEUED and bt.lease_expires_at > timezone.now()
+
+    sent: list[int] = []
+    monkeypatch.setattr(service, "async_task", lambda func, pk, **kw: sent.append(pk))
+    assert _sweep(django_capture_on_commit_callbacks) == {"requeued": 0, "failed": 0}
+    _expire(bt)
+    assert _sweep(django_capture_on_commit_callbacks) == {"requeued": 1, "failed": 0}
+    assert sent == [bt.pk]
+
+
 def test_a_run_that_lost_its_lease_writes_nothing(queued, monkeypatch):
     """Its lease expired and a second attempt took over: the first one's writes are fenced."""
 

@@ -185,6 +185,20 @@ def test_deploying_a_basket_runs_one_deployment_with_a_position_per_member(api_c
     assert sorted(p.instrument_id for p in deployment.positions.all()) == sorted([a.pk, b.pk])
 
 
+def test_deploy_snapshots_the_basket_and_stop_answers_with_it(api_client):
+    """The deploy and stop endpoints leave the basket to their services' locked read: the
+    deployment's snapshot still names every member, in order, and the stop's answer lists them."""
+    a, b, c = _nse(3)
+    members = [{"instrument": c.pk}, {"instrument": a.pk}, {"instrument": b.pk}]
+    sid = api_client.post(URL, _body(members), format="json").json()["id"]
+    assert api_client.post(f"{URL}{sid}/deploy/", {}, format="json").status_code == 201
+    config = Deployment.objects.get(strategy_id=sid).config
+    assert [m["id"] for m in config["instruments"]] == [c.pk, a.pk, b.pk]
+    stopped = api_client.post(f"{URL}{sid}/stop/", {}, format="json").json()
+    assert stopped["status"] == "STOPPED"
+    assert [m["instrument"] for m in stopped["instruments"]] == [c.pk, a.pk, b.pk]
+
+
 def test_basket_cannot_change_while_running(api_client):
     a, b = _nse(2)
     sid = api_client.post(URL, _body([], instrument=a.pk) | {"instruments": []}, format="json")
