@@ -16,14 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import structlog
-from django.db import transaction
 
 from execution.brokers.dhan_data import DhanMarketData, feed_key, scrip_specs
-from execution.marketdata.exchanges import EXCHANGES, exchange_profile
+from execution.marketdata.exchanges import EXCHANGES
 from execution.models import DeploymentState, Feed, Instrument, LivePhase
+from execution.services.instruments import InstrumentRow, instruments_upsert
 
 log = structlog.get_logger(__name__)
-_SYNCED = ("name", "tick_size", "lot_size", "dhan_security_id", "dhan_segment", "dhan_instrument")
+_SYNCED = ("tick_size", "lot_size", "dhan_security_id", "dhan_segment", "dhan_instrument")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,54 +41,29 @@ def instruments_import_dhan(
     """Upsert instruments from Dhan's scrip master (every exchange we know, or ``exchanges``)."""
     wanted = {e.upper() for e in exchanges} if exchanges else set(EXCHANGES) - {"SYNTH"}
     specs, skipped = scrip_specs(data.scrip_master(), wanted)
-    corrected: list[str] = []
-    with transaction.atomic():
-        existing = {
-            (i.exchange, i.symbol): i
-            for i in Instrument.objects.filter(exchange__in={s.exchange for s in specs})
-        }
-        new, changed = [], []
-        for spec in specs:
-            inst = existing.get((spec.exchange, spec.symbol))
-            values = {
-                "tick_size": spec.tick_size,
-                "lot_size": spec.lot_size,
-                "dhan_security_id": spec.security_id,
-                "dhan_segment": spec.segment,
-                "dhan_instrument": spec.instrument,
-            }
-            if inst is None:
-                new.append(
-                    Instrument(
-                        exchange=spec.exchange,
-                        symbol=spec.symbol,
-                        name=spec.name,
-                        currency=exchange_profile(spec.exchange).currency,
-                        **values,
-                    )
-                )
-                continue
-            if not inst.name:
-                values["name"] = spec.name
-            for name in ("tick_size", "lot_size"):
-                if getattr(inst, name) != values[name]:
-                    corrected.append(
-                        f"{inst} {name.split('_')[0]} {getattr(inst, name)}->{values[name]}"
-                    )
-            if any(getattr(inst, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(inst, k, v)
-                changed.append(inst)
-        made = Instrument.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
-        if changed:
-            Instrument.objects.bulk_update(changed, list(_SYNCED), batch_size=2000)
-    created, updated = len(made), len(changed)
+    listed = [
+        InstrumentRow(
+            s.exchange,
+            s.symbol,
+            {
+                "name": s.name,
+                "tick_size": s.tick_size,
+                "lot_size": s.lot_size,
+                "dhan_security_id": s.security_id,
+                "dhan_segment": s.segment,
+                "dhan_instrument": s.instrument,
+            },
+        )
+        for s in specs
+    ]
+    # the name only where we hold none: Kite's (or the user's) stays
+    done = instruments_upsert(rows=listed, fields=_SYNCED, fill_blank=("name",))
     result = DhanInstrumentsImported(
-        created, updated, len(specs) - created - updated, skipped, corrected
+        done.created, done.updated, done.unchanged, skipped, done.corrected
     )
     log.info(
-        "dhan_instruments_imported", created=created, updated=updated, skipped=skipped,
-        corrected=len(corrected),
+        "dhan_instruments_imported", created=done.created, updated=done.updated,
+        skipped=skipped, corrected=len(done.corrected),
     )  # fmt: skip
     return result
 
