@@ -86,19 +86,31 @@ def bars_import_kite(
     start: datetime,
     end: datetime,
 ) -> BarsImported:
-    """Store Kite's candles of ``instrument`` opening in ``[start, end]``, page by page.
-
-    Each page is its own transaction, so an interrupted import keeps what it stored and the
-    re-run skips it. Prices off the instrument's tick are rounded onto it (and counted).
-    """
+    """Store Kite's candles of ``instrument`` opening in ``[start, end]``, page by page."""
     if instrument.kite_token is None:
         raise NoBrokerToken(
             f"{instrument} has no Kite instrument token; run import_instruments --from kite."
         )
+    return bars_import_pages(
+        instrument=instrument,
+        timeframe=timeframe,
+        pages=data.candle_pages(
+            token=instrument.kite_token, timeframe=timeframe, start=start, end=end
+        ),
+    )
+
+
+def bars_import_pages(
+    *, instrument: Instrument, timeframe: str, pages: Iterable[list[ParsedBar]]
+) -> BarsImported:
+    """Store a broker's candle pages, each page in its own transaction (any broker's history).
+
+    An interrupted import keeps what it stored and the re-run skips it; a bar already stored
+    (same instrument, timeframe and open time) is skipped, so a re-run or an overlapping range
+    adds nothing twice. Prices off the instrument's tick are rounded onto it (and counted).
+    """
     added = rounded = 0
-    for page in data.candle_pages(
-        token=instrument.kite_token, timeframe=timeframe, start=start, end=end
-    ):
+    for page in pages:
         with transaction.atomic():
             result = _store(instrument, timeframe, page, round_to_tick=True)
         added += result.added

@@ -4,6 +4,8 @@
   ``securityId`` and ``exchangeSegment``; run it twice and the second run changes nothing.
   Dhan's tick and lot win (they are the exchange's), and every instrument whose stored tick or
   lot disagreed is named in the result, so a user sees what changed under a strategy.
+- ``bars_import_dhan`` stores Dhan's chart candles (``import_bars --from dhan``), each bar once,
+  as ``bars_import_kite`` does Kite's.
 - ``dhan_security_lookup`` answers the Dhan adapter's "which securityId is this symbol?", so a
   live deployment's orders carry the right id and segment.
 - ``dhan_feed_instruments``: feed key -> instrument for the Dhan ticker (as
@@ -14,13 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
 from execution.brokers.dhan_data import DhanMarketData, feed_key, scrip_specs
 from execution.marketdata.exchanges import EXCHANGES
 from execution.models import DeploymentState, Feed, Instrument, LivePhase
+from execution.services.broker_data import bars_import_pages
 from execution.services.instruments import InstrumentRow, instruments_upsert
+from execution.services.marketdata import BarsImported
 
 log = structlog.get_logger(__name__)
 _SYNCED = ("tick_size", "lot_size", "dhan_security_id", "dhan_segment", "dhan_instrument")
@@ -66,6 +71,38 @@ def instruments_import_dhan(
         skipped=skipped, corrected=len(done.corrected),
     )  # fmt: skip
     return result
+
+
+class NoDhanSecurity(ValueError):
+    """The instrument has no Dhan securityId: import Dhan's scrip master first."""
+
+
+def bars_import_dhan(
+    *,
+    data: DhanMarketData,
+    instrument: Instrument,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+) -> BarsImported:
+    """Store Dhan's candles of ``instrument`` opening in ``[start, end]``, page by page.
+
+    Raises ``NoDhanSecurity`` before any request for an instrument without Dhan's id and
+    segment, ``ValueError`` for a timeframe Dhan has no candles for.
+    """
+    key = instrument_feed_key(instrument)
+    if key is None:
+        raise NoDhanSecurity(
+            f"{instrument} has no Dhan securityId; run import_instruments --from dhan."
+        )
+    pages = data.candle_pages(
+        token=key,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        instrument=instrument.dhan_instrument or None,
+    )
+    return bars_import_pages(instrument=instrument, timeframe=timeframe, pages=pages)
 
 
 def dhan_security_lookup(symbol: str, default_exchange: str = "NSE") -> tuple[str, str] | None:
