@@ -135,7 +135,7 @@ def deployment_start_live(
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
     if deployment.config.get("instruments"):  # a basket: one engine per member
-        return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now)
+        return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now, live)
     snap = deployment.config
     routing = live_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
