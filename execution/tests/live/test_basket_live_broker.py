@@ -196,3 +196,27 @@ def test_a_member_without_a_dhan_security_id_is_a_400_naming_it(
     message = response.json()["error"]["fields"]["instruments"][0]
     assert message.startswith("NSE:TCS: no Dhan security id")
     assert not fake_dhan.book.orders
+
+
+def test_a_bse_member_and_a_bse_deployment_reach_kite_on_bse(user, kite_basket_account, fake_kite):
+    """Orders carry their instrument's exchange: BSE:INFY is not NSE's INFY."""
+    fake_kite.add_instrument("INFY", exchange="BSE", tick=0.05, lot=1, last_price=1500.0)
+    bse = Instrument.objects.create(exchange="BSE", symbol="INFY", tick_size=Decimal("0.05"),
+                                    lot_size=1, kite_token=128053508)  # fmt: skip
+    strategy = make_strategy(user, name="two-exchanges", capital=Decimal("200000.00"))
+    basket_replace(strategy=strategy, members=[
+        {"instrument": seeded_instrument("RELIANCE"), "allocation_pct": None},
+        {"instrument": bse, "allocation_pct": None},
+    ])  # fmt: skip
+    basket = deploy(strategy, mode="live", broker_account=kite_basket_account.pk,
+                    confirm=strategy.name)  # fmt: skip
+    _step_until_every_member_sent(basket, 2)
+    venues = {(o["exchange"], o["tradingsymbol"]) for o in fake_kite.book.orders.values()}
+    assert venues == {("NSE", "RELIANCE"), ("BSE", "INFY")}
+
+    single = make_strategy(user, name="bse-alone", instrument=bse)
+    deployment = deploy(single, mode="live", broker_account=kite_basket_account.pk,
+                        confirm=single.name)  # fmt: skip
+    _step_until_every_member_sent(deployment, 1)
+    link = BrokerOrderLink.objects.get(live=live_of(deployment))
+    assert fake_kite.book.orders[link.broker_order_id]["exchange"] == "BSE"
