@@ -440,9 +440,8 @@ def basket_write(advances: list[Any]) -> None:
             pos = result.state.ledger.position(inst["symbol"])
             row = positions[(deployment.pk, inst["id"])]
             if live_mode:  # quantity, cost, P&L: the broker's fills' own (brokers.order_sync)
-                mark = close if close is not None else None
-                mark_member(row, _price(mark) if mark else row.last_price,
-                            _dt(result.equity.ts[-1]))  # fmt: skip
+                mark = _price(close) if close else row.last_price
+                mark_member(row, mark, _dt(result.equity.ts[-1]))
                 continue
             row.quantity = pos.qty
             row.average_price = _price(pos.avg_price) if pos.qty else Decimal("0")
