@@ -147,9 +147,11 @@ def _book_problems(
     ours_cnc: dict[str, int] = defaultdict(int)
     rows = Position.objects.filter(
         deployment__live__broker_account=account, deployment__live__mode=TradingMode.LIVE
-    ).values_list("quantity", "instrument__exchange", "instrument__symbol", "deployment__config")
-    for quantity, exchange, symbol, config in rows:
-        delivery = holdings is not None and (config or {}).get("product") == cnc
+    ).values_list(
+        "quantity", "instrument__exchange", "instrument__symbol", "deployment__config__product"
+    )
+    for quantity, exchange, symbol, product in rows:
+        delivery = holdings is not None and product == cnc
         (ours_cnc if delivery else ours_intraday)[_our_symbol(exchange, symbol)] += quantity
     if holdings is None:  # no holdings to compare: CNC positions stay with the positions
         for symbol, qty in today_cnc.items():
