@@ -115,15 +115,18 @@ class BrokerPostback(models.Model):
 class BrokerAlert(models.Model):
     """Something the reconciliation found at the broker that it cannot fix by itself.
 
-    A position or an order the platform does not know (placed by hand at the broker, or by
-    another app on the same account). One open alert per ``key``: reconciling again does not
-    repeat it; it is resolved when the broker's books no longer show the difference.
+    A position, a delivery holding or an order the platform does not know (placed by hand at
+    the broker, or by another app on the same account), or one whose quantity differs from
+    ours. One open alert per ``key``: reconciling again does not repeat it; it is resolved
+    when the broker's books no longer show the difference.
     """
 
     class Kind(models.TextChoices):
         UNKNOWN_POSITION = "unknown_position", "Position we do not know"
         POSITION_MISMATCH = "position_mismatch", "Position differs from ours"
         UNKNOWN_ORDER = "unknown_order", "Order we do not know"
+        UNKNOWN_HOLDING = "unknown_holding", "Holding we do not know"
+        HOLDING_MISMATCH = "holding_mismatch", "Holding differs from ours"
 
     account = models.ForeignKey(BrokerAccount, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -9,9 +9,17 @@ It reads the broker's order book and positions once and:
   (``order_sync.apply_report``), so a missed fill becomes its ``Trade`` and position change;
   pending postbacks whose order is now known are applied first;
 - **raises what it cannot** as a ``BrokerAlert`` (shown on the Brokers page, sent as a
-  ``broker.alert`` notification once): a working or filled order that is not ours, and a
-  net position per symbol that differs from the sum of our live deployments' positions.
-  An alert closes by itself when a later run no longer sees the difference.
+  ``broker.alert`` notification once): a working or filled order that is not ours; an
+  intraday (MIS/NRML) net position per symbol that differs from the sum of our MIS/NRML live
+  deployments' positions; and a delivery (CNC) quantity per symbol that differs from what our
+  CNC live deployments hold. An alert closes by itself when a later run no longer sees the
+  difference.
+
+Delivery is compared whole: the broker's holdings (settled plus T1, what earlier days
+delivered) plus today's CNC net positions (bought or sold today, not delivered yet) against our
+CNC deployments' positions, which carry across days. Comparing holdings alone would flag every
+CNC buy of today; comparing positions alone would flag every CNC position held overnight (the
+broker moves it from positions to holdings).
 
 Running it twice changes nothing the first run did not (fills are keyed by cumulative
 quantity, alerts by ``key``).
@@ -33,7 +41,7 @@ from brokers.postbacks import replay_pending
 from brokers.reports import report_from_order
 from brokers.services import broker_adapter_for
 from execution.brokers.base import BrokerError, SessionExpired
-from execution.engine.orders import OrderStatus
+from execution.engine.orders import OrderStatus, Product
 from execution.models import BrokerOrderLink, Position, TradingMode
 from notifications.models import EventKind
 from notifications.services import emit
@@ -69,6 +77,7 @@ def reconcile_account(*, account: BrokerAccount, adapter: Any = None) -> Reconci
         broker = adapter or broker_adapter_for(account=account)
         orders = broker.orders()
         positions = broker.positions()
+        holdings = _holdings(broker)
     except (BrokerError, ValueError) as exc:
         if isinstance(exc, SessionExpired):
             account.refresh_from_db()
@@ -100,27 +109,7 @@ def reconcile_account(*, account: BrokerAccount, adapter: Any = None) -> Reconci
             link=link, report=report, vendor=account.vendor, source="reconciliation"
         )
         out.fixed += result.outcome == APPLIED
-    theirs: dict[str, int] = defaultdict(int)
-    for p in positions:
-        theirs[p.symbol] += p.quantity
-    ours: dict[str, int] = defaultdict(int)
-    for quantity, exchange, symbol in Position.objects.filter(
-        deployment__live__broker_account=account, deployment__live__mode=TradingMode.LIVE
-    ).values_list("quantity", "instrument__exchange", "instrument__symbol"):
-        ours[_our_symbol(exchange, symbol)] += quantity
-    for symbol in sorted(set(theirs) | set(ours)):
-        if theirs[symbol] == ours[symbol]:
-            continue
-        kind = (
-            BrokerAlert.Kind.UNKNOWN_POSITION
-            if not ours[symbol]
-            else (BrokerAlert.Kind.POSITION_MISMATCH)
-        )
-        problems[f"position:{symbol}"] = (
-            kind,
-            f"{symbol}: the broker holds {theirs[symbol]}, our live deployments {ours[symbol]}.",
-            {"symbol": symbol, "broker": theirs[symbol], "ours": ours[symbol]},
-        )
+    problems.update(_book_problems(account, positions, holdings))
     _record_alerts(account, problems, out)
     _finish(account, error="")
     log.info(
@@ -132,6 +121,71 @@ def reconcile_account(*, account: BrokerAccount, adapter: Any = None) -> Reconci
         new_alerts=len(out.new_alerts),
     )
     return out
+
+
+def _holdings(broker: Any) -> list[Any] | None:
+    """The broker's holdings, or None for an adapter that has none (delivery not compared)."""
+    try:
+        return broker.holdings()
+    except NotImplementedError:
+        return None
+
+
+def _book_problems(
+    account: BrokerAccount, positions: list[Any], holdings: list[Any] | None
+) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """Alerts for intraday positions and delivery quantities that differ from ours."""
+    cnc = str(Product.CNC)
+    intraday: dict[str, int] = defaultdict(int)  # the broker's MIS/NRML net positions
+    today_cnc: dict[str, int] = defaultdict(int)  # the broker's CNC positions of today
+    for p in positions:
+        (today_cnc if str(p.product) == cnc else intraday)[p.symbol] += p.quantity
+    held: dict[str, int] = defaultdict(int)
+    for h in holdings or []:
+        held[h.symbol] += h.quantity
+    ours_intraday: dict[str, int] = defaultdict(int)
+    ours_cnc: dict[str, int] = defaultdict(int)
+    rows = Position.objects.filter(
+        deployment__live__broker_account=account, deployment__live__mode=TradingMode.LIVE
+    ).values_list(
+        "quantity", "instrument__exchange", "instrument__symbol", "deployment__config__product"
+    )
+    for quantity, exchange, symbol, product in rows:
+        delivery = holdings is not None and product == cnc
+        (ours_cnc if delivery else ours_intraday)[_our_symbol(exchange, symbol)] += quantity
+    if holdings is None:  # no holdings to compare: CNC positions stay with the positions
+        for symbol, qty in today_cnc.items():
+            intraday[symbol] += qty
+        today_cnc.clear()
+    problems: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for symbol in sorted(set(intraday) | set(ours_intraday)):
+        theirs, ours = intraday[symbol], ours_intraday[symbol]
+        if theirs == ours:
+            continue
+        kind = BrokerAlert.Kind.POSITION_MISMATCH if ours else BrokerAlert.Kind.UNKNOWN_POSITION
+        problems[f"position:{symbol}"] = (
+            kind,
+            f"{symbol}: the broker holds {theirs}, our live deployments {ours}.",
+            {"symbol": symbol, "broker": theirs, "ours": ours},
+        )
+    for symbol in sorted(set(held) | set(today_cnc) | set(ours_cnc)):
+        theirs, ours = held[symbol] + today_cnc[symbol], ours_cnc[symbol]
+        if theirs == ours:
+            continue
+        kind = BrokerAlert.Kind.HOLDING_MISMATCH if ours else BrokerAlert.Kind.UNKNOWN_HOLDING
+        problems[f"holding:{symbol}"] = (
+            kind,
+            f"{symbol}: the broker holds {theirs} for delivery (holdings {held[symbol]}, "
+            f"today's CNC {today_cnc[symbol]}), our live CNC deployments {ours}.",
+            {
+                "symbol": symbol,
+                "broker": theirs,
+                "holdings": held[symbol],
+                "today": today_cnc[symbol],
+                "ours": ours,
+            },
+        )
+    return problems
 
 
 def _record_alerts(

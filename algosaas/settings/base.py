@@ -422,6 +422,8 @@ KITE_TICKER_ROOT = env.str("KITE_TICKER_ROOT", default="wss://ws.kite.trade")
 KITE_HISTORY_REQUESTS_PER_SECOND = env.float("KITE_HISTORY_REQUESTS_PER_SECOND", default=3.0)
 DHAN_API_ROOT = env.str("DHAN_API_ROOT", default="https://api.dhan.co/v2")
 DHAN_TIMEOUT_SECONDS = env.float("DHAN_TIMEOUT_SECONDS", default=7.0)
+# Dhan documents 5 requests a second for its data APIs (the chart history)
+DHAN_HISTORY_REQUESTS_PER_SECOND = env.float("DHAN_HISTORY_REQUESTS_PER_SECOND", default=5.0)
 DHAN_SCRIP_MASTER_URL = env.str(
     "DHAN_SCRIP_MASTER_URL", default="https://images.dhan.co/api-data/api-scrip-master.csv"
 )

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,7 @@ import httpx
 
 from execution.brokers.base import TemporaryBrokerError
 from execution.brokers.dhan import DhanBroker
+from execution.brokers.pacing import Pacer
 from execution.marketdata.csvbars import ParsedBar
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -36,6 +38,10 @@ SCRIP_MASTER_URL = "https://images.dhan.co/api-data/api-scrip-master.csv"
 SYMBOL_MAX = 32  # Instrument.symbol's column
 INDEX_TICK = Decimal("0.01")
 CHART_DAYS = 90  # Dhan: intraday charts span at most 90 days per request
+# our timeframe -> the intraday chart's "interval" ("1d" is the daily chart, /charts/historical)
+DHAN_INTERVALS: dict[str, str] = {"1m": "1", "5m": "5", "15m": "15", "1h": "60"}
+DHAN_TIMEFRAMES = (*DHAN_INTERVALS, "1d")
+HISTORY_REQUESTS_PER_SECOND = 5  # Dhan's documented limit for its data APIs
 
 # (SEM_EXM_EXCH_ID, SEM_SEGMENT) -> (our exchange, Dhan's exchangeSegment)
 SEGMENTS: dict[tuple[str, str], tuple[str, str]] = {
@@ -154,13 +160,17 @@ def parse_scrip_master(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def chart_bars(data: dict[str, Any]) -> list[ParsedBar]:
-    """``/charts/intraday``'s parallel arrays as bars (epoch-second open times, UTC)."""
+def chart_bars(data: dict[str, Any], *, daily: bool = False) -> list[ParsedBar]:
+    """A chart answer's parallel arrays as bars at their UTC open time.
+
+    A daily candle's timestamp is its IST midnight; it is stored at midnight UTC of that IST
+    date, as Kite's daily candles and a CSV of daily bars are.
+    """
     columns = ("open", "high", "low", "close", "volume", "timestamp")
     arrays = [data.get(c) or [] for c in columns]
     return [
         ParsedBar(
-            ts=datetime.fromtimestamp(int(ts), tz=UTC),
+            ts=_chart_time(int(ts), daily),
             open=Decimal(str(o)),
             high=Decimal(str(h)),
             low=Decimal(str(lo)),
@@ -171,8 +181,31 @@ def chart_bars(data: dict[str, Any]) -> list[ParsedBar]:
     ]
 
 
+def _chart_time(epoch: int, daily: bool) -> datetime:
+    if not daily:
+        return datetime.fromtimestamp(epoch, tz=UTC)
+    d = datetime.fromtimestamp(epoch, tz=IST).date()
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def chart_pages(start: datetime, end: datetime, days: int) -> list[tuple[datetime, datetime]]:
+    """``[start, end]`` (IST wall clock, naive) as half-open pages ``[frm, to)`` of at most
+    ``days``, each starting where the last ended; the last ends one second after ``end``.
+
+    Half-open on our side whatever Dhan does with ``toDate``: a candle opening exactly at a
+    page's ``to`` is kept from the next page only, so no candle is stored from two pages.
+    """
+    pages = []
+    frm, stop = start, end + timedelta(seconds=1)
+    while frm < stop:
+        to = min(frm + timedelta(days=days), stop)
+        pages.append((frm, to))
+        frm = to
+    return pages
+
+
 class DhanMarketData:
-    """The scrip master and intraday minute charts, for one linked Dhan account."""
+    """The scrip master and chart history (intraday and daily) of one linked Dhan account."""
 
     def __init__(
         self,
@@ -181,11 +214,14 @@ class DhanMarketData:
         scrip_master_url: str = SCRIP_MASTER_URL,
         instrument_names: dict[int, str] | None = None,
         timeout: float = 60.0,
+        requests_per_second: float = HISTORY_REQUESTS_PER_SECOND,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.broker = broker
         self.scrip_master_url = scrip_master_url
         self.instrument_names = instrument_names or {}  # feed key -> chart "instrument" word
         self.timeout = timeout
+        self.pacer = Pacer(requests_per_second, sleep=sleep)
 
     def scrip_master(self) -> list[dict[str, str]]:
         """Download and parse the master (public, no token: a plain GET)."""
@@ -197,26 +233,60 @@ class DhanMarketData:
         return parse_scrip_master(response.text)
 
     def candle_pages(
-        self, *, token: int, timeframe: str, start: datetime, end: datetime
+        self,
+        *,
+        token: int,
+        timeframe: str,
+        start: datetime,
+        end: datetime,
+        instrument: str | None = None,
     ) -> Iterator[list[ParsedBar]]:
-        """Minute candles of feed key ``token`` opening in ``[start, end]``, a list per request."""
-        if timeframe != "1m":
-            raise ValueError("Dhan's intraday charts are read here at 1m only.")
+        """Candles of feed key ``token`` opening in ``[start, end]``, a list per request.
+
+        ``instrument`` is the chart's instrument word (EQUITY, INDEX, FUTIDX...); without it the
+        one known for ``token``, else the segment's. Raises ``ValueError`` for a timeframe Dhan
+        has no candles for.
+        """
+        if timeframe not in DHAN_TIMEFRAMES:
+            raise ValueError(
+                f"Dhan has no {timeframe} candles; use one of {', '.join(DHAN_TIMEFRAMES)}."
+            )
         segment, sid = split_feed_key(token)
-        instrument = self.instrument_names.get(token) or CHART_INSTRUMENT.get(segment, "EQUITY")
-        frm = start.astimezone(IST).replace(tzinfo=None)
-        last = end.astimezone(IST).replace(tzinfo=None)
-        while frm <= last:
-            to = min(frm + timedelta(days=CHART_DAYS), last + timedelta(minutes=1))
+        word = instrument or self.instrument_names.get(token) or CHART_INSTRUMENT.get(segment)
+        body = {"securityId": str(sid), "exchangeSegment": segment, "instrument": word or "EQUITY"}
+        frm, last = to_ist_naive(start), to_ist_naive(end)
+        if timeframe == "1d":
+            if not segment.endswith("_EQ") and segment != "IDX_I":
+                body["expiryCode"] = 0  # a derivative's current contract
+            self.pacer.wait()
             payload = {
-                "securityId": str(sid),
-                "exchangeSegment": segment,
-                "instrument": instrument,
-                "interval": "1",
+                **body,
                 "oi": False,
-                "fromDate": frm.strftime("%Y-%m-%d %H:%M:%S"),
-                "toDate": to.strftime("%Y-%m-%d %H:%M:%S"),
+                "fromDate": frm.date().isoformat(),
+                "toDate": (last.date() + timedelta(days=1)).isoformat(),  # not included
+            }
+            data = self.broker._request("POST", "/charts/historical", payload=payload)
+            yield [b for b in chart_bars(data or {}, daily=True) if _day(start) <= b.ts <= end]
+            return
+        for page_from, page_to in chart_pages(frm, last, CHART_DAYS):
+            self.pacer.wait()
+            payload = {
+                **body,
+                "interval": DHAN_INTERVALS[timeframe],
+                "oi": False,
+                "fromDate": page_from.strftime("%Y-%m-%d %H:%M:%S"),
+                "toDate": page_to.strftime("%Y-%m-%d %H:%M:%S"),
             }
             data = self.broker._request("POST", "/charts/intraday", payload=payload)
-            yield [b for b in chart_bars(data or {}) if start <= b.ts <= end]
-            frm = to + timedelta(seconds=1)
+            lo, hi = page_from.replace(tzinfo=IST), page_to.replace(tzinfo=IST)
+            yield [b for b in chart_bars(data or {}) if lo <= b.ts < hi and start <= b.ts <= end]
+
+
+def _day(moment: datetime) -> datetime:
+    """Midnight UTC of ``moment``'s IST date: where that day's candle is stored."""
+    d = moment.astimezone(IST).date()
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def to_ist_naive(ts: datetime) -> datetime:
+    return ts.astimezone(IST).replace(tzinfo=None)

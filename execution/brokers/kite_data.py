@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from execution.brokers.kite import KiteBroker
+from execution.brokers.pacing import Pacer
 from execution.marketdata.csvbars import ParsedBar
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -141,22 +142,12 @@ class KiteMarketData:
         clock: Callable[[], float] = time.monotonic,
     ):
         self.broker = broker
-        self.min_gap = 1.0 / requests_per_second if requests_per_second > 0 else 0.0
-        self.sleep = sleep
-        self.clock = clock
-        self._last: float | None = None
+        self.pacer = Pacer(requests_per_second, sleep=sleep, clock=clock)
 
     def instruments(self, exchange: str | None = None) -> list[dict[str, Any]]:
         """The SDK's parsed dump (every exchange, or one)."""
         kite = self.broker.kite
         return self.broker._call(lambda: kite.instruments(exchange))
-
-    def _pace(self) -> None:
-        if self._last is not None and self.min_gap:
-            wait = self._last + self.min_gap - self.clock()
-            if wait > 0:
-                self.sleep(wait)
-        self._last = self.clock()
 
     def candle_pages(
         self, *, token: int, timeframe: str, start: datetime, end: datetime
@@ -172,7 +163,7 @@ class KiteMarketData:
         interval, limit = KITE_INTERVALS[timeframe]
         kite = self.broker.kite
         for frm, to in history_pages(to_ist_naive(start), to_ist_naive(end), limit):
-            self._pace()
+            self.pacer.wait()
             rows = self.broker._call(
                 lambda frm=frm, to=to: kite.historical_data(token, frm, to, interval)
             )

@@ -23,10 +23,11 @@ from django.db import IntegrityError, transaction
 from algosaas import cache as hot
 from execution.brokers.kite_data import KiteMarketData, instrument_specs
 from execution.marketdata.csvbars import ParsedBar
-from execution.marketdata.exchanges import EXCHANGES, exchange_profile
+from execution.marketdata.exchanges import EXCHANGES
 from execution.marketdata.minutebars import MinuteBar
 from execution.models import Bar, Instrument
 from execution.selectors import bars_namespace
+from execution.services.instruments import InstrumentRow, instruments_upsert
 from execution.services.marketdata import BarsImported, _store
 
 log = structlog.get_logger(__name__)
@@ -52,47 +53,25 @@ def instruments_import_kite(
     for exchange in sorted(wanted) if exchanges else [None]:
         rows.extend(data.instruments(exchange))
     specs, skipped = instrument_specs(rows, wanted)
-    created = updated = 0
-    with transaction.atomic():
-        # by exchange, not by symbol: a real dump has ~100k symbols, too many for an IN list
-        existing = {
-            (i.exchange, i.symbol): i
-            for i in Instrument.objects.filter(exchange__in={s.exchange for s in specs})
-        }
-        new, changed = [], []
-        for spec in specs:
-            inst = existing.get((spec.exchange, spec.symbol))
-            values = {
-                "name": spec.name,
-                "tick_size": spec.tick_size,
-                "lot_size": spec.lot_size,
-                "kite_token": spec.token,
-            }
-            if inst is None:
-                new.append(
-                    Instrument(
-                        exchange=spec.exchange,
-                        symbol=spec.symbol,
-                        currency=exchange_profile(spec.exchange).currency,
-                        **values,
-                    )
-                )
-            elif any(getattr(inst, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(inst, k, v)
-                changed.append(inst)
-        # a concurrent import may have created some meanwhile: theirs stand, ours are skipped
-        made = Instrument.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
-        created = len(made)
-        if changed:
-            Instrument.objects.bulk_update(changed, list(_SYNCED), batch_size=2000)
-            updated = len(changed)
-    unchanged = len(specs) - created - updated
+    listed = [
+        InstrumentRow(
+            s.exchange,
+            s.symbol,
+            {
+                "name": s.name,
+                "tick_size": s.tick_size,
+                "lot_size": s.lot_size,
+                "kite_token": s.token,
+            },
+        )
+        for s in specs
+    ]
+    done = instruments_upsert(rows=listed, fields=_SYNCED)
     log.info(
-        "instruments_imported", created=created, updated=updated, unchanged=unchanged,
-        skipped=skipped,
+        "instruments_imported", created=done.created, updated=done.updated,
+        unchanged=done.unchanged, skipped=skipped,
     )  # fmt: skip
-    return InstrumentsImported(created, updated, unchanged, skipped)
+    return InstrumentsImported(done.created, done.updated, done.unchanged, skipped)
 
 
 class NoBrokerToken(ValueError):
@@ -107,19 +86,31 @@ def bars_import_kite(
     start: datetime,
     end: datetime,
 ) -> BarsImported:
-    """Store Kite's candles of ``instrument`` opening in ``[start, end]``, page by page.
-
-    Each page is its own transaction, so an interrupted import keeps what it stored and the
-    re-run skips it. Prices off the instrument's tick are rounded onto it (and counted).
-    """
+    """Store Kite's candles of ``instrument`` opening in ``[start, end]``, page by page."""
     if instrument.kite_token is None:
         raise NoBrokerToken(
             f"{instrument} has no Kite instrument token; run import_instruments --from kite."
         )
+    return bars_import_pages(
+        instrument=instrument,
+        timeframe=timeframe,
+        pages=data.candle_pages(
+            token=instrument.kite_token, timeframe=timeframe, start=start, end=end
+        ),
+    )
+
+
+def bars_import_pages(
+    *, instrument: Instrument, timeframe: str, pages: Iterable[list[ParsedBar]]
+) -> BarsImported:
+    """Store a broker's candle pages, each page in its own transaction (any broker's history).
+
+    An interrupted import keeps what it stored and the re-run skips it; a bar already stored
+    (same instrument, timeframe and open time) is skipped, so a re-run or an overlapping range
+    adds nothing twice. Prices off the instrument's tick are rounded onto it (and counted).
+    """
     added = rounded = 0
-    for page in data.candle_pages(
-        token=instrument.kite_token, timeframe=timeframe, start=start, end=end
-    ):
+    for page in pages:
         with transaction.atomic():
             result = _store(instrument, timeframe, page, round_to_tick=True)
         added += result.added

@@ -4,6 +4,8 @@
   ``securityId`` and ``exchangeSegment``; run it twice and the second run changes nothing.
   Dhan's tick and lot win (they are the exchange's), and every instrument whose stored tick or
   lot disagreed is named in the result, so a user sees what changed under a strategy.
+- ``bars_import_dhan`` stores Dhan's chart candles (``import_bars --from dhan``), each bar once,
+  as ``bars_import_kite`` does Kite's.
 - ``dhan_security_lookup`` answers the Dhan adapter's "which securityId is this symbol?", so a
   live deployment's orders carry the right id and segment.
 - ``dhan_feed_instruments``: feed key -> instrument for the Dhan ticker (as
@@ -14,16 +16,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
-from django.db import transaction
 
 from execution.brokers.dhan_data import DhanMarketData, feed_key, scrip_specs
-from execution.marketdata.exchanges import EXCHANGES, exchange_profile
+from execution.marketdata.exchanges import EXCHANGES
 from execution.models import DeploymentState, Feed, Instrument, LivePhase
+from execution.services.broker_data import bars_import_pages
+from execution.services.instruments import InstrumentRow, instruments_upsert
+from execution.services.marketdata import BarsImported
 
 log = structlog.get_logger(__name__)
-_SYNCED = ("name", "tick_size", "lot_size", "dhan_security_id", "dhan_segment", "dhan_instrument")
+_SYNCED = ("tick_size", "lot_size", "dhan_security_id", "dhan_segment", "dhan_instrument")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,56 +46,63 @@ def instruments_import_dhan(
     """Upsert instruments from Dhan's scrip master (every exchange we know, or ``exchanges``)."""
     wanted = {e.upper() for e in exchanges} if exchanges else set(EXCHANGES) - {"SYNTH"}
     specs, skipped = scrip_specs(data.scrip_master(), wanted)
-    corrected: list[str] = []
-    with transaction.atomic():
-        existing = {
-            (i.exchange, i.symbol): i
-            for i in Instrument.objects.filter(exchange__in={s.exchange for s in specs})
-        }
-        new, changed = [], []
-        for spec in specs:
-            inst = existing.get((spec.exchange, spec.symbol))
-            values = {
-                "tick_size": spec.tick_size,
-                "lot_size": spec.lot_size,
-                "dhan_security_id": spec.security_id,
-                "dhan_segment": spec.segment,
-                "dhan_instrument": spec.instrument,
-            }
-            if inst is None:
-                new.append(
-                    Instrument(
-                        exchange=spec.exchange,
-                        symbol=spec.symbol,
-                        name=spec.name,
-                        currency=exchange_profile(spec.exchange).currency,
-                        **values,
-                    )
-                )
-                continue
-            if not inst.name:
-                values["name"] = spec.name
-            for name in ("tick_size", "lot_size"):
-                if getattr(inst, name) != values[name]:
-                    corrected.append(
-                        f"{inst} {name.split('_')[0]} {getattr(inst, name)}->{values[name]}"
-                    )
-            if any(getattr(inst, k) != v for k, v in values.items()):
-                for k, v in values.items():
-                    setattr(inst, k, v)
-                changed.append(inst)
-        made = Instrument.objects.bulk_create(new, batch_size=2000, ignore_conflicts=True)
-        if changed:
-            Instrument.objects.bulk_update(changed, list(_SYNCED), batch_size=2000)
-    created, updated = len(made), len(changed)
+    listed = [
+        InstrumentRow(
+            s.exchange,
+            s.symbol,
+            {
+                "name": s.name,
+                "tick_size": s.tick_size,
+                "lot_size": s.lot_size,
+                "dhan_security_id": s.security_id,
+                "dhan_segment": s.segment,
+                "dhan_instrument": s.instrument,
+            },
+        )
+        for s in specs
+    ]
+    # the name only where we hold none: Kite's (or the user's) stays
+    done = instruments_upsert(rows=listed, fields=_SYNCED, fill_blank=("name",))
     result = DhanInstrumentsImported(
-        created, updated, len(specs) - created - updated, skipped, corrected
+        done.created, done.updated, done.unchanged, skipped, done.corrected
     )
     log.info(
-        "dhan_instruments_imported", created=created, updated=updated, skipped=skipped,
-        corrected=len(corrected),
+        "dhan_instruments_imported", created=done.created, updated=done.updated,
+        skipped=skipped, corrected=len(done.corrected),
     )  # fmt: skip
     return result
+
+
+class NoDhanSecurity(ValueError):
+    """The instrument has no Dhan securityId: import Dhan's scrip master first."""
+
+
+def bars_import_dhan(
+    *,
+    data: DhanMarketData,
+    instrument: Instrument,
+    timeframe: str,
+    start: datetime,
+    end: datetime,
+) -> BarsImported:
+    """Store Dhan's candles of ``instrument`` opening in ``[start, end]``, page by page.
+
+    Raises ``NoDhanSecurity`` before any request for an instrument without Dhan's id and
+    segment, ``ValueError`` for a timeframe Dhan has no candles for.
+    """
+    key = instrument_feed_key(instrument)
+    if key is None:
+        raise NoDhanSecurity(
+            f"{instrument} has no Dhan securityId; run import_instruments --from dhan."
+        )
+    pages = data.candle_pages(
+        token=key,
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        instrument=instrument.dhan_instrument or None,
+    )
+    return bars_import_pages(instrument=instrument, timeframe=timeframe, pages=pages)
 
 
 def dhan_security_lookup(symbol: str, default_exchange: str = "NSE") -> tuple[str, str] | None:

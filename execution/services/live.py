@@ -135,7 +135,7 @@ def deployment_start_live(
     time; earlier bars only warm the indicators up. A replay starts at the first stored bar.
     """
     if deployment.config.get("instruments"):  # a basket: one engine per member
-        return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now)
+        return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now, live)
     snap = deployment.config
     routing = live_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
@@ -383,7 +383,8 @@ def _write(advances: list[_Advance], now: datetime) -> None:
     for adv in single:
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
-        route_orders(adv.live, adv.result.orders, adv.result.events)  # live mode only
+        exchange = deployment.config["instrument"]["exchange"]  # BSE:INFY is not NSE's
+        route_orders(adv.live, adv.result.orders, adv.result.events, exchange=exchange)
         sync_bracket_legs(adv.live)  # live mode: one-cancels-other from the broker's fills
         if adv.restated is not None:  # rare: a close-out on an already processed last bar
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
@@ -463,7 +464,8 @@ def _save_manual(
         deployment, _instrument_ref(deployment), _ManualRun(records, events, []), source=source
     )
     try:
-        route_orders(live, records, events, best_effort=best_effort)
+        exchange = deployment.config["instrument"]["exchange"]
+        route_orders(live, records, events, best_effort=best_effort, exchange=exchange)
     except BrokerError as exc:
         refused = BrokerUnavailable(f"The broker refused or did not answer: {exc}")
         refused.live = live

@@ -1,4 +1,4 @@
-"""Paper trading of a basket: one deployment stepping every member in the same step.
+"""Paper (and live) trading of a basket: one deployment stepping every member in the same step.
 
 A basket deployment (``config["instruments"]``) keeps ONE ``DeploymentState`` row, so its step
 has the single-instrument step's properties unchanged: the row lock, the cursor, one transaction
@@ -18,6 +18,10 @@ The members are stepped with ``engine.basket.step_members``: the shared cash poo
 order in which members size their entries are those of ``run_basket``, so a replay reproduces
 the basket's backtest bar for bar. An equity point is the basket's total (capital no member
 holds plus each member's equity, a member without a bar then holding its last value).
+
+In live mode (``"mode": "live"`` with a broker account) each member's orders also leave for the
+account's broker; ``live_basket_route`` keeps what differs (vendor ids, routing per member, the
+broker's positions and equity).
 """
 
 from __future__ import annotations
@@ -51,6 +55,15 @@ from execution.models import (
 from execution.selectors import bar_series
 from execution.services.bulk import bulk_update_rows
 from execution.services.engine_setup import default_charges_model, engine_config
+from execution.services.live_basket_route import (
+    after_step,
+    basket_broker_curve,
+    basket_routing,
+    is_live,
+    mark_member,
+    route_member,
+    route_member_manual,
+)
 from execution.services.live_feed import _feed_calendar, _synthetic
 from execution.services.live_persist import _dt, _money, _persist, _price
 from strategies import catalog
@@ -82,24 +95,25 @@ def _idle(live: DeploymentState) -> float:
 
 
 def basket_start_live(
-    deployment: Deployment, feed: str, seconds_per_bar: float | None, now: datetime | None
+    deployment: Deployment,
+    feed: str,
+    seconds_per_bar: float | None,
+    now: datetime | None,
+    live: dict[str, Any] | None = None,
 ) -> DeploymentState:
     """Create a basket deployment's live state: one engine per member, one cursor.
 
-    Paper trading on the synthetic feeds or a replay only: a basket's orders are not routed to
-    a broker account, nor stepped on a broker's bars, yet (a 400 naming the field).
+    On the synthetic feeds or a replay (not on a broker's bars, yet: a 400 naming ``feed``).
+    ``live`` (a confirmed live deploy) sends every member's orders to that broker account; each
+    member must carry the account's vendor ids (a 400 naming them, ``live_basket_route``).
     """
     snap = deployment.config
-    if (snap.get("live") or {}).get("mode", "paper") != "paper":
-        raise DomainError(
-            "A basket trades on paper only so far; deploy it in paper mode.",
-            fields={"mode": ["A basket can be deployed in paper mode only."]},
-        )
     if feed not in BASKET_FEEDS:
         raise DomainError(
             f"A basket trades on the synthetic feeds or a replay, not on {feed!r}, so far.",
             fields={"feed": ["A basket runs on the synthetic feeds or a replay only."]},
         )
+    routing = basket_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
     interval = TIMEFRAME_SECONDS[snap["timeframe"]]
     configs: list[EngineConfig] = []
@@ -164,6 +178,7 @@ def basket_start_live(
         engine_state={"basket": True, "members": saved},
         cursor_ts=cursor,
         next_due_at=_dt(next_due),
+        **routing,
     )
 
 
@@ -287,6 +302,7 @@ class BasketStep:
     equity: EquityCurve
     halted_reason: str | None
     closes: list[float | None] | None = None  # each member's last close in the step, if any
+    member_closes: list[dict[int, float]] | None = None  # live mode: bar open ts -> close
 
     @property
     def orders(self) -> list[Any]:
@@ -344,6 +360,8 @@ def basket_advance(live: DeploymentState, now: datetime) -> Any:
     halted = next((r.halted_reason for r in results if r.halted_reason), None)
     closes = [float(b.close[-1]) if len(b) else None for b in bars]
     step = BasketStep(results, equity, halted, closes)
+    if is_live(live):  # its equity is marked on the broker's positions at each member's closes
+        step.member_closes = [dict(zip(b.ts.tolist(), b.close.tolist(), strict=True)) for b in bars]
     _save_state(live, engines)
     live.cursor_ts = max(
         [e.state.cursor for e in engines if e.state.cursor is not None], default=cursor
@@ -411,13 +429,20 @@ def basket_write(advances: list[Any]) -> None:
         deployment = adv.live.deployment
         step: BasketStep = adv.result
         closes = step.closes or [None] * len(step.members)
+        live_mode = is_live(adv.live)
         for inst, result, close in zip(_members(deployment), step.members, closes, strict=True):
             ref = _ref(inst)
             _persist(deployment, ref, result, source="strategy")
+            if live_mode:  # what the member's gate let through leaves now (a refusal fails)
+                route_member(adv.live, inst, result.orders, result.events)
             if not len(result.equity):
                 continue
             pos = result.state.ledger.position(inst["symbol"])
             row = positions[(deployment.pk, inst["id"])]
+            if live_mode:  # quantity, cost, P&L: the broker's fills' own (brokers.order_sync)
+                mark = _price(close) if close else row.last_price
+                mark_member(row, mark, _dt(result.equity.ts[-1]))
+                continue
             row.quantity = pos.qty
             row.average_price = _price(pos.avg_price) if pos.qty else Decimal("0")
             row.realised_pnl = _money(pos.realised_pnl)
@@ -427,6 +452,11 @@ def basket_write(advances: list[Any]) -> None:
             row.updated_at = _dt(result.equity.ts[-1])
             updates.append(row)
         curve = step.equity
+        if live_mode:
+            after_step(adv.live)
+            curve = basket_broker_curve(
+                deployment, curve, _members(deployment), step.member_closes or []
+            )
         if adv.restated is not None:
             EquitySnapshot.objects.filter(deployment=deployment, ts=_dt(adv.restated)).delete()
         points.extend(
@@ -448,10 +478,13 @@ def basket_write(advances: list[Any]) -> None:
 # ----------------------------------------------------------------------------- stop
 
 
-def basket_stop_live(live: DeploymentState, *, square_off: bool) -> None:
+def basket_stop_live(live: DeploymentState, *, square_off: bool, best_effort: bool = False) -> None:
     """Stop a basket (the caller holds the row lock): cancel every member's working orders;
     with ``square_off``, a market order closing each member's position (filled at the next
-    bar's open, in the next step), or at once at the last close if the replay has ended."""
+    bar's open, in the next step), or at once at the last close if the replay has ended.
+
+    Live mode: the cancels and square-offs go to the broker too; one it refuses is a 502 and
+    nothing is written (``best_effort``, a halt: logged, the halt goes on)."""
     from execution.engine.orders import TERMINAL_STATUSES, OrderType, Side
     from execution.services.live import _advance, _replay_ended, _write
     from execution.services.live_persist import _ManualRun, _save_books
@@ -484,6 +517,8 @@ def basket_stop_live(live: DeploymentState, *, square_off: bool) -> None:
             squaring |= res.order.status not in TERMINAL_STATUSES
     for inst, (records, events) in zip(members, runs, strict=True):
         _persist(deployment, _ref(inst), _ManualRun(records, events, []), source="strategy")
+        if is_live(live):
+            route_member_manual(live, inst, records, events, best_effort=best_effort)
     _save_state(live, engines)
     _save_books([(live, _changed(engines))])
     if ended:

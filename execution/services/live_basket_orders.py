@@ -16,6 +16,7 @@ from algosaas.errors import DomainError
 from execution.engine.runner import Engine
 from execution.models import DeploymentState, Order
 from execution.services import live_basket
+from execution.services.live_basket_route import is_live, route_member_manual
 from execution.services.live_persist import _ManualRun, _persist, _save_books
 
 
@@ -81,6 +82,8 @@ class MemberBook:
             _ManualRun(records, events, []),
             source=source,
         )
+        if is_live(self.live):  # a live basket's manual order leaves for the broker now
+            route_member_manual(self.live, inst, records, events)
         live_basket._save_state(self.live, self.engines)
         self.live.save(update_fields=["engine_state", "phase"])
         _save_books([(self.live, live_basket._changed(self.engines))])

@@ -104,22 +104,49 @@ def live_account_check(*, owner_id: int, account_id: Any, now: datetime | None =
     return account
 
 
-def live_routing(deployment: Any, live: dict[str, Any] | None) -> dict[str, Any]:
-    """The ``DeploymentState`` fields of a deploy's ``live`` options (``{}`` for paper)."""
+def live_routing(
+    deployment: Any, live: dict[str, Any] | None, *, members: list[Any] | None = None
+) -> dict[str, Any]:
+    """The ``DeploymentState`` fields of a deploy's ``live`` options (``{}`` for paper).
+
+    ``members``: a basket's instruments, each of which must carry the account's vendor ids
+    (``vendor_ids_check``); a single deployment's Dhan instrument needs its security id.
+    """
     if not live or live.get("mode") != TradingMode.LIVE:
         return {}
     account = live_account_check(
         owner_id=deployment.strategy.owner_id, account_id=live.get("broker_account")
     )
-    instrument = getattr(deployment.strategy, "instrument", None)
-    if account.vendor == "dhan" and instrument is not None and not instrument.dhan_security_id:
-        message = f"{instrument} has no Dhan security id: run import_instruments --from dhan first."
-        raise DomainError(message, fields={"broker_account": [message]})
+    if members is not None:
+        vendor_ids_check(account=account, instruments=members)
+    else:
+        instrument = getattr(deployment.strategy, "instrument", None)
+        if account.vendor == "dhan" and instrument is not None and not instrument.dhan_security_id:
+            message = (
+                f"{instrument} has no Dhan security id: run import_instruments --from dhan first."
+            )
+            raise DomainError(message, fields={"broker_account": [message]})
     return {
         "mode": TradingMode.LIVE,
         "broker_account": account,
         "algo_id": live.get("algo_id") or default_algo_id(deployment.strategy_id),
     }
+
+
+def vendor_ids_check(*, account: Any, instruments: list[Any]) -> None:
+    """Refuse (a 400 naming each member and ``instruments``) instruments the account's broker
+    cannot be sent: Kite needs the instrument from its dump (``kite_token``: Kite lists that
+    tradingsymbol on that exchange), Dhan its ``securityId`` and ``exchangeSegment``."""
+    if account.vendor == "dhan":
+        missing = [i for i in instruments if not i.dhan_security_id or not i.dhan_segment]
+        needs, command = "Dhan security id", "import_instruments --from dhan"
+    else:
+        missing = [i for i in instruments if i.kite_token is None]
+        needs, command = "Kite instrument token", "import_instruments --from kite"
+    if missing:
+        names = ", ".join(str(i) for i in missing)
+        message = f"{names}: no {needs}; run {command} first (or leave them out of the basket)."
+        raise DomainError(message, fields={"instruments": [message]})
 
 
 def default_algo_id(strategy_id: int) -> str:
@@ -154,10 +181,13 @@ def route_orders(
     *,
     adapter: BrokerAdapter | None = None,
     best_effort: bool = False,
+    exchange: str | None = None,
 ) -> None:
     """Send the account what this run changed (module docstring). Paper mode: nothing.
 
     ``best_effort`` (a halt, whose strategy is failing anyway): log what fails, raise nothing.
+    ``exchange``: the orders' instrument's (a basket member's); the adapter is sent
+    ``EX:SYMBOL`` off its default exchange, so a BSE or NFO member reaches the right one.
     """
     if live.mode != TradingMode.LIVE or not orders:
         return
@@ -182,7 +212,7 @@ def route_orders(
         return
     for rec in todo:
         try:
-            _route_one(live, broker, rec, links.get(rec.client_order_id), triggers)
+            _route_one(live, broker, rec, links.get(rec.client_order_id), triggers, exchange)
         except BrokerError as exc:
             if not best_effort:
                 raise
@@ -281,11 +311,12 @@ def _route_one(
     rec: OrderRecord,
     link: BrokerOrderLink | None,
     triggers: dict[str, set[str]],
+    exchange: str | None = None,
 ) -> None:
     cid = rec.client_order_id
     now = timezone.now()
     if link is None:
-        placed = broker.place_order(_request(rec))
+        placed = broker.place_order(_request(rec, _broker_symbol(rec.symbol, exchange, broker)))
         link = BrokerOrderLink.objects.create(
             live=live,
             client_order_id=cid,
@@ -379,10 +410,17 @@ def _tag_of(broker: BrokerAdapter, cid: str) -> str:
     return cid
 
 
-def _request(rec: OrderRecord) -> OrderRequest:
+def _broker_symbol(symbol: str, exchange: str | None, broker: Any) -> str:
+    """``symbol`` as the adapter reads it: bare on its default exchange, else ``EX:SYMBOL``."""
+    if not exchange or ":" in symbol or exchange == getattr(broker, "exchange", "NSE"):
+        return symbol
+    return f"{exchange}:{symbol}"
+
+
+def _request(rec: OrderRecord, symbol: str | None = None) -> OrderRequest:
     return OrderRequest(
         rec.client_order_id,
-        rec.symbol,
+        symbol or rec.symbol,
         Side(rec.side),
         OrderType(rec.order_type),
         rec.quantity,

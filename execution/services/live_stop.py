@@ -79,7 +79,7 @@ def deployment_halt_live(deployment: Deployment) -> None:
     if live is None or live.phase == LivePhase.DONE:
         return
     if is_basket(live):
-        basket_stop_live(live, square_off=False)
+        basket_stop_live(live, square_off=False, best_effort=True)
         return
     engine = _engine(live, trading=False)
     records, events = _cancel_working(engine, int(timezone.now().timestamp()))

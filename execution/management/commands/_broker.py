@@ -36,7 +36,10 @@ def dhan_market_data(account_id: int, instrument_names: dict[int, str] | None = 
 
     adapter = broker_adapter_for(account=broker_account(account_id, "dhan"))
     return DhanMarketData(
-        adapter, scrip_master_url=settings.DHAN_SCRIP_MASTER_URL, instrument_names=instrument_names
+        adapter,
+        scrip_master_url=settings.DHAN_SCRIP_MASTER_URL,
+        instrument_names=instrument_names,
+        requests_per_second=settings.DHAN_HISTORY_REQUESTS_PER_SECOND,
     )
 
 

@@ -1,7 +1,8 @@
 """``import_bars SYMBOL PATH --exchange EX --timeframe TF``: load OHLCV bars from a CSV file.
 
 ``import_bars SYMBOL --from kite --account ID --exchange EX --timeframe TF --start D --end D``
-loads them from a linked Kite account's historical candles instead.
+loads them from a linked Kite account's historical candles instead, and ``--from dhan`` from a
+linked Dhan account's charts (intraday and daily).
 """
 
 from datetime import date, datetime, time
@@ -62,14 +63,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--from",
             dest="source",
-            choices=["csv", "kite"],
+            choices=["csv", "kite", "dhan"],
             default="csv",
-            help="kite: the historical candles of a linked Kite account (--account); the "
-            "instrument must come from import_instruments --from kite.",
+            help="kite / dhan: the historical candles of a linked Kite or Dhan account "
+            "(--account); the instrument must come from import_instruments --from kite / dhan.",
         )
-        parser.add_argument("--account", type=int, help="BrokerAccount id (with --from kite).")
-        parser.add_argument("--start", type=_date, help="First day, IST (with --from kite).")
-        parser.add_argument("--end", type=_date, help="Last day, IST (with --from kite).")
+        parser.add_argument(
+            "--account", type=int, help="BrokerAccount id (with --from kite or dhan)."
+        )
+        parser.add_argument("--start", type=_date, help="First day, IST (with --from kite/dhan).")
+        parser.add_argument("--end", type=_date, help="Last day, IST (with --from kite/dhan).")
         parser.add_argument(
             "--exchange", required=True, help=f"One of: {', '.join(EXCHANGES)} (any case)."
         )
@@ -101,8 +104,10 @@ class Command(BaseCommand):
     ):
         if source == "kite":
             return self._from_kite(symbol, exchange, timeframe, **options)
+        if source == "dhan":
+            return self._from_dhan(symbol, exchange, timeframe, **options)
         if not path:
-            raise CommandError("path: the CSV file to import is required (or --from kite).")
+            raise CommandError("path: the CSV file to import is required (or --from kite/dhan).")
         if lot_size is not None and lot_size < 1:
             raise CommandError(f"--lot-size must be at least 1, got {lot_size}")
         if exchange.upper() not in EXCHANGES:
@@ -143,7 +148,6 @@ class Command(BaseCommand):
 
     def _from_kite(self, symbol, exchange, timeframe, *, account, start, end, **options):
         from execution.management.commands._broker import kite_market_data
-        from execution.models import Instrument
         from execution.services.broker_data import bars_import_kite
 
         if timeframe not in KITE_INTERVALS:
@@ -151,20 +155,10 @@ class Command(BaseCommand):
                 f"--timeframe: Kite has no {timeframe} candles; use one of "
                 f"{', '.join(KITE_INTERVALS)}."
             )
-        if account is None or start is None or end is None:
-            raise CommandError("--from kite needs --account, --start and --end.")
-        if end < start:
-            raise CommandError("--end is before --start.")
-        instrument = Instrument.objects.filter(
-            exchange=exchange.upper(), symbol=symbol.upper(), kite_token__isnull=False
-        ).first()
-        if instrument is None:
-            raise CommandError(
-                f"{exchange.upper()}:{symbol.upper()} has no Kite instrument token; run "
-                "import_instruments --from kite first."
-            )
-        first = datetime.combine(start, time.min, tzinfo=IST)
-        last = datetime.combine(end, time.max.replace(microsecond=0), tzinfo=IST)
+        first, last = _range("kite", account, start, end)
+        instrument = _broker_instrument(
+            exchange, symbol, {"kite_token__isnull": False}, "no Kite instrument token", "kite"
+        )
         data = kite_market_data(account)
         try:
             result = bars_import_kite(
@@ -172,10 +166,61 @@ class Command(BaseCommand):
             )
         except BrokerError as e:
             raise CommandError(f"Kite: {e}") from None
+        self._report(result, timeframe, instrument, "Kite", start, end)
+
+    def _from_dhan(self, symbol, exchange, timeframe, *, account, start, end, **options):
+        from execution.brokers.dhan_data import DHAN_TIMEFRAMES
+        from execution.management.commands._broker import dhan_market_data
+        from execution.services.dhan_market import bars_import_dhan
+
+        if timeframe not in DHAN_TIMEFRAMES:
+            raise CommandError(
+                f"--timeframe: Dhan has no {timeframe} candles; use one of "
+                f"{', '.join(DHAN_TIMEFRAMES)}."
+            )
+        first, last = _range("dhan", account, start, end)
+        has_ids = {"dhan_security_id__isnull": False, "dhan_segment__gt": ""}
+        instrument = _broker_instrument(exchange, symbol, has_ids, "no Dhan securityId", "dhan")
+        data = dhan_market_data(account)
+        try:
+            result = bars_import_dhan(
+                data=data, instrument=instrument, timeframe=timeframe, start=first, end=last
+            )
+        except BrokerError as e:
+            raise CommandError(f"Dhan: {e}") from None
+        self._report(result, timeframe, instrument, "Dhan", start, end)
+
+    def _report(self, result, timeframe, instrument, broker, start, end) -> None:
         rounded = f" Rounded {result.rounded} price(s) to the tick." * bool(result.rounded)
         self.stdout.write(
             self.style.SUCCESS(
-                f"Imported {result.added} new {timeframe} bars of {instrument} from Kite "
+                f"Imported {result.added} new {timeframe} bars of {instrument} from {broker} "
                 f"({start} to {end}).{rounded}"
             )
         )
+
+
+def _range(source: str, account, start, end) -> tuple[datetime, datetime]:
+    """``--start`` 00:00:00 to ``--end`` 23:59:59 IST, or a ``CommandError`` naming the option."""
+    if account is None or start is None or end is None:
+        raise CommandError(f"--from {source} needs --account, --start and --end.")
+    if end < start:
+        raise CommandError("--end is before --start.")
+    return (
+        datetime.combine(start, time.min, tzinfo=IST),
+        datetime.combine(end, time.max.replace(microsecond=0), tzinfo=IST),
+    )
+
+
+def _broker_instrument(exchange: str, symbol: str, has_ids: dict, lacking: str, source: str):
+    from execution.models import Instrument
+
+    instrument = Instrument.objects.filter(
+        exchange=exchange.upper(), symbol=symbol.upper(), **has_ids
+    ).first()
+    if instrument is None:
+        raise CommandError(
+            f"{exchange.upper()}:{symbol.upper()} has {lacking}; run "
+            f"import_instruments --from {source} first."
+        )
+    return instrument

@@ -57,7 +57,8 @@ SDK_PATHS = {
     ("GET", "/holdings"),
     ("GET", "/fundlimit"),
     ("GET", "/profile"),
-    ("POST", "/charts/intraday"),  # intraday_minute_data: the Dhan feed's history
+    ("POST", "/charts/intraday"),  # intraday_minute_data: the feed's history, import_bars
+    ("POST", "/charts/historical"),  # historical_daily_data: import_bars --timeframe 1d
 }
 
 

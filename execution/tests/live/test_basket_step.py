@@ -83,13 +83,9 @@ def test_each_member_of_an_equal_split_trades_as_it_would_alone(user):
     assert live.bars_processed == BARS and live.cursor_ts == live_of(singles[0]).cursor_ts
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [({"live": {"mode": "live", "broker_account": 1}}, "mode"), ({"feed": "broker"}, "feed")],
-)
-def test_a_basket_is_started_on_paper_feeds_only(user, change, field):
-    """Routing a basket's orders to a broker, or stepping it on a broker's bars, is refused by
-    name (the live step would otherwise paper-trade it silently)."""
+def test_a_basket_is_not_stepped_on_a_brokers_bars(user):
+    """Stepping a basket on a broker's bars is refused by name (the step would otherwise
+    read the synthetic feed silently). Live mode is not: test_basket_live_broker.py."""
     from algosaas.errors import DomainError
     from execution.services.live import deployment_start_live
 
@@ -103,7 +99,6 @@ def test_a_basket_is_started_on_paper_feeds_only(user, change, field):
         ],
     )
     deployment = deploy(strategy)
-    deployment.config.update({k: v for k, v in change.items() if k != "feed"})
     with pytest.raises(DomainError) as err:
-        deployment_start_live(deployment, feed=change.get("feed", "synthetic"))
-    assert field in err.value.fields
+        deployment_start_live(deployment, feed="broker")
+    assert "feed" in err.value.fields

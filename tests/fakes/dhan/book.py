@@ -295,6 +295,30 @@ class Book(BarBook):
             rows.append(row)
         return copy.deepcopy(rows)
 
+    def new_day(self) -> None:
+        """The next trading day: today's CNC net joins the holdings (``totalQty``), the day's
+        orders, trades and positions are gone (intraday was squared off), cash settles."""
+        moved = [r for r in self.positions() if r["productType"] == "CNC" and r["netQty"]]
+        self.cash -= sum(
+            (1 if t["transactionType"] == "BUY" else -1) * t["tradedQuantity"] * t["tradedPrice"]
+            for t in self.trades
+        )
+        held = {h["securityId"]: h for h in self.holdings}
+        for row in moved:
+            h = held.get(row["securityId"])
+            if h is None:
+                h = held[row["securityId"]] = {
+                    "exchange": "ALL", "tradingSymbol": row["tradingSymbol"],
+                    "securityId": row["securityId"], "totalQty": 0, "availableQty": 0,
+                    "avgCostPrice": row["costPrice"], "lastTradedPrice": row["lastTradedPrice"],
+                }  # fmt: skip
+                self.holdings.append(h)
+            h["totalQty"] += row["netQty"]
+            h["availableQty"] += row["netQty"]
+        self.holdings[:] = [h for h in self.holdings if h["totalQty"]]
+        self.trades.clear()
+        self.orders.clear()
+
     def funds(self) -> dict[str, Any]:
         spent = sum(
             (1 if t["transactionType"] == "BUY" else -1) * t["tradedQuantity"] * t["tradedPrice"]

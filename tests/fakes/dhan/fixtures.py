@@ -26,6 +26,7 @@ def fake_dhan(settings) -> FakeDhan:
     settings.DHAN_TIMEOUT_SECONDS = 5.0
     settings.DHAN_SCRIP_MASTER_URL = f"{server.url}/api-data/api-scrip-master.csv"
     settings.BROKER_RATE_LIMIT_REDIS_URL = ""
+    settings.DHAN_HISTORY_REQUESTS_PER_SECOND = 0  # no pacing against the fake
     return dhan
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from tests.fakes.common.loopback import LoopbackServer
 from tests.fakes.dhan.book import Book, DhanError, Instrument
-from tests.fakes.dhan.market import intraday, scrip_master_csv, scrip_rows
+from tests.fakes.dhan.market import historical, intraday, scrip_master_csv, scrip_rows
 
 # (method, path pattern) the fake serves, below the ``/v2`` root.
 ROUTES: tuple[tuple[str, str], ...] = (
@@ -38,6 +38,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", r"/fundlimit"),
     ("GET", r"/profile"),
     ("POST", r"/charts/intraday"),
+    ("POST", r"/charts/historical"),
 )
 SCRIP_MASTER_PATH = "/api-data/api-scrip-master.csv"  # public, outside /v2 (no token)
 
@@ -72,6 +73,8 @@ class FakeDhan:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # (exchangeSegment, securityId) -> [(epoch, o, h, l, c, volume)] for /charts/intraday
     candles: dict[tuple[str, str], list[tuple]] = field(default_factory=dict)
+    generated_history: bool = False  # every booked instrument has session candles (market.py)
+    chart_requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def load_scrip_master(self) -> None:
         """Book every instrument of the scrip master (so orders for them are accepted)."""
@@ -175,8 +178,11 @@ class App:
         book = dhan.book
         hang, result = 0.0, None
         with dhan.lock:
-            if path == "/charts/intraday":
-                return 200, intraday(dhan.candles, body)
+            if path.startswith("/charts/"):
+                dhan.chart_requests.append((path, body))
+                serve = intraday if path == "/charts/intraday" else historical
+                known = set(book.instruments)
+                return 200, serve(dhan.candles, body, generate=dhan.generated_history, known=known)
             if method in ("POST", "PUT", "DELETE") and dhan.rate_limited > 0:
                 dhan.rate_limited -= 1
                 raise DhanError(429, "Rate_Limit", "DH-904", "Too many requests on server.")

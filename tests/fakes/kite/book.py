@@ -286,6 +286,35 @@ class Book(BarBook):
             rows.append(row)
         return {"net": rows, "day": copy.deepcopy(rows)}
 
+    def new_day(self) -> None:
+        """The next trading day: yesterday's T1 settles, today's CNC net goes to T1 holdings,
+        the day's orders, trades and positions are gone (MIS was squared off), cash settles."""
+        moved = [r for r in self.positions()["net"] if r["product"] == "CNC" and r["quantity"]]
+        self.cash -= sum(
+            (1 if t["transaction_type"] == "BUY" else -1) * t["quantity"] * t["average_price"]
+            for t in self.trades
+        )
+        held = {(h["exchange"], h["tradingsymbol"]): h for h in self.holdings}
+        for h in self.holdings:
+            h["quantity"] += h.get("t1_quantity", 0)
+            h["t1_quantity"] = 0
+        for row in moved:
+            key = (row["exchange"], row["tradingsymbol"])
+            h = held.get(key)
+            if h is None:
+                h = held[key] = {"tradingsymbol": key[1], "exchange": key[0], "quantity": 0,
+                                 "t1_quantity": 0, "average_price": row["average_price"],
+                                 "last_price": row["last_price"], "pnl": 0.0, "product": "CNC",
+                                 "instrument_token": row["instrument_token"]}  # fmt: skip
+                self.holdings.append(h)
+            if row["quantity"] > 0:
+                h["t1_quantity"] += row["quantity"]
+            else:  # delivery stock sold today
+                h["quantity"] += row["quantity"]
+        self.holdings[:] = [h for h in self.holdings if h["quantity"] or h["t1_quantity"]]
+        self.trades.clear()
+        self.orders.clear()
+
     def margins(self) -> dict[str, Any]:
         spent = sum(
             (1 if t["transaction_type"] == "BUY" else -1) * t["quantity"] * t["average_price"]
