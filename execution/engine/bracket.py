@@ -140,7 +140,14 @@ class Brackets:
         flat"), as an entry-only rule's next cross must."""
         b = self.state.bracket
         if b is not None and qty == 0 and broker_order_id in (b["sl"], b["tp"]):
-            self.state.target = 0.0
+            self._trade_ended(b)
+
+    def _trade_ended(self, b: dict[str, Any]) -> None:
+        """Flatten the target the bracket's trade followed; a newer decision (a flip still
+        pending) stands."""
+        st = self.state
+        if st.target != 0 and (st.target > 0) == b["long"]:
+            st.target = 0.0
 
     def _tick(self, price: float, up: bool) -> float:
         return to_tick(price, self.config.instrument.tick_size, up)
@@ -179,7 +186,7 @@ class Brackets:
             if q != 0:
                 self._leg(ts, LEG_EXIT, "SELL" if q > 0 else "BUY", abs(q), reduce_only=True)
             if self.state.ledger.qty(self._symbol) == 0:
-                self.state.target = 0.0  # the time exit ended the trade, as a leg's fill does
+                self._trade_ended(b)  # the time exit ended the trade, as a leg's fill does
             self._bracket_live()
             return
         if br.calendar is None:
