@@ -19,6 +19,10 @@ from strategies.models import MAX_BASKET_SIZE, Strategy, StrategyInstrument
 HUNDRED = Decimal("100")
 
 
+# An instrument sent beside a basket that is not its first member (API and dashboard alike).
+BASKET_INSTRUMENT_ERROR = "Must be the basket's first instrument (or left out)."
+
+
 def _label(inst: Any) -> str:
     return f"{inst.exchange}:{inst.symbol}"
 
@@ -54,7 +58,7 @@ def basket_errors(
             lots = ", ".join(f"{_label(i)} {i.lot_size}" for i in bad[:5])
             out["quantity"] = [f"Must be a multiple of every member's lot size ({lots})."]
     if instrument is not None and instrument.pk != members[0]["instrument"].pk:
-        out["instrument"] = ["Must be the basket's first instrument (or left out)."]
+        out["instrument"] = [BASKET_INSTRUMENT_ERROR]
     return out
 
 

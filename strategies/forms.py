@@ -29,6 +29,7 @@ from strategies.basket_picker import (
     parse_ids,
     picker_context,
 )
+from strategies.baskets import BASKET_INSTRUMENT_ERROR
 from strategies.catalog.base import Param
 from strategies.models import TIMEFRAME_SECONDS, Product, Strategy, StrategyStatus, Timeframe
 from strategies.services import lot_size_errors
@@ -216,6 +217,12 @@ class StrategyForm(ServiceForm):
                 field.initial = strategy.params[param.name]
             self.fields[PARAM_PREFIX + param.name] = field
 
+        # A basket's first member is its instrument: the single select is hidden and disabled
+        # (not sent) while a basket is chosen; app.js keeps it so as members are ticked.
+        single = self.fields["instrument"].widget.attrs
+        single["data-basket-single"] = ""
+        if self._basket_ids():
+            single["disabled"] = True
         if strategy is not None:  # its saved product was the user's choice: the JS keeps it
             self.fields["product"].widget.attrs["data-product-chosen"] = ""
             symbol = currency_info(strategy.instrument.currency).symbol.strip()
@@ -227,6 +234,13 @@ class StrategyForm(ServiceForm):
             if default_capital is not None:
                 capital.widget.attrs["placeholder"] = lakh(default_capital)
                 capital.help_text += f" Leave blank for your paper capital, {inr(default_capital)}."
+
+    def _basket_ids(self) -> list[Any]:
+        """The basket's ids as posted (bound) or as the page starts (initial)."""
+        if self.is_bound:
+            getlist = getattr(self.data, "getlist", None)
+            return list(getlist("instruments")) if getlist else []
+        return list(self.initial.get("instruments") or [])
 
     @staticmethod
     def initial_from(strategy: Strategy) -> dict[str, Any]:
@@ -262,7 +276,12 @@ class StrategyForm(ServiceForm):
             }
             cross = self.stype.cross_errors(params)
             self.place_errors({"params": {name: [msg] for name, msg in cross.items()}})
-        for inst in cleaned.get("instruments") or []:
+        chosen_basket = cleaned.get("instruments") or []
+        single = cleaned.get("instrument")
+        if chosen_basket and single is not None and single.pk != chosen_basket[0].pk:
+            # as the API refuses it (``basket_errors``): which of the two was meant is unclear
+            self.add_error("instrument", BASKET_INSTRUMENT_ERROR)
+        for inst in chosen_basket:
             try:
                 parse_cap(cap_inputs(self.data, [inst.pk]).get(inst.pk, ""), str(inst))
             except forms.ValidationError as e:

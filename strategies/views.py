@@ -208,13 +208,14 @@ def strategy_params(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def basket_picker(request: HttpRequest) -> HttpResponse:
-    """The form's basket picker, redrawn with the ticked instruments and the search's matches."""
+    """The picker's region below its search box, redrawn with the ticked instruments and the
+    search's matches (the box itself is never redrawn: typing in it keeps its focus)."""
     try:
         ids = parse_ids(request.GET.getlist("instruments"))
     except forms.ValidationError:  # a tampered id: redraw with nothing ticked
         ids = []
     picker = picker_context(ids, request.GET.get("basket_q", ""), cap_inputs(request.GET, ids))
-    return render(request, "strategies/partials/basket_picker.html", {"picker": picker})
+    return render(request, "strategies/partials/basket_picked.html", {"picker": picker})
 
 
 # --- detail and the lifecycle actions -------------------------------------------------------

@@ -134,6 +134,21 @@ class Brackets:
             self.gate.record(ts)
         return oid
 
+    def on_bracket_fill(self, broker_order_id: str, qty: int) -> None:
+        """A stop or target leg that closed the position ends the trade: the target is flat
+        again, so the strategy's next entry opens a new one (backtesting.py's "enter when
+        flat"), as an entry-only rule's next cross must."""
+        b = self.state.bracket
+        if b is not None and qty == 0 and broker_order_id in (b["sl"], b["tp"]):
+            self._trade_ended(b)
+
+    def _trade_ended(self, b: dict[str, Any]) -> None:
+        """Flatten the target the bracket's trade followed; a newer decision (a flip still
+        pending) stands."""
+        st = self.state
+        if st.target != 0 and (st.target > 0) == b["long"]:
+            st.target = 0.0
+
     def _tick(self, price: float, up: bool) -> float:
         return to_tick(price, self.config.instrument.tick_size, up)
 
@@ -170,6 +185,8 @@ class Brackets:
             q = self.state.ledger.qty(self._symbol)
             if q != 0:
                 self._leg(ts, LEG_EXIT, "SELL" if q > 0 else "BUY", abs(q), reduce_only=True)
+            if self.state.ledger.qty(self._symbol) == 0:
+                self._trade_ended(b)  # the time exit ended the trade, as a leg's fill does
             self._bracket_live()
             return
         if br.calendar is None:

@@ -239,10 +239,11 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
                         )
                     if not was_halted and p < nd and nxt == dec_idx[p] + 1:
                         # after a halt the target stays as it was at the halting bar's close
+                        changed = dec_val[p] != st.target
                         if halt_at is None or halt_at == nxt - 1:
                             st.target = dec_val[p]
                         p += 1
-                        st.pending = st.halted_reason is None
+                        st.pending = changed and st.halted_reason is None
                     i = nxt
                 elif (
                     st.bracket is not None
@@ -279,7 +280,7 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
                     at_cash.append(cash := led.cash)
                     at_qty.append(q := led.qty(sym))
                     if p < nd and dec_idx[p] == i:
-                        if st.halted_reason is None:
+                        if st.halted_reason is None and dec_val[p] != st.target:
                             st.target = dec_val[p]
                             st.pending = True
                         p += 1
@@ -346,6 +347,8 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
             realised = led.apply_fill(symbol, signed, price, total)
         self._tracker.on_fill(symbol, q0, signed, price, total, realised, f.ts, self._trades)
         self._fills.append(f)
+        if st.bracket is not None:
+            self.on_bracket_fill(f.broker_order_id, led.qty(symbol))
 
     def _rebalance(self, ts: int) -> None:
         """Turn the pending target into an exit leg and/or an entry leg at this bar's open.
@@ -475,17 +478,20 @@ def _items(arr: np.ndarray, dtype: type[np.generic]) -> memoryview:
 
 
 def _decision_changes(sig: np.ndarray, start: int, target: float) -> tuple[list[int], list[float]]:
-    """Bars (absolute indices >= start) whose decision changes the target, and the new targets."""
+    """Bars (absolute indices >= start) with a decision that may change the target, and it.
+
+    A decision equal to the one before it is kept unless it repeats ``target`` before any other
+    decision: a bracket leg that closes the position sets the target flat mid-run
+    (``Brackets.on_bracket_fill``), so a repeated entry (a rule's entry-only side) must still
+    reach the loop, which acts on a decision only when it differs from the target then.
+    """
     seg = sig[start:]
     idx = np.flatnonzero(~np.isnan(seg))
     if len(idx) == 0:
         return [], []
     vals = seg[idx]
-    prev = np.empty_like(vals)
-    prev[0] = target
-    prev[1:] = vals[:-1]
-    chg = vals != prev
-    return (idx[chg] + start).tolist(), vals[chg].tolist()
+    first = int(np.argmax(vals != target)) if (vals != target).any() else len(vals)
+    return (idx[first:] + start).tolist(), vals[first:].tolist()
 
 
 def run_backtest(

@@ -3,6 +3,7 @@ and the instrument of every order and trade; a manual ticket that names the memb
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -215,3 +216,28 @@ def test_the_page_offers_every_member_on_the_chart_and_its_last_price(owner_clie
         cell = row[row.index('data-cell="last-price"') :][:120]
         last = Position.objects.get(deployment=deployment, instrument=inst).last_price
         assert last is not None and "—" not in cell.split("</td>")[0]
+
+
+def test_open_orders_lead_with_the_member_and_fit_a_narrow_card(owner_client, basket_run):
+    """The open-orders card sits in a column beside the ticket: a basket's rows lead with the
+    member (cut short if long, its title whole), the number and time under it, and the
+    trigger under the price, so the table needs no side scroll at 1280 px (the browser
+    journey measures it)."""
+    deployment, (_, _, infy) = basket_run
+    order = order_place(
+        deployment=deployment,
+        side="SELL",
+        order_type="SL",
+        quantity=1,
+        price=Decimal("1.00"),
+        trigger_price=Decimal("1.05"),
+        instrument=str(infy.pk),
+    )
+    html = owner_client.get(reverse("deployment_live", args=[deployment.pk]), **HTMX)
+    card = html.content.decode().split('id="open-orders"')[1].split("</table>")[0]
+    heads = re.findall(r"<th(?:\s[^>]*)?>([^<]*)<", card)
+    assert heads == ["Member", "Side · role", "Type", "Qty", "Price", "Status", ""]
+    row = card[card.index(f"#{order.pk} ·") - 200 :].split("</tr>")[0]
+    assert f'class="mono strong member-name" title="{infy}">{infy}</span>' in row
+    price_cell = row.split('class="num nowrap">')[1].split("</td>")[0]
+    assert "₹1.00" in price_cell and "trigger ₹1.05" in price_cell

@@ -20,18 +20,16 @@ from django.urls import reverse
 
 from algosaas.templatetags.money import price
 from execution.engine import indicators as ind
-from execution.marketdata.csvbars import ParsedBar
 from execution.marketdata.sources import SyntheticSource, synthetic_key
 from execution.models import DeploymentState, Trade
 from execution.services.live import deployment_step, order_place
 from execution.services.live_chart import CHART_BARS
-from execution.services.marketdata import bars_import, instrument_get_or_create
+from execution.tests.factories import QUIET_RSI, SMA_5_15, deploy, replay_instrument
+from execution.tests.factories import chart_strategy as make_strategy
 from strategies import catalog, services
 from strategies.models import Deployment
-from strategies.tests.factories import StrategyFactory, seeded_instrument
 
 T0 = datetime(2026, 1, 5, 4, 0, 2, tzinfo=UTC)
-SMA_5_15 = {"fast": 5, "slow": 15, "mode": "long_only"}
 
 
 class Clock:
@@ -51,29 +49,6 @@ def clock(monkeypatch) -> Clock:
     c = Clock()
     monkeypatch.setattr("django.utils.timezone.now", c)
     return c
-
-
-def make_strategy(owner, **overrides):
-    fields = {
-        "owner": owner,
-        "name": "RELIANCE 1m SMA 5/15",
-        "strategy_type": "sma_crossover",
-        "params": dict(SMA_5_15),
-        "instrument": seeded_instrument("RELIANCE"),
-        "timeframe": "1m",
-        "quantity": 10,
-        "allocation_pct": None,
-        "product": "MIS",
-        "capital": Decimal("100000.00"),
-    }
-    fields.update(overrides)
-    return StrategyFactory(**fields)
-
-
-def deploy(strategy, **kwargs) -> Deployment:
-    deployment = services.strategy_deploy(strategy=strategy, actor=strategy.owner, **kwargs)
-    deployment.refresh_from_db()
-    return deployment
 
 
 def feed_window(deployment: Deployment, now: datetime):
@@ -105,13 +80,9 @@ def deployment(user, clock):
     return deploy(make_strategy(user))
 
 
-# Extreme RSI levels: the strategy (practically) never trades, so every fill is a manual one.
-QUIET = {"period": 100, "oversold": 1.0, "overbought": 99.0, "mode": "long_only"}
-
-
 @pytest.fixture
 def quiet(user, clock):
-    deployment = deploy(make_strategy(user, strategy_type="rsi_reversion", params=QUIET))
+    deployment = deploy(make_strategy(user, strategy_type="rsi_reversion", params=QUIET_RSI))
     clock.advance(minutes=1)
     deployment_step(deployment_id=deployment.pk)  # a market price for the manual orders
     return deployment
@@ -295,16 +266,7 @@ def test_last_price_is_shown_while_flat(owner_client, deployment, clock):
 
 
 def _replay_deployment(user) -> Deployment:
-    instrument, _ = instrument_get_or_create(
-        exchange="NSE", symbol="WARMUP", tick_size=Decimal("0.05"), lot_size=1
-    )
-    start = datetime(2024, 6, 11, 3, 45, tzinfo=UTC)
-    bars = [
-        ParsedBar(start + timedelta(minutes=i), Decimal(100 + i % 7), Decimal(103 + i % 7),
-                  Decimal(98 + i % 7), Decimal(101 + i % 5), 1_000)
-        for i in range(40)
-    ]  # fmt: skip
-    bars_import(instrument=instrument, timeframe="1m", bars=bars)
+    instrument = replay_instrument("WARMUP", bars=40)
     strategy = make_strategy(user, instrument=instrument, name="replay warm-up")
     return deploy(strategy, feed="replay", seconds_per_bar=10.0)
 

@@ -198,10 +198,24 @@
     applyProgress(document);
     labelTables(document);
     document.querySelectorAll("form").forEach(applySizing);
+    document.querySelectorAll("form").forEach(applyBasket);
     document.querySelectorAll("form[data-ticket]").forEach(applyTicket);
   });
 
+  // The single-instrument select (data-basket-single) is hidden and disabled, so not sent,
+  // while the form's basket picker has a member ticked: the basket's first member stands for it.
+  function applyBasket(form) {
+    if (!form || !form.querySelector) return;
+    var single = form.querySelector("[data-basket-single]");
+    if (!single) return;
+    var basket = !!form.querySelector("[data-basket-member]:checked, [data-basket-result]:checked");
+    single.disabled = basket;
+    var field = single.closest(".field");
+    if (field && !field.classList.contains("has-error")) field.hidden = basket;
+  }
+
   document.addEventListener("change", function (e) {
+    if (e.target.form) applyBasket(e.target.form);
     if (e.target.matches && e.target.matches("[data-sizing-toggle]")) applySizing(e.target.form);
     if (e.target.form) applyTicket(e.target.form);
   });
@@ -260,6 +274,7 @@
     labelTables(e.target);
     var form = e.target.closest ? e.target.closest("form") : null;
     applySizing(form);
+    applyBasket(form);
     if (e.target.querySelectorAll) e.target.querySelectorAll("form[data-ticket]").forEach(applyTicket);
   });
 })();

@@ -176,7 +176,8 @@ class CompiledRules:
         return _SERIES[indicator.name](bars, *indicator.args)
 
     def signals(self, bars: BarSeries) -> np.ndarray:
-        """+1/-1/0 where the target position changes, NaN elsewhere (``StrategyType.signals``)."""
+        """+1/-1/0 where the target changes (and at every entry of a side without an exit
+        condition), NaN elsewhere (``StrategyType.signals``)."""
         run = _Evaluation(bars)
         doc = self.document
         n = len(bars)
@@ -185,14 +186,28 @@ class CompiledRules:
         def side(cond: Condition | None) -> np.ndarray:
             return never if cond is None else run.condition(cond)
 
+        long_entry = side(doc.entry_long)
         if doc.long_short:
-            return decisions_from_rules(
-                side(doc.entry_long),
-                side(doc.exit_long),
-                side(doc.entry_short),
-                side(doc.exit_short),
+            short_entry = side(doc.entry_short)
+            out = decisions_from_rules(
+                long_entry, side(doc.exit_long), short_entry, side(doc.exit_short)
             )
-        return decisions_from_rules(side(doc.entry_long), side(doc.exit_long))
+        else:
+            short_entry = never
+            out = decisions_from_rules(long_entry, side(doc.exit_long))
+        # A side without an exit condition leaves its trades to the exits (stop, target,
+        # trailing, time): once one has closed the position, its next entry must open another,
+        # so each of its entries is repeated (the engine acts only on a change of its target).
+        direction = long_entry.astype(np.int8) - short_entry.astype(np.int8)
+        repeat = np.zeros(n, dtype=bool)
+        if doc.exit_long is None:
+            repeat |= direction == 1
+        if doc.long_short and doc.exit_short is None:
+            repeat |= direction == -1
+        repeat &= np.isnan(out)
+        if repeat.any():
+            out[repeat] = direction[repeat]
+        return out
 
 
 def compile_document(doc: RuleDocument) -> CompiledRules:

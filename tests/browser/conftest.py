@@ -44,6 +44,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import quote
@@ -409,6 +410,7 @@ class Tab:
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # uncaught exceptions in the page
     csp: list[str] = field(default_factory=list)  # Content-Security-Policy violations
+    user: object | None = None  # the user ``signed_in`` logged this tab in as
 
     def record(self, msg: ConsoleMessage) -> None:
         self.console.append(f"[{msg.type}] {msg.text}")
@@ -495,3 +497,64 @@ def logged_in(page: Page, *, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Overview", level=1)).to_be_visible()
+
+
+# --- shared set-up: a logged-in trader, a strategy, a pinned market clock ---------------------
+
+
+@pytest.fixture
+def signed_in(new_tab: Callable[[str], Tab]) -> Callable[..., Tab]:
+    """Open a tab logged in (through the form) as the user with ``email``, created if new."""
+
+    def open_as(email: str, label: str = "trader") -> Tab:
+        from django.contrib.auth import get_user_model
+
+        from tests.factories import TEST_PASSWORD, UserFactory
+
+        user = get_user_model().objects.filter(email=email).first() or UserFactory(email=email)
+        tab = new_tab(label)
+        logged_in(tab.page, email=email, password=TEST_PASSWORD)
+        tab.user = user
+        return tab
+
+    return open_as
+
+
+@pytest.fixture
+def make_strategy() -> Callable[..., object]:
+    """Create a strategy for ``owner``: SMA 10 x 20 long-only on GOOG's daily bars, 10,000 of
+    capital, unless ``overrides`` say otherwise (``StrategyFactory`` fields)."""
+
+    def make(owner: object, **overrides: object) -> object:
+        from decimal import Decimal
+
+        from strategies.tests.factories import StrategyFactory, seeded_instrument
+
+        fields: dict[str, object] = {
+            "owner": owner,
+            "instrument": seeded_instrument("GOOG"),
+            "params": {"fast": 10, "slow": 20, "mode": "long_only"},
+            "capital": Decimal("10000"),
+        }
+        fields.update(overrides)
+        return StrategyFactory(**fields)
+
+    return make
+
+
+@pytest.fixture
+def market_clock(monkeypatch) -> Callable[[datetime], None]:
+    """Start the app's clock (``timezone.now``, the server thread's too) at a chosen moment.
+
+    It then runs on with the real one. The synthetic feed is a pure function of time, so a run
+    deployed at a chosen moment meets the same bars on every run of the test.
+    """
+
+    def start_at(moment: datetime) -> None:
+        from django.utils import timezone
+
+        real = timezone.now
+        offset = real() - moment
+        monkeypatch.setattr(timezone, "now", lambda: real() - offset)
+
+    return start_at

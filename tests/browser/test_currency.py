@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import Artifacts, logged_in
-from tests.factories import TEST_PASSWORD
+from tests.browser.conftest import Artifacts
 
 try:
     from playwright.sync_api import expect
@@ -38,26 +37,19 @@ EMAIL = "dollar.rupee@example.com"
 
 
 @pytest.fixture
-def runs() -> dict[str, int]:
+def runs(make_strategy) -> dict[str, int]:
     from execution.models import Backtest, BacktestStatus
     from execution.services.backtests import backtest_request
     from strategies import services
-    from strategies.tests.factories import StrategyFactory, seeded_instrument
+    from strategies.tests.factories import seeded_instrument
     from tests.factories import UserFactory
 
     owner = UserFactory(email=EMAIL)
-    goog = StrategyFactory(
-        owner=owner,
-        name="GOOG trend",
-        instrument=seeded_instrument("GOOG"),
-        params={"fast": 10, "slow": 20, "mode": "long_only"},
-        capital=Decimal("10000"),
-    )
-    nse = StrategyFactory(
-        owner=owner,
+    goog = make_strategy(owner, name="GOOG trend")
+    nse = make_strategy(
+        owner,
         name="Reliance trend",
         instrument=seeded_instrument("RELIANCE"),
-        params={"fast": 10, "slow": 20, "mode": "long_only"},
         capital=Decimal("1000000"),
     )
     ids = {"goog": goog.pk}
@@ -78,9 +70,8 @@ def _legend(page: Page, chart: str) -> str:
     return legend.inner_text()
 
 
-def test_money_and_costs_fit_the_instrument(runs, new_tab, artifacts: Artifacts):
-    page = new_tab().page
-    logged_in(page, email=EMAIL, password=TEST_PASSWORD)
+def test_money_and_costs_fit_the_instrument(runs, signed_in, artifacts: Artifacts):
+    page = signed_in(EMAIL).page
 
     # The overview never adds rupees to dollars: one total per currency.
     equity = page.locator('[data-tile="total-equity"]')

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 
-from tests.browser.conftest import Artifacts, logged_in
-from tests.factories import TEST_PASSWORD
+from tests.browser.conftest import Artifacts
 
 try:
     from playwright.sync_api import expect
@@ -31,64 +28,19 @@ pytestmark = [
 ]
 
 EMAIL = "chart@example.com"
-SMA_5_15 = {"fast": 5, "slow": 15, "mode": "long_only"}
 CHART = "[data-live-chart='price']"
-
-
-def _strategy(owner, **overrides):
-    from strategies.tests.factories import StrategyFactory, seeded_instrument
-
-    fields = {
-        "owner": owner,
-        "name": "SMA 5/15",
-        "strategy_type": "sma_crossover",
-        "params": dict(SMA_5_15),
-        "instrument": seeded_instrument("RELIANCE"),
-        "timeframe": "1m",
-        "quantity": 10,
-        "allocation_pct": None,
-        "product": "MIS",
-        "capital": Decimal("100000.00"),
-    }
-    fields.update(overrides)
-    return StrategyFactory(**fields)
-
-
-def _deploy(strategy, **kwargs) -> int:
-    from strategies import services
-
-    return services.strategy_deploy(strategy=strategy, actor=strategy.owner, **kwargs).pk
-
-
-def _replay_instrument():
-    from execution.marketdata.csvbars import ParsedBar
-    from execution.services.marketdata import bars_import, instrument_get_or_create
-
-    instrument, _ = instrument_get_or_create(
-        exchange="NSE", symbol="WARMCHART", tick_size=Decimal("0.05"), lot_size=1
-    )
-    start = datetime(2024, 6, 11, 3, 45, tzinfo=UTC)
-    bars = [
-        ParsedBar(start + timedelta(minutes=i), Decimal(100 + i % 7), Decimal(103 + i % 7),
-                  Decimal(98 + i % 7), Decimal(101 + i % 5), 1_000)
-        for i in range(60)
-    ]  # fmt: skip
-    bars_import(instrument=instrument, timeframe="1m", bars=bars)
-    return instrument
 
 
 def _remaining(page) -> int:
     return int(page.locator("[data-live-chart-remaining]").inner_text())
 
 
-def test_chart_draws_candles_lines_and_the_last_price(new_tab, artifacts: Artifacts):
-    from tests.factories import UserFactory
+def test_chart_draws_candles_lines_and_the_last_price(signed_in, artifacts: Artifacts):
+    from execution.tests.factories import chart_strategy, deploy
 
-    owner = UserFactory(email=EMAIL)
-    pk = _deploy(_strategy(owner))
-    tab = new_tab("trader")
+    tab = signed_in(EMAIL)
     page = tab.page
-    logged_in(page, email=EMAIL, password=TEST_PASSWORD)
+    pk = deploy(chart_strategy(tab.user, name="SMA 5/15")).pk
     page.goto(f"/app/deployments/{pk}/")
 
     chart = page.locator(CHART)
@@ -129,19 +81,17 @@ def test_chart_draws_candles_lines_and_the_last_price(new_tab, artifacts: Artifa
     artifacts.shot(page, "live price chart")
 
 
-def test_a_fresh_replay_counts_its_warm_up_down(new_tab, artifacts: Artifacts):
-    from tests.factories import UserFactory
+def test_a_fresh_replay_counts_its_warm_up_down(signed_in, artifacts: Artifacts):
+    from execution.tests.factories import chart_strategy, deploy, replay_instrument
 
-    owner = UserFactory(email=EMAIL)
-    instrument = _replay_instrument()
-    pk = _deploy(
-        _strategy(owner, instrument=instrument, name="Replay warm-up"),
+    tab = signed_in(EMAIL)
+    page = tab.page
+    instrument = replay_instrument("WARMCHART", bars=60)
+    pk = deploy(
+        chart_strategy(tab.user, instrument=instrument, name="Replay warm-up"),
         feed="replay",
         seconds_per_bar=2.0,
-    )
-    tab = new_tab("trader")
-    page = tab.page
-    logged_in(page, email=EMAIL, password=TEST_PASSWORD)
+    ).pk
     page.goto(f"/app/deployments/{pk}/")
 
     warmup = page.locator("[data-live-chart-warmup]")
@@ -181,16 +131,17 @@ def _next_bar(seconds: int = 5) -> None:
     time.sleep(seconds - time.time() % seconds + 0.2)
 
 
-def test_fills_are_drawn_where_they_happened(new_tab, artifacts: Artifacts):
+def test_fills_are_drawn_where_they_happened(signed_in, artifacts: Artifacts):
     from execution.models import Trade
     from execution.services.live import order_place
-    from strategies.models import Deployment
+    from execution.tests.factories import QUIET_RSI, chart_strategy, deploy
     from tests.factories import UserFactory
 
     owner = UserFactory(email=EMAIL)
-    quiet = {"period": 100, "oversold": 1.0, "overbought": 99.0, "mode": "long_only"}
-    pk = _deploy(_strategy(owner, strategy_type="rsi_reversion", params=quiet, timeframe="5s"))
-    deployment = Deployment.objects.get(pk=pk)
+    deployment = deploy(
+        chart_strategy(owner, strategy_type="rsi_reversion", params=QUIET_RSI, timeframe="5s")
+    )
+    pk = deployment.pk
     _next_bar()
     _step_now(pk)  # a market price for the manual orders
     for side in ("BUY", "SELL"):
@@ -201,9 +152,8 @@ def test_fills_are_drawn_where_they_happened(new_tab, artifacts: Artifacts):
     fills = list(Trade.objects.filter(deployment=deployment).order_by("executed_at"))
     assert [f.side for f in fills] == ["BUY", "SELL"]
 
-    tab = new_tab("trader")
+    tab = signed_in(EMAIL)
     page = tab.page
-    logged_in(page, email=EMAIL, password=TEST_PASSWORD)
     page.goto(f"/app/deployments/{pk}/")
     expect(page.locator(f"{CHART} canvas").first).to_be_visible()
     drawn = page.evaluate(

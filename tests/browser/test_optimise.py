@@ -11,13 +11,11 @@ settings: django-q2 sync), so the progress is complete by the time the page rend
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import Artifacts, logged_in
-from tests.factories import TEST_PASSWORD
+from tests.browser.conftest import Artifacts
 
 try:
     from playwright.sync_api import expect
@@ -38,17 +36,13 @@ EMAIL = "opti.miser@example.com"
 
 
 @pytest.fixture
-def strategy_id() -> int:
-    from strategies.tests.factories import StrategyFactory, seeded_instrument
+def strategy_id(make_strategy) -> int:
     from tests.factories import UserFactory
 
-    owner = UserFactory(email=EMAIL)
-    strategy = StrategyFactory(
-        owner=owner,
+    strategy = make_strategy(
+        UserFactory(email=EMAIL),
         name="GOOG crossover",
-        instrument=seeded_instrument("GOOG"),
         params={"fast": 10, "slow": 20, "mode": "long_short"},
-        capital=Decimal("10000"),
         product="CNC",
     )
     return strategy.pk
@@ -58,13 +52,12 @@ def _cell_texts(page: Page) -> list[str]:
     return page.locator("table.heatmap tbody td").all_inner_texts()
 
 
-def test_optimise_a_strategy_and_backtest_the_winner(strategy_id, new_tab, artifacts: Artifacts):
+def test_optimise_a_strategy_and_backtest_the_winner(strategy_id, signed_in, artifacts: Artifacts):
     from execution.models import Backtest, BacktestStatus
     from optimisation.models import Sweep, SweepStatus
 
-    tab = new_tab()
+    tab = signed_in(EMAIL)
     page = tab.page
-    logged_in(page, email=EMAIL, password=TEST_PASSWORD)
 
     page.goto(f"/app/strategies/{strategy_id}/")
     page.get_by_role("link", name="Optimise").click()

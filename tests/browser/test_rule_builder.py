@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.conftest import Artifacts, logged_in
-from tests.factories import TEST_PASSWORD
+from tests.browser.conftest import Artifacts
 
 try:
     from playwright.sync_api import expect
@@ -47,13 +46,9 @@ def field(page: Page, path: str) -> Locator:
     return page.locator(f'#rule-builder [name="{path}"]')
 
 
-def test_build_preview_save_and_backtest(new_tab, artifacts: Artifacts):
-    from tests.factories import UserFactory
-
-    user = UserFactory(email="rule.builder@example.com")
-    tab = new_tab("trader")
+def test_build_preview_save_and_backtest(signed_in, artifacts: Artifacts):
+    tab = signed_in("rule.builder@example.com")
     page = tab.page
-    logged_in(page, email=user.email, password=TEST_PASSWORD)
     page.goto("/app/strategies/")
     page.get_by_role("link", name="+ Build a rule").click()
     expect(page.get_by_role("heading", name="Build a rule", level=1)).to_be_visible()
@@ -137,13 +132,9 @@ def test_build_preview_save_and_backtest(new_tab, artifacts: Artifacts):
     assert not tab.errors, tab.errors
 
 
-def test_templates_and_the_text_box(new_tab, artifacts: Artifacts):
-    from tests.factories import UserFactory
-
-    user = UserFactory(email="rule.text@example.com")
-    tab = new_tab("trader")
+def test_templates_and_the_text_box(signed_in, artifacts: Artifacts):
+    tab = signed_in("rule.text@example.com")
     page = tab.page
-    logged_in(page, email=user.email, password=TEST_PASSWORD)
     page.goto("/app/strategies/rules/new/")
     preview = page.locator("#rule-preview")
 
@@ -184,3 +175,76 @@ def test_templates_and_the_text_box(new_tab, artifacts: Artifacts):
 
     assert not tab.csp, f"Content-Security-Policy violations: {tab.csp}"
     assert not tab.errors, tab.errors
+
+
+# Every htmx request a change sends (by the element that sent it), when each redraw of the
+# picker landed, and when the search box last got a letter.
+REQUESTS = """
+window.__sent = [];
+window.__swaps = [];
+window.__typed = [];
+document.addEventListener("htmx:beforeRequest", (e) => window.__sent.push(e.detail.elt.id));
+document.addEventListener("htmx:afterSwap", (e) => window.__swaps.push(performance.now()));
+document.addEventListener("input", (e) => window.__typed.push(performance.now()));
+"""
+
+
+def test_typing_in_the_basket_search_keeps_its_focus_and_text(
+    signed_in, monkeypatch, artifacts: Artifacts
+):
+    """The picker's answers come slowly here (as on a slow line), so one lands while the trader
+    is still typing: the search box is never redrawn, so it keeps its focus and every letter.
+    Ticking a match redraws the picker alone; an exit's change redraws the builder (its
+    preview) alone, and the basket stays as it was."""
+    import time
+
+    from strategies import views
+
+    picker_context = views.picker_context
+
+    def slow_picker_context(*args, **kwargs):
+        time.sleep(0.6)
+        return picker_context(*args, **kwargs)
+
+    monkeypatch.setattr(views, "picker_context", slow_picker_context)
+    tab = signed_in("basket.search@example.com")
+    page = tab.page
+    page.goto("/app/strategies/rules/new/")
+    preview = page.locator("#rule-preview")
+    expect(preview).to_contain_text("entry_long: sma(20) crosses_above sma(50)")
+    page.evaluate(REQUESTS + "window.__q = document.getElementById('basket-q');")
+
+    search = page.locator("#basket-q")
+    search.press_sequentially("RE", delay=50)
+    page.wait_for_timeout(400)  # the search for "RE" is on its way: it lands mid-word
+    search.press_sequentially("LIANCE", delay=120)
+    expect(search).to_have_value("RELIANCE")
+    # the search for the whole word has landed too (after the last letter and the debounce)
+    page.wait_for_function(
+        "() => window.__swaps.some((t) => t > window.__typed[window.__typed.length - 1] + 300)"
+    )
+    landed_mid_word = page.evaluate(
+        "() => window.__swaps.some((t) => t > window.__typed[0] && t < window.__typed.at(-1))"
+    )
+    assert landed_mid_word, "no redraw landed while typing: the test proves nothing"
+    assert page.evaluate("() => document.activeElement === window.__q && window.__q.isConnected")
+    expect(search).to_have_value("RELIANCE")
+    match = page.locator('#basket-picker [data-basket-result="NSE:RELIANCE"]')
+    expect(match).to_be_visible()
+
+    page.evaluate("() => { window.__sent = []; }")
+    match.check()
+    expect(page.locator('#basket-picker [data-basket-member="NSE:RELIANCE"]')).to_be_checked()
+    assert set(page.evaluate("() => window.__sent")) == {"basket-picked"}
+
+    page.evaluate("() => { window.__sent = []; }")
+    stop = page.get_by_label("Stop-loss %")
+    stop.fill("3")
+    stop.press("Tab")
+    expect(preview).to_contain_text("stop_loss: 3%")
+    assert set(page.evaluate("() => window.__sent")) == {"rule-exits"}
+    expect(page.locator('#basket-picker [data-basket-member="NSE:RELIANCE"]')).to_be_checked()
+    expect(search).to_have_value("RELIANCE")
+    artifacts.shot(page, "basket searched while typing")
+    assert not tab.errors, tab.errors
+    assert not tab.csp, tab.csp

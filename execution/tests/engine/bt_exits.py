@@ -43,8 +43,12 @@ def run_reference(
     trailing_pct: float | None = None,
     cash: float = 10_000,
     commission: float = 0.002,
+    exit_on_cross: bool = True,
 ):
-    """Run the reference strategy; return backtesting.py's stats (trades in ``_trades``)."""
+    """Run the reference strategy; return backtesting.py's stats (trades in ``_trades``).
+
+    ``exit_on_cross=False``: no exit signal, the stop and target alone close each trade.
+    """
     opens = np.asarray(bars.open, dtype=float)
     base = TrailingStrategy if trailing_pct is not None else Strategy
 
@@ -70,7 +74,7 @@ def run_reference(
                 # set after placing: backtesting.py checks sl < price < tp against this
                 # close, which a gap to the next open may cross
                 self.buy()._replace(sl_price=sl, tp_price=tp)
-            elif crossover(self.sma2, self.sma1):
+            elif exit_on_cross and crossover(self.sma2, self.sma1):
                 self.position.close()
 
     with warnings.catch_warnings():

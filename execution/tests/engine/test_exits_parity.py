@@ -131,6 +131,18 @@ def test_random_walks_stop_and_target_match_backtesting_py(seed):
     assert closed_by(result, "sl") > 0 and closed_by(result, "tp") > 0
 
 
+@pytest.mark.parametrize("seed", [None, 6, 7])
+def test_an_entry_only_rule_enters_again_after_its_stop_or_target(goog, seed):
+    """No exit condition: the legs alone end each trade, and the next cross opens another
+    (backtesting.py's "buy on a cross when flat"), not one trade for the whole run."""
+    bars = goog if seed is None else random_walk(1500, seed)
+    ref = run_reference(bars, stop_pct=2, target_pct=4, exit_on_cross=False)
+    doc = sma_rules(stop_loss_pct=2, target_pct=4)
+    del doc["exit_long"]
+    result, _ = assert_same_as_reference(bars, doc, ref)
+    assert closed_by(result, "sl") > 1 and closed_by(result, "tp") > 1
+
+
 @pytest.mark.parametrize("seed", [None, 4, 5])
 def test_trailing_stop_matches_backtesting_lib_trailing_strategy(goog, seed):
     bars = goog if seed is None else random_walk(1500, seed)

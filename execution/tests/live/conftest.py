@@ -32,8 +32,8 @@ from execution.models import (
 from execution.selectors import bar_series
 from execution.services.engine_setup import engine_config
 from execution.services.live import _dt, deployment_step
-from strategies import catalog, services
-from strategies.models import Deployment
+from execution.tests.factories import deploy
+from strategies import catalog
 from strategies.tests.factories import StrategyFactory, seeded_instrument
 from tests.fakes.dhan.fixtures import dhan_account, fake_dhan  # noqa: F401 (fixtures)
 from tests.fakes.kite.fixtures import fake_kite, linked_kite_account  # noqa: F401 (fixtures)
@@ -57,12 +57,6 @@ def make_strategy(owner, **overrides):
     }
     fields.update(overrides)
     return StrategyFactory(**fields)
-
-
-def deploy(strategy, **kwargs) -> Deployment:
-    deployment = services.strategy_deploy(strategy=strategy, actor=strategy.owner, **kwargs)
-    deployment.refresh_from_db()
-    return deployment
 
 
 def live_of(deployment) -> DeploymentState:

@@ -58,20 +58,23 @@ def test_entry_and_exit_by_hand():
     got = signals("entry_long: close > close[1]\nexit_long: close < 3", bars)
     assert got == {4: 1.0, 7: 0.0}
     # with shorts: the entry beats an exit on the same bar, so a long flips to a short
+    # (the short side has no exit condition: its entry repeats while it holds, so the engine
+    # can enter again once a stop or target has closed the short; it acts only when flat)
     got = signals(
         "entry_long: close > close[1]\nexit_long: close < 3\nentry_short: close < 3", bars
     )
-    assert got == {4: 1.0, 7: -1.0}
+    assert got == {4: 1.0, 7: -1.0, 8: -1.0, 9: -1.0}
 
 
 def test_groups_by_hand():
     bars = bars_from_closes(CLOSES)
     got = signals("entry_long: close >= 9 and close[1] >= 8\nexit_long: close <= 2", bars)
     assert got == {5: 1.0, 7: 0.0}
+    # no exit condition: every bar the entry holds is an entry (``test_entry_and_exit_by_hand``)
     got = signals("entry_long: close <= 4 or close > 9", bars)
-    assert got == {3: 1.0}
+    assert got == {3: 1.0, 6: 1.0, 7: 1.0, 8: 1.0, 9: 1.0}
     got = signals("entry_long: close crosses_above 7 or close crosses_below 3", bars)
-    assert got == {4: 1.0}
+    assert got == {4: 1.0, 7: 1.0}
 
 
 def test_empty_and_tiny_series():
