@@ -72,7 +72,7 @@ def test_one_ctrl_c_stops_server_and_cluster_cleanly(make_run_env: dict[str, str
         # The cluster is up too: its own processes run under make.
         make_proc = psutil.Process(child.pid)
         names = " ".join(" ".join(p.cmdline()) for p in make_proc.children(recursive=True))
-        assert "qcluster" in names and "runserver" in names
+        assert "qcluster" in names and "uvicorn algosaas.asgi:application" in names
         descendants = make_proc.children(recursive=True)
 
         child.expect([pexpect.TIMEOUT], timeout=0.5)
