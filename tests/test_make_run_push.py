@@ -39,6 +39,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from strategies.management.commands.seed_demo import DEMO_EMAIL, DEMO_PASSWORD
 from tests.deploy.processes import Process, free_port, wait_for
+from tests.make_run import web_command
 
 pytestmark = [
     pytest.mark.slow,
@@ -87,19 +88,6 @@ def database(seeded_db: Path, tmp_path: Path) -> Path:
     db = tmp_path / "db.sqlite3"
     shutil.copyfile(seeded_db, db)
     return db
-
-
-def web_command(port: int, env: dict[str, str]) -> str:
-    """The web server's command line exactly as `make run` would start it on ``port``."""
-    out = subprocess.run(
-        ["make", "-s", "--no-print-directory", "web-command", f"PORT={port}"],
-        cwd=BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
 
 
 class MakeRunWeb:
