@@ -46,15 +46,26 @@ WEB_SERVER = DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-algosaas.settings
 # in the background gets the terminal's SIGINT too (uvicorn installs its own handler over the
 # ignored SIGINT a background job inherits) and the shell sends it a SIGTERM as well, which
 # uvicorn takes as the same graceful stop. A SIGTERM or SIGHUP to the shell, or the web server
-# ending by itself, stops the cluster with one SIGINT of ours.
+# ending by itself, stops the cluster with one SIGINT of ours. Until qcluster has started
+# (Django loading, a few seconds, while uvicorn may already serve) it ignores SIGINT, so a
+# Ctrl-C then would be lost and leave it running: on Linux the shell reads in /proc whether
+# the cluster catches SIGINT yet (`catches_int`) and, if it did not, sends its one SIGINT as
+# soon as it does. Without /proc it assumes the cluster caught the terminal's.
 run: seed
 	@echo "Serving on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the job cluster)"
 	@$(PY) manage.py qcluster & cluster=$$!; \
 	  $(WEB_SERVER) & web=$$!; \
+	  catches_int() { m=$$(sed -n 's/^SigCgt:[[:space:]]*//p' /proc/$$1/status 2>/dev/null); \
+	                  case $$m in ""|*[2367abef]) return 0;; *) return 1;; esac; }; \
 	  stop() { [ -n "$$stopping" ] && return; stopping=1; kill -TERM $$web 2>/dev/null; \
-	           [ "$$1" = ctrl-c ] || kill -INT $$cluster 2>/dev/null; }; \
+	           [ "$$1" = ctrl-c ] && catches_int $$cluster || owed=1; }; \
 	  trap 'stop ctrl-c' INT; trap stop TERM HUP; \
-	  wait $$web; stop; wait $$cluster; wait $$cluster; exit 0
+	  wait $$web; stop; \
+	  if [ -n "$$owed" ]; then n=0; \
+	    while kill -0 $$cluster 2>/dev/null && ! catches_int $$cluster && [ $$n -lt 600 ]; do \
+	      sleep 0.1; n=$$((n+1)); done; \
+	    kill -INT $$cluster 2>/dev/null; fi; \
+	  wait $$cluster; wait $$cluster; exit 0
 
 web-command:
 	@echo '$(WEB_SERVER)'
