@@ -33,8 +33,8 @@ seed: migrate
 # docs/live-push.md) under uvicorn, one process, with manage.py's settings unless
 # DJANGO_SETTINGS_MODULE says otherwise (algosaas.asgi alone defaults to production's).
 # No --reload: the job cluster beside it would keep running the old code. No lifespan (Django
-# has no startup or shutdown hooks to run) and no access log:
-# Django's own request lines say the same. Proxy headers are never trusted (NUM_PROXIES is).
+# has no startup or shutdown hooks to run) and no access log (Django's own request lines say
+# the same). Proxy headers are never trusted (NUM_PROXIES is).
 # tests/test_make_run_push.py starts this same line (`make -s web-command` prints it).
 WEB_SERVER = DJANGO_SETTINGS_MODULE=$${DJANGO_SETTINGS_MODULE:-algosaas.settings.base} \
   $(PY) -m uvicorn algosaas.asgi:application --host $(HOST) --port $(PORT) \
