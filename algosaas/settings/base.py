@@ -258,8 +258,9 @@ if REDIS_URL and env.bool("Q_USE_REDIS", default=True):
 
 # --- Live push (execution/push/, docs/live-push.md) -----------------------------------------
 # Steps run in the job cluster, so events reach the web processes only through a shared layer:
-# Redis when REDIS_URL is set. Without it the in-memory layer serves one process (API clients
-# of that process see its own manual orders) and the live page keeps polling (LIVE_PUSH off).
+# Redis when REDIS_URL is set. Without it the in-memory layer serves one process: a page served
+# by the ASGI app (make run's uvicorn) gets that process's own events (manual orders and stops
+# placed there) by push and keeps polling for the steps' bars and fills (execution/push/mode.py).
 if REDIS_URL:
     _push_hosts = [
         # redis-py 8's default 5 s socket_timeout would cut the core layer's 5 s blocking
@@ -293,8 +294,9 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 LIVE_PUSH = {
-    # The live page opens a socket only when push can work across processes.
-    "ENABLED": env.bool("LIVE_PUSH", default=bool(REDIS_URL)),
+    # Off: the live page never opens a socket and only polls. On, it opens one when it was
+    # served by the ASGI app; what the socket carries depends on REDIS_URL (above).
+    "ENABLED": env.bool("LIVE_PUSH", default=True),
     # A reconnecting client further behind than this many rows gets "resync", not a replay.
     "REPLAY_LIMIT": env.int("LIVE_PUSH_REPLAY_LIMIT", default=500),
     "HEARTBEAT_SECONDS": env.float("LIVE_PUSH_HEARTBEAT_SECONDS", default=20.0),

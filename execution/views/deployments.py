@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ObjectDoesNotExist
@@ -27,6 +26,7 @@ from execution import selectors
 from execution.engine.orders import WORKING_STATUSES
 from execution.forms import DeploymentFilterForm, OrderTicketForm
 from execution.models import LivePhase, Order, OrderEvent, TradingMode
+from execution.push.mode import live_updates
 from execution.services.live import order_cancel, order_place
 from execution.services.live_chart import CHART_BARS, deployment_chart, deployment_quote
 from execution.views.common import (
@@ -188,7 +188,8 @@ def _render_deployment_page(
     status: int = 200,
 ) -> HttpResponse:
     context = {**_live_context(deployment), **_controls_context(deployment, ticket)}
-    context["push_enabled"] = settings.LIVE_PUSH["ENABLED"]  # else the page polls, as before
+    # "push", "local" (this process's own events only) or "polling": execution/push/mode.py
+    context["live_updates"] = live_updates(request)
     context["push_path"] = PUSH_PATH
     context["equity_data"] = {
         "points": _equity_points(deployment),

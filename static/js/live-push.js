@@ -5,10 +5,14 @@
  * deployment, sending the last order-event and equity sequence numbers it has seen, so a
  * reconnect replays only what was missed. Every event refreshes the live panels through their
  * existing htmx reload ("deployment-refresh", coalesced over a burst) and is re-dispatched as
- * a DOM event, "algosaas:live-event" (detail: the event), for charts. While push works, the
- * tiles' 3-second poll is skipped; when the socket goes, polling takes over again, and the
- * footer says which ("live updates: push" / "polling"). A server with no WebSocket route
- * (runserver) fails three opens in a row: the page then stays on polling.
+ * a DOM event, "algosaas:live-event" (detail: the event), for charts.
+ *
+ * data-live-push says what the socket can carry (execution/push/mode.py): "push", every event
+ * (Redis joins the web and job processes), so while subscribed the tiles' 3-second poll is
+ * skipped; or "local", only what this web process commits itself (manual orders, stops: no
+ * Redis, make run), so the poll goes on for the bars and fills the job cluster commits. When
+ * the socket goes, polling takes over alone. The footer says which. A server with no
+ * WebSocket route (a WSGI server) fails three opens in a row: the page then stays on polling.
  */
 (function () {
   "use strict";
@@ -16,17 +20,23 @@
   var el = document.querySelector("[data-live-push]");
   if (!el || !window.htmx) return;
   var deployment = Number(el.getAttribute("data-deployment"));
+  var scope = el.getAttribute("data-live-push") === "local" ? "local" : "push";
+  var TEXT = {
+    push: "live updates: push",
+    local: "live updates: push for orders placed here, polling for bars and fills",
+    polling: "live updates: polling"
+  };
   var cursor = { seq: null, equity: null };
   var push = false;
   var opened = false;
   var failures = 0;
   var pending = null;
 
-  function setMode(on) {
-    push = on;
-    el.textContent = "live updates: " + (on ? "push" : "polling");
-    el.setAttribute("data-mode", on ? "push" : "polling");
-    document.documentElement.setAttribute("data-live-updates", on ? "push" : "polling");
+  function setMode(mode) {
+    push = mode === "push"; // only then is the timed poll skipped
+    el.textContent = TEXT[mode];
+    el.setAttribute("data-mode", mode);
+    document.documentElement.setAttribute("data-live-updates", mode);
   }
 
   function refreshSoon() {
@@ -51,7 +61,7 @@
     plain.removeAttribute("hx-ext");
     el.replaceWith(plain); // the extension stops reconnecting once its element has left
     el = plain;
-    setMode(false);
+    setMode("polling");
   }
 
   el.addEventListener("htmx:wsOpen", function (e) {
@@ -64,7 +74,7 @@
   });
 
   el.addEventListener("htmx:wsClose", function () {
-    setMode(false);
+    setMode("polling");
     if (!opened && ++failures >= 3) stop();
     opened = false;
   });
@@ -78,7 +88,7 @@
     } else if (m.type === "subscribed") {
       advance("seq", m.seq);
       advance("equity", m.equity_seq);
-      setMode(true);
+      setMode(scope);
       refreshSoon(); // whatever committed between the page's render and the subscription
     } else if (m.type === "resync") {
       advance("seq", m.seq);

@@ -2,6 +2,9 @@
 uvicorn worker) and Redis: the footer says "push", a fill committed by a step shows on the
 page without the 3-second poll (which is off while push works), every event is re-dispatched
 as ``algosaas:live-event``, and when the web process goes the page falls back to polling.
+Without Redis, against `make run`'s own web server: the footer says the page gets the orders
+placed there by push and the bars and fills by polling, the poll goes on, and an order placed
+from the page's ticket comes back over the socket.
 
 The step and the manual order run in this test process, publishing through the same Redis db
 and key prefix as the web process (as a job-cluster worker would). The figure printed is the
@@ -10,6 +13,8 @@ time from the fill's commit to its row on the page.
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -28,8 +33,16 @@ from execution.services.live import order_place
 from execution.tests.live.conftest import deploy, make_strategy, step
 from execution.tests.push.conftest import REDIS_URL, redis_layer
 from tests.browser.conftest import ACTION_TIMEOUT_MS, VIEWPORT
-from tests.deploy.processes import production_env, wait_for, web_process
+from tests.deploy.processes import (
+    Process,
+    database_url,
+    free_port,
+    production_env,
+    wait_for,
+    web_process,
+)
 from tests.factories import UserFactory
+from tests.make_run import web_command
 
 pytestmark = [
     pytest.mark.browser,
@@ -150,5 +163,99 @@ def test_a_fill_reaches_the_page_by_push_and_the_page_falls_back_to_polling(
     expect(strip.locator(".live-via-poll")).to_have_text("Live · refreshes every 3 s")
     expect(strip.locator(".live-via-poll")).to_be_visible()
     expect(strip.locator(".live-via-push")).to_be_hidden()
+    assert errors == []
+    context.close()
+
+
+LOCAL = "live updates: push for orders placed here, polling for bars and fills"
+
+
+@pytest.fixture
+def make_run_web(tmp_path, settings):
+    """`make run`'s web server (its own command line, manage.py's settings, DEBUG, no Redis)
+    on the test database."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "Q_", "PYTEST", "LIVE_PUSH")) and k != "REDIS_URL"
+    }
+    env.update(
+        DEBUG="1",
+        DATABASE_URL=database_url(),
+        SECRET_KEY=settings.SECRET_KEY,
+        JWT_SIGNING_KEY=settings.SIMPLE_JWT["SIGNING_KEY"],
+        LOG_FORMAT="console",
+        PYTHONUNBUFFERED="1",
+    )
+    port = free_port()
+    web = Process.start("make-run-web", ["sh", "-c", web_command(port, env)], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        assert web.alive(), web.tail()
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:  # noqa: S310
+                return r.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(up, timeout=60, what="make run's web server", logs=web.tail)
+        yield base
+    finally:
+        web.stop()
+        print(web.tail(15))
+
+
+def test_without_redis_the_page_pushes_orders_placed_here_and_polls_for_the_rest(
+    make_run_web, browser
+):
+    from playwright.sync_api import expect
+
+    user = UserFactory()
+    client = Client()
+    client.force_login(user)
+    deployment = deploy(make_strategy(user))  # synthetic, around the clock: orders accepted
+
+    context = browser.new_context(base_url=make_run_web, viewport=VIEWPORT)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    expect.set_options(timeout=ACTION_TIMEOUT_MS)
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": make_run_web}]
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    polls: list[float] = []
+    live_url = f"/app/deployments/{deployment.pk}/live/"
+    page.on("request", lambda r: live_url in r.url and polls.append(time.monotonic()))
+    page.goto(f"/app/deployments/{deployment.pk}/")
+    page.evaluate(
+        "window.__events = []; document.addEventListener('algosaas:live-event',"
+        " (e) => window.__events.push(e.detail))"
+    )
+    mode = page.locator("#live-mode")
+    expect(mode).to_have_text(LOCAL)  # subscribed: the socket is open
+    expect(mode).to_have_attribute("title", re.compile("Set REDIS_URL to push them too"))
+    strip = page.locator("#live-tiles .live-strip")
+    expect(strip.locator(".live-via-poll")).to_have_text("Live · refreshes every 3 s")
+    expect(strip.locator(".live-via-poll")).to_be_visible()
+    expect(strip.locator(".live-via-push")).to_be_hidden()
+
+    # The job cluster's bars and fills cannot reach this server: the timed poll goes on.
+    polling_from = time.monotonic()
+    page.wait_for_timeout(4500)  # (Playwright's wait: the request events are read meanwhile)
+    assert [t for t in polls if t > polling_from], "the 3-second poll stopped"
+
+    # An order placed from the page's ticket is committed by this server: it comes back by push.
+    page.locator("#order-ticket button[type=submit]").click()
+    page.wait_for_function(
+        "() => window.__events.some((e) => e.kind === 'order' && e.order.source === 'manual')"
+    )
+    pushed = page.evaluate("window.__events.find((e) => e.kind === 'order')")
+    assert pushed["deployment"] == deployment.pk and pushed["order"]["side"] == "BUY"
+    # (accepted or refused at this hour, it is an order event this server committed)
+    expect(page.locator("#orders")).to_contain_text(f"#{pushed['order']['id']}")
+    expect(mode).to_have_text(LOCAL)
     assert errors == []
     context.close()

@@ -1,7 +1,8 @@
 """Fixtures of the deployment tests: a Redis database of their own, emptied around each test.
 
 Redis db 9 (``DEPLOY_TEST_REDIS_DB``) serves the cache tests; the multi-process smoke test uses
-db 10. Without a Redis server the tests skip locally and fail under CI (``.ci/run`` starts one).
+db 10 (``DEPLOY_SMOKE_REDIS_DB``). Without a Redis server the tests skip locally and fail under
+CI (``.ci/run`` starts one).
 """
 
 from __future__ import annotations

@@ -7,12 +7,15 @@ its orders, fills and equity are read through web process B, and B's WebSocket (
 the Redis channel layer) delivers the fill events; then one job cluster is SIGKILLed
 (its whole process group) and the deployment keeps stepping on the other. The dispatcher task
 is enqueued every few seconds through the same Redis queue (production's once-a-minute schedule
-at test speed). Slow: about a minute.
+at test speed). The sockets subscribe with no cursor, so nothing is replayed from the database:
+every event they see was pushed live. Slow: about a minute.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from websockets.sync.client import ClientConnection
 
 from tests.deploy.conftest import REDIS_HOST, flushed_redis
 from tests.deploy.processes import (
@@ -46,7 +50,7 @@ pytestmark = [
     ),
 ]
 
-SMOKE_DB = 10
+SMOKE_DB = int(os.environ.get("DEPLOY_SMOKE_REDIS_DB", "10"))  # emptied before and after
 DISPATCH_SECONDS = 5
 
 
@@ -154,14 +158,15 @@ def _static_files_served(web: Web) -> None:
     assert status == 200 and "body" in body
 
 
-def _first_fill_through_socket(web: Web, token: str, dep: int, *, timeout: float) -> dict:
-    """Subscribe on ``web``'s ``/ws/live/`` (JWT as a subprotocol, never in the URL) from
-    the first event on (``after`` 0: what committed before the subscription is replayed)
-    and return the first fill event."""
+@contextlib.contextmanager
+def _socket(web: Web, token: str, dep: int) -> Iterator[tuple[ClientConnection, dict]]:
+    """``web``'s ``/ws/live/`` (JWT as a subprotocol, never in the URL), subscribed to ``dep``
+    with no cursor: nothing is replayed from the database, so every event that arrives was
+    pushed live, published by the process that committed it through the Redis channel layer.
+    Yields the socket and the subscription's answer (the heads at that moment)."""
     from websockets.sync.client import connect
 
     url = web.base.replace("http://", "ws://", 1) + "/ws/live/"
-    deadline = time.monotonic() + timeout
     with connect(
         url,
         subprotocols=["algosaas.jwt", token],
@@ -170,15 +175,32 @@ def _first_fill_through_socket(web: Web, token: str, dep: int, *, timeout: float
     ) as ws:
         assert ws.subprotocol == "algosaas.jwt"
         assert json.loads(ws.recv(timeout=15))["authenticated"] is True
-        ws.send(json.dumps({"type": "subscribe", "deployment": dep, "after": 0}))
-        while (left := deadline - time.monotonic()) > 0:
-            msg = json.loads(ws.recv(timeout=left))
-            assert msg["type"] != "error", msg
-            if msg["type"] == "ping":
-                ws.send('{"type":"pong"}')
-            elif msg.get("kind") == "fill":
-                return msg
-    pytest.fail(f"no fill event through {web.process.name}'s socket\n{web.process.tail()}")
+        ws.send(json.dumps({"type": "subscribe", "deployment": dep}))
+        ack = _next_message(ws, timeout=15)
+        assert ack["type"] == "subscribed" and "seq" in ack, ack
+        yield ws, ack
+
+
+def _next_message(ws: ClientConnection, *, timeout: float) -> dict:
+    while True:
+        msg = json.loads(ws.recv(timeout=timeout))
+        assert msg["type"] != "error", msg
+        if msg["type"] != "ping":
+            return msg
+        ws.send('{"type":"pong"}')
+
+
+def _pushed(web: Web, ws: ClientConnection, kind: str, *, timeout: float) -> dict:
+    """The next ``kind`` event pushed on ``ws``; fails after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            msg = _next_message(ws, timeout=left)
+        except TimeoutError:
+            break
+        if msg.get("kind") == kind:
+            return msg
+    pytest.fail(f"no {kind} event pushed through {web.process.name}'s socket\n{web.process.tail()}")
 
 
 def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
@@ -221,8 +243,11 @@ def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
     assert status == 201, deployment
     dep = deployment["id"]
 
-    # B's WebSocket: the fills the job clusters commit for A's deployment arrive as events.
-    fill = _first_fill_through_socket(b, token, dep, timeout=120)
+    # B's WebSocket: the fills the job clusters commit for A's deployment are pushed to it,
+    # live (later than the heads B answered the subscription with), across three processes.
+    with _socket(b, token, dep) as (ws, heads):
+        fill = _pushed(b, ws, "fill", timeout=120)
+    assert fill["seq"] > heads["seq"]
 
     # B, another process, sees what the workers did for A's deployment: fills and equity.
     fills = wait_for(
@@ -261,6 +286,10 @@ def test_deploy_through_a_read_fills_through_b_and_survive_a_dead_worker(stack):
         logs=logs,
     )
     assert workers[1].alive(), workers[1].tail()
+    # The surviving cluster's steps are still pushed to B's socket as they commit.
+    with _socket(b, token, dep) as (ws, heads):
+        point = _pushed(b, ws, "equity", timeout=60)
+    assert point["deployment"] == dep and point["seq"] > heads["equity_seq"]
     status, body = a.request("GET", f"/api/deployments/{dep}/", token=token)
     assert status == 200 and body["status"] == "RUNNING", body
 
