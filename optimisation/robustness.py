@@ -200,16 +200,6 @@ def walk_forward_request(
     return run
 
 
-def robustness_run_for_request(*, user, strategy: Strategy, request_token: str):
-    """The walk-forward or Monte Carlo of ``strategy`` an API request with this key's token
-    started, if any."""
-    if not request_token:
-        return None
-    return RobustnessRun.objects.filter(
-        owner=user, strategy=strategy, request_token=request_token
-    ).first()
-
-
 def _market(run: RobustnessRun) -> Market:
     """The walk-forward's bars (loaded once, as a backtest would) and its engine configuration
     per capital: one instrument's, or a basket's members on their common timeline."""

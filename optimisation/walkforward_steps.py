@@ -38,6 +38,7 @@ from optimisation import robustness, walkforward
 from optimisation.markets import BasketMarket, Market
 from optimisation.models import (
     ChunkStatus,
+    RobustnessKind,
     RobustnessRun,
     RobustnessStatus,
     WalkForwardChunk,
@@ -361,6 +362,26 @@ def _report(run: RobustnessRun, market: Market, param_count: int) -> dict[str, A
     if isinstance(market, BasketMarket):
         report["members"] = market.summary()
     return report
+
+
+# ------------------------------------------------------------------------------ progress
+
+
+def walk_forward_progress(run: RobustnessRun) -> dict[str, Any] | None:
+    """Windows tested / total and in-sample chunks done / total, and the share done (each
+    window's test counts as one chunk); None for a Monte Carlo."""
+    if run.kind != RobustnessKind.WALK_FORWARD:
+        return None
+    windows = (run.request or {}).get("windows") or 0
+    steps = run.chunks_total + windows
+    done = run.chunks_done + run.windows_done
+    return {
+        "windows_done": run.windows_done,
+        "windows_total": windows,
+        "chunks_done": run.chunks_done,
+        "chunks_total": run.chunks_total,
+        "percent": round(100.0 * done / steps, 1) if steps else 0.0,
+    }
 
 
 # ------------------------------------------------------------------------------ driving
