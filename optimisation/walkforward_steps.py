@@ -159,12 +159,15 @@ def _fail(run_id: int, e: BaseException, **where: Any) -> str:
 
 def _chunk_start(chunk_id: int) -> WalkForwardChunk | None:
     """Count an attempt and start the run; None if the chunk is done or the run is over."""
-    with transaction.atomic():
+    run_id = WalkForwardChunk.objects.filter(pk=chunk_id).values_list("run_id", flat=True).first()
+    if run_id is None:
+        return None
+    with transaction.atomic():  # the run's row first, then the chunk's, as every step locks
+        run = RobustnessRun.objects.select_for_update().filter(pk=run_id).first()
         chunk = WalkForwardChunk.objects.select_for_update().filter(pk=chunk_id).first()
-        if chunk is None or chunk.status != ChunkStatus.PENDING:
-            return None
-        run = RobustnessRun.objects.select_for_update().get(pk=chunk.run_id)
-        if run.status not in robustness.ACTIVE:
+        if run is None or chunk is None:
+            return None  # deleted meanwhile
+        if chunk.status != ChunkStatus.PENDING or run.status not in robustness.ACTIVE:
             return None
         if run.status == RobustnessStatus.QUEUED:
             run.status = RobustnessStatus.RUNNING
