@@ -190,3 +190,22 @@ def test_a_run_queued_before_the_split_gets_its_steps(
     assert walk_forward_run(run_id=run.pk) == "done"
     run.refresh_from_db()
     assert run.status == RobustnessStatus.COMPLETE and run.chunks_total == 6
+
+
+def test_a_baskets_chunks_count_its_members_and_give_one_passes_report(
+    user, goog_strategy, goog, settings, django_capture_on_commit_callbacks
+):
+    """Chunks of 3 backtests over a 2-member basket hold one set each (3 // 2); the report
+    is still the one pass's, member table included."""
+    from optimisation.tests.test_basket_walkforward import _instrument, _members
+
+    basket = _members(goog_strategy, [(goog, "100"), (_instrument("WALKX"), "100")])
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "SWEEP_CHUNK_SIZE": 3}
+    with django_capture_on_commit_callbacks(execute=True):
+        run = walk_forward_request(strategy=basket, user=user, **{**WF, "space": SPACE})
+    run.refresh_from_db()
+    assert run.status == RobustnessStatus.COMPLETE, run.error
+    assert run.chunks_total == 3 * 6 and all(c.stop - c.start == 1 for c in _chunks(run))
+    expected = _single_pass(run)
+    assert {k: run.report[k] for k in expected} == expected
+    assert [m["instrument"] for m in run.report["members"]] == ["NASDAQ:GOOG", "NASDAQ:WALKX"]
