@@ -11,6 +11,7 @@ from optimisation.exceptions import RobustnessConflict, SweepConflict
 from optimisation.models import RobustnessRun, Sweep, SweepChunk
 from optimisation.robustness import walk_forward_cancel
 from optimisation.services import sweep_cancel
+from optimisation.walkforward_steps import walk_forward_progress, walk_forward_resume
 
 
 class SweepChunkInline(admin.TabularInline):
@@ -75,6 +76,7 @@ class RobustnessRunAdmin(admin.ModelAdmin):
         "strategy",
         "backtest",
         "status",
+        "progress",
         "seconds",
         "created_at",
     ]
@@ -82,10 +84,27 @@ class RobustnessRunAdmin(admin.ModelAdmin):
     search_fields = ["owner__email", "strategy__name"]
     list_select_related = ["owner", "strategy", "backtest"]
     readonly_fields = [f.name for f in RobustnessRun._meta.fields]
-    actions = ["cancel_walk_forwards"]
+    actions = ["cancel_walk_forwards", "resume_walk_forwards"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="Progress")
+    def progress(self, run: RobustnessRun) -> str:
+        p = walk_forward_progress(run)
+        if p is None:
+            return "—"
+        return (
+            f"windows {p['windows_done']}/{p['windows_total']}, "
+            f"chunks {p['chunks_done']}/{p['chunks_total']} ({p['percent']:.0f}%)"
+        )
+
+    @admin.action(description="Queue the pending steps of the selected walk-forwards again")
+    def resume_walk_forwards(self, request: HttpRequest, queryset: QuerySet[RobustnessRun]) -> None:
+        """For a run whose tasks were lost (a broker that lost them): a step already stored
+        is skipped, one running now is recorded once."""
+        steps = sum(walk_forward_resume(run_id=run.pk) for run in queryset)
+        self.message_user(request, f"Queued {steps} step(s).")
 
     @admin.action(description="Cancel the selected walk-forwards")
     def cancel_walk_forwards(self, request: HttpRequest, queryset: QuerySet[RobustnessRun]) -> None:

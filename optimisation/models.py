@@ -89,6 +89,14 @@ class Sweep(models.Model):
     best_params = models.JSONField(null=True, blank=True)
     best_value = models.FloatField(null=True, blank=True)
     study_name = models.CharField(max_length=64, blank=True, help_text="optuna: its study.")
+    request_token = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="The Idempotency-Key's token of the API request that started it (blank "
+        "without one): a retry of a request that died after starting it finds it.",
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -97,6 +105,13 @@ class Sweep(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "request_token"],
+                condition=~models.Q(request_token=""),
+                name="sweep_unique_request_token",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Sweep {self.pk} of strategy {self.strategy_id} ({self.method}, {self.status})"
@@ -189,6 +204,21 @@ class RobustnessRun(models.Model):
     )
     error = models.TextField(blank=True)
     seconds = models.FloatField(null=True, blank=True)
+    request_token = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="The Idempotency-Key's token of the API request that started it (blank "
+        "without one): a retry of a request that died after starting it finds it.",
+    )
+    chunks_total = models.PositiveIntegerField(
+        default=0, help_text="Walk-forward: in-sample chunks (one task each), every window's."
+    )
+    chunks_done = models.PositiveIntegerField(default=0)
+    windows_done = models.PositiveIntegerField(
+        default=0, help_text="Walk-forward: windows tested out-of-sample and stored, in order."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -196,6 +226,71 @@ class RobustnessRun(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["owner", "-created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "request_token"],
+                condition=~models.Q(request_token=""),
+                name="robustness_unique_request_token",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.pk} ({self.status})"
+
+
+class WalkForwardChunk(models.Model):
+    """A slice of the parameter sets run over one window's in-sample bars: one task.
+
+    In-sample runs all start with the run's capital, so every window's chunks are independent
+    and run in parallel; ``values`` keeps each set's objective value in order (non-finite
+    ones as strings: JSON has no NaN or infinity) so the window's winner is picked exactly as
+    a single pass over every set would pick it.
+    """
+
+    run = models.ForeignKey(RobustnessRun, on_delete=models.CASCADE, related_name="wf_chunks")
+    window = models.PositiveIntegerField()
+    seq = models.PositiveIntegerField()
+    start = models.PositiveIntegerField(help_text="First parameter set (index in the space).")
+    stop = models.PositiveIntegerField(help_text="One past the last parameter set.")
+    values = models.JSONField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=ChunkStatus.choices, default=ChunkStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    seconds = models.FloatField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "window", "seq"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "window", "seq"], name="walk_forward_chunk_unique_seq"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.seq} of window {self.window} of run {self.run_id} ({self.status})"
+
+
+class WalkForwardWindow(models.Model):
+    """One window's out-of-sample test, stored once: its report row, curve and end equity.
+
+    Windows are tested in order (each starts with the equity the one before ended with), and
+    one is unique per (run, index), so a test delivered twice can never store a window twice.
+    """
+
+    run = models.ForeignKey(RobustnessRun, on_delete=models.CASCADE, related_name="wf_windows")
+    index = models.PositiveIntegerField()
+    row = models.JSONField(help_text="The report's row for the window.")
+    curve = models.JSONField(help_text="Its out-of-sample equity: ts and equity lists.")
+    end_equity = models.FloatField(help_text="What the next window starts with.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "index"], name="walk_forward_window_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"Window {self.index} of run {self.run_id}"

@@ -1,11 +1,12 @@
 """Robustness reports: is a strategy's best result luck? Walk-forward and Monte Carlo services.
 
-A walk-forward is one django-q2 task (``optimisation.tasks.walk_forward``): it loads the bars
-once, as a backtest would (a basket's members', as a basket backtest would: ``markets``), and
-hands them to ``optimisation.walkforward`` (in-sample sweeps with
-the sweep's own chunk loop, out-of-sample tests of each winner). A Monte Carlo resamples a
-finished backtest's trades with ``optimisation.montecarlo`` inline, in the request: 10,000 paths
-of a few hundred trades take milliseconds (docs/optimisation.md).
+A walk-forward is validated here and run as many bounded django-q2 tasks
+(``optimisation.walkforward_steps``): in-sample chunks in parallel, then each window's
+out-of-sample test in order. Each loads the bars as a backtest would (a basket's members', as
+a basket backtest would: ``_market``, ``markets``) and runs ``optimisation.walkforward``'s
+steps (in-sample sweeps with the sweep's own chunk loop, out-of-sample tests of each winner).
+A Monte Carlo resamples a finished backtest's trades with ``optimisation.montecarlo`` inline,
+in the request: 10,000 paths of a few hundred trades take milliseconds (docs/optimisation.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from execution.exceptions import BacktestInvalid
 from execution.marketdata.exchanges import costs_or_default
@@ -30,10 +30,11 @@ from execution.services.backtest_baskets import basket_entries, basket_member_co
 from execution.services.backtests import backtest_bars
 from execution.services.engine_setup import charges_model, engine_config, session_calendar
 from execution.validation import backtest_range_errors
-from optimisation import montecarlo, walkforward
+from optimisation import montecarlo, walkforward, walkforward_steps
 from optimisation.exceptions import RobustnessConflict, RobustnessInvalid, SweepInvalid
 from optimisation.markets import BasketMarket, InstrumentMarket, Market
 from optimisation.models import (
+    ChunkStatus,
     RobustnessKind,
     RobustnessRun,
     RobustnessStatus,
@@ -104,8 +105,13 @@ def walk_forward_request(
     commission_pct: Decimal | None = None,
     slippage_bps: Decimal = Decimal("0"),
     close_at_end: str = "close",
+    request_token: str = "",
 ) -> RobustnessRun:
-    """Validate a walk-forward of ``strategy`` and queue its task (on commit).
+    """Validate a walk-forward of ``strategy``, split it into steps and queue them (on commit).
+
+    Its in-sample chunks are queued at once; each window's out-of-sample test follows when its
+    turn comes (``walkforward_steps``). ``request_token`` (``idempotency_token``) links the run
+    to the API request's key.
 
     Raises ``RobustnessInvalid`` (400) naming the field, or the limit's setting
     (``MAX_WALK_FORWARD_WINDOWS``, ``MAX_WALK_FORWARD_BACKTESTS``,
@@ -185,12 +191,12 @@ def walk_forward_request(
             "slippage_bps": str(slippage_bps),
             "close_at_end": close_at_end,
         },
+        request_token=request_token,
     )
-    transaction.on_commit(
-        lambda: async_task(
-            "optimisation.tasks.walk_forward", run.pk, task_name=f"walk-forward-{run.pk}"
-        )
+    walkforward_steps.walk_forward_chunks_create(
+        run=run, param_count=len(param_sets), members=members
     )
+    transaction.on_commit(lambda: walkforward_steps.enqueue_chunks(run.pk))
     return run
 
 
@@ -255,34 +261,12 @@ def _market(run: RobustnessRun) -> Market:
     return InstrumentMarket(bars=bars, make_config=make_config)
 
 
-def _start(run_id: int) -> RobustnessRun | None:
-    with transaction.atomic():
-        run = RobustnessRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.status not in ACTIVE:
-            return None  # done already (a redelivered task), or gone
-        run.status = RobustnessStatus.RUNNING
-        run.started_at = timezone.now()
-        run.save(update_fields=["status", "started_at"])
-        return run
-
-
-def _finish(run_id: int, **fields: Any) -> None:
-    """Write the outcome once: only a run still running takes it."""
-    with transaction.atomic():
-        run = RobustnessRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None or run.status != RobustnessStatus.RUNNING:
-            return  # deleted meanwhile, or another attempt wrote it
-        for name, value in {**fields, "finished_at": timezone.now()}.items():
-            setattr(run, name, value)
-        run.save()
-
-
 @transaction.atomic
 def walk_forward_cancel(*, run: RobustnessRun) -> RobustnessRun:
     """Cancel a queued or running walk-forward (409 once it has finished, or for a Monte Carlo).
 
-    A queued task then skips it; a running one notices within ``CANCEL_CHECK_SECONDS`` and
-    stops without writing a report (``_finish`` writes only to a run still running).
+    Its pending chunks will not run; a running one notices within ``CANCEL_CHECK_SECONDS`` and
+    stops, and no step writes to a run that is not running, so it ends without a report.
     """
     row = RobustnessRun.objects.select_for_update().get(pk=run.pk)
     if row.kind != RobustnessKind.WALK_FORWARD or row.status not in ACTIVE:
@@ -295,6 +279,7 @@ def walk_forward_cancel(*, run: RobustnessRun) -> RobustnessRun:
     row.status = RobustnessStatus.CANCELLED
     row.finished_at = timezone.now()
     row.save(update_fields=["status", "finished_at"])
+    row.wf_chunks.filter(status=ChunkStatus.PENDING).update(status=ChunkStatus.CANCELLED)
     logger.info("walk_forward_cancelled", run_id=row.pk)
     return row
 
@@ -314,47 +299,9 @@ def _stop_check(run_id: int) -> Callable[[], bool]:
 
 
 def walk_forward_run(*, run_id: int) -> str:
-    """Run one walk-forward and store its report; the task a qcluster worker runs.
-
-    A task delivered again after its worker died finds the run still RUNNING and runs it again
-    (nothing was written); one finding it finished does nothing.
-    """
-    run = _start(run_id)
-    if run is None:
-        return "skipped"
-    req = run.request
-    began = monotonic()
-    try:
-        space = _space(req["config"], req["space"])
-        param_sets = _param_sets(space, req["method"], req["samples"], req["seed"])
-        market = _market(run)
-        report = walkforward.walk_forward(
-            market=market,
-            stype=space.stype,
-            param_sets=param_sets,
-            objective=req["objective"],
-            capital=float(Decimal(req["capital"])),
-            windows=req["windows"],
-            in_sample_ratio=req["in_sample_ratio"],
-            mode=req["mode"],
-            max_drawdown_pct=req["max_drawdown_pct"],
-            should_stop=_stop_check(run_id),
-        )
-    except Exception as e:  # the run must record every failure, not lose it
-        logger.exception("walk_forward_failed", run_id=run_id)
-        message = getattr(e, "message", None) or f"{type(e).__name__}: {e}"
-        _finish(run_id, status=RobustnessStatus.FAILED, error=message[:2000])
-        return "failed"
-    if report is None:
-        logger.info("walk_forward_stopped", run_id=run_id)
-        return "cancelled"
-    report["parameter_sets"] = len(param_sets)
-    report["bars"] = len(market.ts)
-    if isinstance(market, BasketMarket):
-        report["members"] = market.summary()
-    _finish(run_id, status=RobustnessStatus.COMPLETE, report=report, seconds=monotonic() - began)
-    logger.info("walk_forward_done", run_id=run_id, seconds=round(monotonic() - began, 3))
-    return "done"
+    """Run every step of the walk-forward still pending in this process (tests, an operator);
+    the cluster runs them as separate tasks (``walkforward_steps``)."""
+    return walkforward_steps.walk_forward_run(run_id=run_id)
 
 
 # ------------------------------------------------------------------------------ Monte Carlo
@@ -368,9 +315,10 @@ def monte_carlo_request(
     seed: int = 0,
     method: str = "shuffle",
     ruin_equity_pct: float = 50.0,
+    request_token: str = "",
 ) -> RobustnessRun:
     """Resample a finished backtest's trades (or bootstrap its bar returns) and store the
-    report (inline: it takes ms).
+    report (inline: it takes ms). ``request_token`` links it to the API request's key.
 
     Raises ``RobustnessInvalid`` (400) naming the field or ``MAX_MONTE_CARLO_PATHS``, and
     ``RobustnessConflict`` (409) for a backtest that has not completed.
@@ -438,4 +386,5 @@ def monte_carlo_request(
         seconds=seconds,
         started_at=now,
         finished_at=now,
+        request_token=request_token,
     )

@@ -35,3 +35,20 @@ def robustness_run_get_for_user(*, user, run_id: int | str) -> RobustnessRun:
         return RobustnessRun.objects.get(owner=user, pk=int(run_id))
     except (RobustnessRun.DoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404("No such report.") from None
+
+
+def sweep_for_request(*, user, strategy, request_token: str) -> Sweep | None:
+    """The sweep of ``strategy`` an API request with this key's token started, if any."""
+    if not request_token:
+        return None
+    return Sweep.objects.filter(owner=user, strategy=strategy, request_token=request_token).first()
+
+
+def robustness_run_for_request(
+    *, user, request_token: str, **parent: object
+) -> RobustnessRun | None:
+    """The walk-forward (``strategy=``) or Monte Carlo (``backtest=``) an API request with this
+    key's token started, if any."""
+    if not request_token:
+        return None
+    return RobustnessRun.objects.filter(owner=user, request_token=request_token, **parent).first()

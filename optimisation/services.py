@@ -145,12 +145,14 @@ def sweep_request(
     commission_pct: Decimal | None = None,
     slippage_bps: Decimal = Decimal("0"),
     close_at_end: str = "close",
+    request_token: str = "",
 ) -> Sweep:
     """Validate a sweep of ``strategy``'s parameters, split it into chunks and queue them.
 
     Raises ``SweepInvalid`` (400) naming the field for a bad space, method, objective or range,
     and naming the limit (``MAX_SWEEP_COMBINATIONS``, ``MAX_RUNNING_SWEEPS_PER_USER``) when one
     would be exceeded. Costs default as a backtest's do (the exchange's charges).
+    ``request_token`` (``idempotency_token``) links the sweep to the API request's key.
     """
     _check_request(
         method=method, objective=objective, samples=samples, trials=trials, max_dd=max_drawdown_pct
@@ -220,6 +222,7 @@ def sweep_request(
         close_at_end=close_at_end,
         total=trials if method == SweepMethod.OPTUNA else len(param_sets),
         skipped=skipped,
+        request_token=request_token,
     )
     if method == SweepMethod.OPTUNA:
         sweep.study_name = f"sweep-{sweep.pk}-{uuid4().hex[:8]}"

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from optimisation.robustness import walk_forward_run
 from optimisation.services import sweep_chunk_run
+from optimisation.walkforward_steps import (
+    walk_forward_chunk_run,
+    walk_forward_resume,
+    walk_forward_window_run,
+)
 
 
 def sweep_chunk(chunk_id: int) -> str:
@@ -11,6 +15,16 @@ def sweep_chunk(chunk_id: int) -> str:
     return sweep_chunk_run(chunk_id=chunk_id)
 
 
+def walk_forward_chunk(chunk_id: int) -> str:
+    """Run one in-sample chunk of a walk-forward (a redelivered task finds it done)."""
+    return walk_forward_chunk_run(chunk_id=chunk_id)
+
+
+def walk_forward_window(run_id: int, index: int) -> str:
+    """Test one window of a walk-forward out-of-sample (a redelivered task finds it stored)."""
+    return walk_forward_window_run(run_id=run_id, index=index)
+
+
 def walk_forward(run_id: int) -> str:
-    """Run one walk-forward (a redelivered task finds it finished and does nothing)."""
-    return walk_forward_run(run_id=run_id)
+    """A walk-forward task queued before runs were split into steps: queue its steps."""
+    return f"queued {walk_forward_resume(run_id=run_id)} steps"

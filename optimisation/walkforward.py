@@ -27,7 +27,17 @@ from optimisation.markets import InstrumentMarket, Market, Single, run_single
 from optimisation.objectives import objective_value
 from optimisation.runner import run_chunk
 
-__all__ = ["MODES", "Single", "WindowsInvalid", "plan_windows", "run_single", "walk_forward"]
+__all__ = [
+    "MODES",
+    "Single",
+    "WindowsInvalid",
+    "plan_windows",
+    "run_single",
+    "stitch",
+    "walk_forward",
+    "window_step",
+    "winner",
+]
 
 MODES = ("rolling", "anchored")
 # below this many bars an out-of-sample test says nothing (and indicators never warm up)
@@ -77,7 +87,7 @@ def plan_windows(n: int, *, windows: int, in_sample_ratio: float, mode: str) -> 
     return out
 
 
-def _winner(outcomes: Sequence[Any]) -> Any | None:
+def winner(outcomes: Sequence[Any]) -> Any | None:
     """The best defined value; ties go to the earliest set (the space's order)."""
     best = None
     for o in outcomes:
@@ -120,11 +130,9 @@ def walk_forward(
         if bars is None or make_config is None:
             raise ValueError("walk_forward: give a market, or bars and make_config")
         market = InstrumentMarket(bars=bars, make_config=make_config)
-    timeline = market.ts
-    plan = plan_windows(len(timeline), windows=windows, in_sample_ratio=in_sample_ratio, mode=mode)
+    plan = plan_windows(len(market.ts), windows=windows, in_sample_ratio=in_sample_ratio, mode=mode)
     rows: list[dict[str, Any]] = []
-    curve_ts: list[int] = []
-    curve_eq: list[float] = []
+    curves: list[Single | None] = []
     equity = capital
     for w in plan:
         stretch = market.in_sample(w.is_start, w.is_stop, capital)
@@ -141,44 +149,97 @@ def walk_forward(
             )
         if outcomes is None:
             return None
-        best = _winner(outcomes)
-        row: dict[str, Any] = {
-            "index": w.index,
-            "in_sample": _span(timeline, w.is_start, w.is_stop),
-            "out_of_sample": _span(timeline, w.oos_start, w.oos_stop),
-            "params": None,
-            "in_sample_value": None,
-            "out_of_sample_value": None,
-            "start_equity": round(equity, 2),
-            "out_of_sample_stats": None,
-        }
-        absent = {
-            "in_sample": market.absent(w.is_start, w.is_stop),
-            "out_of_sample": market.absent(w.oos_start, w.oos_stop),
-        }
-        if absent["in_sample"] or absent["out_of_sample"]:
-            row["absent"] = absent  # a basket's members with no bars there sat it out
-        oos = None
-        if best is not None and equity > 0:  # an account wiped out does not trade on
-            oos = market.out_of_sample(
-                w.oos_start, w.oos_stop, stype=stype, params=best.params, capital=equity
-            )
-        if best is not None and oos is not None:
-            row.update(
-                params=best.params,
-                in_sample_value=best.value,
-                out_of_sample_value=objective_value(
-                    oos.stats, objective, max_drawdown_pct=max_drawdown_pct
-                ),
-                out_of_sample_stats=oos.stats,
-            )
-            curve_ts.extend(oos.ts)
-            curve_eq.extend(oos.equity)
-            if oos.equity:  # to the paisa: the next window starts with what a user would see
-                equity = round(oos.equity[-1], 2)
+        row, oos, equity = window_step(
+            market=market,
+            window=w,
+            best=winner(outcomes),
+            equity=equity,
+            stype=stype,
+            objective=objective,
+            max_drawdown_pct=max_drawdown_pct,
+        )
         rows.append(row)
+        curves.append(oos)
+    return stitch(
+        rows=rows,
+        curves=[(c.ts, c.equity) for c in curves if c is not None],
+        capital=capital,
+        equity=equity,
+        objective=objective,
+    )
+
+
+def window_step(
+    *,
+    market: Market,
+    window: Window,
+    best: Any | None,
+    equity: float,
+    stype: Any,
+    objective: str,
+    max_drawdown_pct: float | None,
+) -> tuple[dict[str, Any], Single | None, float]:
+    """Test a window's in-sample ``best`` out-of-sample on ``equity``: the report's row, the
+    test (None: no winner, a wiped-out account or no bars) and the equity the next starts with.
+
+    One window's step, whether a single task walks every window or each is its own task.
+    """
+    timeline = market.ts
+    w = window
+    row: dict[str, Any] = {
+        "index": w.index,
+        "in_sample": _span(timeline, w.is_start, w.is_stop),
+        "out_of_sample": _span(timeline, w.oos_start, w.oos_stop),
+        "params": None,
+        "in_sample_value": None,
+        "out_of_sample_value": None,
+        "start_equity": round(equity, 2),
+        "out_of_sample_stats": None,
+    }
+    absent = {
+        "in_sample": market.absent(w.is_start, w.is_stop),
+        "out_of_sample": market.absent(w.oos_start, w.oos_stop),
+    }
+    if absent["in_sample"] or absent["out_of_sample"]:
+        row["absent"] = absent  # a basket's members with no bars there sat it out
+    oos = None
+    if best is not None and equity > 0:  # an account wiped out does not trade on
+        oos = market.out_of_sample(
+            w.oos_start, w.oos_stop, stype=stype, params=best.params, capital=equity
+        )
+    if best is not None and oos is not None:
+        row.update(
+            params=best.params,
+            in_sample_value=best.value,
+            out_of_sample_value=objective_value(
+                oos.stats, objective, max_drawdown_pct=max_drawdown_pct
+            ),
+            out_of_sample_stats=oos.stats,
+        )
+        if oos.equity:  # to the paisa: the next window starts with what a user would see
+            equity = round(oos.equity[-1], 2)
+    else:
+        oos = None
+    return row, oos, equity
+
+
+def stitch(
+    *,
+    rows: list[dict[str, Any]],
+    curves: Sequence[tuple[Sequence[int], Sequence[float]]],
+    capital: float,
+    equity: float,
+    objective: str,
+) -> dict[str, Any]:
+    """The report from the windows' rows and out-of-sample curves (in order) and the equity
+    the last one ended with."""
     is_mean = _mean([r["in_sample_value"] for r in rows])
     oos_mean = _mean([r["out_of_sample_value"] for r in rows])
+    curve_ts: list[int] = []
+    curve_eq: list[float] = []
+    for ts, eq in curves:
+        curve_ts.extend(ts)
+        curve_eq.extend(eq)
     return {
         "windows": rows,
         "in_sample_mean": is_mean,

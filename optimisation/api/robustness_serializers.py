@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from optimisation import montecarlo, walkforward
 from optimisation.api.serializers import COUNT_MAX, SEED_MAX, SweepRequestSerializer
 from optimisation.models import RobustnessRun, SweepMethod
+from optimisation.walkforward_steps import walk_forward_progress
 
 # hard bounds for the schema; the per-user limits (settings) are the services'
 WINDOWS_MAX = 1000
@@ -84,7 +86,17 @@ class MonteCarloRequestSerializer(serializers.Serializer):
         return _finite(value)
 
 
+class WalkForwardProgressSerializer(serializers.Serializer):
+    windows_done = serializers.IntegerField(help_text="Windows tested out-of-sample, in order.")
+    windows_total = serializers.IntegerField()
+    chunks_done = serializers.IntegerField(help_text="In-sample chunks done (every window's).")
+    chunks_total = serializers.IntegerField()
+    percent = serializers.FloatField()
+
+
 class RobustnessRunSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+
     class Meta:
         model = RobustnessRun
         fields = [
@@ -96,12 +108,18 @@ class RobustnessRunSerializer(serializers.ModelSerializer):
             "request",
             "report",
             "error",
+            "progress",
             "seconds",
             "created_at",
             "started_at",
             "finished_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(WalkForwardProgressSerializer(allow_null=True))
+    def get_progress(self, run: RobustnessRun) -> dict | None:
+        """A walk-forward's progress (null for a Monte Carlo)."""
+        return walk_forward_progress(run)
 
     def to_representation(self, instance: RobustnessRun) -> dict:
         data = super().to_representation(instance)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view
 
-from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER
+from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_token
 from algosaas.api.viewsets import CancelActionMixin, UserScopedJobsView, UserScopedReadOnlyViewSet
 from execution.models import Backtest
 from execution.selectors import backtest_get_for_user
@@ -50,9 +50,15 @@ class StrategyWalkForwardView(UserScopedJobsView):
         )
 
     def start_job(self, parent: Strategy, user, data: dict) -> RobustnessRun:
-        run = walk_forward_request(strategy=parent, user=user, **data)
+        token = idempotency_token(self.request) or ""  # links the run to the key
+        run = walk_forward_request(strategy=parent, user=user, request_token=token, **data)
         run.refresh_from_db()  # a synchronous cluster (tests) may have run it already
         return run
+
+    def recover_job(self, parent: Strategy, user, token: str) -> RobustnessRun | None:
+        return selectors.robustness_run_for_request(
+            user=user, strategy=parent, kind=RobustnessKind.WALK_FORWARD, request_token=token
+        )
 
 
 @extend_schema_view(
@@ -81,7 +87,13 @@ class BacktestMonteCarloView(UserScopedJobsView):
         )
 
     def start_job(self, parent: Backtest, user, data: dict) -> RobustnessRun:
-        return monte_carlo_request(backtest=parent, user=user, **data)
+        token = idempotency_token(self.request) or ""  # links the report to the key
+        return monte_carlo_request(backtest=parent, user=user, request_token=token, **data)
+
+    def recover_job(self, parent: Backtest, user, token: str) -> RobustnessRun | None:
+        return selectors.robustness_run_for_request(
+            user=user, backtest=parent, kind=RobustnessKind.MONTE_CARLO, request_token=token
+        )
 
 
 @extend_schema_view(

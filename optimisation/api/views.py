@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER
+from algosaas.api.idempotency import IDEMPOTENCY_PARAMETER, idempotency_token
 from algosaas.api.viewsets import CancelActionMixin, UserScopedJobsView, UserScopedReadOnlyViewSet
 from optimisation import selectors
 from optimisation.api.filters import StrategySweepFilter, SweepFilter
@@ -47,9 +47,13 @@ class StrategyOptimisationsView(UserScopedJobsView):
         return selectors.sweeps_for_user(user=user).filter(strategy=strategy)
 
     def start_job(self, parent: Strategy, user, data: dict) -> Sweep:
-        sweep = sweep_request(strategy=parent, user=user, **data)
+        token = idempotency_token(self.request) or ""  # links the sweep to the key
+        sweep = sweep_request(strategy=parent, user=user, request_token=token, **data)
         sweep.refresh_from_db()  # a synchronous cluster (tests) may have run it already
         return sweep
+
+    def recover_job(self, parent: Strategy, user, token: str) -> Sweep | None:
+        return selectors.sweep_for_request(user=user, strategy=parent, request_token=token)
 
 
 @extend_schema_view(cancel=extend_schema(request=None, responses=SweepSerializer))

@@ -82,3 +82,29 @@ def test_the_cancel_action_cancels_a_queued_walk_forward_only(admin_browser, goo
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert "Cancelled 1 walk-forward(s)." in messages
     assert any(m.startswith(f"Run {done.pk}:") for m in messages)
+
+
+def test_walk_forward_progress_and_resuming_its_lost_steps(
+    admin_browser, goog_strategy, user, settings, monkeypatch
+):
+    """The listing shows windows and chunks done; the resume action queues what is pending."""
+    from optimisation import walkforward_steps
+
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "SWEEP_CHUNK_SIZE": 1}
+    run = walk_forward_request(strategy=goog_strategy, user=user, space={"fast": [5, 6]}, windows=2)
+    first = run.wf_chunks.order_by("window", "seq").first()
+    walkforward_steps.walk_forward_chunk_run(chunk_id=first.pk, enqueue=False)
+    page = admin_browser.get("/admin/optimisation/robustnessrun/").content.decode()
+    assert "windows 0/2, chunks 1/4 (17%)" in page
+
+    sent = []
+    monkeypatch.setattr(walkforward_steps, "async_task", lambda *args, **kw: sent.append(args))
+    response = admin_browser.post(
+        "/admin/optimisation/robustnessrun/",
+        {"action": "resume_walk_forwards", "_selected_action": [run.pk]},
+        follow=True,
+    )
+    assert "Queued 3 step(s)." in [str(m) for m in get_messages(response.wsgi_request)]
+    assert sorted(args[1] for args in sent) == sorted(
+        run.wf_chunks.exclude(pk=first.pk).values_list("pk", flat=True)
+    )

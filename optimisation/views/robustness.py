@@ -27,6 +27,7 @@ from optimisation.views.common import (
     sweep_view,
 )
 from optimisation.views.sweeps import sweep_page_context
+from optimisation.walkforward_steps import walk_forward_progress
 
 PERCENTILE_LABELS = (
     ("p5", "5th"),
@@ -138,6 +139,7 @@ def _run_context(run: RobustnessRun) -> dict[str, Any]:
         "run": run,
         **progress_context(run, active=run.status in ACTIVE),
         "is_walk_forward": run.kind == RobustnessKind.WALK_FORWARD,
+        "progress": walk_forward_progress(run),
         "basket_size": len((run.request or {}).get("config", {}).get("instruments") or []),
         "req": {k: v for k, v in (run.request or {}).items() if k != "config"},
         **(_report_context(run) if run.status == RobustnessStatus.COMPLETE else {}),

@@ -28,6 +28,9 @@ from algosaas.models import IdempotencyKey
 from execution.models import Backtest, Order
 from execution.services.backtests import backtest_request
 from execution.services.live import order_place
+from optimisation.models import RobustnessKind, RobustnessRun, Sweep
+from optimisation.robustness import monte_carlo_request, walk_forward_request
+from optimisation.services import sweep_request
 from strategies.models import Deployment
 from tests.security.conftest import build_estate, make_strategy
 
@@ -69,8 +72,36 @@ ENDPOINTS = [
         202,
         lambda e: Backtest.objects.filter(strategy=e.inactive).count(),
     ),
+    Endpoint(
+        "sweep",
+        lambda e: f"/api/strategies/{e.inactive.pk}/optimisations/",
+        {"space": {"fast": [2, 3]}},
+        {"space": {"fast": [2, 4]}},
+        202,
+        lambda e: Sweep.objects.filter(strategy=e.inactive).count(),
+    ),
+    Endpoint(
+        "walk-forward",
+        lambda e: f"/api/strategies/{e.inactive.pk}/walk-forward/",
+        {"space": {"fast": [2, 3]}, "windows": 2, "in_sample_ratio": 1.0},
+        {"space": {"fast": [2, 4]}, "windows": 2, "in_sample_ratio": 1.0},
+        202,
+        lambda e: RobustnessRun.objects.filter(
+            strategy=e.inactive, kind=RobustnessKind.WALK_FORWARD
+        ).count(),
+    ),
+    Endpoint(
+        "monte-carlo",
+        lambda e: f"/api/backtests/{e.backtest.pk}/monte-carlo/",
+        {"paths": 10},
+        {"paths": 11},
+        201,
+        lambda e: RobustnessRun.objects.filter(backtest=e.backtest).count(),
+    ),
 ]
 ids = [e.name for e in ENDPOINTS]
+# the endpoints whose parent is a strategy (``estate.inactive``)
+ON_STRATEGY = [e for e in ENDPOINTS[1:] if e.name != "monte-carlo"]
 
 
 @pytest.fixture
@@ -132,7 +163,7 @@ def test_the_same_key_while_the_first_request_runs_is_409(estate, api_client, en
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("endpoint", ENDPOINTS[1:], ids=ids[1:])
+@pytest.mark.parametrize("endpoint", ON_STRATEGY, ids=[e.name for e in ON_STRATEGY])
 def test_a_key_is_bound_to_its_endpoint(estate, api_client, endpoint):
     """The fingerprint covers the path: a key reused on another object is refused, not replayed."""
     api_client.post(endpoint.url(estate), endpoint.body, format="json", **{HEADER: "k-4"})
@@ -354,3 +385,58 @@ def test_one_request_takes_over_an_expired_key_and_the_dead_one_cannot_finish(es
     idempotency._release(record)
     row = IdempotencyKey.objects.get(pk=record.pk)
     assert row.state == IdempotencyKey.State.IN_FLIGHT and row.expires_at == seen_by_a.expires_at
+
+
+# Each job endpoint's service, starting its job as the endpoint would with the key's token.
+JOB_STARTS = {
+    "sweep": lambda e, token: sweep_request(
+        strategy=e.inactive, user=e.owner, space={"fast": [2, 3]}, request_token=token
+    ),
+    "walk-forward": lambda e, token: walk_forward_request(
+        strategy=e.inactive,
+        user=e.owner,
+        space={"fast": [2, 3]},
+        windows=2,
+        in_sample_ratio=1.0,
+        request_token=token,
+    ),
+    "monte-carlo": lambda e, token: monte_carlo_request(
+        backtest=e.backtest, user=e.owner, paths=10, request_token=token
+    ),
+}
+JOBS = [e for e in ENDPOINTS if e.name in JOB_STARTS]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", JOBS, ids=[e.name for e in JOBS])
+def test_a_retry_finds_the_job_its_dead_request_started(estate, api_client, endpoint):
+    """A sweep, walk-forward or Monte Carlo committed by a request that died before its key was
+    marked done: the retry that takes the key over answers with it, not with a second one."""
+    url = endpoint.url(estate)
+    record = _dead_request(estate, url, endpoint.body, f"k-{endpoint.name}")
+    started = JOB_STARTS[endpoint.name](estate, f"k{record.pk}")  # the key's link
+    before = endpoint.count(estate)
+
+    retry = api_client.post(url, endpoint.body, format="json", **{HEADER: f"k-{endpoint.name}"})
+    assert retry.status_code == endpoint.status, retry.content
+    assert retry["Idempotent-Replayed"] == "true"
+    assert retry.json()["id"] == started.pk
+    assert endpoint.count(estate) == before  # not started twice
+    record.refresh_from_db()
+    assert record.state == IdempotencyKey.State.DONE and record.response_body["id"] == started.pk
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", JOBS, ids=[e.name for e in JOBS])
+def test_a_keyed_job_carries_its_keys_link(estate, api_client, endpoint, settings):
+    """What the recovery above relies on: the endpoint writes the key's token on the job, and a
+    job started without a key carries none."""
+    # the estate's queued walk-forward and the keyed one would fill the default cap of 2
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "MAX_RUNNING_WALK_FORWARDS_PER_USER": 3}
+    url = endpoint.url(estate)
+    keyed = api_client.post(url, endpoint.body, format="json", **{HEADER: "k-link"}).json()["id"]
+    plain = api_client.post(url, endpoint.other_body, format="json").json()["id"]
+    record = IdempotencyKey.objects.get(user=estate.owner, key="k-link")
+    model = Sweep if endpoint.name == "sweep" else RobustnessRun
+    assert model.objects.get(pk=keyed).request_token == f"k{record.pk}"
+    assert model.objects.get(pk=plain).request_token == ""
