@@ -254,7 +254,9 @@ def main() -> None:
     ap.add_argument("--start", type=date.fromisoformat, default=START)
     ap.add_argument("--days", type=int, default=455, help="calendar days of 1-minute bars")
     ap.add_argument("--chunk", type=int, default=settings.ALGOSAAS["SWEEP_CHUNK_SIZE"])
-    ap.add_argument("--configs", default="1,2,1+1", help="of 1, 2, 1+1 (comma-separated)")
+    ap.add_argument(
+        "--configs", default="inproc,1,2,1+1", help="of inproc, 1, 2, 1+1 (comma-separated)"
+    )
     ap.add_argument("--bt-combos", type=int, default=3, help="0: skip backtesting.py")
     args = ap.parse_args()
     fast, slow = _range(args.fast), _range(args.slow)
@@ -273,7 +275,8 @@ def main() -> None:
     load_s = time.perf_counter() - t
     services.sweep_cancel(sweep=probe)
     print(f"grid: {n} combinations ({probe.skipped} refused), {len(bars):,} one-minute bars")
-    print(f"chunks of {args.chunk}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    load, cores = os.getloadavg()[0], os.cpu_count()
+    print(f"{probe.chunks_total} chunks of up to {args.chunk}; load {load:.1f} on {cores} cores")
     print(f"bars loaded in {load_s:.2f} s\n")
 
     space_obj = services.sweep_space(probe)
@@ -282,15 +285,18 @@ def main() -> None:
     run_chunk(bars=bars, config=config, stype=space_obj.stype, param_sets=sets, objective="return")
     rows = [("in-process, serially (no DB)", time.perf_counter() - t, time.process_time() - c, 1)]
 
-    sweep = _request(user, strategy, space, start, end, args.chunk)
-    t, c = time.perf_counter(), time.process_time()
-    for chunk in sweep.chunks.order_by("seq"):
-        services.sweep_chunk_run(chunk_id=chunk.pk)
-    rows.append(("in-process, chunk by chunk", time.perf_counter() - t, time.process_time() - c, 1))
+    configs = args.configs.split(",")
+    if "inproc" in configs:
+        sweep = _request(user, strategy, space, start, end, args.chunk)
+        t, c = time.perf_counter(), time.process_time()
+        for chunk in sweep.chunks.order_by("seq"):
+            services.sweep_chunk_run(chunk_id=chunk.pk)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        rows.append(("in-process, chunk by chunk", wall, cpu, 1))
     services._enqueue = enqueue
 
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.configs.split(","):
+        for name in [c for c in configs if c != "inproc"]:
             workers = CONFIGS[name]
             wall, cpu = through_clusters(
                 workers, user, strategy, space, start, end, args.chunk, Path(tmp)
@@ -299,7 +305,7 @@ def main() -> None:
 
     serial_cpu = rows[0][2]
     # speed-up per added worker: against the 1-worker cluster if it ran, else in-process
-    one = {label: wall for label, wall, _c, _w in rows}.get(LABELS["1"], rows[1][1])
+    one = {label: wall for label, wall, _c, _w in rows}.get(LABELS["1"], rows[0][1])
     print(f"{'':32s} {'wall s':>8s} {'bt/s':>7s} {'CPU s':>8s} {'bt/CPU-s':>9s}  vs 1 worker")
     for label, wall, cpu, w in rows:
         extra = f"  {one / wall:.2f}x wall with {w} workers" if w > 1 else ""
