@@ -241,3 +241,29 @@ def test_a_tapered_sweep_runs_every_set_once_in_grid_order(goog_strategy, sweep_
     assert sorted(results.values_list("key", flat=True)) == sorted(map(params_key, grid))
     best = max(results, key=lambda r: r.value)
     assert (sweep.best_params, sweep.best_value) == (best.params, best.value)
+
+
+def test_a_chunk_finishing_after_cancel_writes_nothing(goog_strategy, user, settings):
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "SWEEP_CHUNK_SIZE": 2}
+    sweep = sweep_request(
+        strategy=goog_strategy, user=user, space={"fast": [5, 10], "slow": [20, 40]}, **WINDOW
+    )
+    first = SweepChunk.objects.filter(sweep=sweep).order_by("seq").first()
+    running = services._start(first.pk)
+    bars, config = services._bars_and_config(sweep)
+    outcomes = run_chunk(
+        bars=bars,
+        config=config,
+        stype=catalog.get("sma_crossover"),
+        param_sets=running.params,
+        objective="return",
+    )
+    sweep_cancel(sweep=sweep)
+    # the sweep was cancelled while the chunk ran: its record finds no running sweep
+    assert services._record(running, outcomes, refused=0, seconds=0.0) == "skipped"
+    sweep.refresh_from_db()
+    assert (sweep.status, sweep.done, sweep.chunks_done) == (SweepStatus.CANCELLED, 0, 0)
+    assert not SweepResult.objects.filter(sweep=sweep).exists()
+    assert set(SweepChunk.objects.filter(sweep=sweep).values_list("status", flat=True)) == {
+        ChunkStatus.CANCELLED
+    }
