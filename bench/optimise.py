@@ -4,15 +4,18 @@
     .venv/bin/python -m bench.optimise --fast 2:12 --slow 25:75:5 --days 42   # reduced, ~1 min
 
 The default is the issue's size: 1,000 SMA-crossover combinations (fast 5..24 x slow 30..128
-step 2) over ~100,000 NSE-session one-minute bars of the synthetic feed, in chunks of
-``SWEEP_CHUNK_SIZE`` (50). Printed per configuration: wall seconds and backtests/s, and the CPU
-seconds spent by the process(es) doing the work and backtests per CPU-second (per core):
+step 2) over ~100,000 NSE-session one-minute bars of the synthetic feed, in chunks of up to
+``SWEEP_CHUNK_SIZE`` (50; the tail tapers, ``SWEEP_CHUNK_MIN``). Printed per configuration:
+wall seconds and backtests/s, and the CPU seconds spent by the process(es) doing the work and
+backtests per CPU-second (per core):
 
 - in-process, serially: every combination over bars loaded once, one indicator memo (the
   engine's ceiling, no database);
-- in-process, chunk by chunk: every chunk through ``sweep_chunk_run`` one after another in this
-  process (the worker's code: bars per sweep, results and progress written);
-- one qcluster with 1 worker, one qcluster with 2 workers, two qclusters with 1 worker each:
+- in-process, chunk by chunk (``--configs`` ``inproc``): every chunk through
+  ``sweep_chunk_run`` one after another in this process (the worker's code: bars per sweep,
+  results and progress written);
+- one qcluster with 1 worker, one qcluster with 2 workers, two qclusters with 1 worker each
+  (``--configs`` ``1``, ``2``, ``1+1``; on a loaded machine leave out what you do not need):
   request to COMPLETE while real ``manage.py qcluster`` processes do the work (ORM broker,
   ``Q_QUEUE_LIMIT=1`` so the clusters share), after an untimed warm-up sweep. CPU is the sum
   over every process of the clusters (workers, pusher, monitor, sentinel) read from /proc;
