@@ -4,15 +4,18 @@
     .venv/bin/python -m bench.optimise --fast 2:12 --slow 25:75:5 --days 42   # reduced, ~1 min
 
 The default is the issue's size: 1,000 SMA-crossover combinations (fast 5..24 x slow 30..128
-step 2) over ~100,000 NSE-session one-minute bars of the synthetic feed, in chunks of
-``SWEEP_CHUNK_SIZE`` (50). Printed per configuration: wall seconds and backtests/s, and the CPU
-seconds spent by the process(es) doing the work and backtests per CPU-second (per core):
+step 2) over ~100,000 NSE-session one-minute bars of the synthetic feed, in chunks of up to
+``SWEEP_CHUNK_SIZE`` (50; the tail tapers, ``SWEEP_CHUNK_MIN``). Printed per configuration:
+wall seconds and backtests/s, and the CPU seconds spent by the process(es) doing the work and
+backtests per CPU-second (per core):
 
 - in-process, serially: every combination over bars loaded once, one indicator memo (the
   engine's ceiling, no database);
-- in-process, chunk by chunk: every chunk through ``sweep_chunk_run`` one after another in this
-  process (the worker's code: bars per sweep, results and progress written);
-- one qcluster with 1 worker, one qcluster with 2 workers, two qclusters with 1 worker each:
+- in-process, chunk by chunk (``--configs`` ``inproc``): every chunk through
+  ``sweep_chunk_run`` one after another in this process (the worker's code: bars per sweep,
+  results and progress written);
+- one qcluster with 1 worker, one qcluster with 2 workers, two qclusters with 1 worker each
+  (``--configs`` ``1``, ``2``, ``1+1``; on a loaded machine leave out what you do not need):
   request to COMPLETE while real ``manage.py qcluster`` processes do the work (ORM broker,
   ``Q_QUEUE_LIMIT=1`` so the clusters share), after an untimed warm-up sweep. CPU is the sum
   over every process of the clusters (workers, pusher, monitor, sentinel) read from /proc;
@@ -254,7 +257,9 @@ def main() -> None:
     ap.add_argument("--start", type=date.fromisoformat, default=START)
     ap.add_argument("--days", type=int, default=455, help="calendar days of 1-minute bars")
     ap.add_argument("--chunk", type=int, default=settings.ALGOSAAS["SWEEP_CHUNK_SIZE"])
-    ap.add_argument("--configs", default="1,2,1+1", help="of 1, 2, 1+1 (comma-separated)")
+    ap.add_argument(
+        "--configs", default="inproc,1,2,1+1", help="of inproc, 1, 2, 1+1 (comma-separated)"
+    )
     ap.add_argument("--bt-combos", type=int, default=3, help="0: skip backtesting.py")
     args = ap.parse_args()
     fast, slow = _range(args.fast), _range(args.slow)
@@ -273,7 +278,8 @@ def main() -> None:
     load_s = time.perf_counter() - t
     services.sweep_cancel(sweep=probe)
     print(f"grid: {n} combinations ({probe.skipped} refused), {len(bars):,} one-minute bars")
-    print(f"chunks of {args.chunk}; load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    load, cores = os.getloadavg()[0], os.cpu_count()
+    print(f"{probe.chunks_total} chunks of up to {args.chunk}; load {load:.1f} on {cores} cores")
     print(f"bars loaded in {load_s:.2f} s\n")
 
     space_obj = services.sweep_space(probe)
@@ -282,15 +288,18 @@ def main() -> None:
     run_chunk(bars=bars, config=config, stype=space_obj.stype, param_sets=sets, objective="return")
     rows = [("in-process, serially (no DB)", time.perf_counter() - t, time.process_time() - c, 1)]
 
-    sweep = _request(user, strategy, space, start, end, args.chunk)
-    t, c = time.perf_counter(), time.process_time()
-    for chunk in sweep.chunks.order_by("seq"):
-        services.sweep_chunk_run(chunk_id=chunk.pk)
-    rows.append(("in-process, chunk by chunk", time.perf_counter() - t, time.process_time() - c, 1))
+    configs = args.configs.split(",")
+    if "inproc" in configs:
+        sweep = _request(user, strategy, space, start, end, args.chunk)
+        t, c = time.perf_counter(), time.process_time()
+        for chunk in sweep.chunks.order_by("seq"):
+            services.sweep_chunk_run(chunk_id=chunk.pk)
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
+        rows.append(("in-process, chunk by chunk", wall, cpu, 1))
     services._enqueue = enqueue
 
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.configs.split(","):
+        for name in [c for c in configs if c != "inproc"]:
             workers = CONFIGS[name]
             wall, cpu = through_clusters(
                 workers, user, strategy, space, start, end, args.chunk, Path(tmp)
@@ -299,7 +308,7 @@ def main() -> None:
 
     serial_cpu = rows[0][2]
     # speed-up per added worker: against the 1-worker cluster if it ran, else in-process
-    one = {label: wall for label, wall, _c, _w in rows}.get(LABELS["1"], rows[1][1])
+    one = {label: wall for label, wall, _c, _w in rows}.get(LABELS["1"], rows[0][1])
     print(f"{'':32s} {'wall s':>8s} {'bt/s':>7s} {'CPU s':>8s} {'bt/CPU-s':>9s}  vs 1 worker")
     for label, wall, cpu, w in rows:
         extra = f"  {one / wall:.2f}x wall with {w} workers" if w > 1 else ""

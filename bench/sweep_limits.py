@@ -7,7 +7,8 @@
   numpy), which every worker pays once per sweep; the synthetic feed's load beside it. The bars
   are inserted for a throw-away instrument inside a transaction that is rolled back.
 - Result writes: ``_record`` exactly as a chunk calls it (its ``SweepResult`` rows in one
-  ``INSERT``, the chunk's mark and the sweep's counters under the sweep's row lock, one commit)
+  ``INSERT`` and the chunk's mark under the chunk's row lock, then the sweep's counters as
+  increments under the sweep's row lock until the commit)
   for ``--chunks`` chunks of ``--chunk`` results, from 1 and from N threads at once on the same
   sweep (each its own connection): chunk commits/s and result rows/s.
 
@@ -30,6 +31,7 @@ import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
 from bench.optimise import _request, _strategy  # noqa: E402
@@ -119,6 +121,8 @@ def result_writes(chunks: int, size: int, writers: int) -> tuple[float, int]:
     services._enqueue = lambda *a: None
     fast = list(range(2, 2 + chunks))
     slow = list(range(2 + chunks, 2 + chunks + size))  # every pair has fast < slow
+    # chunks of exactly ``size``: no tapering tail here (``chunk_sizes``)
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "SWEEP_CHUNK_MIN": size}
     sweep = _request(user, strategy, {"fast": fast, "slow": slow}, START.date(),
                      START.date() + timedelta(days=3), size)  # fmt: skip
     stats = {  # the size and shape of a real result's statistics (~400 bytes of JSON)

@@ -13,7 +13,9 @@ basket backtest of the same parameters.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import gc
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,26 @@ from execution.engine.indicators import indicator_memo
 from execution.engine.runner import Engine
 from execution.engine.stats import compute_stats
 from optimisation.objectives import objective_value
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic GC off for a whole chunk, back on (as it was) after it.
+
+    A backtest pauses it for its own run already; between runs its generations would still
+    fill with each run's statistics and the next run's set-up, and the young and full
+    collections then rescan a worker's large heap (its Django, the bars' memo) for nothing:
+    a run leaves no cyclic garbage, its objects are freed by reference counting when the next
+    run replaces them. ~3 % of a chunk.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,7 @@ def run_params(
         return basket_total_stats(basket, bars.capital)
     if config is None:
         raise ValueError("run_params: a single instrument needs its EngineConfig")
-    result = Engine(config, stype, params).run(bars)
+    result = Engine(config, stype, params, orders=False).run(bars)  # the stats read no orders
     return compute_stats(
         equity=result.equity.equity,
         ts=result.equity.ts,
@@ -82,7 +104,7 @@ def run_chunk(
     object, so its series are reused (``indicator_memo`` keys on array identity).
     """
     out: list[Outcome] = []
-    with indicator_memo(memo):
+    with indicator_memo(memo), _gc_paused():
         for params in param_sets:
             if should_stop is not None and should_stop():
                 return None

@@ -1,11 +1,13 @@
 """Parameter sweeps: request one, run its chunks on the job cluster, cancel it.
 
-A sweep is split into chunks of ``SWEEP_CHUNK_SIZE`` backtests, each a django-q2 task that loads
-the bars once and runs its parameter sets over them (``optimisation.runner``); any number of
-``qcluster`` processes, on any number of machines sharing the database, take the tasks. A chunk
-writes its results, marks itself done and moves the sweep's progress in one transaction under
-the sweep's row lock, and a result is unique per (sweep, parameters): a chunk delivered again
-after its worker died finds itself done, or writes nothing twice. Grid and random sweeps queue
+A sweep is split into chunks of up to ``SWEEP_CHUNK_SIZE`` backtests (smaller towards the end,
+``chunk_sizes``), each a django-q2 task that loads the bars once and runs its parameter sets
+over them (``optimisation.runner``); any number of ``qcluster`` processes, on any number of
+machines sharing the database, take the tasks. A chunk writes its results, marks itself done
+and moves the sweep's progress in one transaction under its own row lock; the sweep's row is
+locked only by the last statement (the counters' increments), so chunks of one sweep commit in
+parallel. A result is unique per (sweep, parameters): a chunk delivered again after its worker
+died finds itself done, or writes nothing twice. Grid and random sweeps queue
 every chunk at once; an optuna sweep runs its chunks one after another, each asking the study
 for the next batch of trials after the previous batch was told.
 """
@@ -23,6 +25,7 @@ import structlog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Case, F, JSONField, Q, Value, When
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -84,6 +87,19 @@ def _transition(sweep: Sweep, trigger: str, **fields: Any) -> bool:
         setattr(sweep, name, value)
     sweep.save(update_fields=["status", *fields])
     return True
+
+
+def _transition_from(sweep_id: int, frm: str, trigger: str, **fields: Any) -> bool:
+    """Apply ``trigger`` to the sweep if it is still ``frm``, in one conditional UPDATE.
+
+    The same table as ``_transition`` without reading the row under a lock first: the UPDATE
+    locks it for the rest of the caller's transaction only. False if the sweep was not ``frm``.
+    """
+    to = SWEEP_TRANSITIONS[(frm, trigger)]
+    moved = Sweep.objects.filter(pk=sweep_id, status=frm).update(status=to, **fields)
+    if moved:
+        logger.info("sweep_transition", sweep_id=sweep_id, frm=frm, to=to)
+    return bool(moved)
 
 
 def sweep_space(sweep: Sweep) -> Space:
@@ -230,10 +246,13 @@ def sweep_request(
         sweep.save(update_fields=["study_name", "chunks_total"])
         chunks = [SweepChunk(sweep=sweep, seq=i, params=[]) for i in range(sweep.chunks_total)]
     else:
-        chunks = [
-            SweepChunk(sweep=sweep, seq=i, params=batch)
-            for i, batch in enumerate(iter_chunks(param_sets, size))
-        ]
+        batches = iter_chunks(
+            param_sets,
+            size,
+            smallest=_limit("SWEEP_CHUNK_MIN"),
+            workers=_limit("SWEEP_TAPER_WORKERS"),
+        )
+        chunks = [SweepChunk(sweep=sweep, seq=i, params=b) for i, b in enumerate(batches)]
         sweep.chunks_total = len(chunks)
         sweep.save(update_fields=["chunks_total"])
     SweepChunk.objects.bulk_create(chunks)
@@ -248,20 +267,31 @@ def _enqueue(sweep_id: int, seq: int) -> None:
         async_task("optimisation.tasks.sweep_chunk", pk, task_name=f"sweep-{sweep_id}-{seq}")
 
 
-@transaction.atomic
 def sweep_cancel(*, sweep: Sweep) -> Sweep:
     """Cancel a queued or running sweep: its pending chunks will not run (409 once finished).
 
-    A chunk already running notices within ``CANCEL_CHECK_SECONDS`` and writes nothing.
+    A chunk already running notices within ``CANCEL_CHECK_SECONDS`` and writes nothing; one
+    recording at that moment either committed before (it counts) or finds the sweep cancelled
+    and rolls back. The sweep's row and the chunks' rows are locked in two transactions, never
+    together: a recording chunk locks its own row, then the sweep's (``_record``).
     """
-    row = Sweep.objects.select_for_update().get(pk=sweep.pk)
-    if not _transition(row, "cancel", finished_at=timezone.now()):
-        raise SweepConflict(
-            f"The sweep is {row.status.lower()}; only a queued or running one can be cancelled.",
-            status=row.status,
-        )
-    row.chunks.filter(status=ChunkStatus.PENDING).update(status=ChunkStatus.CANCELLED)
+    with transaction.atomic():
+        row = Sweep.objects.select_for_update().get(pk=sweep.pk)
+        if not _transition(row, "cancel", finished_at=timezone.now()):
+            raise SweepConflict(
+                f"The sweep is {row.status.lower()}; only a queued or running one can be "
+                "cancelled.",
+                status=row.status,
+            )
+    _close_pending(row.pk)
     return row
+
+
+def _close_pending(sweep_id: int) -> None:
+    """Mark a finished sweep's pending chunks cancelled (queued tasks skip them anyway)."""
+    SweepChunk.objects.filter(sweep_id=sweep_id, status=ChunkStatus.PENDING).update(
+        status=ChunkStatus.CANCELLED
+    )
 
 
 # ------------------------------------------------------------------------------ the job side
@@ -348,17 +378,29 @@ def _sweep_inputs(sweep: Sweep) -> tuple[Any, Any, dict]:
 
 
 def _start(chunk_id: int) -> SweepChunk | None:
-    """Count an attempt and start the sweep; None if the chunk is done, cancelled or gone."""
+    """Count an attempt and start the sweep; None if the chunk is done, cancelled or gone.
+
+    The chunk's row is locked, the sweep's only by the first chunk (QUEUED to RUNNING), in a
+    conditional UPDATE as the transaction's last statement.
+    """
     with transaction.atomic():
         chunk = SweepChunk.objects.select_for_update().filter(pk=chunk_id).first()
         if chunk is None or chunk.status != ChunkStatus.PENDING:
             return None
-        sweep = Sweep.objects.select_for_update().get(pk=chunk.sweep_id)
+        sweep = Sweep.objects.get(pk=chunk.sweep_id)
         if sweep.status not in ACTIVE_SWEEP_STATUSES:
             return None
-        _transition(sweep, "start", started_at=timezone.now())
         chunk.attempts += 1
         chunk.save(update_fields=["attempts"])
+        if sweep.status == SweepStatus.QUEUED:
+            now = timezone.now()
+            if _transition_from(sweep.pk, SweepStatus.QUEUED, "start", started_at=now):
+                sweep.status, sweep.started_at = SweepStatus.RUNNING, now
+            else:  # cancelled (or started by another chunk) meanwhile: read it again
+                sweep = Sweep.objects.get(pk=sweep.pk)
+                if sweep.status not in ACTIVE_SWEEP_STATUSES:
+                    transaction.set_rollback(True)
+                    return None
         chunk.sweep = sweep
         return chunk
 
@@ -433,8 +475,9 @@ def sweep_chunk_run(*, chunk_id: int) -> str:
         message = e.message if isinstance(e, SweepInvalid) else f"{type(e).__name__}: {e}"
         with transaction.atomic():
             row = Sweep.objects.select_for_update().get(pk=sweep.pk)
-            _transition(row, "fail", error=message[:2000], finished_at=timezone.now())
-            row.chunks.filter(status=ChunkStatus.PENDING).update(status=ChunkStatus.CANCELLED)
+            failed = _transition(row, "fail", error=message[:2000], finished_at=timezone.now())
+        if failed:
+            _close_pending(sweep.pk)
         return "failed"
     refused = sum(p is None for _, p in trials)
     return _record(chunk, outcomes, refused=refused, seconds=monotonic() - began)
@@ -448,21 +491,23 @@ def _tell(sweep: Sweep, trials: list[tuple[int, Any]], outcomes: list[Outcome]) 
         optuna_study.tell(study, number, value)
 
 
-def _better(value: float | None, best: float | None) -> bool:
-    return value is not None and (best is None or value > best)
-
-
 def _record(chunk: SweepChunk, outcomes: list[Outcome], *, refused: int, seconds: float) -> str:
-    """Write the chunk's results and the sweep's progress in one transaction, once."""
+    """Write the chunk's results and move the sweep's progress in one transaction, once.
+
+    Under the chunk's row lock: the results (one INSERT), the chunk's DONE mark, then the
+    sweep's counters and best so far as increments in one UPDATE that applies only while the
+    sweep runs, so the sweep's row is locked just from that statement to the commit and other
+    chunks of the sweep insert their results meanwhile. A cancelled (or failed) sweep matches
+    no row: everything is rolled back and the chunk is left to ``sweep_cancel``.
+    """
     with transaction.atomic():
-        sweep = Sweep.objects.select_for_update().get(pk=chunk.sweep_id)
-        row = SweepChunk.objects.select_for_update().get(pk=chunk.pk)
-        if row.status != ChunkStatus.PENDING or sweep.status != SweepStatus.RUNNING:
+        row = SweepChunk.objects.select_for_update().only("status").get(pk=chunk.pk)
+        if row.status != ChunkStatus.PENDING:
             return "skipped"  # another attempt recorded it, or the sweep was cancelled
         SweepResult.objects.bulk_create(
             [
                 SweepResult(
-                    sweep=sweep,
+                    sweep_id=chunk.sweep_id,
                     key=params_key(o.params),
                     params=o.params,
                     value=o.value,
@@ -472,27 +517,37 @@ def _record(chunk: SweepChunk, outcomes: list[Outcome], *, refused: int, seconds
             ],
             ignore_conflicts=True,  # optuna may ask a set twice; a set is one result
         )
-        row.status = ChunkStatus.DONE
-        row.seconds = seconds
-        row.finished_at = timezone.now()
-        row.save(update_fields=["status", "seconds", "finished_at"])
+        SweepChunk.objects.filter(pk=chunk.pk).update(
+            status=ChunkStatus.DONE, seconds=seconds, finished_at=timezone.now()
+        )
         fields: dict[str, Any] = {
-            "done": sweep.done + len(outcomes) + refused,
-            "skipped": sweep.skipped + refused,
-            "chunks_done": sweep.chunks_done + 1,
+            "done": F("done") + len(outcomes) + refused,
+            "skipped": F("skipped") + refused,
+            "chunks_done": F("chunks_done") + 1,
         }
         best = max(outcomes, key=lambda o: -math.inf if o.value is None else o.value, default=None)
-        if best is not None and _better(best.value, sweep.best_value):
-            fields.update(best_value=best.value, best_params=best.params)
-        if fields["chunks_done"] >= sweep.chunks_total:
-            _transition(sweep, "complete", finished_at=timezone.now(), **fields)
-        else:
-            for name, value in fields.items():
-                setattr(sweep, name, value)
-            sweep.save(update_fields=list(fields))
-            if sweep.method == SweepMethod.OPTUNA:
-                next_seq = chunk.seq + 1
-                transaction.on_commit(lambda: _enqueue(sweep.pk, next_seq))
+        if best is not None and best.value is not None:
+            better = Q(best_value__isnull=True) | Q(best_value__lt=best.value)
+            fields["best_value"] = Case(When(better, then=Value(best.value)), default="best_value")
+            fields["best_params"] = Case(
+                When(better, then=Value(best.params, output_field=JSONField())),
+                default="best_params",
+            )
+        moved = Sweep.objects.filter(pk=chunk.sweep_id, status=SweepStatus.RUNNING).update(**fields)
+        if not moved:
+            transaction.set_rollback(True)
+            return "skipped"
+        # the sweep's row is ours until the commit: its counters are final here
+        done, total, method = Sweep.objects.filter(pk=chunk.sweep_id).values_list(
+            "chunks_done", "chunks_total", "method"
+        )[0]
+        if done >= total:
+            _transition_from(
+                chunk.sweep_id, SweepStatus.RUNNING, "complete", finished_at=timezone.now()
+            )
+        elif method == SweepMethod.OPTUNA:
+            sweep_id, next_seq = chunk.sweep_id, chunk.seq + 1
+            transaction.on_commit(lambda: _enqueue(sweep_id, next_seq))
     logger.info("sweep_chunk_done", sweep_id=chunk.sweep_id, chunk=chunk.seq, runs=len(outcomes))
     return "done"
 

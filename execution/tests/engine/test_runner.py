@@ -58,6 +58,20 @@ def test_stop_and_reverse_exits_then_enters_all_in_on_the_cash_left():
     assert t1.pnl == pytest.approx(99 * 20 - 99 * 100 * 0.002 - 99 * 120 * 0.002)
 
 
+def test_a_run_without_order_records_trades_and_ends_exactly_the_same():
+    """``orders=False`` (a sweep's runs) drops only the order records, nothing it computes."""
+    bars = make_bars([100, 100, 110, 120, 120, 90, 90, 95, 80])
+    cfg = config(charges=FlatCommission(0.2))
+    script = {1: 1.0, 3: -1.0, 6: 1.0}
+    full = Engine(cfg, Scripted(script)).run(bars)
+    lean = Engine(cfg, Scripted(script), orders=False).run(bars)
+    assert len(full.orders) == 5 and lean.orders == []
+    assert lean.trades == full.trades and lean.fills == full.fills
+    assert np.array_equal(lean.equity.equity, full.equity.equity)
+    assert np.array_equal(lean.equity.position, full.equity.position)
+    assert lean.state.ledger.total_charges == full.state.ledger.total_charges
+
+
 def test_repeated_and_nan_decisions_do_nothing():
     bars = make_bars([100] * 8)
     r = Engine(config(quantity=1), Scripted({1: 1.0, 2: 1.0, 4: np.nan, 5: 1.0})).run(bars)
