@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -181,7 +182,14 @@ def _fmt(x: float) -> str:
 def to_tick(price: float, tick: float, up: bool) -> float:
     """``price`` on the instrument's tick, rounded up or down (float noise tolerated)."""
     k = price / tick
-    k = math.ceil(k - 1e-9) if up else math.floor(k + 1e-9)
+    return _ticks(math.ceil(k - 1e-9) if up else math.floor(k + 1e-9), tick)
+
+
+@lru_cache(maxsize=4096, typed=True)  # typed: a tick of 1 (int) and 1.0 give other types
+def _ticks(k: int, tick: float) -> float:
+    """``k`` ticks as a price. Cached: ``round(x, 10)`` goes through a decimal string, several
+    times the cost of the lookup, and a run's legs and trailing levels revisit a few hundred
+    levels near the price thousands of times (the value is the same either way)."""
     return round(k * tick, 10)
 
 
