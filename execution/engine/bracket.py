@@ -248,10 +248,10 @@ class Brackets:
             self._views_of, self._views = bars, bar_views(bars)
         lows, highs, _closes = self._views  # type: ignore[misc]
         # half the stretches end at their first bar: ``skip_to``'s first test, before the call
-        if long:
-            if (stop is not None and lows[i] <= stop) or (target is not None and highs[i] >= target):
-                return i
-        elif (stop is not None and highs[i] >= stop) or (target is not None and lows[i] <= target):
+        lo_level, hi_level = (stop, target) if long else (target, stop)
+        if (lo_level is not None and lows[i] <= lo_level) or (
+            hi_level is not None and highs[i] >= hi_level
+        ):
             return i
         at = self._exit_at
         if at is not None:  # the bar at the exit time is stepped
