@@ -301,7 +301,19 @@ def _stepped(
     now = [0]  # the bar time of the entry being sized
 
     def shortfall(me: MemberEngine) -> float:
-        others = idle + sum(b.funds_at(now[0]) for b in books if b.engine is not me)
+        # ``idle + sum(b.funds_at(t) for the others)``, the same additions in the same order,
+        # a member's funds read from its cache without the call when it holds no short
+        t = now[0]
+        total = 0
+        for b in books:
+            if b.engine is me:
+                continue
+            funds = b.funds
+            if funds is None or (funds[1] is not None and funds[1].qty < 0):
+                total += b.funds_at(t)
+            else:
+                total += funds[0]
+        others = idle + total
         return -others if others < 0 else 0.0
 
     for b in books:
