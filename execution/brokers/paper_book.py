@@ -320,6 +320,8 @@ class OrderBook:
         new = len(self._orders) - mark
         if new <= 0:
             return []
+        if mark <= 0:  # a whole run's orders (a backtest): in their order, no list between
+            return self._rows(self._orders.values(), make)
         # from the end: a long run's many earlier orders are not walked through again (each of
         # a basket's thousands of short steps would otherwise cost its whole order history)
         latest = list(islice(reversed(self._orders.values()), new))
