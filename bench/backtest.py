@@ -195,6 +195,11 @@ def rules_vs_builtin(bars: BarSeries, cfg: EngineConfig, args: argparse.Namespac
         cpu_ratio = cpu_best[name] / cpu_best["sma_crossover"]
         print(f"ratio           {name} time / built-in time = {ratio:.2f}, cpu {cpu_ratio:.2f} "
               f"(target <= 1.5)")  # fmt: skip
+    # the same ratio repetition by repetition (each pair ran back to back, under the same load)
+    for name in ("rules", "rules+exits"):
+        pairs = sorted(r / s for r, s in zip(cpus[name], cpus["sma_crossover"], strict=True))
+        print(f"ratio per rep   {name} cpu / built-in cpu, min/median/max of {len(pairs)}: "
+              f"{pairs[0]:.2f} / {statistics.median(pairs):.2f} / {pairs[-1]:.2f}")  # fmt: skip
     # like for like: the built-in type given the same exits places the same kind of legs
     ratio = best["rules+exits"] / best["sma+exits"]
     cpu_ratio = cpu_best["rules+exits"] / cpu_best["sma+exits"]

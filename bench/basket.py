@@ -46,6 +46,7 @@ def basket_bench(args: argparse.Namespace, cfg: EngineConfig, make_bars) -> None
 
     gc.collect()
     t = time.perf_counter()
+    cpu = time.process_time()  # on a shared machine wall time counts the other jobs' turns
     res = run_basket(members, stype, params, capital=args.capital, aligned=args.aligned or None)
     stats = compute_stats(
         ts=res.equity.ts,
@@ -56,11 +57,14 @@ def basket_bench(args: argparse.Namespace, cfg: EngineConfig, make_bars) -> None
         position=res.equity.position,
     )
     basket_s = time.perf_counter() - t
+    basket_cpu = time.process_time() - cpu
 
     gc.collect()
     t = time.perf_counter()
+    cpu = time.process_time()
     alone = [Engine(c, stype, params).run(b) for c, b in members]
     singles_s = time.perf_counter() - t
+    singles_cpu = time.process_time() - cpu
     same = all(
         [(x.entry_ts, x.exit_ts, x.quantity, x.pnl) for x in a.trades]
         == [(x.entry_ts, x.exit_ts, x.quantity, x.pnl) for x in m.trades]
@@ -75,8 +79,10 @@ def basket_bench(args: argparse.Namespace, cfg: EngineConfig, make_bars) -> None
           f"{sum(len(m.orders) for m in res.members):,} orders")  # fmt: skip
     how = "stepped in time" if args.aligned else "members alone unless one goes short"
     print(f"basket time     {basket_s:.2f} s = {total / basket_s:,.0f} bars/s end to end "
-          f"({how}; shared cash, total statistics)")  # fmt: skip
-    print(f"members alone   {singles_s:.2f} s for the {n} single backtests one after another")
+          f"({how}; shared cash, total statistics); cpu {basket_cpu:.2f} s")  # fmt: skip
+    ratio = basket_cpu / singles_cpu
+    print(f"members alone   {singles_s:.2f} s for the {n} single backtests one after another; "
+          f"cpu {singles_cpu:.2f} s (basket / alone: {ratio:.1f}x cpu)")  # fmt: skip
     print(f"same trades     {'yes' if same else 'no'} as alone (a short under water on an equal "
           "split draws on the shared pool, so long_short may differ)")  # fmt: skip
     print(f"final equity    {stats['final_equity']:,.2f}")

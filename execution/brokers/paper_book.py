@@ -317,7 +317,16 @@ class OrderBook:
     def order_rows_since(self, mark: int, make: Callable[..., _R] = _row) -> list[_R]:
         """``order_rows`` of the orders placed since ``order_count()`` returned ``mark``, oldest
         first (orders are only ever added during a run, so they follow the mark in order)."""
-        return self._rows(islice(self._orders.values(), mark, None), make)
+        new = len(self._orders) - mark
+        if new <= 0:
+            return []
+        if mark <= 0:  # a whole run's orders (a backtest): in their order, no list between
+            return self._rows(self._orders.values(), make)
+        # from the end: a long run's many earlier orders are not walked through again (each of
+        # a basket's thousands of short steps would otherwise cost its whole order history)
+        latest = list(islice(reversed(self._orders.values()), new))
+        latest.reverse()
+        return self._rows(latest, make)
 
     @staticmethod
     def _rows(orders: Iterable[_Order], make: Callable[..., _R]) -> list[_R]:

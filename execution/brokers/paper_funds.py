@@ -41,7 +41,21 @@ def _num(x: float) -> str:
 
 def _on_tick(x: float, tick: float) -> bool:
     k = x / tick
-    return abs(k - round(k)) < _tick_slack(k)
+    return abs(k - round(k)) < _TICK_SLACK + abs(k) * _TICK_SLACK_REL  # _tick_slack, inline
+
+
+def _prices_pass(o: _Order, tick: float) -> bool:
+    """The common cases of ``FundsChecks._check_prices`` passing, tested directly: an SL-M
+    (a bracket's stop) or a LIMIT (its target) with its one positive price on the tick. False
+    means "not one of these", and the full check then says what, if anything, is wrong."""
+    otype = o.otype
+    if otype == "SL-M":
+        t = o.trigger
+        return o.price is None and t is not None and t > 0 and _on_tick(t, tick)
+    if otype == "LIMIT":
+        p = o.price
+        return o.trigger is None and p is not None and p > 0 and _on_tick(p, tick)
+    return False
 
 
 class FundsChecks:
@@ -126,7 +140,7 @@ class FundsChecks:
         if otype == "MARKET":
             if o.price is not None or o.trigger is not None:
                 return "MARKET order takes no price or trigger price"
-        else:
+        elif not _prices_pass(o, spec.tick_size):
             reason = self._check_prices(o, spec.tick_size)
             if reason is not None:
                 return reason
@@ -149,7 +163,12 @@ class FundsChecks:
                     f"{max(pos - selling, 0)} held "
                     f"(no short selling in delivery on {spec.exchange})"
                 )
-        ref = self.market_price_estimate(symbol, side) if otype == "MARKET" else self._ref_price(o)
+        if otype == "MARKET":
+            ref = self.market_price_estimate(symbol, side)
+        elif otype == "SL-M":  # ``_ref_price``, inline: a bracket's stop and its every trail
+            ref = self._worst_price(o.trigger, side, symbol)
+        else:
+            ref = o.price  # LIMIT, SL
         if ref is None:
             return "no market price yet for a market order"
         signed_pos = pos if side == "SELL" else -pos

@@ -105,7 +105,10 @@ class Matching:
         for od in list(self._working.values()):
             if od.symbol != symbol or od.last_bar == ts or (held and self._held(od, ts)):
                 continue
-            if _fills_at_open(od) and od.status not in _TERMINAL:  # (a group may cancel it)
+            otype = od.otype  # ``_fills_at_open``, inline: a bracket's legs pass here each bar
+            if (otype == "MARKET" or (otype == "SL-M" and od.triggered)) and (
+                od.status not in _TERMINAL  # (a group may cancel it)
+            ):
                 self._fill_at_open(od, ts, op)
 
     def _fill_at_open(self, od: _Order, ts: int, op: float) -> None:
@@ -160,7 +163,8 @@ class Matching:
                     continue
                 if od.status in _TERMINAL:  # cancelled by its group (``paper_groups``)
                     continue
-                self._meet(od, ts)
+                if not od.met:
+                    self._meet(od, ts)
                 od.last_bar = ts
                 self._match_one(od, ts, op, hi, lo)
                 if od.validity == "IOC" and od.status not in _TERMINAL:

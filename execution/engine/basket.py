@@ -35,6 +35,7 @@ import numpy as np
 
 from execution.engine.bars import BarSeries
 from execution.engine.config import CloseAtEnd, EngineConfig
+from execution.engine.results import _gc_paused
 from execution.engine.runner import Engine, SignalSource, _decision_changes
 from execution.engine.squareoff import mis_plan
 from execution.engine.state import ClosedTrade, EquityCurve, OrderRecord, RunResult
@@ -88,7 +89,7 @@ class BasketResult:
 
 
 class _Member:
-    __slots__ = ("bars", "chunks", "dec_idx", "engine", "k", "last", "mis", "n")
+    __slots__ = ("bars", "chunks", "dec_idx", "engine", "funds", "k", "last", "mis", "n")
 
     def __init__(self, engine: MemberEngine, bars: BarSeries, dec_idx: list[int]):
         self.engine = engine
@@ -99,20 +100,33 @@ class _Member:
         self.dec_idx = dec_idx
         self.mis = mis_plan(engine.config, bars.ts)
         self.chunks: list[RunResult] = []
+        # its broker's available funds and position, read once after each of its runs (only
+        # a run changes them; every other member's entry asks for them)
+        self.funds: tuple[float, Any] | None = None
+
+    def run(self, bars: BarSeries, close_at_end: CloseAtEnd | None) -> None:
+        """Run its engine over ``bars`` (those after its cursor) and keep the chunk."""
+        self.funds = None
+        self.chunks.append(self.engine.run(bars, close_at_end=close_at_end))
+        self.funds = None
 
     def advance(self, p: int) -> None:
         """Process bars ``[k, p)``, leaving any position open."""
         p = min(p, self.last)
         if p > self.k:
-            self.chunks.append(self.engine.run(self.bars.slice(0, p), close_at_end="none"))
+            self.run(self.bars.slice(0, p), "none")
             self.k = p
 
     def funds_at(self, t: int) -> float:
         """Its available funds at bar time ``t`` (before that bar) if it is not stepped there:
         a quiet member's only change is a short's margin, which follows the last close."""
-        st = self.engine.state
-        avail = st.broker.available_funds()
-        pos = st.ledger.positions.get(self.engine._symbol)
+        if self.funds is None:
+            st = self.engine.state
+            self.funds = (
+                st.broker.available_funds(),
+                st.ledger.positions.get(self.engine._symbol),
+            )
+        avail, pos = self.funds
         if pos is not None and pos.qty < 0:
             p = int(np.searchsorted(self.bars.ts, t, side="left"))
             if p > self.k:
@@ -283,11 +297,37 @@ def _step_aligned(
     progress: Callable[[float], None] | None,
     close_at_end: CloseAtEnd | None,
 ) -> list[RunResult]:
+    """``_stepped`` with the GC paused for the whole stepping, as one run pauses it
+    (``results._gc_paused``): between the members' thousands of short runs it would otherwise
+    scan their growing output again and again."""
+    with _gc_paused():
+        return _stepped(books, events, idle, progress, close_at_end)
+
+
+def _stepped(
+    books: list[_Member],
+    events: list[tuple[int, int, int]],
+    idle: float,
+    progress: Callable[[float], None] | None,
+    close_at_end: CloseAtEnd | None,
+) -> list[RunResult]:
     events.sort()
     now = [0]  # the bar time of the entry being sized
 
     def shortfall(me: MemberEngine) -> float:
-        others = idle + sum(b.funds_at(now[0]) for b in books if b.engine is not me)
+        # ``idle + sum(b.funds_at(t) for the others)``, the same additions in the same order,
+        # a member's funds read from its cache without the call when it holds no short
+        t = now[0]
+        total = 0
+        for b in books:
+            if b.engine is me:
+                continue
+            funds = b.funds
+            if funds is None or (funds[1] is not None and funds[1].qty < 0):
+                total += b.funds_at(t)
+            else:
+                total += funds[0]
+        others = idle + total
         return -others if others < 0 else 0.0
 
     for b in books:
@@ -317,7 +357,7 @@ def _step_aligned(
         if progress is not None and e % step == 0:
             progress(0.95 * e / max(1, len(events)))
     for b in books:
-        b.chunks.append(b.engine.run(b.bars, close_at_end=close_at_end))
+        b.run(b.bars, close_at_end)
     return [_merge(b) for b in books]
 
 

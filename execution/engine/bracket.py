@@ -176,13 +176,18 @@ class Brackets:
 
     def _bracket_open(self, ts: int, at_exit_time: bool = False) -> None:
         """At a processed bar's open: a time exit that is due, and expired DAY legs renewed."""
-        b = self._bracket_live()
+        st = self.state
+        b = st.bracket  # ``_bracket_live``, inline: the call costs more than its work here
         if b is None:
             return
-        br = self.state.broker
+        q = st.ledger.qty(self._symbol)
+        if q == 0 or (q > 0) != b["long"]:
+            st.bracket = None
+            return
+        br = st.broker
         if b["due"] or at_exit_time:
             br.fill_open()  # as ``_rebalance``: what fills at this open goes first
-            q = self.state.ledger.qty(self._symbol)
+            q = st.ledger.qty(self._symbol)
             if q != 0:
                 self._leg(ts, LEG_EXIT, "SELL" if q > 0 else "BUY", abs(q), reduce_only=True)
             if self.state.ledger.qty(self._symbol) == 0:
@@ -198,29 +203,40 @@ class Brackets:
 
     def _bracket_close(self, close: float) -> None:
         """At a processed bar's close: count it, trail the stop, check the time limit."""
-        b = self._bracket_live()
+        st = self.state
+        b = st.bracket  # ``_bracket_live``, inline (once per stepped bar of every trade)
+        if b is None:
+            return
+        q = st.ledger.qty(self._symbol)
+        long = b["long"]
+        if q == 0 or (q > 0) != long:
+            st.bracket = None
+            return
         ex = self._exits
-        if b is None or ex is None:
+        if ex is None:
             return
         b["bars"] += 1
-        long = b["long"]
-        trail = ex.trail(close, long)
-        stop = b["stop"]
-        # A level a whole tick short of the stop cannot round past it (the stop is on the tick,
-        # the rounding monotone, its float noise far below a tick): most closes need no rounding.
-        tick = self.config.instrument.tick_size
-        if (
-            trail is not None
-            and b["sl"] is not None
-            and ((trail > stop - tick) if long else (trail < stop + tick))
-        ):
-            new = self._tick(trail, long)
-            if (new > stop) if long else (new < stop):
-                try:
-                    self.state.broker.modify(b["sl"], trigger_price=new)
-                    b["stop"] = new
-                except (InvalidOrderState, OrderRejected):
-                    pass  # already triggered (a remainder filling) or refused: keep the old
+        pct = ex.trailing_stop_pct
+        if pct is not None and b["sl"] is not None:
+            # ``ex.trail(close, long)``, inline. A level a whole tick short of the stop cannot
+            # round past it (the stop is on the tick, the rounding monotone, its float noise
+            # far below a tick): most closes need no rounding.
+            stop = b["stop"]
+            tick = self.config.instrument.tick_size
+            if long:
+                trail = close * (1 - pct / 100)
+                near = trail > stop - tick
+            else:
+                trail = close * (1 + pct / 100)
+                near = trail < stop + tick
+            if near:
+                new = to_tick(trail, tick, long)
+                if (new > stop) if long else (new < stop):
+                    try:
+                        st.broker.modify(b["sl"], trigger_price=new)
+                        b["stop"] = new
+                    except (InvalidOrderState, OrderRejected):
+                        pass  # already triggered (a remainder filling) or refused: keep the old
         limit = ex.max_bars_in_trade
         if limit is not None and b["bars"] >= limit:
             b["due"] = True
@@ -230,20 +246,35 @@ class Brackets:
         this one must be stepped, else a later one, the skipped bars' effects applied."""
         st = self.state
         br = st.broker
-        b = self._bracket_live()
-        ex = self._exits
-        if b is None or ex is None or b["due"] or br.calendar is not None:
+        b = st.bracket  # ``_bracket_live``, inline
+        if b is None:
             return i
+        q = st.ledger.qty(self._symbol)
+        long = b["long"]
+        if q == 0 or (q > 0) != long:
+            st.bracket = None
+            return i
+        ex = self._exits
+        if ex is None or b["due"] or br.calendar is not None:
+            return i
+        stop, target = b["stop"], b["target"]
         legs = (b["sl"] is not None) + (b["tp"] is not None)
         if br.volume_share is not None or br.working_count() != legs:
+            return i
+        if self._views_of is not bars:  # once per run: the bars as Python floats
+            self._views_of, self._views = bars, bar_views(bars)
+        lows, highs, _closes = self._views  # type: ignore[misc]
+        # half the stretches end at their first bar: ``skip_to``'s first test, before the call
+        lo_level, hi_level = (stop, target) if long else (target, stop)
+        if (lo_level is not None and lows[i] <= lo_level) or (
+            hi_level is not None and highs[i] >= hi_level
+        ):
             return i
         at = self._exit_at
         if at is not None:  # the bar at the exit time is stepped
             k = int(np.argmax(at[i:end])) if end > i else 0
             if end > i and at[i + k]:
                 end = i + k
-        if self._views_of is not bars:  # once per run: the bars as Python floats
-            self._views_of, self._views = bars, bar_views(bars)
         j, raised_at = skip_to(b, ex, bars, i, end, self.config.instrument.tick_size, self._views)
         if j == i:
             return i

@@ -77,53 +77,76 @@ def _scan(
 
     Each float operation is ``_skip_numpy``'s on one element (numpy's float64 arithmetic and
     comparisons are IEEE's, as Python's), and the running extreme propagates a NaN as
-    ``np.maximum.accumulate`` does.
+    ``np.maximum.accumulate`` does. One loop per direction, the tests a leg that is not there
+    would skip taken out of it.
     """
     long = b["long"]
     stop, target = b["stop"], b["target"]
     pct = ex.trailing_stop_pct if stop is not None else None
     lows, highs, closes = views
-    trailing = pct is not None
-    factor = ((1 - pct / 100) if long else (1 + pct / 100)) if pct is not None else 0.0
+    if pct is None:
+        # fixed legs: the first bar that reaches either
+        lo_level = stop if long else target
+        hi_level = target if long else stop
+        for j in range(i, upto):
+            if (lo_level is not None and lows[j] <= lo_level) or (
+                hi_level is not None and highs[j] >= hi_level
+            ):
+                return j, None
+        return (upto, None) if upto >= end else None
     margin = 1.001 * tick
-    run: list[float] = []
-    prev = 0.0
-    first = None
-    for k in range(upto - i):
-        lo, hi = lows[i + k], highs[i + k]
-        if long:
-            hit = (stop is not None and lo <= stop) or (target is not None and hi >= target)
-            if not hit and k and trailing:
-                hit = lo <= prev + margin
-        else:
-            hit = (stop is not None and hi >= stop) or (target is not None and lo <= target)
-            if not hit and k and trailing:
-                hit = hi >= prev - margin
-        if hit:
-            first = k
-            break
-        if trailing:
+    # the running level: (bar offset, level) where it changed; between them it is constant
+    raises: list[tuple[int, float]] = []
+    if long:
+        factor = 1 - pct / 100
+        prev = 0.0
+        for k in range(upto - i):
+            lo = lows[i + k]
+            if lo <= stop or (target is not None and highs[i + k] >= target):
+                break
+            if k and lo <= prev + margin:
+                break
             raw = closes[i + k] * factor
-            if k == 0 or raw != raw or (raw > prev if long else raw < prev):
+            if k == 0 or raw != raw or raw > prev:
                 prev = raw
-            run.append(prev)
-    if first is None:
-        if upto < end:
-            return None
-        first = upto - i
-    j = i + first
-    if not trailing or first == 0:
-        return j, None
-    return j, _last_raise_list(run[:first], stop, long, i, tick)
+                raises.append((k, raw))
+        else:
+            if upto < end:
+                return None
+            k = upto - i
+    else:
+        factor = 1 + pct / 100
+        prev = 0.0
+        for k in range(upto - i):
+            hi = highs[i + k]
+            if hi >= stop or (target is not None and lows[i + k] <= target):
+                break
+            if k and hi >= prev - margin:
+                break
+            raw = closes[i + k] * factor
+            if k == 0 or raw != raw or raw < prev:
+                prev = raw
+                raises.append((k, raw))
+        else:
+            if upto < end:
+                return None
+            k = upto - i
+    if k == 0:
+        return i, None
+    return i + k, _last_raise_list(raises, stop, long, i, tick)
 
 
-def _last_raise_list(run: list[float], stop: float, long: bool, i: int, tick: float) -> int | None:
-    """``_last_raise`` over plain floats."""
-    final = to_tick(run[-1], tick, long)
+def _last_raise_list(
+    raises: list[tuple[int, float]], stop: float, long: bool, i: int, tick: float
+) -> int | None:
+    """``_last_raise`` over the running level's changes (offset, level): the first bar whose
+    level rounds to the final one. The level is constant between changes, so the first bar
+    with a given level is a change."""
+    final = to_tick(raises[-1][1], tick, long)
     if not ((final > stop) if long else (final < stop)):
         return None
     bound = final - 1.001 * tick if long else final + 1.001 * tick
-    for k, r in enumerate(run):
+    for k, r in raises:
         if ((r > bound) if long else (r < bound)) and to_tick(r, tick, long) == final:
             return i + k
     return None

@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -55,12 +56,17 @@ class ExitRules:
         rules = cls(**{k: raw.get(k) for k in EXIT_KEYS})
         return rules if any(getattr(rules, k) is not None for k in EXIT_KEYS) else None
 
+    @cached_property
+    def _stop_pct(self) -> float | None:
+        """The tighter of the fixed and the trailing stop's percentages (``None``: no stop)."""
+        pcts = [p for p in (self.stop_loss_pct, self.trailing_stop_pct) if p is not None]
+        return min(pcts) if pcts else None
+
     def stop_price(self, entry: float, long: bool) -> float | None:
         """The first stop: the tighter of the fixed and the trailing stop, from the fill price."""
-        pcts = [p for p in (self.stop_loss_pct, self.trailing_stop_pct) if p is not None]
-        if not pcts:
+        pct = self._stop_pct
+        if pct is None:
             return None
-        pct = min(pcts)
         return entry * (1 - pct / 100) if long else entry * (1 + pct / 100)
 
     def target_price(self, entry: float, long: bool) -> float | None:
@@ -181,7 +187,14 @@ def _fmt(x: float) -> str:
 def to_tick(price: float, tick: float, up: bool) -> float:
     """``price`` on the instrument's tick, rounded up or down (float noise tolerated)."""
     k = price / tick
-    k = math.ceil(k - 1e-9) if up else math.floor(k + 1e-9)
+    return _ticks(math.ceil(k - 1e-9) if up else math.floor(k + 1e-9), tick)
+
+
+@lru_cache(maxsize=4096, typed=True)  # typed: a tick of 1 (int) and 1.0 give other types
+def _ticks(k: int, tick: float) -> float:
+    """``k`` ticks as a price. Cached: ``round(x, 10)`` goes through a decimal string, several
+    times the cost of the lookup, and a run's legs and trailing levels revisit a few hundred
+    levels near the price thousands of times (the value is the same either way)."""
     return round(k * tick, 10)
 
 

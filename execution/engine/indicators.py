@@ -153,10 +153,12 @@ def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
     x = _as_float(x)
     n = _check_period(n)
     out = np.full(len(x), np.nan)
-    finite = np.flatnonzero(~np.isnan(x))
-    if len(finite) == 0:
+    if len(x) == 0:
         return out
-    first = int(finite[0])
+    nan = np.isnan(x)
+    first = int(nan.argmin())  # the first finite value (argmin of a bool array: first False)
+    if nan[first]:
+        return out
     if len(x) - first < n:
         return out
     seed_end = first + n - 1
@@ -176,19 +178,25 @@ def _smooth(x: np.ndarray, n: int, alpha: float) -> np.ndarray:
     grow = d ** (-k)  # d**-k for k = 1..block
     decay = d**k
     nblocks = -(-len(rest) // block)
-    padded = np.zeros(nblocks * block)
-    padded[: len(rest)] = rest
-    local = np.cumsum(alpha * padded.reshape(nblocks, block) * grow, axis=1) * decay
+    # One padded work array, updated in place: each step is the same element-wise float
+    # operation as ``cumsum(alpha * x * grow, axis=1) * decay`` spelled with temporaries, so
+    # the same bits, without allocating (and page-faulting) a fresh array per step.
+    local = np.zeros((nblocks, block))
+    flat = local.reshape(-1)
+    np.multiply(rest, alpha, out=flat[: len(rest)])
+    local *= grow
+    np.cumsum(local, axis=1, out=local)
+    local *= decay
     # local[b, k-1] is block b's value at step k assuming it starts from 0; add the carry.
-    ends = local[:, -1]
+    ends = local[:, -1].copy()
     carry = np.empty(nblocks)
     d_block = d**block
     c = y0
     for b in range(nblocks):  # one iteration per block of up to thousands of bars
         carry[b] = c
         c = ends[b] + d_block * c
-    full = local + carry[:, None] * decay
-    out[seed_end + 1 :] = full.reshape(-1)[: len(rest)]
+    np.add(local, np.multiply.outer(carry, decay), out=local)
+    out[seed_end + 1 :] = flat[: len(rest)]
     return out
 
 
@@ -219,11 +227,15 @@ def rsi(close: np.ndarray, n: int) -> np.ndarray:
         return out
     delta = np.diff(close)
     gain = _smooth(np.maximum(delta, 0.0), n, 1.0 / n)
-    loss = _smooth(np.maximum(-delta, 0.0), n, 1.0 / n)
-    total = gain + loss
+    np.negative(delta, out=delta)
+    loss = _smooth(np.maximum(delta, 0.0, out=delta), n, 1.0 / n)
+    # ``where(total > 0, 100 * gain / total, 50)`` with NaN kept where ``total`` is NaN, in
+    # place (the same element-wise operations, without a fresh array per step)
+    total = np.add(gain, loss, out=loss)
+    value = np.multiply(gain, 100.0, out=gain)
     with np.errstate(invalid="ignore", divide="ignore"):
-        value = np.where(total > 0, 100.0 * gain / total, 50.0)
-    value[np.isnan(total)] = np.nan
+        np.divide(value, total, out=value)
+    value[total <= 0] = 50.0  # not ``total > 0``, and not NaN (NaN compares neither way)
     out[1:] = value
     return out
 

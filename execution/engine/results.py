@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from operator import attrgetter
 
 import numpy as np
@@ -130,12 +131,51 @@ def _hold(
     only at ``k == 0`` — exactly what a full NaN-initialised array written at each record and
     forward-filled over its NaNs gives, without the per-bar arrays.
     """
+    if len(at_k) <= _FEW:
+        return _hold_few(at_k, at_cash, at_qty, m)
     k = np.asarray(at_k, dtype=np.int64)
     cash = np.asarray(at_cash, dtype=np.float64)
     qty = np.asarray(at_qty, dtype=np.float64)
-    keep = np.ones(len(k), dtype=bool)
-    keep[:-1] = k[1:] != k[:-1]
+    keep = np.empty(len(k), dtype=bool)
+    np.not_equal(k[1:], k[:-1], out=keep[:-1])
+    keep[-1] = True
     keep &= (k == 0) | ~np.isnan(cash)
     k = k[keep]
-    lengths = np.diff(k, append=m)
-    return np.repeat(cash[keep], lengths), np.repeat(qty[keep], lengths)
+    # ``np.diff(k, append=m)``, spelled out: its generic path costs more than the work on the
+    # short records of a live step or a basket's step
+    lengths = np.empty_like(k)
+    np.subtract(k[1:], k[:-1], out=lengths[:-1])
+    lengths[-1] = m - k[-1]
+    return cash[keep].repeat(lengths), qty[keep].repeat(lengths)
+
+
+# Up to this many records (a live step, a basket's step), ``_hold`` picks them in plain Python:
+# a dozen numpy calls on a handful of values cost more than the loop.
+_FEW = 16
+
+
+def _hold_few(
+    at_k: list[int], at_cash: list[float], at_qty: list[int], m: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_hold`` of a few records: the same records kept (the last at each ``k``; a NaN cash
+    only at ``k == 0``), the same arrays."""
+    n = len(at_k)
+    ks: list[int] = []
+    cs: list[float] = []
+    qs: list[int] = []
+    for j in range(n):
+        k = at_k[j]
+        if j + 1 < n and at_k[j + 1] == k:
+            continue  # a later record at the same bar counts
+        c = at_cash[j]
+        if k != 0 and c != c:
+            continue  # a NaN cash counts only at k == 0
+        ks.append(k)
+        cs.append(c)
+        qs.append(at_qty[j])
+    ks.append(m)
+    lengths = [b - a for a, b in pairwise(ks)]
+    return (
+        np.array(cs, dtype=np.float64).repeat(lengths),
+        np.array(qs, dtype=np.float64).repeat(lengths),
+    )

@@ -482,6 +482,10 @@ def _items(arr: np.ndarray, dtype: type[np.generic]) -> memoryview:
     return memoryview(a)
 
 
+# Up to this many bars ``_decision_changes`` reads them in plain Python.
+_FEW_BARS = 128
+
+
 def _decision_changes(sig: np.ndarray, start: int, target: float) -> tuple[list[int], list[float]]:
     """Bars (absolute indices >= start) with a decision that may change the target, and it.
 
@@ -491,6 +495,18 @@ def _decision_changes(sig: np.ndarray, start: int, target: float) -> tuple[list[
     reach the loop, which acts on a decision only when it differs from the target then.
     """
     seg = sig[start:]
+    if len(seg) <= _FEW_BARS:  # a live or basket step: a loop costs less than numpy's calls
+        bars: list[int] = []
+        values: list[float] = []
+        prev = target
+        for j, v in enumerate(seg.tolist()):
+            if v != v:
+                continue  # NaN: no decision
+            if v != prev:
+                bars.append(j + start)
+                values.append(v)
+            prev = v
+        return bars, values
     idx = np.flatnonzero(~np.isnan(seg))
     if len(idx) == 0:
         return [], []

@@ -150,8 +150,16 @@ class _Evaluation:
                 out = _COMPARE[cond.op](left, right)
             return np.broadcast_to(np.asarray(out, dtype=bool), (len(self.bars),))
         parts = [self.condition(c) for c in cond.items]
+        if not parts:
+            return np.zeros(len(self.bars), dtype=bool)
+        if len(parts) == 1:
+            return parts[0]
+        # pairwise into one array: ``combine.reduce(parts, axis=0)`` would first stack them
         combine = np.logical_and if cond.kind == "all" else np.logical_or
-        return combine.reduce(parts, axis=0) if parts else np.zeros(len(self.bars), dtype=bool)
+        out = combine(parts[0], parts[1])
+        for part in parts[2:]:
+            combine(out, part, out=out)
+        return out
 
 
 @dataclass(frozen=True)

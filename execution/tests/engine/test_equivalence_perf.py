@@ -555,3 +555,27 @@ if __name__ == "__main__":
         _record()
     else:
         print(__doc__)
+
+
+@pytest.mark.parametrize("seed", range(100))
+def test_a_short_step_reads_the_decisions_a_long_run_reads(seed):
+    """``_decision_changes`` loops in plain Python over a step's few bars and uses numpy over
+    more: the bars and targets it finds must not depend on which of the two read them."""
+    from execution.engine import runner
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 2 * runner._FEW_BARS))
+    sig = np.full(n, np.nan)
+    decided = rng.random(n) < rng.random()
+    sig[decided] = rng.choice([-1.0, 0.0, 1.0], int(decided.sum()))
+    start = int(rng.integers(0, n + 1))
+    target = float(rng.choice([-1.0, 0.0, 1.0]))
+    got = runner._decision_changes(sig, start, target)
+    few = runner._FEW_BARS
+    try:
+        runner._FEW_BARS = -1  # numpy for any length
+        want = runner._decision_changes(sig, start, target)
+    finally:
+        runner._FEW_BARS = few
+    assert got == want
+    assert [type(x) for part in got for x in part] == [type(x) for part in want for x in part]
