@@ -100,6 +100,75 @@ for i in range(n):
 print(f"deployed {n} in {time.monotonic() - t:.1f} s", flush=True)
 """
 
+# The bulk fixture: the first deployment on each instrument goes through the services above
+# (create, deploy, the runner's live state); every other one is a copy of its instrument's
+# template written with bulk_create: the strategy, its two audit rows, the deployment (same
+# config snapshot) and the live rows ``deployment_live_rows`` builds for it (its own order
+# prefix and seed). The API path costs ~40 ms a deployment at 10,000 (the per-owner caps count
+# every strategy of the owner on each call); this writes 10,000 in seconds.
+BULK_SEED = """
+import copy, sys, time
+import django
+django.setup()
+from django.db import transaction
+from accounts.models import User
+from execution.models import DeploymentState, Instrument, Position
+from execution.services.live import deployment_live_rows
+from strategies.models import Deployment, Strategy, StrategyEvent
+from strategies.services import strategy_create, strategy_deploy
+
+n = int(sys.argv[1])
+user = User.objects.create_user(email="bench@algosaas.local", password=None)
+instruments = list(Instrument.objects.filter(exchange="NSE"))
+t = time.monotonic()
+templates = []
+for i in range(min(n, len(instruments))):
+    strategy = strategy_create(
+        owner=user, name=f"bench {i}", strategy_type="sma_crossover",
+        params={"fast": 10, "slow": 20, "mode": "long_only"},
+        instrument=instruments[i], timeframe="1m", quantity=1,
+        allocation_pct=None, product="MIS", capital=None,
+    )
+    templates.append(strategy_deploy(strategy=strategy, actor=user))
+api = len(templates)
+# every audit row of each template strategy (creation, if any, and deploy)
+events = {d.pk: list(StrategyEvent.objects.filter(strategy=d.strategy).order_by("pk"))
+          for d in templates}
+BATCH = 2000
+for lo in range(api, n, BATCH):
+    idx = range(lo, min(n, lo + BATCH))
+    with transaction.atomic():
+        strategies = []
+        for i in idx:
+            s = copy.copy(templates[i % api].strategy)
+            s.pk = s.id = None
+            s.name = f"bench {i}"
+            strategies.append(s)
+        Strategy.objects.bulk_create(strategies)
+        deployments = [
+            Deployment(strategy=s, number=1, status=templates[i % api].status,
+                       config=templates[i % api].config, capital=templates[i % api].capital)
+            for i, s in zip(idx, strategies)
+        ]
+        Deployment.objects.bulk_create(deployments)
+        audit, positions, states = [], [], []
+        for i, d in zip(idx, deployments):
+            for ev in events[templates[i % api].pk]:
+                e = copy.copy(ev)
+                e.pk = e.id = None
+                e.strategy = d.strategy
+                e.deployment = d if ev.deployment_id else None
+                audit.append(e)
+            pos, live = deployment_live_rows(d)
+            positions.append(pos)
+            states.append(live)
+        StrategyEvent.objects.bulk_create(audit)
+        Position.objects.bulk_create(positions)
+        DeploymentState.objects.bulk_create(states)
+print(f"deployed {n} in {time.monotonic() - t:.1f} s ({api} through strategy_create + "
+      f"strategy_deploy, {n - api} bulk copies of them: the fixture bypasses the API)", flush=True)
+"""
+
 MEASURE = """
 import sys
 import django
@@ -153,7 +222,12 @@ def _run_python(code: str, args: list[str], env: dict[str, str]) -> str:
 
 
 def run_one(
-    base_url: str, n: int, minutes: int, workers: int, push: argparse.Namespace | None = None
+    base_url: str,
+    n: int,
+    minutes: int,
+    workers: int,
+    push: argparse.Namespace | None = None,
+    bulk_seed: bool = True,
 ) -> dict[str, float]:
     _psql(base_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     _psql(base_url, f"CREATE DATABASE {DB_NAME}")
@@ -162,7 +236,8 @@ def run_one(
         env.update(live_push.push_env(push.redis, f"bench-live-{secrets.token_hex(4)}"))
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    print(f"  N={n}: {_run_python(SEED, [str(n)], env)}", flush=True)
+    seed = BULK_SEED if bulk_seed else SEED
+    print(f"  N={n}: {_run_python(seed, [str(n)], env)}", flush=True)
 
     web = clients = cluster = None
     try:
@@ -268,6 +343,13 @@ def main() -> None:
     parser.add_argument("--subs", type=int, default=1, help="deployments per socket (<= 20)")
     parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
+    parser.add_argument(
+        "--seed",
+        choices=("bulk", "api"),
+        default="bulk",
+        help="bulk: one deployment per instrument through the services, the rest bulk copies; "
+        "api: every one through strategy_create + strategy_deploy (slow at 10,000)",
+    )
     args = parser.parse_args()
     if args.push:
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -281,7 +363,9 @@ def main() -> None:
     print(" ".join(f"{h:>8}" for h in header))
     best = None
     for n in (int(x) for x in args.deployments.split(",")):
-        r = run_one(base, n, args.minutes, args.workers, args if args.push else None)
+        r = run_one(
+            base, n, args.minutes, args.workers, args if args.push else None, args.seed == "bulk"
+        )
         line = (
             f"{r['n']:>8} {r['bars']:>8} {r['missed']:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} "
             f"{r['max']:>8.2f} {r['steps_per_s']:>8.1f}"

@@ -136,6 +136,25 @@ def deployment_start_live(
     """
     if deployment.config.get("instruments"):  # a basket: one engine per member
         return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now)
+    position, state = deployment_live_rows(
+        deployment, feed=feed, seconds_per_bar=seconds_per_bar, now=now, live=live
+    )
+    position.save()
+    state.save(force_insert=True)
+    return state
+
+
+def deployment_live_rows(
+    deployment: Deployment,
+    *,
+    feed: str = Feed.SYNTHETIC,
+    seconds_per_bar: float | None = None,
+    now: datetime | None = None,
+    live: dict[str, Any] | None = None,
+) -> tuple[Position, DeploymentState]:
+    """The unsaved position and live state ``deployment_start_live`` writes for one
+    single-instrument deployment: built apart so a caller starting many at once (the live
+    benchmark's bulk fixture) writes them with ``bulk_create`` and the same contents."""
     snap = deployment.config
     routing = live_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
@@ -170,8 +189,8 @@ def deployment_start_live(
         history_start = state.cursor - source.warmup_span(warmup)
         next_due = source.next_close_after(state.cursor)
         origin, spb = None, None
-    Position.objects.create(deployment=deployment, instrument=_instrument_ref(deployment))
-    return DeploymentState.objects.create(
+    position = Position(deployment=deployment, instrument=_instrument_ref(deployment))
+    return position, DeploymentState(
         deployment=deployment,
         feed=feed,
         interval_s=interval,
@@ -547,6 +566,7 @@ __all__ = [
     "REPLAY_ENDED",
     "PaperRunner",
     "StepOutcome",
+    "deployment_live_rows",
     "deployment_start_live",
     "deployment_step",
     "deployments_claim_due",
