@@ -70,6 +70,7 @@ from execution.services.live_persist import (
     _persist_ledgers,
     _save_books,
 )
+from execution.services.live_persist_batch import persist_paper_batch
 from execution.services.live_route import (
     BrokerUnavailable,
     live_routing,
@@ -77,6 +78,7 @@ from execution.services.live_route import (
     route_orders,
     sync_bracket_legs,
 )
+from execution.services.live_shared import SharedBars, SharedSignals
 from notifications.services import notify_deployment
 from strategies import catalog
 from strategies.exceptions import InvalidTransition
@@ -263,9 +265,11 @@ def deployments_step(
                 .filter(pk__in=deployment_ids)
                 .exclude(phase=LivePhase.DONE)
             )
+            lives = list(lives)
+            shared = _Shared.prepare(lives, now)
             for live in lives:
                 try:
-                    advances.append(_advance(live, now))
+                    advances.append(_advance(live, now, shared))
                 except Exception as e:  # this deployment only; the others go on
                     failed[live.pk] = e
             _write(advances, now)
@@ -337,18 +341,50 @@ def _pause_point(name: str) -> None:
         time.sleep(0.05)
 
 
-def _advance(live: DeploymentState, now: datetime) -> _Advance:
+@dataclass
+class _Shared:
+    """One batch's shared bars and signals (``live_shared``) and each deployment's window."""
+
+    bars: SharedBars = field(default_factory=SharedBars)
+    signals: dict[Any, np.ndarray] = field(default_factory=dict)
+    windows: dict[int, tuple[Any, int]] = field(default_factory=dict)
+
+    @classmethod
+    def prepare(cls, lives: list[DeploymentState], now: datetime) -> _Shared:
+        shared = cls()
+        now_ts = int(now.timestamp())
+        for live in lives:
+            if live_basket.is_basket(live) or live.feed == Feed.REPLAY:
+                continue  # a replay reads its own stored bars; a basket has its own path
+            try:
+                source, since = _window(live, now_ts)
+            except Exception:  # noqa: S112 (its own _advance meets the error and records it)
+                continue
+            shared.windows[live.pk] = (source, since)
+            shared.bars.want(source, since, now_ts)
+        return shared
+
+
+def _window(live: DeploymentState, now_ts: int) -> tuple[Any, int]:
+    """The deployment's bar source and the open time of the first bar its indicators see."""
+    source = _source(live)
+    since = live.history_start_ts
+    if isinstance(source, SyntheticSource | BrokerSource):
+        since = max(since, source.last_closed_open(now_ts) - MAX_HISTORY_BARS * live.interval_s)
+    return source, since
+
+
+def _advance(live: DeploymentState, now: datetime, shared: _Shared | None = None) -> _Advance:
     """Run the engine over the bars closed since the cursor; change ``live`` in memory only."""
     if live_basket.is_basket(live):
         return live_basket.basket_advance(live, now)
     deployment = live.deployment
     now_ts = int(now.timestamp())
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
-    source = _source(live)
-    since = live.history_start_ts
-    if isinstance(source, SyntheticSource | BrokerSource):
-        since = max(since, source.last_closed_open(now_ts) - MAX_HISTORY_BARS * live.interval_s)
-    bars = source.closed_bars(since_ts=since, now_ts=now_ts)
+    shared = shared or _Shared()
+    window = shared.windows.get(live.pk)
+    source, since = window if window is not None else _window(live, now_ts)
+    bars, bars_key = shared.bars.closed_bars(source, since_ts=since, now_ts=now_ts)
     cursor = live.cursor_ts
     fresh = (
         len(bars)
@@ -363,6 +399,8 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
         return _Advance(live, StepOutcome(deployment.pk, "idle"))
 
     engine = _engine(live, trading=trading)
+    if trading and bars_key is not None:  # equal parameters over the same bars: one signals()
+        engine.strategy = SharedSignals(engine.strategy, shared.signals, bars_key)
     result = engine.close_out(bars, reason=REPLAY_ENDED) if closing else engine.run(bars)
     state = result.state
     live.engine_state = state.to_dict(book=False)
@@ -399,7 +437,12 @@ def _write(advances: list[_Advance], now: datetime) -> None:
     """Write computed steps: orders one deployment at a time (rare), the rest in bulk."""
     stepped = [a for a in advances if a.result is not None]
     single = [a for a in stepped if not a.basket]
+    paper = [a for a in single if a.live.mode != TradingMode.LIVE and a.restated is None]
+    persist_paper_batch([(a.live.deployment, a.result) for a in paper])
+    batched = {id(a) for a in paper}
     for adv in single:
+        if id(adv) in batched:
+            continue
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
         route_orders(adv.live, adv.result.orders, adv.result.events)  # live mode only

@@ -151,18 +151,19 @@ def test_steps_in_any_chunks_give_the_same_books(strategy, user):
 
 
 def _fail_after_writing(monkeypatch, only: int | None = None):
-    """Make a step's ``_persist`` write its rows and then raise: a crash in the middle."""
-    real = live_service._persist
+    """Make a step's order writer write its rows and then raise: a crash in the middle."""
+    real = live_service.persist_paper_batch
     calls = []
 
-    def persist_then_raise(deployment, instrument, result, *, source):
-        real(deployment, instrument, result, source=source)
-        is_step = hasattr(result, "equity")  # not the halt's own write of cancelled orders
-        if is_step and (only is None or deployment.pk == only):
-            calls.append(Order.objects.filter(deployment=deployment).count())
-            raise RuntimeError("disk on fire")
+    def persist_then_raise(runs):
+        real(runs)
+        for deployment, result in runs:
+            is_step = hasattr(result, "equity")  # not the halt's own write of cancelled orders
+            if is_step and (only is None or deployment.pk == only):
+                calls.append(Order.objects.filter(deployment=deployment).count())
+                raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(live_service, "_persist", persist_then_raise)
+    monkeypatch.setattr(live_service, "persist_paper_batch", persist_then_raise)
     return calls
 
 
