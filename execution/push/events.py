@@ -67,5 +67,6 @@ def publish_ledger(deployment_id: int, position: Any | None, points: list[Any]) 
 
 
 def publish_status(deployment: Any, phase: str | None = None) -> None:
-    """The run's status changed (stopped, failed, squaring off)."""
+    """The run's status changed (stopped, failed, squaring off, square-off done), with the
+    live phase it is in (``SQUARING_OFF`` or ``DONE``; ``None`` for a run without live state)."""
     _after_commit(deployment.pk, [messages.status_event(deployment, phase)])

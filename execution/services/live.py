@@ -78,7 +78,7 @@ from execution.services.live_route import (
     route_orders,
     sync_bracket_legs,
 )
-from execution.services.live_shared import SharedBars, SharedSignals
+from execution.services.live_shared import SharedSignals, StepShare
 from notifications.services import notify_deployment
 from strategies import catalog
 from strategies.exceptions import InvalidTransition
@@ -266,13 +266,17 @@ def deployments_step(
                 .exclude(phase=LivePhase.DONE)
             )
             lives = list(lives)
-            shared = _Shared.prepare(lives, now)
+            squaring = {live.pk for live in lives if live.phase == LivePhase.SQUARING_OFF}
+            shared = StepShare.prepare(lives, now, _window)
             for live in lives:
                 try:
                     advances.append(_advance(live, now, shared))
                 except Exception as e:  # this deployment only; the others go on
                     failed[live.pk] = e
             _write(advances, now)
+            for adv in advances:  # a stop's square-off filled: the run is over, say so
+                if adv.live.pk in squaring and adv.live.phase == LivePhase.DONE:
+                    push.publish_status(adv.live.deployment, LivePhase.DONE)
             if any(a.outcome.orders for a in advances):
                 _pause_point("step-before-commit")
     except Exception as e:
@@ -341,30 +345,6 @@ def _pause_point(name: str) -> None:
         time.sleep(0.05)
 
 
-@dataclass
-class _Shared:
-    """One batch's shared bars and signals (``live_shared``) and each deployment's window."""
-
-    bars: SharedBars = field(default_factory=SharedBars)
-    signals: dict[Any, np.ndarray] = field(default_factory=dict)
-    windows: dict[int, tuple[Any, int]] = field(default_factory=dict)
-
-    @classmethod
-    def prepare(cls, lives: list[DeploymentState], now: datetime) -> _Shared:
-        shared = cls()
-        now_ts = int(now.timestamp())
-        for live in lives:
-            if live_basket.is_basket(live) or live.feed == Feed.REPLAY:
-                continue  # a replay reads its own stored bars; a basket has its own path
-            try:
-                source, since = _window(live, now_ts)
-            except Exception:  # noqa: S112 (its own _advance meets the error and records it)
-                continue
-            shared.windows[live.pk] = (source, since)
-            shared.bars.want(source, since, now_ts)
-        return shared
-
-
 def _window(live: DeploymentState, now_ts: int) -> tuple[Any, int]:
     """The deployment's bar source and the open time of the first bar its indicators see."""
     source = _source(live)
@@ -374,14 +354,14 @@ def _window(live: DeploymentState, now_ts: int) -> tuple[Any, int]:
     return source, since
 
 
-def _advance(live: DeploymentState, now: datetime, shared: _Shared | None = None) -> _Advance:
+def _advance(live: DeploymentState, now: datetime, shared: StepShare | None = None) -> _Advance:
     """Run the engine over the bars closed since the cursor; change ``live`` in memory only."""
     if live_basket.is_basket(live):
         return live_basket.basket_advance(live, now)
     deployment = live.deployment
     now_ts = int(now.timestamp())
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
-    shared = shared or _Shared()
+    shared = shared or StepShare()
     window = shared.windows.get(live.pk)
     source, since = window if window is not None else _window(live, now_ts)
     bars, bars_key = shared.bars.closed_bars(source, since_ts=since, now_ts=now_ts)
@@ -567,14 +547,14 @@ class PaperRunner:
         )
 
     def on_stop(self, deployment: Deployment, *, square_off: bool) -> None:
-        _lazy("deployment_stop_live")(deployment, square_off=square_off)
+        phase = _lazy("deployment_stop_live")(deployment, square_off=square_off)
         notify_deployment(deployment, failed=False)  # sent after the stop commits
-        push.publish_status(deployment)  # sockets, after the commit
+        push.publish_status(deployment, phase)  # sockets, after the commit
 
     def on_fail(self, deployment: Deployment, *, reason: str) -> None:
-        _lazy("deployment_halt_live")(deployment)
+        phase = _lazy("deployment_halt_live")(deployment)
         notify_deployment(deployment, failed=True, reason=reason)  # sent after the commit
-        push.publish_status(deployment)
+        push.publish_status(deployment, phase)
 
 
 # Names of the modules built on this one, importable from here as before the split. They are

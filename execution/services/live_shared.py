@@ -19,12 +19,15 @@ Other feeds (replays, the broker's bars) are not shared: each reads its own rows
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from execution.engine.bars import BarSeries
 from execution.marketdata.sources import SyntheticSource
+from execution.models import DeploymentState, Feed
 
 
 def _readonly(bars: BarSeries) -> BarSeries:
@@ -83,3 +86,33 @@ class SharedSignals:
             sig.flags.writeable = False
             self._memo[key] = sig
         return sig
+
+
+@dataclass
+class StepShare:
+    """One step batch's shared bars and signals, and each deployment's window of bars."""
+
+    bars: SharedBars = field(default_factory=SharedBars)
+    signals: dict[Any, np.ndarray] = field(default_factory=dict)
+    windows: dict[int, tuple[Any, int]] = field(default_factory=dict)
+
+    @classmethod
+    def prepare(
+        cls,
+        lives: list[DeploymentState],
+        now: Any,
+        window: Callable[[DeploymentState, int], tuple[Any, int]],
+    ) -> StepShare:
+        """Announce every deployment's window (``window(live, now_ts)``: source, first bar)."""
+        shared = cls()
+        now_ts = int(now.timestamp())
+        for live in lives:
+            if live.feed == Feed.REPLAY or "members" in live.engine_config:
+                continue  # a replay reads its own stored bars; a basket has its own path
+            try:
+                source, since = window(live, now_ts)
+            except Exception:  # noqa: S112 (its own step meets the error and records it)
+                continue
+            shared.windows[live.pk] = (source, since)
+            shared.bars.want(source, since, now_ts)
+        return shared
