@@ -231,6 +231,23 @@ def test_one_failing_deployment_does_not_stop_another(user, monkeypatch):
     assert_books(well)
 
 
+def test_a_position_row_missing_is_written_by_the_next_step(deployment):
+    # Positions are updated by (deployment, instrument) without being read first; a run whose
+    # row is gone (older runs had none) gets it back, with the ledger's figures.
+    Position.objects.filter(deployment=deployment).delete()
+
+    step(deployment, 30)
+
+    row = Position.objects.get(deployment=deployment)
+    ledger = live_of(deployment).engine_state["ledger"]
+    held = {p["symbol"]: p for p in ledger["positions"]}[row.instrument.symbol]
+    assert row.quantity == held["qty"]
+    assert row.realised_pnl == Decimal(repr(held["realised_pnl"])).quantize(Decimal("0.01"))
+    assert row.realised_pnl != 0  # it traded: the figures are the ledger's, not defaults
+    assert Position.objects.filter(deployment=deployment).count() == 1
+    assert_books(deployment)
+
+
 def test_equity_marks_match_the_ledger_state(deployment):
     step(deployment, 19)
     state = live_of(deployment).engine_state
