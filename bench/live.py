@@ -30,6 +30,7 @@ commit → received (``c→r``: the row's ``recorded_at`` to the socket), which 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import secrets
@@ -39,6 +40,8 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+import psutil
 
 from bench import live_push
 
@@ -252,12 +255,16 @@ def run_one(
         warmup_end = (int(time.time()) // 60 + 2) * 60
         end = warmup_end + minutes * 60
         loads = []  # the machine's 1-minute load average, each second of the measured minutes
+        cpu0 = cpu1 = None  # the cluster's CPU seconds (all its processes) at the window's ends
         # + grace for the last bar's steps and events: a row or event later than this counts
         # as missed or lost, so it must exceed the p99 (20 s hid events behind a 21 s p99)
         while time.time() < end + grace:
             time.sleep(1)
             if warmup_end <= time.time() <= end:
                 loads.append(os.getloadavg()[0])
+                cpu0 = _cpu_seconds(cluster) if cpu0 is None else cpu0
+            elif time.time() > end and cpu1 is None:
+                cpu1 = _cpu_seconds(cluster)
     finally:
         if cluster is not None:
             _stop(cluster)
@@ -304,6 +311,9 @@ def run_one(
         "max": float(worst),
         "steps_per_s": float(rate),
         "load": sum(loads) / max(1, len(loads)),
+        # CPU the job cluster spent per step in the measured minutes (its own processes only;
+        # PostgreSQL's share is not in it): what sizing a cluster for N deployments needs
+        "cpu_ms": 1000 * ((cpu1 or 0) - (cpu0 or 0)) / max(1, int(count)),
     }
 
 
@@ -326,6 +336,20 @@ def _start_push(
         flush=True,
     )
     return web, clients
+
+
+def _cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU of a process and its children (the cluster's workers) so far."""
+    total = 0.0
+    try:
+        parent = psutil.Process(proc.pid)
+        for p in [parent, *parent.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+    except psutil.Error:
+        pass
+    return total
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -364,7 +388,7 @@ def main() -> None:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL server (any database; a fresh one is made).")
-    header = ("N", "load", "bars", "missed", "p50 s", "p99 s", "max s", "steps/s")
+    header = ("N", "load", "bars", "missed", "p50 s", "p99 s", "max s", "steps/s", "cpu ms")
     if args.push:
         header += ("push p50", "push p99", "push max", "received", "lost", "c→r p50", "c→r p99")
     print(" ".join(f"{h:>8}" for h in header))
@@ -381,7 +405,8 @@ def main() -> None:
         )
         line = (
             f"{r['n']:>8} {r['load']:>8.1f} {r['bars']:>8} {r['missed']:>8} "
-            f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.2f} {r['steps_per_s']:>8.1f}"
+            f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.2f} {r['steps_per_s']:>8.1f} "
+            f"{r['cpu_ms']:>8.2f}"
         )
         if args.push:
             line += (
