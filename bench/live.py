@@ -5,7 +5,8 @@
 
 For each N it creates a fresh database (``algosaas_bench_live``), migrates it, deploys N SMA
 crossover strategies (10/20, 1m, MIS, spread over the seeded NSE instruments) on the synthetic
-feed, starts ``manage.py qcluster`` (the product's own schedule and dispatcher), waits for
+feed (one per instrument through the services, the rest bulk copies of them: ``BULK_SEED``,
+said in the output; ``--seed api`` deploys every one through the services), starts ``manage.py qcluster`` (the product's own schedule and dispatcher), waits for
 ``--minutes`` bar closes, stops the cluster and reads from the database:
 
 - lag: from each bar's close (``ts + 60 s``) to the moment its step wrote the bar
@@ -13,7 +14,8 @@ feed, starts ``manage.py qcluster`` (the product's own schedule and dispatcher),
 - steps per second while catching up with a bar (rows written between the bar's close and its
   last write), and bars that were due but never processed (missed).
 
-It prints one line per N and, at the end, the largest N whose p99 lag is within ``--target``
+It prints one line per N (with the machine's load over the measured minutes and the job
+cluster's CPU per step) and, at the end, the largest N whose p99 lag is within ``--target``
 seconds with nothing missed. Nothing here is a test; it only measures.
 
 With ``--push`` (bench/live_push.py) the run also has live push on: a gunicorn + UvicornWorker
