@@ -6,8 +6,9 @@
 For each N it creates a fresh database (``algosaas_bench_live``), migrates it, deploys N SMA
 crossover strategies (10/20, 1m, MIS, spread over the seeded NSE instruments) on the synthetic
 feed (one per instrument through the services, the rest bulk copies of them: ``BULK_SEED``,
-said in the output; ``--seed api`` deploys every one through the services), starts ``manage.py qcluster`` (the product's own schedule and dispatcher), waits for
-``--minutes`` bar closes, stops the cluster and reads from the database:
+said in the output; ``--seed api`` deploys every one through the services), starts
+``manage.py qcluster`` (the product's own schedule and dispatcher), waits for ``--minutes`` bar
+closes, stops the cluster and reads from the database:
 
 - lag: from each bar's close (``ts + 60 s``) to the moment its step wrote the bar
   (``EquitySnapshot.recorded_at``, just before the step's commit): p50, p99, max;
