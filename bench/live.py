@@ -5,15 +5,18 @@
 
 For each N it creates a fresh database (``algosaas_bench_live``), migrates it, deploys N SMA
 crossover strategies (10/20, 1m, MIS, spread over the seeded NSE instruments) on the synthetic
-feed, starts ``manage.py qcluster`` (the product's own schedule and dispatcher), waits for
-``--minutes`` bar closes, stops the cluster and reads from the database:
+feed (one per instrument through the services, the rest bulk copies of them: ``BULK_SEED``,
+said in the output; ``--seed api`` deploys every one through the services), starts
+``manage.py qcluster`` (the product's own schedule and dispatcher), waits for ``--minutes`` bar
+closes, stops the cluster and reads from the database:
 
 - lag: from each bar's close (``ts + 60 s``) to the moment its step wrote the bar
   (``EquitySnapshot.recorded_at``, just before the step's commit): p50, p99, max;
 - steps per second while catching up with a bar (rows written between the bar's close and its
   last write), and bars that were due but never processed (missed).
 
-It prints one line per N and, at the end, the largest N whose p99 lag is within ``--target``
+It prints one line per N (with the machine's load over the measured minutes and the job
+cluster's CPU per step) and, at the end, the largest N whose p99 lag is within ``--target``
 seconds with nothing missed. Nothing here is a test; it only measures.
 
 With ``--push`` (bench/live_push.py) the run also has live push on: a gunicorn + UvicornWorker
@@ -30,6 +33,7 @@ commit → received (``c→r``: the row's ``recorded_at`` to the socket), which 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import secrets
@@ -39,6 +43,8 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
+
+import psutil
 
 from bench import live_push
 
@@ -100,6 +106,75 @@ for i in range(n):
 print(f"deployed {n} in {time.monotonic() - t:.1f} s", flush=True)
 """
 
+# The bulk fixture: the first deployment on each instrument goes through the services above
+# (create, deploy, the runner's live state); every other one is a copy of its instrument's
+# template written with bulk_create: the strategy, its two audit rows, the deployment (same
+# config snapshot) and the live rows ``deployment_live_rows`` builds for it (its own order
+# prefix and seed). The API path costs ~40 ms a deployment at 10,000 (the per-owner caps count
+# every strategy of the owner on each call); this writes 10,000 in seconds.
+BULK_SEED = """
+import copy, sys, time
+import django
+django.setup()
+from django.db import transaction
+from accounts.models import User
+from execution.models import DeploymentState, Instrument, Position
+from execution.services.live import deployment_live_rows
+from strategies.models import Deployment, Strategy, StrategyEvent
+from strategies.services import strategy_create, strategy_deploy
+
+n = int(sys.argv[1])
+user = User.objects.create_user(email="bench@algosaas.local", password=None)
+instruments = list(Instrument.objects.filter(exchange="NSE"))
+t = time.monotonic()
+templates = []
+for i in range(min(n, len(instruments))):
+    strategy = strategy_create(
+        owner=user, name=f"bench {i}", strategy_type="sma_crossover",
+        params={"fast": 10, "slow": 20, "mode": "long_only"},
+        instrument=instruments[i], timeframe="1m", quantity=1,
+        allocation_pct=None, product="MIS", capital=None,
+    )
+    templates.append(strategy_deploy(strategy=strategy, actor=user))
+api = len(templates)
+# every audit row of each template strategy (creation, if any, and deploy)
+events = {d.pk: list(StrategyEvent.objects.filter(strategy=d.strategy).order_by("pk"))
+          for d in templates}
+BATCH = 2000
+for lo in range(api, n, BATCH):
+    idx = range(lo, min(n, lo + BATCH))
+    with transaction.atomic():
+        strategies = []
+        for i in idx:
+            s = copy.copy(templates[i % api].strategy)
+            s.pk = s.id = None
+            s.name = f"bench {i}"
+            strategies.append(s)
+        Strategy.objects.bulk_create(strategies)
+        deployments = [
+            Deployment(strategy=s, number=1, status=templates[i % api].status,
+                       config=templates[i % api].config, capital=templates[i % api].capital)
+            for i, s in zip(idx, strategies)
+        ]
+        Deployment.objects.bulk_create(deployments)
+        audit, positions, states = [], [], []
+        for i, d in zip(idx, deployments):
+            for ev in events[templates[i % api].pk]:
+                e = copy.copy(ev)
+                e.pk = e.id = None
+                e.strategy = d.strategy
+                e.deployment = d if ev.deployment_id else None
+                audit.append(e)
+            pos, live = deployment_live_rows(d)
+            positions.append(pos)
+            states.append(live)
+        StrategyEvent.objects.bulk_create(audit)
+        Position.objects.bulk_create(positions)
+        DeploymentState.objects.bulk_create(states)
+print(f"deployed {n} in {time.monotonic() - t:.1f} s ({api} through strategy_create + "
+      f"strategy_deploy, {n - api} bulk copies of them: the fixture bypasses the API)", flush=True)
+"""
+
 MEASURE = """
 import sys
 import django
@@ -153,7 +228,13 @@ def _run_python(code: str, args: list[str], env: dict[str, str]) -> str:
 
 
 def run_one(
-    base_url: str, n: int, minutes: int, workers: int, push: argparse.Namespace | None = None
+    base_url: str,
+    n: int,
+    minutes: int,
+    workers: int,
+    push: argparse.Namespace | None = None,
+    bulk_seed: bool = True,
+    grace: int = 60,
 ) -> dict[str, float]:
     _psql(base_url, f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
     _psql(base_url, f"CREATE DATABASE {DB_NAME}")
@@ -162,7 +243,8 @@ def run_one(
         env.update(live_push.push_env(push.redis, f"bench-live-{secrets.token_hex(4)}"))
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    print(f"  N={n}: {_run_python(SEED, [str(n)], env)}", flush=True)
+    seed = BULK_SEED if bulk_seed else SEED
+    print(f"  N={n}: {_run_python(seed, [str(n)], env)}", flush=True)
 
     web = clients = cluster = None
     try:
@@ -175,11 +257,17 @@ def run_one(
         # Measure whole minutes after a minute of warm-up (the scheduler's first tick).
         warmup_end = (int(time.time()) // 60 + 2) * 60
         end = warmup_end + minutes * 60
-        steps_t0 = None
-        while time.time() < end + 20:  # + grace for the last bar's steps
+        loads = []  # the machine's 1-minute load average, each second of the measured minutes
+        cpu0 = cpu1 = None  # the cluster's CPU seconds (all its processes) at the window's ends
+        # + grace for the last bar's steps and events: a row or event later than this counts
+        # as missed or lost, so it must exceed the p99 (20 s hid events behind a 21 s p99)
+        while time.time() < end + grace:
             time.sleep(1)
-            if steps_t0 is None and time.time() >= warmup_end:
-                steps_t0 = time.time()
+            if warmup_end <= time.time() <= end:
+                loads.append(os.getloadavg()[0])
+                cpu0 = _cpu_seconds(cluster) if cpu0 is None else cpu0
+            elif time.time() > end and cpu1 is None:
+                cpu1 = _cpu_seconds(cluster)
     finally:
         if cluster is not None:
             _stop(cluster)
@@ -225,6 +313,10 @@ def run_one(
         "p99": float(p99),
         "max": float(worst),
         "steps_per_s": float(rate),
+        "load": sum(loads) / max(1, len(loads)),
+        # CPU the job cluster spent per step in the measured minutes (its own processes only;
+        # PostgreSQL's share is not in it): what sizing a cluster for N deployments needs
+        "cpu_ms": 1000 * ((cpu1 or 0) - (cpu0 or 0)) / max(1, int(count)),
     }
 
 
@@ -249,6 +341,20 @@ def _start_push(
     return web, clients
 
 
+def _cpu_seconds(proc: subprocess.Popen) -> float:
+    """User + system CPU of a process and its children (the cluster's workers) so far."""
+    total = 0.0
+    try:
+        parent = psutil.Process(proc.pid)
+        for p in [parent, *parent.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+    except psutil.Error:
+        pass
+    return total
+
+
 def _stop(proc: subprocess.Popen) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -268,6 +374,16 @@ def main() -> None:
     parser.add_argument("--subs", type=int, default=1, help="deployments per socket (<= 20)")
     parser.add_argument("--web-workers", type=int, default=1)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/11")
+    parser.add_argument(
+        "--grace", type=int, default=60, help="seconds after the last bar before measuring"
+    )
+    parser.add_argument(
+        "--seed",
+        choices=("bulk", "api"),
+        default="bulk",
+        help="bulk: one deployment per instrument through the services, the rest bulk copies; "
+        "api: every one through strategy_create + strategy_deploy (slow at 10,000)",
+    )
     args = parser.parse_args()
     if args.push:
         _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -275,16 +391,25 @@ def main() -> None:
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL server (any database; a fresh one is made).")
-    header = ("N", "bars", "missed", "p50 s", "p99 s", "max s", "steps/s")
+    header = ("N", "load", "bars", "missed", "p50 s", "p99 s", "max s", "steps/s", "cpu ms")
     if args.push:
         header += ("push p50", "push p99", "push max", "received", "lost", "c→r p50", "c→r p99")
     print(" ".join(f"{h:>8}" for h in header))
     best = None
     for n in (int(x) for x in args.deployments.split(",")):
-        r = run_one(base, n, args.minutes, args.workers, args if args.push else None)
+        r = run_one(
+            base,
+            n,
+            args.minutes,
+            args.workers,
+            args if args.push else None,
+            args.seed == "bulk",
+            args.grace,
+        )
         line = (
-            f"{r['n']:>8} {r['bars']:>8} {r['missed']:>8} {r['p50']:>8.2f} {r['p99']:>8.2f} "
-            f"{r['max']:>8.2f} {r['steps_per_s']:>8.1f}"
+            f"{r['n']:>8} {r['load']:>8.1f} {r['bars']:>8} {r['missed']:>8} "
+            f"{r['p50']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.2f} {r['steps_per_s']:>8.1f} "
+            f"{r['cpu_ms']:>8.2f}"
         )
         if args.push:
             line += (

@@ -106,33 +106,58 @@ def emit_for_deployment(deployment_id: int, events: list[tuple[str, dict[str, An
     The owner and strategy name are read in the commit callback (one query for all events),
     so the step's transaction pays nothing for notifications.
     """
+    emit_for_deployments([(deployment_id, events)])
+
+
+def emit_for_deployments(batch: list[tuple[int, list[tuple[str, dict[str, Any]]]]]) -> None:
+    """``emit_for_deployment`` for many deployments (a step batch): one commit callback that
+    reads every owner and strategy name in one query and each owner's channels once."""
+    batch = [(pk, events) for pk, events in batch if events]
+    if not batch:
+        return
 
     def send() -> None:
-        row = (
-            Deployment.objects.filter(pk=deployment_id)
-            .values_list("strategy__owner_id", "strategy__name")
-            .first()
-        )
-        if row is None:
-            return
-        owner_id, name = row
-        channels = Channels.of(owner_id)  # two queries for the whole batch
-        if not channels.endpoints and not channels.email_kinds:
-            return
-        for kind, data in events:
-            body = {"deployment_id": deployment_id, "strategy": name, **data}
-            dispatch(owner_id, kind, body, channels=channels)
+        owners = {
+            pk: (owner_id, name)
+            for pk, owner_id, name in Deployment.objects.filter(
+                pk__in=[pk for pk, _ in batch]
+            ).values_list("pk", "strategy__owner_id", "strategy__name")
+        }
+        channels_of: dict[int, Channels] = {}
+        for deployment_id, events in batch:
+            if deployment_id not in owners:
+                continue
+            owner_id, name = owners[deployment_id]
+            if owner_id not in channels_of:
+                channels_of[owner_id] = Channels.of(owner_id)  # two queries per owner
+            channels = channels_of[owner_id]
+            if not channels.endpoints and not channels.email_kinds:
+                continue
+            for kind, data in events:
+                body = {"deployment_id": deployment_id, "strategy": name, **data}
+                dispatch(owner_id, kind, body, channels=channels)
 
-    if events:
-        transaction.on_commit(send)
+    transaction.on_commit(send)
 
 
 def notify_orders(deployment: Any, rows: dict[str, Any], result: Any) -> None:
     """Fills, broker rejections and risk-gate denials of one persisted run (the step's hook)."""
+    emit_for_deployment(deployment.pk, order_notifications(deployment, rows, result))
+
+
+def notify_orders_many(runs: list[tuple[Any, dict[str, Any], Any]]) -> None:
+    """``notify_orders`` for the runs of a step batch: one commit callback for all of them."""
+    emit_for_deployments([(d.pk, order_notifications(d, rows, r)) for d, rows, r in runs])
+
+
+def order_notifications(
+    deployment: Any, rows: dict[str, Any], result: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """The notification events of one persisted run: its fills, rejections and denials."""
     fills = getattr(result, "fills", None) or []
     refused = [ev for ev in result.events if str(ev.status) in ("REJECTED", "DENIED")]
     if not fills and not refused:
-        return
+        return []
     symbol = (deployment.config.get("instrument") or {}).get("symbol")
     events: list[tuple[str, dict[str, Any]]] = []
     for f in fills:
@@ -166,7 +191,7 @@ def notify_orders(deployment: Any, rows: dict[str, Any], result: Any) -> None:
             events.append((EventKind.RISK_LIMIT, {**data, "rule": order.denial_rule}))
         else:
             events.append((EventKind.ORDER_REJECTED, data))
-    emit_for_deployment(deployment.pk, events)
+    return events
 
 
 def notify_deployment(deployment: Any, *, failed: bool, reason: str = "") -> None:

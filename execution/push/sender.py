@@ -68,6 +68,32 @@ class Sender:
         except Exception:  # publishing must never break the caller's step
             logger.exception("live_push_submit_failed")
 
+    def submit_many(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Queue many ``(group, message)`` pairs in order: one lock, one wake-up of the thread."""
+        try:
+            layer = get_channel_layer()
+            if isinstance(layer, InMemoryChannelLayer):
+                for group, message in items:
+                    self.submit(group, message)
+                return
+            with self._lock:
+                if self._pid != os.getpid() or self._loop is None or self._loop.is_closed():
+                    self._start()
+                room = max(0, _conf("PUBLISH_QUEUE") - self._pending)
+                if len(items) > room:
+                    self._dropped += len(items) - room
+                    logger.warning("live_push_dropped", dropped=self._dropped)
+                    items = items[:room]
+                self._pending += len(items)
+            if items:
+                self._loop.call_soon_threadsafe(self._put_all, items)
+        except Exception:  # publishing must never break the caller's step
+            logger.exception("live_push_submit_failed")
+
+    def _put_all(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        for item in items:
+            self._queue.put_nowait(item)
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued event was handed over (tests and benchmarks)."""
         deadline = time.monotonic() + timeout

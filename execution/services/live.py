@@ -70,6 +70,7 @@ from execution.services.live_persist import (
     _persist_ledgers,
     _save_books,
 )
+from execution.services.live_persist_batch import persist_paper_batch
 from execution.services.live_route import (
     BrokerUnavailable,
     live_routing,
@@ -77,6 +78,7 @@ from execution.services.live_route import (
     route_orders,
     sync_bracket_legs,
 )
+from execution.services.live_shared import SharedSignals, StepShare
 from notifications.services import notify_deployment
 from strategies import catalog
 from strategies.exceptions import InvalidTransition
@@ -136,6 +138,25 @@ def deployment_start_live(
     """
     if deployment.config.get("instruments"):  # a basket: one engine per member
         return live_basket.basket_start_live(deployment, feed, seconds_per_bar, now, live)
+    position, state = deployment_live_rows(
+        deployment, feed=feed, seconds_per_bar=seconds_per_bar, now=now, live=live
+    )
+    position.save()
+    state.save(force_insert=True)
+    return state
+
+
+def deployment_live_rows(
+    deployment: Deployment,
+    *,
+    feed: str = Feed.SYNTHETIC,
+    seconds_per_bar: float | None = None,
+    now: datetime | None = None,
+    live: dict[str, Any] | None = None,
+) -> tuple[Position, DeploymentState]:
+    """The unsaved position and live state ``deployment_start_live`` writes for one
+    single-instrument deployment: built apart so a caller starting many at once (the live
+    benchmark's bulk fixture) writes them with ``bulk_create`` and the same contents."""
     snap = deployment.config
     routing = live_routing(deployment, live)  # checked before anything is created
     stype = catalog.get(snap["strategy_type"])
@@ -170,8 +191,8 @@ def deployment_start_live(
         history_start = state.cursor - source.warmup_span(warmup)
         next_due = source.next_close_after(state.cursor)
         origin, spb = None, None
-    Position.objects.create(deployment=deployment, instrument=_instrument_ref(deployment))
-    return DeploymentState.objects.create(
+    position = Position(deployment=deployment, instrument=_instrument_ref(deployment))
+    return position, DeploymentState(
         deployment=deployment,
         feed=feed,
         interval_s=interval,
@@ -244,12 +265,18 @@ def deployments_step(
                 .filter(pk__in=deployment_ids)
                 .exclude(phase=LivePhase.DONE)
             )
+            lives = list(lives)
+            squaring = {live.pk for live in lives if live.phase == LivePhase.SQUARING_OFF}
+            shared = StepShare.prepare(lives, now, _window)
             for live in lives:
                 try:
-                    advances.append(_advance(live, now))
+                    advances.append(_advance(live, now, shared))
                 except Exception as e:  # this deployment only; the others go on
                     failed[live.pk] = e
             _write(advances, now)
+            for adv in advances:  # a stop's square-off filled: the run is over, say so
+                if adv.live.pk in squaring and adv.live.phase == LivePhase.DONE:
+                    push.publish_status(adv.live.deployment, LivePhase.DONE)
             if any(a.outcome.orders for a in advances):
                 _pause_point("step-before-commit")
     except Exception as e:
@@ -318,18 +345,26 @@ def _pause_point(name: str) -> None:
         time.sleep(0.05)
 
 
-def _advance(live: DeploymentState, now: datetime) -> _Advance:
+def _window(live: DeploymentState, now_ts: int) -> tuple[Any, int]:
+    """The deployment's bar source and the open time of the first bar its indicators see."""
+    source = _source(live)
+    since = live.history_start_ts
+    if isinstance(source, SyntheticSource | BrokerSource):
+        since = max(since, source.last_closed_open(now_ts) - MAX_HISTORY_BARS * live.interval_s)
+    return source, since
+
+
+def _advance(live: DeploymentState, now: datetime, shared: StepShare | None = None) -> _Advance:
     """Run the engine over the bars closed since the cursor; change ``live`` in memory only."""
     if live_basket.is_basket(live):
         return live_basket.basket_advance(live, now)
     deployment = live.deployment
     now_ts = int(now.timestamp())
     trading = live.phase == LivePhase.RUNNING and deployment.status == DeploymentStatus.RUNNING
-    source = _source(live)
-    since = live.history_start_ts
-    if isinstance(source, SyntheticSource | BrokerSource):
-        since = max(since, source.last_closed_open(now_ts) - MAX_HISTORY_BARS * live.interval_s)
-    bars = source.closed_bars(since_ts=since, now_ts=now_ts)
+    shared = shared or StepShare()
+    window = shared.windows.get(live.pk)
+    source, since = window if window is not None else _window(live, now_ts)
+    bars, bars_key = shared.bars.closed_bars(source, since_ts=since, now_ts=now_ts)
     cursor = live.cursor_ts
     fresh = (
         len(bars)
@@ -344,6 +379,8 @@ def _advance(live: DeploymentState, now: datetime) -> _Advance:
         return _Advance(live, StepOutcome(deployment.pk, "idle"))
 
     engine = _engine(live, trading=trading)
+    if trading and bars_key is not None:  # equal parameters over the same bars: one signals()
+        engine.strategy = SharedSignals(engine.strategy, shared.signals, bars_key)
     result = engine.close_out(bars, reason=REPLAY_ENDED) if closing else engine.run(bars)
     state = result.state
     live.engine_state = state.to_dict(book=False)
@@ -380,7 +417,12 @@ def _write(advances: list[_Advance], now: datetime) -> None:
     """Write computed steps: orders one deployment at a time (rare), the rest in bulk."""
     stepped = [a for a in advances if a.result is not None]
     single = [a for a in stepped if not a.basket]
+    paper = [a for a in single if a.live.mode != TradingMode.LIVE and a.restated is None]
+    persist_paper_batch([(a.live.deployment, a.result) for a in paper])
+    batched = {id(a) for a in paper}
     for adv in single:
+        if id(adv) in batched:
+            continue
         deployment = adv.live.deployment
         _persist(deployment, _instrument_ref(deployment), adv.result, source="strategy")
         exchange = deployment.config["instrument"]["exchange"]  # BSE:INFY is not NSE's
@@ -507,14 +549,14 @@ class PaperRunner:
         )
 
     def on_stop(self, deployment: Deployment, *, square_off: bool) -> None:
-        _lazy("deployment_stop_live")(deployment, square_off=square_off)
+        phase = _lazy("deployment_stop_live")(deployment, square_off=square_off)
         notify_deployment(deployment, failed=False)  # sent after the stop commits
-        push.publish_status(deployment)  # sockets, after the commit
+        push.publish_status(deployment, phase)  # sockets, after the commit
 
     def on_fail(self, deployment: Deployment, *, reason: str) -> None:
-        _lazy("deployment_halt_live")(deployment)
+        phase = _lazy("deployment_halt_live")(deployment)
         notify_deployment(deployment, failed=True, reason=reason)  # sent after the commit
-        push.publish_status(deployment)
+        push.publish_status(deployment, phase)
 
 
 # Names of the modules built on this one, importable from here as before the split. They are
@@ -549,6 +591,7 @@ __all__ = [
     "REPLAY_ENDED",
     "PaperRunner",
     "StepOutcome",
+    "deployment_live_rows",
     "deployment_start_live",
     "deployment_step",
     "deployments_claim_due",

@@ -69,6 +69,8 @@ def _persist(
     deployment: Deployment, instrument: Instrument, result: Any, *, source: str
 ) -> dict[str, Order]:
     """Write one run's orders, events and fills (caller's transaction); its orders by client id."""
+    if not result.orders and not result.events and not getattr(result, "fills", None):
+        return {}  # most steps: no order changed (building the empty queries cost ~4 ms)
     events_by_cid: dict[str, list[Any]] = {}
     for ev in result.events:
         events_by_cid.setdefault(ev.client_order_id, []).append(ev)
@@ -245,12 +247,9 @@ def _persist_ledgers(stepped: list[Any]) -> None:
     """Update each deployment's position and append its equity points, in bulk."""
     if not stepped:
         return
-    positions = {
-        p.deployment_id: p
-        for p in Position.objects.filter(deployment_id__in=[a.live.pk for a in stepped])
-    }
+    # Positions are written by their natural key without reading them first: a paper
+    # deployment's row exists from its start, and one missing (older runs) is created below.
     updates: list[Position] = []
-    creates: list[Position] = []
     points: list[EquitySnapshot] = []
     pushed: list[tuple[int, Position | None, int, int]] = []  # id, changed position, points
     for adv in stepped:
@@ -266,23 +265,18 @@ def _persist_ledgers(stepped: list[Any]) -> None:
             "last_price": _price(pos.last_price) if pos.last_price else None,
             "updated_at": _dt(curve.ts[-1]) if len(curve) else None,
         }
-        row = positions.get(deployment.pk)
         if adv.live.mode == TradingMode.LIVE:  # quantity, cost, P&L: the broker's fills' own
             _live_position_mark(deployment, instrument, values)
             row = None  # its position events come with the broker's fills (brokers.order_sync)
             curve = _broker_curve(deployment, curve, getattr(adv, "closes", {}))
-        elif row is None:
-            row = Position(deployment=deployment, instrument=instrument, **values)
-            creates.append(row)
         else:
-            for field, value in values.items():
-                setattr(row, field, value)
+            row = Position(deployment_id=deployment.pk, instrument_id=instrument.pk, **values)
             updates.append(row)
         changed = row if getattr(result, "fills", None) else None
         pushed.append((deployment.pk, changed, len(points), len(curve)))
         points.extend(
             EquitySnapshot(
-                deployment=deployment,
+                deployment_id=deployment.pk,
                 ts=_dt(curve.ts[i]),
                 cash=_money(curve.cash[i]),
                 position_value=_money(curve.equity[i] - curve.cash[i]),
@@ -290,14 +284,19 @@ def _persist_ledgers(stepped: list[Any]) -> None:
             )
             for i in range(len(curve))
         )
-    bulk_update_rows(Position, updates, _POSITION_FIELDS)
+    written = bulk_update_rows(
+        Position, updates, _POSITION_FIELDS, keys=["deployment_id", "instrument_id"]
+    )
+    creates = [p for p in updates if (p.deployment_id, p.instrument_id) not in written]
     if creates:
         Position.objects.bulk_create(creates)
     # A (deployment, ts) pair already written would violate the unique constraint and roll
     # the whole step back: no bar is ever processed twice.
     EquitySnapshot.objects.bulk_create(points, batch_size=2000)
-    for deployment_id, position, start, count in pushed:
-        push.publish_ledger(deployment_id, position, points[start : start + count])
+    push.publish_many(
+        (deployment_id, push.ledger_payloads(deployment_id, position, points[s : s + count]))
+        for deployment_id, position, s, count in pushed
+    )
 
 
 _POSITION_FIELDS = ["quantity", "average_price", "realised_pnl", "last_price", "updated_at"]

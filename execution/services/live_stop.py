@@ -27,8 +27,11 @@ from execution.services.live_persist import _instrument_ref, _ManualRun, _persis
 from strategies.models import Deployment
 
 
-def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
+def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> str | None:
     """Cancel open orders; with ``square_off``, place a market order closing the position.
+
+    Returns the live phase the stop leaves (``SQUARING_OFF`` while the square-off works,
+    else ``DONE``; ``None`` without live state), which the runner's status event carries.
 
     Runs inside the stop transaction, after any step in flight commits (the row lock waits).
     The square-off order (``{prefix}-{cursor}-sq``, the engine's own leg format) fills at the
@@ -39,10 +42,10 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
     """
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
-        return
+        return None if live is None else live.phase
     if is_basket(live):
         basket_stop_live(live, square_off=square_off)
-        return
+        return live.phase
     engine = _engine(live, trading=False)
     now = timezone.now()
     now_ts = int(now.timestamp())
@@ -56,7 +59,7 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
         _save_books([(live, engine.state.broker.changed_records())])  # the step loads them
         live.phase = LivePhase.SQUARING_OFF
         _write([_advance(live, now)], now)  # the close-out a step would make, ends DONE
-        return
+        return live.phase
     if square_off and qty:
         res = engine.submit_order(
             client_order_id=engine.leg_id(engine.state.cursor, "sq"),
@@ -71,20 +74,24 @@ def deployment_stop_live(deployment: Deployment, *, square_off: bool) -> None:
         if res.order.status not in TERMINAL_STATUSES:
             live.phase = LivePhase.SQUARING_OFF
     _save_manual(live, engine, records, events)
+    return live.phase
 
 
-def deployment_halt_live(deployment: Deployment) -> None:
-    """Cancel the open orders of a deployment that went to ERROR; it trades no more."""
+def deployment_halt_live(deployment: Deployment) -> str | None:
+    """Cancel the open orders of a deployment that went to ERROR; it trades no more.
+
+    Returns the live phase it leaves (``DONE``; ``None`` without live state)."""
     live = _lock_live(deployment)
     if live is None or live.phase == LivePhase.DONE:
-        return
+        return None if live is None else live.phase
     if is_basket(live):
         basket_stop_live(live, square_off=False, best_effort=True)
-        return
+        return live.phase
     engine = _engine(live, trading=False)
     records, events = _cancel_working(engine, int(timezone.now().timestamp()))
     live.phase = LivePhase.DONE
     _save_manual(live, engine, records, events, best_effort=True)
+    return live.phase
 
 
 def _cancel_working(engine: Engine, now_ts: int) -> tuple[list[OrderRecord], list[Any]]:

@@ -151,18 +151,19 @@ def test_steps_in_any_chunks_give_the_same_books(strategy, user):
 
 
 def _fail_after_writing(monkeypatch, only: int | None = None):
-    """Make a step's ``_persist`` write its rows and then raise: a crash in the middle."""
-    real = live_service._persist
+    """Make a step's order writer write its rows and then raise: a crash in the middle."""
+    real = live_service.persist_paper_batch
     calls = []
 
-    def persist_then_raise(deployment, instrument, result, *, source):
-        real(deployment, instrument, result, source=source)
-        is_step = hasattr(result, "equity")  # not the halt's own write of cancelled orders
-        if is_step and (only is None or deployment.pk == only):
-            calls.append(Order.objects.filter(deployment=deployment).count())
-            raise RuntimeError("disk on fire")
+    def persist_then_raise(runs):
+        real(runs)
+        for deployment, result in runs:
+            is_step = hasattr(result, "equity")  # not the halt's own write of cancelled orders
+            if is_step and (only is None or deployment.pk == only):
+                calls.append(Order.objects.filter(deployment=deployment).count())
+                raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(live_service, "_persist", persist_then_raise)
+    monkeypatch.setattr(live_service, "persist_paper_batch", persist_then_raise)
     return calls
 
 
@@ -228,6 +229,23 @@ def test_one_failing_deployment_does_not_stop_another(user, monkeypatch):
     assert live_of(sick).failures == 1 and counts(sick)["equity"] == 0
     assert live_of(well).failures == 0 and counts(well)["equity"] >= 20
     assert_books(well)
+
+
+def test_a_position_row_missing_is_written_by_the_next_step(deployment):
+    # Positions are updated by (deployment, instrument) without being read first; a run whose
+    # row is gone (older runs had none) gets it back, with the ledger's figures.
+    Position.objects.filter(deployment=deployment).delete()
+
+    step(deployment, 30)
+
+    row = Position.objects.get(deployment=deployment)
+    ledger = live_of(deployment).engine_state["ledger"]
+    held = {p["symbol"]: p for p in ledger["positions"]}[row.instrument.symbol]
+    assert row.quantity == held["qty"]
+    assert row.realised_pnl == Decimal(repr(held["realised_pnl"])).quantize(Decimal("0.01"))
+    assert row.realised_pnl != 0  # it traded: the figures are the ledger's, not defaults
+    assert Position.objects.filter(deployment=deployment).count() == 1
+    assert_books(deployment)
 
 
 def test_equity_marks_match_the_ledger_state(deployment):

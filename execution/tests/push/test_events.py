@@ -230,3 +230,28 @@ def test_a_stop_publishes_the_new_status_after_its_commit(user, deployment):
 
     status = async_to_sync(scenario)()
     assert status["status"] == "STOPPED" and status["deployment"] == deployment.pk
+    assert status["phase"] == "DONE"  # flat: nothing to square off, the run is over
+
+
+def test_a_square_off_says_its_phase_when_it_starts_and_when_it_completes(user, deployment):
+    from strategies import services
+
+    _buy(deployment)
+    step(deployment, 2)  # filled: a position to square off
+    cookie = session_cookie(user)
+    strategy = deployment.strategy
+
+    async def scenario():
+        comm = await _subscribed(cookie, deployment)
+        await sync_to_async(services.strategy_stop)(strategy=strategy, actor=user, square_off=True)
+        started = await events_until(comm, lambda m: m.get("kind") == "status")
+        await sync_to_async(step)(deployment, 3)  # the square-off fills at bar 3's open
+        completed = await events_until(comm, lambda m: m.get("kind") == "status")
+        await comm.disconnect()
+        return started, completed
+
+    started, completed = async_to_sync(scenario)()
+    assert started[-1]["status"] == "STOPPED" and started[-1]["phase"] == "SQUARING_OFF"
+    assert any(m.get("kind") == "fill" for m in completed)  # the square-off's fill came first
+    assert completed[-1]["status"] == "STOPPED" and completed[-1]["phase"] == "DONE"
+    assert completed[-1]["deployment"] == deployment.pk
