@@ -211,8 +211,8 @@ def test_basket_cannot_change_while_running(api_client):
     assert "instruments" in resp.json()["error"]["fields"]
 
 
-def test_a_basket_is_swept_but_its_walk_forward_is_refused_naming_instruments(api_client):
-    """A sweep runs the basket (optimisation/tests/test_basket_sweeps.py); walk-forward not."""
+def test_a_basket_is_swept_and_walked_forward_through_the_api(api_client):
+    """Both run the basket (optimisation/tests: test_basket_sweeps, test_basket_walkforward)."""
     a, b = _nse(2)
     sid = api_client.post(
         URL, _body([{"instrument": a.pk}, {"instrument": b.pk}]), format="json"
@@ -221,4 +221,6 @@ def test_a_basket_is_swept_but_its_walk_forward_is_refused_naming_instruments(ap
     resp = api_client.post(f"{URL}{sid}/optimisations/", {"space": space}, format="json")
     assert resp.status_code in (201, 202), resp.json()
     resp = api_client.post(f"{URL}{sid}/walk-forward/", {"space": space}, format="json")
-    assert "instruments" in _error(resp)
+    assert resp.status_code == 202, resp.json()
+    assert resp.json()["kind"] == "walk_forward"
+    assert resp.json()["strategy"] == sid
