@@ -115,40 +115,44 @@ def _persist(
             [f for f in getattr(result, "fills", []) if f.client_order_id not in owned],
         )
     created = OrderEvent.objects.bulk_create(
-        [
-            OrderEvent(
-                order=rows[ev.client_order_id],
-                status=str(ev.status),
-                broker_status=ev.raw_status,
-                trigger=ev.trigger,
-                message=ev.message[:500],
-                payload=ev.payload or {},
-                ts=_dt(ev.ts),
-            )
-            for ev in result.events
-        ]
+        [order_event_row(ev, rows[ev.client_order_id]) for ev in result.events]
     )
     fills = getattr(result, "fills", [])
     if fills:
         Trade.objects.bulk_create(
-            [
-                Trade(
-                    deployment=deployment,
-                    order=rows[f.client_order_id],
-                    fill_id=f.fill_id,
-                    side=str(f.side),
-                    quantity=f.quantity,
-                    price=_price(f.price),
-                    charges=_money(f.charges.total),
-                    charges_breakdown=f.charges.to_dict(),
-                    executed_at=_dt(f.ts),
-                )
-                for f in fills
-            ]
+            [trade_row(deployment, f, rows[f.client_order_id]) for f in fills]
         )
     notify_orders(deployment, rows, result)  # fills, rejections, risk denials: after commit
     push.publish_order_events(deployment.pk, created)  # live page and API sockets: after commit
     return rows
+
+
+def order_event_row(ev: Any, order: Order) -> OrderEvent:
+    """The unsaved audit row of one engine order event (the step's and the batch's writer)."""
+    return OrderEvent(
+        order=order,
+        status=str(ev.status),
+        broker_status=ev.raw_status,
+        trigger=ev.trigger,
+        message=ev.message[:500],
+        payload=ev.payload or {},
+        ts=_dt(ev.ts),
+    )
+
+
+def trade_row(deployment: Deployment, fill: Any, order: Order) -> Trade:
+    """The unsaved trade row of one engine fill."""
+    return Trade(
+        deployment=deployment,
+        order=order,
+        fill_id=fill.fill_id,
+        side=str(fill.side),
+        quantity=fill.quantity,
+        price=_price(fill.price),
+        charges=_money(fill.charges.total),
+        charges_breakdown=fill.charges.to_dict(),
+        executed_at=_dt(fill.ts),
+    )
 
 
 def _broker_owned(

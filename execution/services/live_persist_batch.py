@@ -22,9 +22,9 @@ from execution.services.live_persist import (
     _check_chain,
     _dt,
     _instrument_ref,
-    _money,
     _order_fields,
-    _price,
+    order_event_row,
+    trade_row,
 )
 from notifications.services import notify_orders_many
 
@@ -103,32 +103,10 @@ def persist_paper_batch(runs: list[tuple[Any, Any]]) -> None:
     trades: list[Trade] = []
     for (deployment, result), rows in zip(runs, rows_of, strict=True):
         start = len(events)
-        events.extend(
-            OrderEvent(
-                order=rows[ev.client_order_id],
-                status=str(ev.status),
-                broker_status=ev.raw_status,
-                trigger=ev.trigger,
-                message=ev.message[:500],
-                payload=ev.payload or {},
-                ts=_dt(ev.ts),
-            )
-            for ev in result.events
-        )
+        events.extend(order_event_row(ev, rows[ev.client_order_id]) for ev in result.events)
         spans.append((start, len(events)))
         trades.extend(
-            Trade(
-                deployment=deployment,
-                order=rows[f.client_order_id],
-                fill_id=f.fill_id,
-                side=str(f.side),
-                quantity=f.quantity,
-                price=_price(f.price),
-                charges=_money(f.charges.total),
-                charges_breakdown=f.charges.to_dict(),
-                executed_at=_dt(f.ts),
-            )
-            for f in getattr(result, "fills", [])
+            trade_row(deployment, f, rows[f.client_order_id]) for f in getattr(result, "fills", [])
         )
     OrderEvent.objects.bulk_create(events)
     if trades:
