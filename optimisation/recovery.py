@@ -11,6 +11,8 @@ test: ``RobustnessRun.window_queued_at``). No live task keeps a step longer than
 its row lock (``_record``, ``_chunk_record``), a window once per (run, index), results once per
 (sweep, parameters), so a second task finds its step done and skips. Only active sweeps and runs
 are looked at; an optuna sweep's later chunks have no lease until the previous one queues them.
+A stale chunk started ``STEP_MAX_ATTEMPTS`` times already (it kills its worker, or outruns
+``Q_TIMEOUT``, every time) fails its run with the reason instead of looping for ever.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from optimisation.models import (
     RobustnessKind,
     RobustnessRun,
     RobustnessStatus,
+    Sweep,
     SweepChunk,
     WalkForwardChunk,
 )
 from optimisation.robustness import ACTIVE
-from optimisation.services import sweep_chunk_enqueue
+from optimisation.services import _close_pending, _transition, sweep_chunk_enqueue
 
 logger = structlog.get_logger(__name__)
 
@@ -43,6 +46,34 @@ def stale_before() -> datetime:
     """A step queued or taken before this has no live task (``Q_TIMEOUT`` plus a margin)."""
     seconds = settings.Q_CLUSTER["timeout"] + settings.ALGOSAAS["STEP_STALE_MARGIN_SECONDS"]
     return timezone.now() - timedelta(seconds=seconds)
+
+
+def _dead_reason(seq: int, attempts: int) -> str:
+    return (
+        f"Chunk {seq} was started {attempts} times and never finished: its worker was killed "
+        "or it ran past the job cluster's timeout (Q_TIMEOUT) each time; lower "
+        "SWEEP_CHUNK_SIZE or raise Q_TIMEOUT."
+    )
+
+
+def _fail_sweep(sweep_id: int, reason: str) -> None:
+    with transaction.atomic():
+        row = Sweep.objects.select_for_update().get(pk=sweep_id)
+        failed = _transition(row, "fail", error=reason, finished_at=timezone.now())
+    if failed:
+        _close_pending(sweep_id)
+
+
+def _fail_run(run_id: int, reason: str) -> None:
+    with transaction.atomic():
+        run = RobustnessRun.objects.select_for_update().get(pk=run_id)
+        if run.status not in ACTIVE:
+            return
+        run.status = RobustnessStatus.FAILED
+        run.error = reason
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        run.wf_chunks.filter(status=ChunkStatus.PENDING).update(status=ChunkStatus.CANCELLED)
 
 
 def _sweep_chunks(cutoff: datetime, limit: int) -> int:
@@ -57,12 +88,18 @@ def _sweep_chunks(cutoff: datetime, limit: int) -> int:
             .order_by("leased_at")
             .values_list("pk", "sweep_id", "seq", "attempts")[:limit]
         )
+        most = settings.ALGOSAAS["STEP_MAX_ATTEMPTS"]
+        dead = [row for row in stale if row[3] >= most]
+        stale = [row for row in stale if row[3] < most]
         SweepChunk.objects.filter(pk__in=[row[0] for row in stale]).update(leased_at=timezone.now())
         for pk, sweep_id, seq, attempts in stale:
             logger.warning(
                 "sweep_chunk_requeued", chunk_id=pk, sweep_id=sweep_id, seq=seq, attempts=attempts
             )
         transaction.on_commit(lambda: [sweep_chunk_enqueue(s, q) for _, s, q, _ in stale])
+    for _pk, sweep_id, seq, attempts in dead:
+        logger.warning("sweep_chunk_dead", sweep_id=sweep_id, seq=seq, attempts=attempts)
+        _fail_sweep(sweep_id, _dead_reason(seq, attempts))
     return len(stale)
 
 
@@ -72,8 +109,11 @@ def _walk_forward_chunks(cutoff: datetime, limit: int) -> int:
             WalkForwardChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=ChunkStatus.PENDING, leased_at__lt=cutoff, run__status__in=ACTIVE)
             .order_by("leased_at")
-            .values_list("pk", "run_id", "window", "seq")[:limit]
+            .values_list("pk", "run_id", "window", "seq", "attempts")[:limit]
         )
+        most = settings.ALGOSAAS["STEP_MAX_ATTEMPTS"]
+        dead = [row for row in stale if row[4] >= most]
+        stale = [row[:4] for row in stale if row[4] < most]
         WalkForwardChunk.objects.filter(pk__in=[row[0] for row in stale]).update(
             leased_at=timezone.now()
         )
@@ -84,6 +124,9 @@ def _walk_forward_chunks(cutoff: datetime, limit: int) -> int:
         transaction.on_commit(
             lambda: [walkforward_steps.enqueue_chunk(pk, r, w, q) for pk, r, w, q in stale]
         )
+    for _pk, run_id, window, seq, attempts in dead:
+        logger.warning("walk_forward_chunk_dead", run_id=run_id, window=window, attempts=attempts)
+        _fail_run(run_id, f"Window {window}: " + _dead_reason(seq, attempts))
     return len(stale)
 
 

@@ -183,3 +183,45 @@ def test_a_lost_window_test_is_queued_again_and_a_fresh_one_is_not(
     queued.clear()
     assert _recover(django_capture_on_commit_callbacks) == NOTHING
     assert queued == []
+
+
+def test_a_chunk_that_never_finishes_fails_its_sweep_instead_of_looping(
+    goog_strategy, user, small_chunks, django_capture_on_commit_callbacks, queued
+):
+    sweep, lost = _lost_sweep(goog_strategy, user)
+    SweepChunk.objects.filter(pk=lost.pk).update(attempts=3)  # killed its worker three times
+    queued.clear()
+    assert _recover(django_capture_on_commit_callbacks) == NOTHING
+    assert queued == []
+    sweep.refresh_from_db()
+    assert sweep.status == SweepStatus.FAILED
+    assert "Chunk 0 was started 3 times" in sweep.error
+    assert SweepChunk.objects.get(pk=lost.pk).status == ChunkStatus.CANCELLED
+
+
+def test_a_walk_forward_chunk_that_never_finishes_fails_the_run(
+    goog_strategy, user, small_chunks, django_capture_on_commit_callbacks, queued
+):
+    run = walk_forward_request(strategy=goog_strategy, user=user, **WF)
+    WalkForwardChunk.objects.filter(run=run, window=1, seq=0).update(
+        attempts=3, leased_at=_long_ago()
+    )
+    RobustnessRun.objects.filter(pk=run.pk).update(status=RobustnessStatus.RUNNING)
+    queued.clear()
+    assert _recover(django_capture_on_commit_callbacks) == NOTHING
+    run.refresh_from_db()
+    assert run.status == RobustnessStatus.FAILED
+    assert run.error.startswith("Window 1: Chunk 0 was started 3 times")
+    assert not WalkForwardChunk.objects.filter(run=run, status=ChunkStatus.PENDING).exists()
+
+
+def test_the_migration_schedules_the_recovery_every_minute():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="recover-optimisation-steps")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "optimisation.tasks.recover_steps",
+        Schedule.MINUTES,
+        1,
+        -1,
+    )
