@@ -269,8 +269,10 @@ def main() -> None:
     for left in Sweep.objects.filter(owner=user, status__in=[SweepStatus.QUEUED, "RUNNING"]):
         services.sweep_cancel(sweep=left)  # an interrupted earlier run's
 
-    enqueue = services._enqueue
-    services._enqueue = lambda *a: None  # the probe and the in-process run queue no tasks
+    enqueue = services.sweep_chunk_enqueue
+    services.sweep_chunk_enqueue = lambda *a: (
+        None
+    )  # the probe and the in-process run queue no tasks
     probe = _request(user, strategy, space, start, end, args.chunk)
     n = probe.total
     t = time.perf_counter()
@@ -296,7 +298,7 @@ def main() -> None:
             services.sweep_chunk_run(chunk_id=chunk.pk)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         rows.append(("in-process, chunk by chunk", wall, cpu, 1))
-    services._enqueue = enqueue
+    services.sweep_chunk_enqueue = enqueue
 
     with tempfile.TemporaryDirectory() as tmp:
         for name in [c for c in configs if c != "inproc"]:

@@ -103,7 +103,7 @@ def bar_load(n: int, repeat: int) -> tuple[list[float], float]:
 
 def synthetic_load(days: int, repeat: int) -> tuple[int, list[float]]:
     user, strategy = _strategy()
-    services._enqueue = lambda *a: None
+    services.sweep_chunk_enqueue = lambda *a: None
     sweep = _request(user, strategy, {"fast": [5], "slow": [30]}, START.date(),
                      START.date() + timedelta(days=days), 50)  # fmt: skip
     times = []
@@ -118,7 +118,7 @@ def synthetic_load(days: int, repeat: int) -> tuple[int, list[float]]:
 def result_writes(chunks: int, size: int, writers: int) -> tuple[float, int]:
     """Wall seconds for ``writers`` threads to record ``chunks`` chunks of one sweep."""
     user, strategy = _strategy()
-    services._enqueue = lambda *a: None
+    services.sweep_chunk_enqueue = lambda *a: None
     fast = list(range(2, 2 + chunks))
     slow = list(range(2 + chunks, 2 + chunks + size))  # every pair has fast < slow
     # chunks of exactly ``size``: no tapering tail here (``chunk_sizes``)

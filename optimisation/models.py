@@ -128,6 +128,12 @@ class SweepChunk(models.Model):
         max_length=10, choices=ChunkStatus.choices, default=ChunkStatus.PENDING
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    leased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its task was last queued or taken (None: not queued yet); a pending "
+        "chunk leased longer ago than Q_TIMEOUT plus a margin is queued again (recovery).",
+    )
     seconds = models.FloatField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -219,6 +225,12 @@ class RobustnessRun(models.Model):
     windows_done = models.PositiveIntegerField(
         default=0, help_text="Walk-forward: windows tested out-of-sample and stored, in order."
     )
+    window_queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Walk-forward: when the next window's test was last queued; long ago while "
+        "it is due, its task is queued again (optimisation.recovery).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -257,6 +269,12 @@ class WalkForwardChunk(models.Model):
         max_length=10, choices=ChunkStatus.choices, default=ChunkStatus.PENDING
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    leased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When its task was last queued or taken (None: not queued yet); a pending "
+        "chunk leased longer ago than Q_TIMEOUT plus a margin is queued again (recovery).",
+    )
     seconds = models.FloatField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

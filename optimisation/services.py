@@ -244,7 +244,10 @@ def sweep_request(
         sweep.study_name = f"sweep-{sweep.pk}-{uuid4().hex[:8]}"
         sweep.chunks_total = math.ceil((trials or 0) / OPTUNA_BATCH)
         sweep.save(update_fields=["study_name", "chunks_total"])
-        chunks = [SweepChunk(sweep=sweep, seq=i, params=[]) for i in range(sweep.chunks_total)]
+        chunks = [
+            SweepChunk(sweep=sweep, seq=i, params=[], leased_at=timezone.now() if i == 0 else None)
+            for i in range(sweep.chunks_total)
+        ]
     else:
         batches = iter_chunks(
             param_sets,
@@ -252,16 +255,20 @@ def sweep_request(
             smallest=_limit("SWEEP_CHUNK_MIN"),
             workers=_limit("SWEEP_TAPER_WORKERS"),
         )
-        chunks = [SweepChunk(sweep=sweep, seq=i, params=b) for i, b in enumerate(batches)]
+        now = timezone.now()
+        chunks = [
+            SweepChunk(sweep=sweep, seq=i, params=b, leased_at=now) for i, b in enumerate(batches)
+        ]
         sweep.chunks_total = len(chunks)
         sweep.save(update_fields=["chunks_total"])
     SweepChunk.objects.bulk_create(chunks)
     first = [c.seq for c in chunks] if method != SweepMethod.OPTUNA else [0]
-    transaction.on_commit(lambda: [_enqueue(sweep.pk, seq) for seq in first])
+    transaction.on_commit(lambda: [sweep_chunk_enqueue(sweep.pk, seq) for seq in first])
     return sweep
 
 
-def _enqueue(sweep_id: int, seq: int) -> None:
+def sweep_chunk_enqueue(sweep_id: int, seq: int) -> None:
+    """Queue the task of the sweep's chunk ``seq`` (a duplicate finds it done and skips)."""
     chunk = SweepChunk.objects.filter(sweep_id=sweep_id, seq=seq).values_list("pk", flat=True)
     for pk in chunk:
         async_task("optimisation.tasks.sweep_chunk", pk, task_name=f"sweep-{sweep_id}-{seq}")
@@ -391,7 +398,8 @@ def _start(chunk_id: int) -> SweepChunk | None:
         if sweep.status not in ACTIVE_SWEEP_STATUSES:
             return None
         chunk.attempts += 1
-        chunk.save(update_fields=["attempts"])
+        chunk.leased_at = timezone.now()  # taken: optimisation.recovery waits out Q_TIMEOUT
+        chunk.save(update_fields=["attempts", "leased_at"])
         if sweep.status == SweepStatus.QUEUED:
             now = timezone.now()
             if _transition_from(sweep.pk, SweepStatus.QUEUED, "start", started_at=now):
@@ -547,7 +555,10 @@ def _record(chunk: SweepChunk, outcomes: list[Outcome], *, refused: int, seconds
             )
         elif method == SweepMethod.OPTUNA:
             sweep_id, next_seq = chunk.sweep_id, chunk.seq + 1
-            transaction.on_commit(lambda: _enqueue(sweep_id, next_seq))
+            SweepChunk.objects.filter(sweep_id=sweep_id, seq=next_seq).update(
+                leased_at=timezone.now()
+            )
+            transaction.on_commit(lambda: sweep_chunk_enqueue(sweep_id, next_seq))
     logger.info("sweep_chunk_done", sweep_id=chunk.sweep_id, chunk=chunk.seq, runs=len(outcomes))
     return "done"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from optimisation.recovery import optimisation_recover
 from optimisation.services import sweep_chunk_run
 from optimisation.walkforward_steps import (
     walk_forward_chunk_run,
@@ -28,3 +29,8 @@ def walk_forward_window(run_id: int, index: int) -> str:
 def walk_forward(run_id: int) -> str:
     """A walk-forward task queued before runs were split into steps: queue its steps."""
     return f"queued {walk_forward_resume(run_id=run_id)} steps"
+
+
+def recover_steps() -> dict[str, int]:
+    """The schedule that queues again the sweep chunks and walk-forward steps whose task is lost."""
+    return optimisation_recover()

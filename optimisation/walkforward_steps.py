@@ -81,6 +81,7 @@ def walk_forward_chunks_create(*, run: RobustnessRun, param_count: int, members:
     A chunk holds about ``SWEEP_CHUNK_SIZE`` backtests: a basket's sets count once per member.
     """
     size = max(1, robustness._limit("SWEEP_CHUNK_SIZE") // max(1, members))
+    now = timezone.now()  # queued on commit by the caller
     chunks = [
         WalkForwardChunk(
             run=run,
@@ -88,6 +89,7 @@ def walk_forward_chunks_create(*, run: RobustnessRun, param_count: int, members:
             seq=seq,
             start=start,
             stop=min(start + size, param_count),
+            leased_at=now,
         )
         for window in range(run.request["windows"])
         for seq, start in enumerate(range(0, param_count, size))
@@ -101,15 +103,22 @@ def walk_forward_chunks_create(*, run: RobustnessRun, param_count: int, members:
 def enqueue_chunks(run_id: int) -> None:
     """Queue every pending in-sample chunk of the run (one task each)."""
     pending = WalkForwardChunk.objects.filter(run_id=run_id, status=ChunkStatus.PENDING)
+    pending.update(leased_at=timezone.now())
     for pk, window, seq in pending.values_list("pk", "window", "seq"):
-        async_task(
-            "optimisation.tasks.walk_forward_chunk",
-            pk,
-            task_name=f"walk-forward-{run_id}-{window}-{seq}",
-        )
+        enqueue_chunk(pk, run_id, window, seq)
 
 
-def _enqueue_window(run_id: int, index: int) -> None:
+def enqueue_chunk(chunk_id: int, run_id: int, window: int, seq: int) -> None:
+    """Queue one in-sample chunk's task (a duplicate finds it done and skips)."""
+    async_task(
+        "optimisation.tasks.walk_forward_chunk",
+        chunk_id,
+        task_name=f"walk-forward-{run_id}-{window}-{seq}",
+    )
+
+
+def enqueue_window(run_id: int, index: int) -> None:
+    """Queue the test of window ``index`` (a duplicate finds it stored, or not due, and skips)."""
     async_task(
         "optimisation.tasks.walk_forward_window",
         run_id,
@@ -118,7 +127,7 @@ def _enqueue_window(run_id: int, index: int) -> None:
     )
 
 
-def _window_ready(run: RobustnessRun, index: int) -> bool:
+def window_ready(run: RobustnessRun, index: int) -> bool:
     """Window ``index`` is the next to test and its in-sample chunks are all done."""
     return (
         index < run.request["windows"]
@@ -174,7 +183,8 @@ def _chunk_start(chunk_id: int) -> WalkForwardChunk | None:
             run.started_at = timezone.now()
             run.save(update_fields=["status", "started_at"])
         chunk.attempts += 1
-        chunk.save(update_fields=["attempts"])
+        chunk.leased_at = timezone.now()  # taken: optimisation.recovery waits out Q_TIMEOUT
+        chunk.save(update_fields=["attempts", "leased_at"])
         chunk.run = run
         return chunk
 
@@ -248,10 +258,15 @@ def _chunk_record(
         row.finished_at = timezone.now()
         row.save(update_fields=["values", "status", "seconds", "finished_at"])
         run.chunks_done += 1
-        run.save(update_fields=["chunks_done"])
-        if enqueue and _window_ready(run, chunk.window):
+        fields = ["chunks_done"]
+        ready = enqueue and window_ready(run, chunk.window)
+        if ready:
+            run.window_queued_at = timezone.now()
+            fields.append("window_queued_at")
+        run.save(update_fields=fields)
+        if ready:
             run_id, index = run.pk, chunk.window
-            transaction.on_commit(lambda: _enqueue_window(run_id, index))
+            transaction.on_commit(lambda: enqueue_window(run_id, index))
     logger.info(
         "walk_forward_chunk_done", run_id=chunk.run_id, window=chunk.window, chunk=chunk.seq
     )
@@ -268,7 +283,7 @@ def walk_forward_window_run(*, run_id: int, index: int, enqueue: bool = True) ->
     ``failed``. ``enqueue``: queue the next window's test when it is ready.
     """
     run = RobustnessRun.objects.filter(pk=run_id).first()
-    if run is None or run.status != RobustnessStatus.RUNNING or not _window_ready(run, index):
+    if run is None or run.status != RobustnessStatus.RUNNING or not window_ready(run, index):
         return "skipped"
     req = run.request
     capital = float(Decimal(req["capital"]))
@@ -339,9 +354,13 @@ def _window_record(
                 run.finished_at = timezone.now()
                 run.seconds = (run.finished_at - (run.started_at or run.created_at)).total_seconds()
                 fields += ["report", "status", "finished_at", "seconds"]
+            ready = enqueue and window_ready(run, index + 1)
+            if ready:
+                run.window_queued_at = timezone.now()
+                fields.append("window_queued_at")
             run.save(update_fields=fields)
-            if enqueue and _window_ready(run, index + 1):
-                transaction.on_commit(lambda: _enqueue_window(run_id, index + 1))
+            if ready:
+                transaction.on_commit(lambda: enqueue_window(run_id, index + 1))
     except IntegrityError:  # a twin stored the window first
         return "skipped"
     logger.info("walk_forward_window_done", run_id=run_id, window=index)
@@ -436,7 +455,8 @@ def walk_forward_resume(*, run_id: int) -> int:
     _ensure_chunks(run)
     pending = run.wf_chunks.filter(status=ChunkStatus.PENDING).count()
     enqueue_chunks(run_id)
-    if _window_ready(run, run.windows_done) and run.status == RobustnessStatus.RUNNING:
-        _enqueue_window(run_id, run.windows_done)
+    if window_ready(run, run.windows_done) and run.status == RobustnessStatus.RUNNING:
+        RobustnessRun.objects.filter(pk=run_id).update(window_queued_at=timezone.now())
+        enqueue_window(run_id, run.windows_done)
         pending += 1
     return pending

@@ -405,6 +405,13 @@ ALGOSAAS = {
     # SWEEP_TAPER_WORKERS is how many workers are expected to share one sweep.
     "SWEEP_CHUNK_MIN": env.int("SWEEP_CHUNK_MIN", default=10),
     "SWEEP_TAPER_WORKERS": env.int("SWEEP_TAPER_WORKERS", default=4),
+    # A pending sweep chunk or walk-forward step whose task was queued or taken longer ago than
+    # Q_TIMEOUT plus this is queued again by the recover-optimisation-steps schedule (the Redis
+    # broker loses a killed worker's task); a duplicate finds its step stored and skips.
+    "STEP_STALE_MARGIN_SECONDS": env.int("STEP_STALE_MARGIN_SECONDS", default=60),
+    # A stale chunk already started this many times (its worker killed, or it outran Q_TIMEOUT
+    # each time) fails its sweep or walk-forward with the reason instead of being queued again.
+    "STEP_MAX_ATTEMPTS": env.int("STEP_MAX_ATTEMPTS", default=3),
     # Robustness reports (optimisation/robustness.py): limits answered as a 400 naming them.
     "MAX_WALK_FORWARD_WINDOWS": env.int("MAX_WALK_FORWARD_WINDOWS", default=20),
     # windows x parameter sets: the in-sample backtests one walk-forward task runs
