@@ -498,14 +498,16 @@ def _decision_changes(sig: np.ndarray, start: int, target: float) -> tuple[list[
     if len(seg) <= _FEW_BARS:  # a live or basket step: a loop costs less than numpy's calls
         bars: list[int] = []
         values: list[float] = []
-        prev = target
+        changed = False
         for j, v in enumerate(seg.tolist()):
             if v != v:
                 continue  # NaN: no decision
-            if v != prev:
-                bars.append(j + start)
-                values.append(v)
-            prev = v
+            if not changed:
+                if v == target:
+                    continue  # repeats the target before any other decision
+                changed = True
+            bars.append(j + start)
+            values.append(v)
         return bars, values
     idx = np.flatnonzero(~np.isnan(seg))
     if len(idx) == 0:
