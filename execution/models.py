@@ -222,7 +222,7 @@ class Backtest(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "request_token"],
-                condition=~models.Q(request_token=""),
+                condition=~models.Q(request_token=""),  # nosec B106: "no key", not a password
                 name="backtest_unique_request_token",
             )
         ]

@@ -108,7 +108,7 @@ class Sweep(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "request_token"],
-                condition=~models.Q(request_token=""),
+                condition=~models.Q(request_token=""),  # nosec B106: "no key", not a password
                 name="sweep_unique_request_token",
             )
         ]
@@ -241,7 +241,7 @@ class RobustnessRun(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "request_token"],
-                condition=~models.Q(request_token=""),
+                condition=~models.Q(request_token=""),  # nosec B106: "no key", not a password
                 name="robustness_unique_request_token",
             )
         ]

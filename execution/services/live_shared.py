@@ -111,7 +111,7 @@ class StepShare:
                 continue  # a replay reads its own stored bars; a basket has its own path
             try:
                 source, since = window(live, now_ts)
-            except Exception:  # noqa: S112 (its own step meets the error and records it)
+            except Exception:  # noqa: S112  # nosec B112: its own step meets the error and records it
                 continue
             shared.windows[live.pk] = (source, since)
             shared.bars.want(source, since, now_ts)

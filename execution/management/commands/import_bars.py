@@ -157,7 +157,11 @@ class Command(BaseCommand):
             )
         first, last = _range("kite", account, start, end)
         instrument = _broker_instrument(
-            exchange, symbol, {"kite_token__isnull": False}, "no Kite instrument token", "kite"
+            exchange,
+            symbol,
+            {"kite_token__isnull": False},  # nosec B105: a lookup, not a password
+            "no Kite instrument token",
+            "kite",
         )
         data = kite_market_data(account)
         try:
